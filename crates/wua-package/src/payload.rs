@@ -1,0 +1,86 @@
+//! Turning a payload directory into content entries (paths, modes, SHA-256, sizes).
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wua_types::ContentEntry;
+
+use crate::error::PackageError;
+
+/// A content entry together with the payload file it came from.
+#[derive(Clone, Debug)]
+pub struct PayloadFile {
+    /// The entry for the document.
+    pub entry: ContentEntry,
+    /// The source file.
+    pub source: PathBuf,
+}
+
+/// Walks `dir` in sorted order and hashes every regular file. Symbolic links, devices, FIFOs
+/// and sockets are refused: the `files` handler places regular files only. Empty directories
+/// are not recorded (directories are implied by the files in them).
+pub fn scan_payload(dir: &Path) -> Result<Vec<PayloadFile>, PackageError> {
+    let meta = fs_err::metadata(dir).map_err(|e| PackageError::io(dir, e))?;
+    if !meta.is_dir() {
+        return Err(PackageError::Payload { path: dir.into(), detail: "not a directory".into() });
+    }
+    let mut files = Vec::new();
+    for item in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().min_depth(1) {
+        let item = item.map_err(|e| {
+            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| dir.into());
+            PackageError::Payload { path, detail: e.to_string() }
+        })?;
+        let ft = item.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let rel = item.path().strip_prefix(dir).map_err(|_| PackageError::Payload {
+            path: item.path().into(),
+            detail: "outside the payload directory".into(),
+        })?;
+        let rel = rel
+            .to_str()
+            .ok_or_else(|| PackageError::Payload { path: item.path().into(), detail: "path is not UTF-8".into() })?
+            .to_owned();
+        if !ft.is_file() {
+            let what = if ft.is_symlink() { "a symbolic link" } else { "not a regular file" };
+            return Err(PackageError::Payload {
+                path: item.path().into(),
+                detail: format!("{what}; the files handler places regular files only"),
+            });
+        }
+        let meta = item.metadata().map_err(|e| PackageError::Payload { path: item.path().into(), detail: e.to_string() })?;
+        let (sha256, size) = hash_file(item.path())?;
+        files.push(PayloadFile {
+            entry: ContentEntry {
+                sha256,
+                size,
+                path: rel,
+                mode: meta.permissions().mode() & 0o7777,
+                uid: None,
+                gid: None,
+            },
+            source: item.path().into(),
+        });
+    }
+    Ok(files)
+}
+
+/// SHA-256 (lower-case hex) and length of a file.
+pub fn hash_file(path: &Path) -> Result<(String, u64), PackageError> {
+    let mut file = fs_err::File::open(path).map_err(|e| PackageError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| PackageError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}

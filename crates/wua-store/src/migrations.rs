@@ -1,0 +1,87 @@
+//! Versioned schema migrations, tracked by `PRAGMA user_version`. A migration is appended,
+//! never edited: an agent upgraded in place brings an old datastore forward step by step.
+
+use crate::{Store, StoreError};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE update_documents (
+        update_id   TEXT NOT NULL,
+        revision    INTEGER NOT NULL,
+        document    TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (update_id, revision)
+    );
+    CREATE TABLE installed (
+        update_id    TEXT PRIMARY KEY,
+        revision     INTEGER NOT NULL,
+        installed_at TEXT NOT NULL,
+        created_dirs TEXT NOT NULL
+    );
+    CREATE TABLE file_owners (
+        path      TEXT PRIMARY KEY,
+        update_id TEXT NOT NULL,
+        sha256    TEXT NOT NULL,
+        backup    TEXT
+    );
+    CREATE INDEX file_owners_by_update ON file_owners (update_id);
+    CREATE TABLE journal (
+        op_id                 TEXT PRIMARY KEY,
+        operation             INTEGER NOT NULL,
+        update_id             TEXT NOT NULL,
+        revision              INTEGER NOT NULL,
+        phase                 TEXT NOT NULL,
+        plan                  TEXT NOT NULL,
+        client_application_id TEXT NOT NULL,
+        started_at            TEXT NOT NULL
+    );
+    CREATE TABLE history (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        update_id TEXT NOT NULL,
+        date      TEXT NOT NULL,
+        entry     TEXT NOT NULL
+    );
+    CREATE TABLE hidden (
+        update_id TEXT PRIMARY KEY
+    );
+    CREATE TABLE eula_acceptance (
+        update_id   TEXT NOT NULL,
+        eula_sha256 TEXT NOT NULL,
+        accepted_at TEXT NOT NULL,
+        PRIMARY KEY (update_id, eula_sha256)
+    );
+    CREATE TABLE pending_reboots (
+        update_id   TEXT NOT NULL,
+        operation   INTEGER NOT NULL,
+        boot_id     TEXT NOT NULL,
+        blocking    INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn version(store: &Store) -> Result<i64, StoreError> {
+    store
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|source| StoreError::Sqlite { path: store.path.clone(), source })
+}
+
+pub(crate) fn migrate(store: &mut Store) -> Result<(), StoreError> {
+    let path = store.path.clone();
+    let err = |source| StoreError::Sqlite { path: path.clone(), source };
+    let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+    if current > LATEST {
+        return Err(StoreError::TooNew { path: path.clone(), found: current, supported: LATEST });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql).map_err(err)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(err)?;
+    }
+    tx.commit().map_err(err)
+}

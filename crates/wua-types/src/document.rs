@@ -1,0 +1,532 @@
+//! The update metadata document: one JSON document per update revision.
+//!
+//! Unknown fields are ignored when read, so older agents read newer catalogs; an unknown
+//! handler kind is kept as [`Handler::Unknown`] and fails only at install (D-42).
+//! `docs/formats.md` documents every field with a complete example.
+
+use serde::{Deserialize, Serialize};
+
+use crate::enums::{InstallationImpact, InstallationRebootBehavior, UpdateType};
+use crate::hresult::{HResult, WuError};
+
+/// The schema version this build writes. Readers accept any version and ignore what they do
+/// not know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `IUpdateIdentity`: the update id (a UUID, lower case) and the revision number.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UpdateIdentity {
+    /// `UpdateID`.
+    pub update_id: String,
+    /// `RevisionNumber`.
+    pub revision_number: i32,
+}
+
+impl std::fmt::Display for UpdateIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} rev {}", self.update_id, self.revision_number)
+    }
+}
+
+/// One revision of an update, as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateDocument {
+    /// The schema version the writer used.
+    pub schema_version: u32,
+    /// `UpdateID`: a UUID in its lower-case hyphenated form.
+    pub update_id: String,
+    /// `RevisionNumber`, at least 1.
+    pub revision_number: i32,
+    /// `Title`.
+    pub title: String,
+    /// `Description`.
+    #[serde(default)]
+    pub description: String,
+    /// `KBArticleIDs`, without a "KB" prefix.
+    #[serde(default)]
+    pub kb_article_ids: Vec<String>,
+    /// `MsrcSeverity`: "Critical", "Important", "Moderate", "Low" or empty.
+    #[serde(default)]
+    pub msrc_severity: String,
+    /// `Categories`.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// `Type`.
+    #[serde(default = "default_type", rename = "type")]
+    pub update_type: UpdateType,
+    /// `InstallationBehavior`.
+    #[serde(default)]
+    pub installation_behavior: InstallationBehavior,
+    /// `UninstallationBehavior`.
+    #[serde(default)]
+    pub uninstallation_behavior: InstallationBehavior,
+    /// `IsMandatory`.
+    #[serde(default)]
+    pub is_mandatory: bool,
+    /// `IsUninstallable`.
+    #[serde(default = "default_true")]
+    pub is_uninstallable: bool,
+    /// `EulaText`; `None` when the update has no license terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eula: Option<String>,
+    /// `SupersededUpdateIDs`.
+    #[serde(default)]
+    pub superseded_update_ids: Vec<String>,
+    /// `Deadline`, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// `SupportUrl`.
+    #[serde(default)]
+    pub support_url: String,
+    /// `ReleaseNotes`.
+    #[serde(default)]
+    pub release_notes: String,
+    /// `UninstallationNotes`.
+    #[serde(default)]
+    pub uninstallation_notes: String,
+    /// The installation handler and its data.
+    pub handler: Handler,
+    /// The content blobs.
+    #[serde(default)]
+    pub content: Vec<ContentEntry>,
+    /// Applicability rules, kept as written until the rule evaluator reads them.
+    #[serde(default)]
+    pub applicability: Applicability,
+}
+
+fn default_type() -> UpdateType {
+    UpdateType::Software
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl UpdateDocument {
+    /// The identity of this revision.
+    pub fn identity(&self) -> UpdateIdentity {
+        UpdateIdentity { update_id: self.update_id.clone(), revision_number: self.revision_number }
+    }
+
+    /// Parses a document from JSON and checks it.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, WuError> {
+        let doc: UpdateDocument = serde_json::from_slice(bytes).map_err(|e| {
+            WuError::new(HResult::WUA_E_DOCUMENT_INVALID, format!("update metadata document: {e}"))
+        })?;
+        doc.validate()?;
+        Ok(doc)
+    }
+
+    /// Structural checks every reader relies on: a UUID id, a positive revision, safe and
+    /// unique content paths, well-formed hashes.
+    pub fn validate(&self) -> Result<(), WuError> {
+        let invalid = |what: String| {
+            Err(WuError::new(
+                HResult::WUA_E_DOCUMENT_INVALID,
+                format!("update {}: {what}", self.update_id),
+            ))
+        };
+        if !is_uuid(&self.update_id) {
+            return invalid(format!("update_id {:?} is not a lower-case UUID", self.update_id));
+        }
+        if self.revision_number < 1 {
+            return invalid(format!("revision_number {} must be at least 1", self.revision_number));
+        }
+        if self.title.trim().is_empty() {
+            return invalid("title is empty".into());
+        }
+        for id in &self.superseded_update_ids {
+            if !is_uuid(id) {
+                return invalid(format!("superseded update id {id:?} is not a lower-case UUID"));
+            }
+        }
+        for entry in &self.content {
+            if !is_sha256_hex(&entry.sha256) {
+                return invalid(format!("content {:?}: sha256 {:?} is not 64 lower-case hex digits", entry.path, entry.sha256));
+            }
+            if entry.mode & !0o7777 != 0 {
+                return invalid(format!("content {:?}: mode {:o} has bits beyond 07777", entry.path, entry.mode));
+            }
+        }
+        check_content_paths(self.content.iter().map(|e| e.path.as_str()))
+            .map_err(|e| WuError::new(e.hresult, format!("update {}: {}", self.update_id, e.message)))
+    }
+
+    /// The total size of the content in bytes.
+    pub fn content_size(&self) -> u64 {
+        self.content.iter().map(|e| e.size).sum()
+    }
+}
+
+/// `ICategory`, reduced to what documents carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    /// `CategoryID` (UUID).
+    pub id: String,
+    /// `Name`.
+    pub name: String,
+    /// `Type`, e.g. "UpdateClassification" or "Product".
+    #[serde(default, rename = "type")]
+    pub category_type: String,
+}
+
+/// `IInstallationBehavior`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstallationBehavior {
+    /// `Impact`.
+    pub impact: InstallationImpact,
+    /// `RebootBehavior`.
+    pub reboot_behavior: InstallationRebootBehavior,
+    /// `CanRequestUserInput`.
+    pub can_request_user_input: bool,
+    /// `RequiresNetworkConnectivity`.
+    pub requires_network_connectivity: bool,
+}
+
+impl Default for InstallationBehavior {
+    fn default() -> Self {
+        InstallationBehavior {
+            impact: InstallationImpact::Normal,
+            reboot_behavior: InstallationRebootBehavior::NeverReboots,
+            can_request_user_input: false,
+            requires_network_connectivity: false,
+        }
+    }
+}
+
+/// Applicability rules (architecture page, "Applicability"). The rule language arrives with
+/// its evaluator; until then the rules are carried unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Applicability {
+    /// The rule that says whether the update is installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_installed: Option<serde_json::Value>,
+    /// The rule that says whether the update can be installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_installable: Option<serde_json::Value>,
+    /// Update ids that must be installed first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prerequisites: Vec<String>,
+}
+
+/// A content blob: its SHA-256 and size, where it goes and its mode.
+///
+/// For the `files` handler `path` is the target path under the root; for `command` it is the
+/// path inside the program's working directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentEntry {
+    /// SHA-256 of the bytes, 64 lower-case hex digits.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Relative path, `/`-separated.
+    pub path: String,
+    /// Permission bits (`0o7777` at most), written in JSON as an octal string such as `"0644"`.
+    #[serde(with = "octal_mode", default = "default_mode")]
+    pub mode: u32,
+    /// Owner uid to set; `None` keeps the agent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Group gid to set; `None` keeps the agent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+fn default_mode() -> u32 {
+    0o644
+}
+
+mod octal_mode {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{mode:04o}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let text = String::deserialize(d)?;
+        u32::from_str_radix(&text, 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| serde::de::Error::custom(format!("mode {text:?} is not an octal permission such as \"0644\"")))
+    }
+}
+
+/// The installation handler (`HandlerID`) with its data.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Handler {
+    /// Places files from the content under the root (crash-safe, journaled).
+    Files,
+    /// Runs a program from the content (WSUS `CommandLineInstallation` semantics).
+    Command(CommandHandler),
+    /// A handler this agent does not know: the document still parses; installing it fails
+    /// with `WU_E_UH_UNKNOWNHANDLER` (D-42). The raw JSON is kept so it round-trips.
+    Unknown(serde_json::Value),
+}
+
+impl Handler {
+    /// The handler's kind as written in documents.
+    pub fn kind(&self) -> &str {
+        match self {
+            Handler::Files => "files",
+            Handler::Command(_) => "command",
+            Handler::Unknown(v) => v.get("kind").and_then(|k| k.as_str()).unwrap_or("(none)"),
+        }
+    }
+}
+
+impl Serialize for Handler {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Handler::Files => serde_json::json!({ "kind": "files" }).serialize(s),
+            Handler::Command(c) => {
+                let mut v = serde_json::to_value(c).map_err(serde::ser::Error::custom)?;
+                if let Some(map) = v.as_object_mut() {
+                    map.insert("kind".into(), "command".into());
+                }
+                v.serialize(s)
+            }
+            Handler::Unknown(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Handler {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        match value.get("kind").and_then(|k| k.as_str()) {
+            Some("files") => Ok(Handler::Files),
+            Some("command") => serde_json::from_value(value)
+                .map(Handler::Command)
+                .map_err(serde::de::Error::custom),
+            Some(_) => Ok(Handler::Unknown(value)),
+            None => Err(serde::de::Error::custom("handler has no \"kind\"")),
+        }
+    }
+}
+
+/// The `command` handler's data (reference 12.1). The handler itself arrives with the
+/// installer's jobs; the format is fixed now so documents do not change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandHandler {
+    /// The program, relative to the content directory.
+    pub program: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: Vec<String>,
+    /// The exit-code table.
+    #[serde(default)]
+    pub return_codes: Vec<ReturnCode>,
+    /// Result for an exit code not in the table.
+    #[serde(default = "default_result")]
+    pub default_result: CommandResult,
+    /// Reboot flag for an exit code not in the table.
+    #[serde(default)]
+    pub reboot_by_default: bool,
+    /// Time limit in seconds (default one hour, D-41).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_secs: Option<u64>,
+    /// The optional uninstall command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstall: Option<Box<CommandHandler>>,
+}
+
+fn default_result() -> CommandResult {
+    CommandResult::Failed
+}
+
+/// One row of a command's exit-code table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnCode {
+    /// The exit code.
+    pub code: i32,
+    /// What it means.
+    pub result: CommandResult,
+    /// Whether it asks for a reboot.
+    #[serde(default)]
+    pub reboot: bool,
+    /// Optional text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A mapped command outcome (WSUS `Result`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// The command succeeded.
+    Succeeded,
+    /// The command failed.
+    Failed,
+    /// The command was cancelled.
+    Cancelled,
+}
+
+/// True for a lower-case hyphenated UUID (`8-4-4-4-12` hex digits).
+pub fn is_uuid(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        })
+}
+
+/// True for 64 lower-case hex digits.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// The directory, relative to a target root, where wua keeps its own files (D-8). No update
+/// may place content there.
+pub const RESERVED_ROOT_DIR: &str = "var/lib/wua";
+
+/// Checks one content path: relative, `/`-separated, no empty, `.` or `..` component, no NUL,
+/// not under [`RESERVED_ROOT_DIR`].
+pub fn check_content_path(path: &str) -> Result<(), WuError> {
+    let unsafe_path = |why: &str| {
+        Err(WuError::new(HResult::WUA_E_PACKAGE_UNSAFE_PATH, format!("content path {path:?} {why}")))
+    };
+    if path.is_empty() {
+        return unsafe_path("is empty");
+    }
+    if path.starts_with('/') {
+        return unsafe_path("is absolute");
+    }
+    if path.contains('\0') {
+        return unsafe_path("contains a NUL byte");
+    }
+    if path.contains('\\') {
+        return unsafe_path("contains a backslash");
+    }
+    for part in path.split('/') {
+        match part {
+            "" => return unsafe_path("has an empty component"),
+            "." => return unsafe_path("has a '.' component"),
+            ".." => return unsafe_path("has a '..' component (path traversal)"),
+            _ => {}
+        }
+    }
+    if path == RESERVED_ROOT_DIR || path.starts_with(&format!("{RESERVED_ROOT_DIR}/")) {
+        return unsafe_path("is under var/lib/wua, which is reserved for wua's own files");
+    }
+    Ok(())
+}
+
+/// Checks a set of content paths: each safe, none twice, and none used both as a file and as a
+/// directory (`a` and `a/b`).
+pub fn check_content_paths<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<(), WuError> {
+    let mut files = std::collections::BTreeSet::new();
+    for path in paths {
+        check_content_path(path)?;
+        if !files.insert(path) {
+            return Err(WuError::new(
+                HResult::WUA_E_PACKAGE_DUPLICATE_PATH,
+                format!("content path {path:?} appears twice"),
+            ));
+        }
+    }
+    // In sorted order a directory prefix `a/` sorts right after `a` and before `a/b`, but other
+    // names (`a-b`, `a.b`) may come between, so check every ancestor explicitly.
+    for path in &files {
+        let mut end = 0;
+        while let Some(pos) = path[end..].find('/') {
+            end += pos;
+            let ancestor = &path[..end];
+            if files.contains(ancestor) {
+                return Err(WuError::new(
+                    HResult::WUA_E_PACKAGE_PATH_CONFLICT,
+                    format!("{ancestor:?} is a file, but {path:?} needs it to be a directory"),
+                ));
+            }
+            end += 1;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> UpdateDocument {
+        UpdateDocument {
+            schema_version: SCHEMA_VERSION,
+            update_id: "5f3c8a52-2d1e-4c3b-9a7f-0e6d5c4b3a21".into(),
+            revision_number: 1,
+            title: "Sample".into(),
+            description: String::new(),
+            kb_article_ids: vec![],
+            msrc_severity: String::new(),
+            categories: vec![],
+            update_type: UpdateType::Software,
+            installation_behavior: InstallationBehavior::default(),
+            uninstallation_behavior: InstallationBehavior::default(),
+            is_mandatory: false,
+            is_uninstallable: true,
+            eula: None,
+            superseded_update_ids: vec![],
+            deadline: None,
+            support_url: String::new(),
+            release_notes: String::new(),
+            uninstallation_notes: String::new(),
+            handler: Handler::Files,
+            content: vec![ContentEntry {
+                sha256: "a".repeat(64),
+                size: 3,
+                path: "etc/x.conf".into(),
+                mode: 0o600,
+                uid: None,
+                gid: None,
+            }],
+            applicability: Applicability::default(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_writes_octal_modes() {
+        let d = doc();
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.contains("\"mode\":\"0600\""), "{json}");
+        assert_eq!(UpdateDocument::from_json(json.as_bytes()).unwrap(), d);
+    }
+
+    /// D-42: a new field is ignored and an unknown handler still parses.
+    #[test]
+    fn d42_forward_compatible_reading() {
+        let mut v = serde_json::to_value(doc()).unwrap();
+        v["a_field_from_the_future"] = serde_json::json!({"x": 1});
+        v["handler"] = serde_json::json!({"kind": "flatpak", "ref": "org.example.App"});
+        let d: UpdateDocument = serde_json::from_value(v).unwrap();
+        assert_eq!(d.handler.kind(), "flatpak");
+        let again = serde_json::to_value(&d).unwrap();
+        assert_eq!(again["handler"]["ref"], "org.example.App");
+    }
+
+    #[test]
+    fn rejects_bad_identity_and_paths() {
+        let mut d = doc();
+        d.update_id = "not-a-uuid".into();
+        assert_eq!(d.validate().unwrap_err().hresult, HResult::WUA_E_DOCUMENT_INVALID);
+        for (bad, code) in [
+            ("../etc/passwd", HResult::WUA_E_PACKAGE_UNSAFE_PATH),
+            ("/etc/passwd", HResult::WUA_E_PACKAGE_UNSAFE_PATH),
+            ("a//b", HResult::WUA_E_PACKAGE_UNSAFE_PATH),
+            ("a/./b", HResult::WUA_E_PACKAGE_UNSAFE_PATH),
+            ("var/lib/wua/state.db", HResult::WUA_E_PACKAGE_UNSAFE_PATH),
+        ] {
+            assert_eq!(check_content_path(bad).unwrap_err().hresult, code, "{bad}");
+        }
+        assert!(check_content_path("var/lib/wuax").is_ok());
+        assert_eq!(
+            check_content_paths(["a/b", "a/b"]).unwrap_err().hresult,
+            HResult::WUA_E_PACKAGE_DUPLICATE_PATH
+        );
+        assert_eq!(
+            check_content_paths(["a", "a-b", "a/b"]).unwrap_err().hresult,
+            HResult::WUA_E_PACKAGE_PATH_CONFLICT
+        );
+        assert!(check_content_paths(["a/b", "a/c", "ab"]).is_ok());
+    }
+}

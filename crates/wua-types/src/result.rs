@@ -1,0 +1,187 @@
+//! Results, progress and history entries of install and uninstall operations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::UpdateIdentity;
+use crate::enums::{OperationResultCode, ServerSelection, UpdateOperation};
+use crate::hresult::{HResult, WuError};
+use crate::update::invalid_index;
+
+/// `IUpdateInstallationResult`: the outcome of one update, plus wua's context text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateInstallationResult {
+    /// `ResultCode`.
+    pub result_code: OperationResultCode,
+    /// `HResult`.
+    pub hresult: HResult,
+    /// `RebootRequired`.
+    pub reboot_required: bool,
+    /// What happened, for people (why it failed, which path, which owner). Empty on success.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Non-fatal notes, e.g. a file left in place on uninstall because it was changed (D-39).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl UpdateInstallationResult {
+    /// A result with no message or warnings.
+    pub fn new(result_code: OperationResultCode, hresult: HResult) -> Self {
+        UpdateInstallationResult { result_code, hresult, reboot_required: false, message: String::new(), warnings: vec![] }
+    }
+
+    /// `Failed` with `hresult` and a message.
+    pub fn failed(hresult: HResult, message: impl Into<String>) -> Self {
+        UpdateInstallationResult { message: message.into(), ..Self::new(OperationResultCode::Failed, hresult) }
+    }
+
+    /// `NotStarted`, the state of an update the operation has not reached.
+    pub fn not_started() -> Self {
+        Self::new(OperationResultCode::NotStarted, HResult::S_OK)
+    }
+}
+
+/// `IInstallationResult`: the overall outcome and one result per update, indexed as the
+/// collection was when the operation began (D-4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationResult {
+    /// `ResultCode` (D-3).
+    pub result_code: OperationResultCode,
+    /// `HResult` (D-3).
+    pub hresult: HResult,
+    /// `RebootRequired`: OR of the per-update flags (D-3).
+    pub reboot_required: bool,
+    /// One entry per update.
+    pub update_results: Vec<UpdateInstallationResult>,
+}
+
+impl InstallationResult {
+    /// Folds per-update results into the overall result as D-3 says. `aborted` is true when an
+    /// abort was requested and honoured.
+    pub fn aggregate(update_results: Vec<UpdateInstallationResult>, aborted: bool) -> Self {
+        let reboot_required = update_results.iter().any(|r| r.reboot_required);
+        let succeeded = update_results.iter().filter(|r| r.result_code == OperationResultCode::Succeeded).count();
+        let (result_code, hresult) = if aborted {
+            (OperationResultCode::Aborted, HResult::WU_E_CALL_CANCELLED)
+        } else if succeeded == update_results.len() {
+            (OperationResultCode::Succeeded, HResult::S_OK)
+        } else if succeeded > 0 {
+            (OperationResultCode::SucceededWithErrors, HResult::S_OK)
+        } else if let [only] = update_results.as_slice() {
+            (OperationResultCode::Failed, only.hresult)
+        } else {
+            (OperationResultCode::Failed, HResult::WU_E_ALL_UPDATES_FAILED)
+        };
+        InstallationResult { result_code, hresult, reboot_required, update_results }
+    }
+
+    /// `GetUpdateResult(index)`; out of range -> `WU_E_INVALIDINDEX` (D-4).
+    pub fn get_update_result(&self, index: i32) -> Result<&UpdateInstallationResult, WuError> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.update_results.get(i))
+            .ok_or_else(|| invalid_index(index, self.update_results.len()))
+    }
+}
+
+/// `IInstallationProgress`: a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationProgress {
+    /// `CurrentUpdateIndex`.
+    pub current_update_index: i32,
+    /// `CurrentUpdatePercentComplete`.
+    pub current_update_percent_complete: i32,
+    /// `PercentComplete`.
+    pub percent_complete: i32,
+    /// Results so far, one per update.
+    pub update_results: Vec<UpdateInstallationResult>,
+}
+
+impl InstallationProgress {
+    /// `GetUpdateResult(index)`; out of range -> `WU_E_INVALIDINDEX` (D-4).
+    pub fn get_update_result(&self, index: i32) -> Result<&UpdateInstallationResult, WuError> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.update_results.get(i))
+            .ok_or_else(|| invalid_index(index, self.update_results.len()))
+    }
+}
+
+/// `IUpdateHistoryEntry`, with wua's additions (`recovered`, `warnings`, `log_path`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateHistoryEntry {
+    /// `Operation`.
+    pub operation: UpdateOperation,
+    /// `ResultCode`.
+    pub result_code: OperationResultCode,
+    /// `HResult` (mapped).
+    pub hresult: HResult,
+    /// `UnmappedResultCode`: the handler's raw code (a command's exit code), 0 otherwise.
+    pub unmapped_result_code: i32,
+    /// `Date`, RFC 3339 UTC.
+    pub date: String,
+    /// `UpdateIdentity`.
+    pub update_identity: UpdateIdentity,
+    /// `Title`.
+    pub title: String,
+    /// `Description`.
+    pub description: String,
+    /// `ClientApplicationID` of the caller (D-34).
+    pub client_application_id: String,
+    /// `ServerSelection`.
+    pub server_selection: ServerSelection,
+    /// `ServiceID` (empty for standalone packages).
+    pub service_id: String,
+    /// `SupportUrl`.
+    pub support_url: String,
+    /// `UninstallationNotes`.
+    pub uninstallation_notes: String,
+    /// True for the entry recovery wrote for an interrupted operation (D-17).
+    pub recovered: bool,
+    /// What happened, for people.
+    pub message: String,
+    /// Non-fatal notes (D-39).
+    pub warnings: Vec<String>,
+    /// A log file in the state directory (command output), if any.
+    pub log_path: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OperationResultCode::*;
+
+    fn r(code: OperationResultCode, h: HResult, reboot: bool) -> UpdateInstallationResult {
+        UpdateInstallationResult { reboot_required: reboot, ..UpdateInstallationResult::new(code, h) }
+    }
+
+    /// D-3: the aggregation table.
+    #[test]
+    fn d3_overall_result() {
+        let ok = r(Succeeded, HResult::S_OK, false);
+        let failed = r(Failed, HResult::WU_E_DM_NOTDOWNLOADED, false);
+        let all = InstallationResult::aggregate(vec![ok.clone(), r(Succeeded, HResult::S_OK, true)], false);
+        assert_eq!((all.result_code, all.hresult, all.reboot_required), (Succeeded, HResult::S_OK, true));
+        let some = InstallationResult::aggregate(vec![ok.clone(), failed.clone()], false);
+        assert_eq!((some.result_code, some.hresult), (SucceededWithErrors, HResult::S_OK));
+        let one = InstallationResult::aggregate(vec![failed.clone()], false);
+        assert_eq!((one.result_code, one.hresult), (Failed, HResult::WU_E_DM_NOTDOWNLOADED));
+        let none = InstallationResult::aggregate(vec![failed.clone(), failed.clone()], false);
+        assert_eq!((none.result_code, none.hresult), (Failed, HResult::WU_E_ALL_UPDATES_FAILED));
+        // A per-update Aborted that no abort request caused counts as a failure.
+        let cancelled = r(Aborted, HResult::WU_E_UH_OPERATIONCANCELLED, false);
+        let c = InstallationResult::aggregate(vec![ok.clone(), cancelled], false);
+        assert_eq!((c.result_code, c.hresult), (SucceededWithErrors, HResult::S_OK));
+        let ab = InstallationResult::aggregate(vec![ok, failed], true);
+        assert_eq!((ab.result_code, ab.hresult), (Aborted, HResult::WU_E_CALL_CANCELLED));
+    }
+
+    /// D-4: out-of-range indexes.
+    #[test]
+    fn d4_get_update_result_index() {
+        let res = InstallationResult::aggregate(vec![r(Succeeded, HResult::S_OK, false)], false);
+        assert!(res.get_update_result(0).is_ok());
+        assert_eq!(res.get_update_result(1).unwrap_err().hresult, HResult::WU_E_INVALIDINDEX);
+        assert_eq!(res.get_update_result(-1).unwrap_err().hresult, HResult::WU_E_INVALIDINDEX);
+    }
+}
