@@ -1,1 +1,54 @@
-//! placeholder
+//! wua's install machinery: the only crate that changes the target root.
+//!
+//! - [`InstallLock`]: the two D-8 lock files; every install, uninstall and recovery holds it.
+//! - [`files`]: the `files` handler and its journal protocol (plan, stage, intent, rename,
+//!   commit, cleanup; see the module's overview), all-or-nothing per update (D-17).
+//! - [`recover`]: finishes or undoes operations a crash interrupted, under the lock.
+//! - [`ContentCache`]: blobs by SHA-256 in the state directory.
+//! - [`BootIdSource`]: the boot id that pending reboots are tied to (D-9).
+//! - [`crash_point`]: the step counter the crash-safety tests use (feature `crash-points`).
+//!
+//! The journal lives in the agent's datastore (`wua-store`), so the intent, installed state,
+//! file ownership and history of an operation change in one durable transaction.
+
+pub mod cache;
+pub mod crash;
+pub mod error;
+pub mod files;
+pub mod fsops;
+pub mod history;
+pub mod lock;
+pub mod plan;
+pub mod reboot;
+pub mod recovery;
+
+use std::path::{Path, PathBuf};
+
+pub use cache::ContentCache;
+pub use crash::crash_point;
+pub use error::InstallError;
+pub use history::history_entry;
+pub use lock::InstallLock;
+pub use reboot::BootIdSource;
+pub use recovery::{RecoveredOperation, recover};
+
+/// wua's own directory under a target root (D-8): lock, backups. Never part of an update.
+pub const ADMIN_DIR: &str = wua_types::document::RESERVED_ROOT_DIR;
+
+/// `<root>/var/lib/wua`.
+pub fn root_admin_dir(root: &Path) -> PathBuf {
+    root.join(ADMIN_DIR)
+}
+
+/// Where an operation works and who asked for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// The target root: canonical and absolute.
+    pub root: &'a Path,
+    /// The agent's state directory.
+    pub state_dir: &'a Path,
+    /// The current boot id (D-9).
+    pub boot_id: &'a str,
+    /// The caller's `ClientApplicationID`, recorded in history (D-34).
+    pub client_application_id: &'a str,
+}

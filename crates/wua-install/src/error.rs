@@ -1,0 +1,64 @@
+//! Errors of the install machinery that are call-level failures (D-1). Per-update outcomes are
+//! data (`UpdateInstallationResult`), not errors.
+
+use std::path::PathBuf;
+
+use wua_store::StoreError;
+use wua_types::{HResult, WuError};
+
+/// A failure that stops an operation before or outside the per-update work.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// Another install or uninstall holds the lock (D-8).
+    #[error("another installation is running (pid {pid}, lock {path})")]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's pid as it wrote it (0 when unreadable).
+        pid: u32,
+    },
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The datastore failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A journal plan in the datastore does not decode.
+    #[error("journal record {op_id}: {detail}")]
+    BadJournal {
+        /// The operation.
+        op_id: String,
+        /// What failed.
+        detail: String,
+    },
+}
+
+impl InstallError {
+    /// The code for this error.
+    pub fn hresult(&self) -> HResult {
+        match self {
+            InstallError::Busy { .. } => HResult::WU_E_INSTALL_NOT_ALLOWED,
+            InstallError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                HResult::E_ACCESSDENIED
+            }
+            InstallError::Io { .. } => HResult::WUA_E_INSTALL_IO,
+            InstallError::Store(e) => e.hresult(),
+            InstallError::BadJournal { .. } => HResult::WUA_E_STORE,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        InstallError::Io { path: path.into(), source }
+    }
+}
+
+impl From<InstallError> for WuError {
+    fn from(e: InstallError) -> Self {
+        WuError::new(e.hresult(), e.to_string())
+    }
+}

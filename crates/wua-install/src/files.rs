@@ -1,0 +1,614 @@
+//! The `files` handler: places an update's files under the root, all or nothing (D-17).
+//!
+//! The journal protocol, per update:
+//!
+//! 1. **plan** (nothing changes): resolve every target under the root, check ownership (D-39)
+//!    and types, decide where replaced files go.
+//! 2. **stage**: a `Staging` journal record is committed, then every file is copied from the
+//!    cache to a hidden name beside its target while it is hashed (D-13); `syncfs` once per
+//!    filesystem.
+//! 3. **intent**: the record moves to `Intent` (a durable SQLite commit). From here recovery
+//!    rolls forward.
+//! 4. **rename**: replaced files move to the backup area, staged files are renamed into place;
+//!    `syncfs` again.
+//! 5. **commit**: installed state, file ownership, history and the reboot record commit in one
+//!    transaction; the record moves to `Cleanup`.
+//! 6. **cleanup**: discarded files are deleted and the record is removed.
+//!
+//! Every step is idempotent (it checks what is on disk), so recovery can redo it after a crash
+//! at any instant. Recovery of a `Staging` record rolls back; of an `Intent` record rolls
+//! forward; of a `Cleanup` record finishes the cleanup.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use wua_store::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, Store, Tx, now_rfc3339};
+use wua_types::{
+    HResult, InstallationRebootBehavior, OperationResultCode, UpdateDocument, UpdateInstallationResult, UpdateOperation,
+    WuError,
+};
+
+use crate::cache::ContentCache;
+use crate::crash::crash_point;
+use crate::error::InstallError;
+use crate::fsops::{self, CopyOutcome, Kind, Resolver, SyncSet, under};
+use crate::history::history_entry;
+use crate::lock::InstallLock;
+use crate::plan::{InstallPlan, PlaceFile, RemoveFile, UninstallPlan};
+use crate::{ADMIN_DIR, Target};
+
+const BUF_SIZE: usize = 256 * 1024;
+
+/// Installs a `files` update. Every outcome is a per-update result (D-1); the history entry is
+/// written in the same transaction as the state it describes.
+pub fn install(
+    target: &Target<'_>,
+    store: &mut Store,
+    _lock: &InstallLock,
+    doc: &UpdateDocument,
+    progress: &mut dyn FnMut(u32),
+) -> UpdateInstallationResult {
+    let op_id = uuid::Uuid::new_v4().to_string();
+    let plan = match plan_install(target, store, doc, &op_id) {
+        Ok(plan) => plan,
+        Err(e) => return finish_failed(target, store, doc, UpdateOperation::Installation, None, e),
+    };
+    let record = JournalRecord {
+        op_id: op_id.clone(),
+        operation: UpdateOperation::Installation,
+        update_id: doc.update_id.clone(),
+        revision: doc.revision_number,
+        phase: JournalPhase::Staging,
+        plan: match serde_json::to_string(&plan) {
+            Ok(p) => p,
+            Err(e) => return finish_failed(target, store, doc, UpdateOperation::Installation, None, internal(e)),
+        },
+        client_application_id: target.client_application_id.to_owned(),
+        started_at: now_rfc3339(),
+    };
+    let staged = (|| -> Result<(), InstallError> {
+        let tx = store.write()?;
+        tx.put_journal(&record)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = staged {
+        return finish_failed(target, store, doc, UpdateOperation::Installation, None, e.into());
+    }
+    crash_point("stage-begin");
+
+    match stage(target, &plan, progress) {
+        Ok(None) => {}
+        Ok(Some(mismatch)) => {
+            let err = WuError::new(HResult::WU_E_DM_INCORRECTFILEHASH, mismatch);
+            return roll_back_and_fail(target, store, doc, &plan, &op_id, err);
+        }
+        Err(e) => return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into()),
+    }
+    let synced = sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()).and_then(|s| s.sync());
+    if let Err(e) = synced {
+        return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into());
+    }
+    crash_point("staged-synced");
+
+    let intent = (|| -> Result<(), InstallError> {
+        let tx = store.write()?;
+        tx.set_journal_phase(&op_id, JournalPhase::Intent)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = intent {
+        return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into());
+    }
+    crash_point("intent");
+
+    match roll_forward_install(target, store, doc, &plan, &op_id, false) {
+        Ok(result) => {
+            progress(100);
+            result
+        }
+        Err(e) => {
+            // The intent is committed; try to undo the renames so the root is as before. If that
+            // fails too, the record stays at `Intent` and the next locked operation rolls forward.
+            let err: WuError = e.into();
+            match undo_renames(target, &plan) {
+                Ok(()) => roll_back_and_fail(target, store, doc, &plan, &op_id, err),
+                Err(undo) => UpdateInstallationResult::failed(
+                    err.hresult,
+                    format!("{}; undoing it failed too ({undo}); recovery will complete it", err.message),
+                ),
+            }
+        }
+    }
+}
+
+/// Uninstalls a `files` update.
+pub fn uninstall(
+    target: &Target<'_>,
+    store: &mut Store,
+    _lock: &InstallLock,
+    doc: &UpdateDocument,
+    progress: &mut dyn FnMut(u32),
+) -> UpdateInstallationResult {
+    let op_id = uuid::Uuid::new_v4().to_string();
+    let plan = match plan_uninstall(target, store, doc, &op_id) {
+        Ok(plan) => plan,
+        Err(e) => return finish_failed(target, store, doc, UpdateOperation::Uninstallation, None, e),
+    };
+    let intent = (|| -> Result<(), InstallError> {
+        let record = JournalRecord {
+            op_id: op_id.clone(),
+            operation: UpdateOperation::Uninstallation,
+            update_id: doc.update_id.clone(),
+            revision: doc.revision_number,
+            phase: JournalPhase::Intent,
+            plan: serde_json::to_string(&plan).map_err(|e| InstallError::BadJournal { op_id: op_id.clone(), detail: e.to_string() })?,
+            client_application_id: target.client_application_id.to_owned(),
+            started_at: now_rfc3339(),
+        };
+        let tx = store.write()?;
+        tx.put_journal(&record)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = intent {
+        return finish_failed(target, store, doc, UpdateOperation::Uninstallation, None, e.into());
+    }
+    crash_point("intent");
+    progress(10);
+    match roll_forward_uninstall(target, store, doc, &plan, &op_id, false) {
+        Ok(result) => {
+            progress(100);
+            result
+        }
+        // An uninstall is only ever rolled forward: the record stays at `Intent`.
+        Err(e) => {
+            let err: WuError = e.into();
+            UpdateInstallationResult::failed(err.hresult, format!("{}; recovery will complete the uninstall", err.message))
+        }
+    }
+}
+
+// --- planning ---------------------------------------------------------------------------------
+
+fn plan_install(target: &Target<'_>, store: &mut Store, doc: &UpdateDocument, op_id: &str) -> Result<InstallPlan, WuError> {
+    let root = target.root;
+    let tx = store.read()?;
+    let previous = tx.installed(&doc.update_id)?;
+    let previous_files = match &previous {
+        Some(_) => tx.files_of(&doc.update_id)?,
+        None => vec![],
+    };
+    let op_dir = format!("{ADMIN_DIR}/backup/{op_id}");
+    let area_dev = SyncSet::dev_of(&under(root, ADMIN_DIR))?;
+    let short = &op_id[..8];
+    let mut resolver = Resolver::new(root);
+    let mut plan = InstallPlan { op_dir: op_dir.clone(), replaced_revision: previous.as_ref().map(|p| p.revision), ..Default::default() };
+    let mut created: BTreeSet<String> = BTreeSet::new();
+    let mut placed: BTreeSet<String> = BTreeSet::new();
+
+    for (n, c) in doc.content.iter().enumerate() {
+        let (dir, name) = c.path.rsplit_once('/').unwrap_or(("", c.path.as_str()));
+        let resolved = resolver.resolve(dir)?;
+        for m in &resolved.missing {
+            if created.insert(m.clone()) {
+                plan.created_dirs.push(m.clone());
+            }
+        }
+        let path = if resolved.real.is_empty() { name.to_owned() } else { format!("{}/{name}", resolved.real) };
+        if !placed.insert(path.clone()) {
+            return Err(WuError::new(
+                HResult::WUA_E_PACKAGE_DUPLICATE_PATH,
+                format!("content path {:?} lands on {path:?}, which another content path already uses", c.path),
+            ));
+        }
+        if path == ADMIN_DIR || path.starts_with(&format!("{ADMIN_DIR}/")) {
+            return Err(WuError::new(
+                HResult::WUA_E_PACKAGE_UNSAFE_PATH,
+                format!("content path {:?} lands in {ADMIN_DIR}, which is reserved for wua", c.path),
+            ));
+        }
+        let staged_name = format!(".wua-{short}-{n}");
+        let staged = if resolved.real.is_empty() { staged_name } else { format!("{}/{staged_name}", resolved.real) };
+        let abs = under(root, &path);
+        let (moved, keep_moved, backup) = match fsops::kind(&abs)? {
+            Kind::Missing => (None, false, None),
+            Kind::Dir => {
+                return Err(WuError::new(
+                    HResult::WUA_E_TARGET_TYPE_CONFLICT,
+                    format!("{} is a directory, but content {:?} is a file", abs.display(), c.path),
+                ));
+            }
+            Kind::File | Kind::Symlink => {
+                let same_fs = resolved.missing.is_empty() && SyncSet::dev_of(&under(root, &resolved.real))? == area_dev;
+                let moved = if same_fs {
+                    format!("{op_dir}/{n}")
+                } else {
+                    // Another filesystem: keep the moved file beside its target so the move stays a rename.
+                    let sibling = format!(".wua-{short}-b{n}");
+                    if resolved.real.is_empty() { sibling } else { format!("{}/{sibling}", resolved.real) }
+                };
+                match tx.file_owner(&path)? {
+                    None => (Some(moved.clone()), true, Some(moved)),
+                    Some(owner) if owner.update_id == doc.update_id => (Some(moved), false, owner.backup),
+                    Some(owner) if doc.superseded_update_ids.contains(&owner.update_id) => (Some(moved), false, owner.backup),
+                    Some(owner) => {
+                        return Err(WuError::new(
+                            HResult::WUA_E_FILE_CONFLICT,
+                            format!("{path} belongs to installed update {} (D-39)", owner.update_id),
+                        ));
+                    }
+                }
+            }
+        };
+        plan.entries.push(PlaceFile {
+            path,
+            staged,
+            sha256: c.sha256.clone(),
+            size: c.size,
+            mode: c.mode,
+            uid: c.uid,
+            gid: c.gid,
+            moved,
+            keep_moved,
+            backup,
+        });
+    }
+    // A replaced revision's files that the new one does not place are taken away (D-40).
+    let mut buf = vec![0u8; BUF_SIZE];
+    for (n, f) in previous_files.iter().filter(|f| !placed.contains(&f.path)).enumerate() {
+        plan.removals.push(removal(root, f, &format!("{op_dir}/r{n}"), &mut buf)?);
+    }
+    let mut owned: BTreeSet<String> = previous.map(|p| p.created_dirs.into_iter().collect()).unwrap_or_default();
+    owned.extend(plan.created_dirs.iter().cloned());
+    plan.owned_dirs = owned.into_iter().collect();
+    Ok(plan)
+}
+
+fn removal(root: &Path, owner: &FileOwner, trash: &str, buf: &mut [u8]) -> Result<RemoveFile, WuError> {
+    let current = fsops::sha256_of(&under(root, &owner.path), buf)?;
+    Ok(RemoveFile {
+        path: owner.path.clone(),
+        trash: trash.to_owned(),
+        restore: owner.backup.clone(),
+        modified: current.as_deref() != Some(owner.sha256.as_str()),
+    })
+}
+
+fn plan_uninstall(target: &Target<'_>, store: &mut Store, doc: &UpdateDocument, op_id: &str) -> Result<UninstallPlan, WuError> {
+    let tx = store.read()?;
+    let installed = tx.installed(&doc.update_id)?;
+    let files = tx.files_of(&doc.update_id)?;
+    let op_dir = format!("{ADMIN_DIR}/backup/{op_id}");
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut plan = UninstallPlan::default();
+    let mut op_dirs = BTreeSet::from([op_dir.clone()]);
+    for (n, f) in files.iter().enumerate() {
+        let r = removal(target.root, f, &format!("{op_dir}/{n}"), &mut buf)?;
+        if let Some(b) = &r.restore {
+            if let Some((dir, _)) = b.rsplit_once('/') {
+                if dir.starts_with(&format!("{ADMIN_DIR}/backup/")) {
+                    op_dirs.insert(dir.to_owned());
+                }
+            }
+        }
+        plan.removals.push(r);
+    }
+    plan.dirs = installed.map(|i| i.created_dirs).unwrap_or_default();
+    plan.dirs.sort_by(|a, b| b.cmp(a)); // deepest (longest, in reverse order) first
+    plan.op_dirs = op_dirs.into_iter().collect();
+    Ok(plan)
+}
+
+// --- executing --------------------------------------------------------------------------------
+
+/// Creates directories and copies every file to its staged name. `Ok(Some(why))` is a content
+/// mismatch (D-13).
+fn stage(target: &Target<'_>, plan: &InstallPlan, progress: &mut dyn FnMut(u32)) -> Result<Option<String>, InstallError> {
+    let cache = ContentCache::new(target.state_dir);
+    for d in &plan.created_dirs {
+        fsops::create_dir_if_missing(&under(target.root, d))?;
+    }
+    if plan.entries.iter().any(|e| e.moved.as_deref().is_some_and(|m| m.starts_with(&plan.op_dir)))
+        || !plan.removals.is_empty()
+    {
+        fs_err::create_dir_all(under(target.root, &plan.op_dir)).map_err(|e| InstallError::io(&plan.op_dir, e))?;
+    }
+    let mut buf = vec![0u8; BUF_SIZE];
+    let total = plan.entries.len().max(1);
+    let mut last = 0;
+    for (i, e) in plan.entries.iter().enumerate() {
+        let outcome = fsops::copy_verified(
+            &cache.path(&e.sha256),
+            &under(target.root, &e.staged),
+            &e.sha256,
+            e.size,
+            e.mode,
+            (e.uid, e.gid),
+            &mut buf,
+        )?;
+        crash_point("stage");
+        if let CopyOutcome::Mismatch(why) = outcome {
+            return Ok(Some(format!("content for {}: {why}", e.path)));
+        }
+        let pct = ((i + 1) * 95 / total) as u32;
+        if pct != last {
+            last = pct;
+            progress(pct);
+        }
+    }
+    Ok(None)
+}
+
+/// The filesystems of the targets' directories and of the backup area.
+fn sync_for(target: &Target<'_>, paths: &[&str]) -> Result<SyncSet, InstallError> {
+    let mut set = SyncSet::default();
+    set.add(&under(target.root, ADMIN_DIR))?;
+    let mut dirs = BTreeSet::new();
+    for p in paths {
+        dirs.insert(p.rsplit_once('/').map_or("", |(d, _)| d));
+    }
+    for d in dirs {
+        let dir = under(target.root, d);
+        if dir.is_dir() {
+            set.add(&dir)?;
+        }
+    }
+    Ok(set)
+}
+
+/// Steps 4 to 6 of an install; also recovery's roll-forward of an `Intent` record.
+pub(crate) fn roll_forward_install(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    plan: &InstallPlan,
+    op_id: &str,
+    recovered: bool,
+) -> Result<UpdateInstallationResult, InstallError> {
+    let root = target.root;
+    for e in &plan.entries {
+        let staged = under(root, &e.staged);
+        if fsops::kind(&staged)? == Kind::Missing {
+            continue; // already renamed into place
+        }
+        let path = under(root, &e.path);
+        if let Some(moved) = &e.moved {
+            let moved = under(root, moved);
+            if fsops::kind(&path)? != Kind::Missing && fsops::kind(&moved)? == Kind::Missing {
+                fsops::rename_if_present(&path, &moved)?;
+                crash_point("rename");
+            }
+        }
+        fsops::rename_if_present(&staged, &path)?;
+        crash_point("rename");
+    }
+    let mut warnings = Vec::new();
+    apply_removals(root, &plan.removals, &mut warnings)?;
+    let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
+    paths.extend(plan.removals.iter().map(|r| r.path.as_str()));
+    sync_for(target, &paths)?.sync()?;
+    crash_point("renamed-synced");
+
+    let mut result = UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK);
+    result.warnings = warnings;
+    if recovered {
+        result.message = "completed by recovery after an interruption".into();
+    }
+    let always = doc.installation_behavior.reboot_behavior == InstallationRebootBehavior::AlwaysRequiresReboot;
+    result.reboot_required = always;
+    let tx = store.write()?;
+    tx.set_installed(&InstalledRecord {
+        update_id: doc.update_id.clone(),
+        revision: doc.revision_number,
+        installed_at: now_rfc3339(),
+        created_dirs: plan.owned_dirs.clone(),
+    })?;
+    for r in &plan.removals {
+        tx.remove_file_owner(&r.path)?;
+    }
+    for e in &plan.entries {
+        tx.put_file_owner(&FileOwner {
+            path: e.path.clone(),
+            update_id: doc.update_id.clone(),
+            sha256: e.sha256.clone(),
+            backup: e.backup.clone(),
+        })?;
+    }
+    record_reboot(&tx, target, doc, UpdateOperation::Installation, always)?;
+    tx.append_history(&history_entry(doc, UpdateOperation::Installation, &result, target.client_application_id, recovered))?;
+    tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
+    tx.commit()?;
+    crash_point("commit");
+
+    let mut discard: Vec<&str> = plan.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref()).collect();
+    discard.extend(plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()));
+    cleanup(target, store, op_id, &discard, std::slice::from_ref(&plan.op_dir))?;
+    Ok(result)
+}
+
+/// Takes files away (uninstall, or what a new revision dropped): the file moves to its trash
+/// name and its backup, if any, moves back. A changed file is left alone with a warning (D-39).
+fn apply_removals(root: &Path, removals: &[RemoveFile], warnings: &mut Vec<String>) -> Result<(), InstallError> {
+    for r in removals {
+        let path = under(root, &r.path);
+        if r.modified {
+            let kept = r.restore.as_deref().map(|b| format!("; the previous content is kept at {}", under(root, b).display()));
+            warnings.push(format!("{} changed since it was installed and was left in place{}", path.display(), kept.unwrap_or_default()));
+            continue;
+        }
+        let trash = under(root, &r.trash);
+        if fsops::kind(&trash)? == Kind::Missing && fsops::kind(&path)? != Kind::Missing {
+            if let Some(parent) = trash.parent() {
+                fs_err::create_dir_all(parent).map_err(|e| InstallError::io(parent, e))?;
+            }
+            fsops::rename_if_present(&path, &trash)?;
+            crash_point("rename");
+        }
+        if let Some(backup) = &r.restore {
+            if fsops::rename_if_present(&under(root, backup), &path)? {
+                crash_point("rename");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Steps of an uninstall after its intent; also recovery's roll-forward.
+pub(crate) fn roll_forward_uninstall(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    plan: &UninstallPlan,
+    op_id: &str,
+    recovered: bool,
+) -> Result<UpdateInstallationResult, InstallError> {
+    let root = target.root;
+    let mut warnings = Vec::new();
+    apply_removals(root, &plan.removals, &mut warnings)?;
+    for d in &plan.dirs {
+        fsops::remove_dir_if_empty(&under(root, d))?;
+    }
+    let mut paths: Vec<&str> = plan.removals.iter().map(|r| r.path.as_str()).collect();
+    paths.extend(plan.dirs.iter().map(String::as_str));
+    sync_for(target, &paths)?.sync()?;
+    crash_point("renamed-synced");
+
+    let mut result = UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK);
+    result.warnings = warnings;
+    if recovered {
+        result.message = "completed by recovery after an interruption".into();
+    }
+    let always = doc.uninstallation_behavior.reboot_behavior == InstallationRebootBehavior::AlwaysRequiresReboot;
+    result.reboot_required = always;
+    let tx = store.write()?;
+    tx.remove_installed(&doc.update_id)?;
+    for r in &plan.removals {
+        tx.remove_file_owner(&r.path)?;
+    }
+    record_reboot(&tx, target, doc, UpdateOperation::Uninstallation, always)?;
+    tx.append_history(&history_entry(doc, UpdateOperation::Uninstallation, &result, target.client_application_id, recovered))?;
+    tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
+    tx.commit()?;
+    crash_point("commit");
+
+    let discard: Vec<&str> = plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()).collect();
+    cleanup(target, store, op_id, &discard, &plan.op_dirs)?;
+    Ok(result)
+}
+
+fn record_reboot(tx: &Tx<'_>, target: &Target<'_>, doc: &UpdateDocument, operation: UpdateOperation, always: bool) -> Result<(), InstallError> {
+    if always {
+        tx.add_pending_reboot(&PendingReboot {
+            update_id: doc.update_id.clone(),
+            operation,
+            boot_id: target.boot_id.to_owned(),
+            blocking: true,
+        })?;
+    }
+    Ok(())
+}
+
+/// Step 6: deletes discarded files and empty operation areas, then forgets the record.
+pub(crate) fn cleanup(target: &Target<'_>, store: &mut Store, op_id: &str, discard: &[&str], dirs: &[String]) -> Result<(), InstallError> {
+    for d in discard {
+        fsops::remove_file_if_present(&under(target.root, d))?;
+        crash_point("cleanup");
+    }
+    for d in dirs {
+        fsops::remove_dir_if_empty(&under(target.root, d))?;
+    }
+    let tx = store.write()?;
+    tx.remove_journal(op_id)?;
+    tx.commit()?;
+    crash_point("done");
+    Ok(())
+}
+
+/// Undoes a staging: removes staged files and the directories this operation created. Also
+/// recovery's rollback of a `Staging` record.
+pub(crate) fn remove_staged(target: &Target<'_>, plan: &InstallPlan) -> Result<(), InstallError> {
+    for e in &plan.entries {
+        fsops::remove_file_if_present(&under(target.root, &e.staged))?;
+    }
+    for d in plan.created_dirs.iter().rev() {
+        fsops::remove_dir_if_empty(&under(target.root, d))?;
+    }
+    fsops::remove_dir_if_empty(&under(target.root, &plan.op_dir))?;
+    sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>())?.sync()
+}
+
+/// Puts the root back as it was before the renames of an install (error path after intent).
+fn undo_renames(target: &Target<'_>, plan: &InstallPlan) -> Result<(), InstallError> {
+    let root = target.root;
+    for r in plan.removals.iter().rev().filter(|r| !r.modified) {
+        let path = under(root, &r.path);
+        let trash = under(root, &r.trash);
+        if fsops::kind(&trash)? == Kind::Missing {
+            continue;
+        }
+        if let Some(backup) = &r.restore {
+            let backup = under(root, backup);
+            if fsops::kind(&backup)? == Kind::Missing {
+                fsops::rename_if_present(&path, &backup)?;
+            }
+        }
+        fsops::rename_if_present(&trash, &path)?;
+    }
+    for e in plan.entries.iter().rev() {
+        let staged = under(root, &e.staged);
+        let path = under(root, &e.path);
+        if fsops::kind(&staged)? == Kind::Missing && fsops::kind(&path)? != Kind::Missing {
+            fsops::rename_if_present(&path, &staged)?;
+        }
+        if let Some(moved) = &e.moved {
+            fsops::rename_if_present(&under(root, moved), &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn roll_back_and_fail(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    plan: &InstallPlan,
+    op_id: &str,
+    err: WuError,
+) -> UpdateInstallationResult {
+    if let Err(e) = remove_staged(target, plan) {
+        tracing::warn!(op_id, error = %e, "rolling back a failed install left files behind; recovery will retry");
+        return UpdateInstallationResult::failed(err.hresult, format!("{} (rollback incomplete: {e})", err.message));
+    }
+    finish_failed(target, store, doc, UpdateOperation::Installation, Some(op_id), err)
+}
+
+/// Records a failed outcome: removes the journal record (if any) and writes the history entry
+/// in one transaction.
+fn finish_failed(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    op_id: Option<&str>,
+    err: WuError,
+) -> UpdateInstallationResult {
+    let result = UpdateInstallationResult::failed(err.hresult, err.message);
+    let written = (|| -> Result<(), InstallError> {
+        let tx = store.write()?;
+        if let Some(op_id) = op_id {
+            tx.remove_journal(op_id)?;
+        }
+        tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, false))?;
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not record a failed operation");
+    }
+    result
+}
+
+fn internal(e: impl std::fmt::Display) -> WuError {
+    WuError::new(HResult::WUA_E_STORE, e.to_string())
+}

@@ -1,0 +1,321 @@
+//! Filesystem primitives of the journal: safe path resolution under the root, verified copies,
+//! idempotent renames and `syncfs`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wua_types::{HResult, WuError};
+
+use crate::error::InstallError;
+
+/// What is at a path (without following a final symbolic link).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Nothing.
+    Missing,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// A regular file or anything else that is not a directory.
+    File,
+}
+
+/// `lstat` as a [`Kind`].
+pub fn kind(path: &Path) -> Result<Kind, InstallError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Ok(Kind::Dir),
+        Ok(m) if m.file_type().is_symlink() => Ok(Kind::Symlink),
+        Ok(_) => Ok(Kind::File),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Kind::Missing),
+        Err(e) => Err(InstallError::io(path, e)),
+    }
+}
+
+/// A directory resolved under the root: its real path relative to the root (symbolic links
+/// followed) and the components that do not exist yet, parents first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedDir {
+    /// The real directory, relative to the root ("" for the root itself).
+    pub real: String,
+    /// Directories to create (relative to the root), parents first.
+    pub missing: Vec<String>,
+}
+
+/// Resolves the parent directories of content paths under a root, refusing anything that
+/// leads outside it; results are cached per directory, so 10,000 files in a few directories
+/// cost a few `lstat` calls.
+#[derive(Debug)]
+pub struct Resolver {
+    root: PathBuf,
+    cache: HashMap<String, ResolvedDir>,
+}
+
+impl Resolver {
+    /// A resolver for `root` (canonical, absolute).
+    pub fn new(root: &Path) -> Self {
+        Resolver { root: root.to_path_buf(), cache: HashMap::new() }
+    }
+
+    /// Resolves `dir` (a relative, checked content directory, "" for the root).
+    ///
+    /// A symbolic link is followed as the kernel would (an absolute target is absolute on the
+    /// machine), and the result must stay under the root: otherwise `WUA_E_PATH_ESCAPES_ROOT`.
+    /// A component that exists but is not a directory -> `WUA_E_TARGET_TYPE_CONFLICT`.
+    pub fn resolve(&mut self, dir: &str) -> Result<ResolvedDir, WuError> {
+        if let Some(hit) = self.cache.get(dir) {
+            return Ok(hit.clone());
+        }
+        let resolved = self.resolve_uncached(dir)?;
+        self.cache.insert(dir.to_owned(), resolved.clone());
+        Ok(resolved)
+    }
+
+    fn resolve_uncached(&self, dir: &str) -> Result<ResolvedDir, WuError> {
+        let mut real: Vec<String> = Vec::new();
+        let mut pending: Vec<String> = dir.split('/').filter(|c| !c.is_empty()).rev().map(str::to_owned).collect();
+        let mut links = 0;
+        let mut missing = Vec::new();
+        while let Some(comp) = pending.pop() {
+            if !missing.is_empty() {
+                // Below a missing directory everything is missing.
+                real.push(comp);
+                missing.push(real.join("/"));
+                continue;
+            }
+            let candidate = self.root.join(real.join("/")).join(&comp);
+            let io = |e: std::io::Error| WuError::new(HResult::WUA_E_INSTALL_IO, format!("{}: {e}", candidate.display()));
+            match std::fs::symlink_metadata(&candidate) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    real.push(comp);
+                    missing.push(real.join("/"));
+                }
+                Err(e) => return Err(io(e)),
+                Ok(m) if m.is_dir() => real.push(comp),
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(escape(dir, "too many levels of symbolic links"));
+                    }
+                    let target = std::fs::read_link(&candidate).map_err(io)?;
+                    // An absolute target is absolute on the machine: it must name a place under
+                    // the root. A relative one continues from the link's directory.
+                    let (mut next, rel) = if target.is_absolute() {
+                        let inside = target.strip_prefix(&self.root).map_err(|_| {
+                            escape(dir, &format!("{} is a symbolic link to {}, outside the root", candidate.display(), target.display()))
+                        })?;
+                        (Vec::new(), inside.to_path_buf())
+                    } else {
+                        (real.clone(), target.clone())
+                    };
+                    for c in rel.components() {
+                        match c {
+                            Component::Normal(s) => next.push(s.to_string_lossy().into_owned()),
+                            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+                            Component::ParentDir => {
+                                if next.pop().is_none() {
+                                    return Err(escape(
+                                        dir,
+                                        &format!("{} is a symbolic link to {}, outside the root", candidate.display(), target.display()),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    // Re-resolve from the top: the link's target may itself contain links.
+                    for c in next.into_iter().rev() {
+                        pending.push(c);
+                    }
+                    real.clear();
+                }
+                Ok(_) => {
+                    return Err(WuError::new(
+                        HResult::WUA_E_TARGET_TYPE_CONFLICT,
+                        format!("{} is a file, but content needs a directory there", candidate.display()),
+                    ));
+                }
+            }
+        }
+        Ok(ResolvedDir { real: real.join("/"), missing })
+    }
+}
+
+fn escape(dir: &str, why: &str) -> WuError {
+    WuError::new(HResult::WUA_E_PATH_ESCAPES_ROOT, format!("directory {dir:?}: {why}"))
+}
+
+/// Joins a root and a relative path.
+pub fn under(root: &Path, rel: &str) -> PathBuf {
+    if rel.is_empty() { root.to_path_buf() } else { root.join(rel) }
+}
+
+/// The outcome of a verified copy.
+#[derive(Debug)]
+pub enum CopyOutcome {
+    /// The bytes matched.
+    Verified,
+    /// The source does not match the expected hash or size (D-13).
+    Mismatch(String),
+}
+
+/// Copies `src` to a new file `dst` while hashing, sets mode and owner, and checks the hash and
+/// size. `dst` must not exist. Nothing is fsynced here: the caller syncs the filesystem once.
+pub fn copy_verified(
+    src: &Path,
+    dst: &Path,
+    sha256: &str,
+    size: u64,
+    mode: u32,
+    owner: (Option<u32>, Option<u32>),
+    buf: &mut [u8],
+) -> Result<CopyOutcome, InstallError> {
+    let mut input = match std::fs::File::open(src) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(CopyOutcome::Mismatch(format!("{} is missing from the cache", src.display())));
+        }
+        Err(e) => return Err(InstallError::io(src, e)),
+    };
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dst)
+        .map_err(|e| InstallError::io(dst, e))?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = input.read(buf).map_err(|e| InstallError::io(src, e))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > size {
+            return Ok(CopyOutcome::Mismatch(format!("{} is longer than the {size} bytes listed", src.display())));
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| InstallError::io(dst, e))?;
+    }
+    if total != size {
+        return Ok(CopyOutcome::Mismatch(format!("{} has {total} bytes, {size} listed", src.display())));
+    }
+    let actual = hex::encode(hasher.finalize());
+    if actual != sha256 {
+        return Ok(CopyOutcome::Mismatch(format!("{} hashes to {actual}, {sha256} listed", src.display())));
+    }
+    if owner.0.is_some() || owner.1.is_some() {
+        std::os::unix::fs::fchown(&out, owner.0, owner.1).map_err(|e| InstallError::io(dst, e))?;
+    }
+    // After chown, which may clear set-id bits.
+    out.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| InstallError::io(dst, e))?;
+    Ok(CopyOutcome::Verified)
+}
+
+/// SHA-256 of a file, or `None` when it is missing or not a regular file.
+pub fn sha256_of(path: &Path, buf: &mut [u8]) -> Result<Option<String>, InstallError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(InstallError::io(path, e)),
+    }
+    let mut f = std::fs::File::open(path).map_err(|e| InstallError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    loop {
+        let n = f.read(buf).map_err(|e| InstallError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(Some(hex::encode(hasher.finalize())))
+}
+
+/// Renames `from` to `to` if `from` exists; a missing `from` is a step already done (the
+/// journal's steps are idempotent).
+pub fn rename_if_present(from: &Path, to: &Path) -> Result<bool, InstallError> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind(from)? == Kind::Missing => Ok(false),
+        Err(e) => Err(InstallError::io(format!("{} -> {}", from.display(), to.display()), e)),
+    }
+}
+
+/// Removes a file if present.
+pub fn remove_file_if_present(path: &Path) -> Result<(), InstallError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(InstallError::io(path, e)),
+    }
+}
+
+/// Removes a directory if it exists and is empty; anything else is left alone.
+pub fn remove_dir_if_empty(path: &Path) -> Result<(), InstallError> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR)) => Ok(()),
+        Err(e) => Err(InstallError::io(path, e)),
+    }
+}
+
+/// Creates one directory (mode 0755) if it does not exist.
+pub fn create_dir_if_missing(path: &Path) -> Result<(), InstallError> {
+    match std::fs::DirBuilder::new().mode(0o755).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => Err(InstallError::io(path, e)),
+    }
+}
+
+/// The filesystems an operation touched, one directory on each, so each is synced once.
+#[derive(Debug, Default)]
+pub struct SyncSet {
+    by_dev: BTreeMap<u64, PathBuf>,
+}
+
+impl SyncSet {
+    /// Notes the filesystem of `dir` (an existing directory).
+    pub fn add(&mut self, dir: &Path) -> Result<(), InstallError> {
+        let m = std::fs::metadata(dir).map_err(|e| InstallError::io(dir, e))?;
+        self.by_dev.entry(m.dev()).or_insert_with(|| dir.to_path_buf());
+        Ok(())
+    }
+
+    /// Whether `dir` is on a filesystem already noted with `other`'s device.
+    pub fn dev_of(dir: &Path) -> Result<u64, InstallError> {
+        std::fs::metadata(dir).map(|m| m.dev()).map_err(|e| InstallError::io(dir, e))
+    }
+
+    /// `syncfs` on each filesystem: everything written there so far is durable on return.
+    pub fn sync(&self) -> Result<(), InstallError> {
+        for dir in self.by_dev.values() {
+            syncfs(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// `syncfs(2)` on the filesystem holding `dir`.
+pub fn syncfs(dir: &Path) -> Result<(), InstallError> {
+    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| InstallError::io(dir, std::io::ErrorKind::InvalidInput.into()))?;
+    // SAFETY: a valid NUL-terminated path; the fd is closed below.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(InstallError::io(dir, std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a valid open descriptor.
+    let rc = unsafe { libc::syncfs(fd) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(fd) };
+    if rc != 0 {
+        return Err(InstallError::io(dir, err));
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The journal's plans: everything an operation will do to the root, decided before anything
+//! changes and stored in the journal record, so recovery can finish or undo it.
+
+use serde::{Deserialize, Serialize};
+
+/// The plan of a `files` install (also a revision replacement, D-40).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct InstallPlan {
+    /// Files to place.
+    pub entries: Vec<PlaceFile>,
+    /// Directories this operation creates (relative), parents first.
+    pub created_dirs: Vec<String>,
+    /// Directories to record as the update's own (created by it or by the revision it replaces).
+    pub owned_dirs: Vec<String>,
+    /// Files of the replaced revision that the new one does not have.
+    pub removals: Vec<RemoveFile>,
+    /// The revision this install replaces, if any.
+    pub replaced_revision: Option<i32>,
+    /// The operation's area for moved-away files (relative), removed when empty.
+    pub op_dir: String,
+}
+
+/// One file to place.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlaceFile {
+    /// The real target path (relative, symbolic links in its directories resolved).
+    pub path: String,
+    /// The staged file beside it (relative).
+    pub staged: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its size.
+    pub size: u64,
+    /// Its mode.
+    pub mode: u32,
+    /// Owner uid, if set.
+    pub uid: Option<u32>,
+    /// Group gid, if set.
+    pub gid: Option<u32>,
+    /// Where the file now at `path` is moved first (relative), if one is there.
+    pub moved: Option<String>,
+    /// True when the moved file is original content to keep for uninstall; false when it is
+    /// another revision's or a superseded owner's file, deleted at cleanup.
+    pub keep_moved: bool,
+    /// The backup to record with the new ownership (D-39): `moved` when kept, or the backup
+    /// the previous owner had.
+    pub backup: Option<String>,
+}
+
+/// One file to take away (uninstall, or a file a new revision no longer has).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RemoveFile {
+    /// The file (relative).
+    pub path: String,
+    /// Where it is moved (relative); deleted at cleanup.
+    pub trash: String,
+    /// The backup to move back into place, if the path held something before.
+    pub restore: Option<String>,
+    /// The file changed since it was installed: it is left alone (D-39).
+    pub modified: bool,
+}
+
+/// The plan of a `files` uninstall.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UninstallPlan {
+    /// Files to remove or restore.
+    pub removals: Vec<RemoveFile>,
+    /// Directories the install created, deepest first: removed when empty.
+    pub dirs: Vec<String>,
+    /// Areas to remove when empty after cleanup (this operation's, and the emptied backups').
+    pub op_dirs: Vec<String>,
+}

@@ -1,0 +1,96 @@
+//! Recovery after a crash (D-17): finishes or undoes every journaled operation. It runs only
+//! under the D-8 lock (the caller proves it with an [`InstallLock`]), so it can never touch a
+//! live operation.
+
+use wua_store::{JournalPhase, JournalRecord, Store};
+use wua_types::{HResult, UpdateDocument, UpdateInstallationResult, UpdateOperation};
+
+use crate::error::InstallError;
+use crate::files;
+use crate::history::history_entry;
+use crate::lock::InstallLock;
+use crate::plan::{InstallPlan, UninstallPlan};
+use crate::{Target, crash::crash_point};
+
+/// What recovery did with one interrupted operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveredOperation {
+    /// The operation's id.
+    pub op_id: String,
+    /// Install or uninstall.
+    pub operation: UpdateOperation,
+    /// The update.
+    pub update_id: String,
+    /// True when it was rolled forward (completed), false when rolled back.
+    pub rolled_forward: bool,
+}
+
+/// Recovers every journaled operation, oldest first.
+pub fn recover(target: &Target<'_>, store: &mut Store, lock: &InstallLock) -> Result<Vec<RecoveredOperation>, InstallError> {
+    let records = store.read()?.journal()?;
+    let mut out = Vec::with_capacity(records.len());
+    for rec in records {
+        out.push(recover_one(target, store, lock, &rec)?);
+    }
+    Ok(out)
+}
+
+fn recover_one(target: &Target<'_>, store: &mut Store, _lock: &InstallLock, rec: &JournalRecord) -> Result<RecoveredOperation, InstallError> {
+    let bad = |detail: String| InstallError::BadJournal { op_id: rec.op_id.clone(), detail };
+    let doc: UpdateDocument = store
+        .read()?
+        .document(&rec.update_id, rec.revision)?
+        .ok_or_else(|| bad(format!("no document for {} rev {}", rec.update_id, rec.revision)))?;
+    // The history entry names the caller of the interrupted operation.
+    let target = Target { client_application_id: &rec.client_application_id, ..*target };
+    let target = &target;
+    let mut report = RecoveredOperation {
+        op_id: rec.op_id.clone(),
+        operation: rec.operation,
+        update_id: rec.update_id.clone(),
+        rolled_forward: true,
+    };
+    tracing::info!(op_id = %rec.op_id, update_id = %rec.update_id, phase = ?rec.phase, "recovering an interrupted operation");
+    match (rec.operation, rec.phase) {
+        (UpdateOperation::Installation, phase) => {
+            let plan: InstallPlan = serde_json::from_str(&rec.plan).map_err(|e| bad(e.to_string()))?;
+            match phase {
+                JournalPhase::Staging => {
+                    files::remove_staged(target, &plan)?;
+                    let result = UpdateInstallationResult::failed(
+                        HResult::WUA_E_OPERATION_INTERRUPTED,
+                        "the install was interrupted before its intent was committed and was rolled back",
+                    );
+                    let tx = store.write()?;
+                    tx.remove_journal(&rec.op_id)?;
+                    tx.append_history(&history_entry(&doc, rec.operation, &result, target.client_application_id, true))?;
+                    tx.commit()?;
+                    crash_point("recovered");
+                    report.rolled_forward = false;
+                }
+                JournalPhase::Intent => {
+                    files::roll_forward_install(target, store, &doc, &plan, &rec.op_id, true)?;
+                }
+                JournalPhase::Cleanup => {
+                    let mut discard: Vec<&str> =
+                        plan.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref()).collect();
+                    discard.extend(plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()));
+                    files::cleanup(target, store, &rec.op_id, &discard, std::slice::from_ref(&plan.op_dir))?;
+                }
+            }
+        }
+        (UpdateOperation::Uninstallation, phase) => {
+            let plan: UninstallPlan = serde_json::from_str(&rec.plan).map_err(|e| bad(e.to_string()))?;
+            match phase {
+                JournalPhase::Staging | JournalPhase::Intent => {
+                    files::roll_forward_uninstall(target, store, &doc, &plan, &rec.op_id, true)?;
+                }
+                JournalPhase::Cleanup => {
+                    let discard: Vec<&str> = plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()).collect();
+                    files::cleanup(target, store, &rec.op_id, &discard, &plan.op_dirs)?;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
