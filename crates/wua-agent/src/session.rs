@@ -1,0 +1,223 @@
+//! `IUpdateSession`: a state directory, a target root and the caller's identity.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sha2::{Digest, Sha256};
+use wua_install::{BootIdSource, ContentCache};
+use wua_store::Store;
+use wua_types::{HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError};
+
+use crate::access::is_writable;
+use crate::installer::UpdateInstaller;
+use crate::searcher::UpdateSearcher;
+use crate::system::SystemInformation;
+
+/// The default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/wua";
+
+/// How to open a session.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// The agent's state directory (datastore, cache, locks, logs).
+    pub state_dir: PathBuf,
+    /// The target root updates install into.
+    pub root: PathBuf,
+    /// Where the boot id comes from (D-9).
+    pub boot_id: BootIdSource,
+}
+
+impl SessionOptions {
+    /// Options for a state directory and a root, with the system's boot id.
+    pub fn new(state_dir: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
+        SessionOptions { state_dir: state_dir.into(), root: root.into(), boot_id: BootIdSource::System }
+    }
+}
+
+/// `IUpdateSession`. Cheap to clone; clones share state.
+#[derive(Clone, Debug)]
+pub struct UpdateSession {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionInner {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) boot_id: BootIdSource,
+    store: Mutex<Store>,
+    client_application_id: Mutex<String>,
+}
+
+impl UpdateSession {
+    /// Opens a session: creates the state directory if needed and opens its datastore
+    /// (read-only when the process cannot write it; installs then fail with
+    /// `E_ACCESSDENIED`, D-6).
+    pub fn open(options: SessionOptions) -> Result<Self, WuError> {
+        let SessionOptions { state_dir, root, boot_id } = options;
+        let state_err = |what: String| WuError::new(HResult::WUA_E_STATE_DIR, format!("state directory {}: {what}", state_dir.display()));
+        match std::fs::metadata(&state_dir) {
+            Ok(m) if !m.is_dir() => return Err(state_err("is not a directory".into())),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs_err::create_dir_all(&state_dir).map_err(|e| state_err(e.to_string()))?;
+            }
+            Err(e) => return Err(state_err(e.to_string())),
+        }
+        let state_dir = fs_err::canonicalize(&state_dir).map_err(|e| state_err(e.to_string()))?;
+        let root = match fs_err::canonicalize(&root) {
+            Ok(r) if r.is_dir() => r,
+            Ok(r) => {
+                return Err(WuError::new(HResult::COR_E_DIRECTORYNOTFOUND, format!("target root {} is not a directory", r.display())));
+            }
+            Err(e) => return Err(WuError::new(HResult::COR_E_DIRECTORYNOTFOUND, format!("target root: {e}"))),
+        };
+        let store = if is_writable(&state_dir) { Store::open(&state_dir) } else { Store::open_read_only(&state_dir) };
+        let store = store.map_err(|e| {
+            let code = if is_writable(&state_dir) { e.hresult() } else { HResult::E_ACCESSDENIED };
+            WuError::new(code, e.to_string())
+        })?;
+        Ok(UpdateSession {
+            inner: Arc::new(SessionInner {
+                state_dir,
+                root,
+                boot_id,
+                store: Mutex::new(store),
+                client_application_id: Mutex::new("Unknown".into()),
+            }),
+        })
+    }
+
+    /// The state directory (canonical).
+    pub fn state_dir(&self) -> &Path {
+        &self.inner.state_dir
+    }
+
+    /// The target root (canonical).
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// `ClientApplicationID` ("Unknown" until set, D-34).
+    pub fn client_application_id(&self) -> String {
+        lock(&self.inner.client_application_id).clone()
+    }
+
+    /// Sets `ClientApplicationID`; installers created afterwards inherit it.
+    pub fn set_client_application_id(&self, id: impl Into<String>) {
+        *lock(&self.inner.client_application_id) = id.into();
+    }
+
+    /// `CreateUpdateInstaller`.
+    pub fn create_update_installer(&self) -> UpdateInstaller {
+        UpdateInstaller::new(self.clone())
+    }
+
+    /// `CreateUpdateSearcher` (history queries for now).
+    pub fn create_update_searcher(&self) -> UpdateSearcher {
+        UpdateSearcher::new(self.clone())
+    }
+
+    /// `SystemInformation`.
+    pub fn system_information(&self) -> SystemInformation {
+        SystemInformation::new(self.clone())
+    }
+
+    /// Opens a standalone package: verifies it, puts its content in the cache and records its
+    /// update, which then counts as downloaded (as WUA's standalone installer does). A bad
+    /// package changes nothing.
+    pub fn open_package(&self, path: &Path) -> Result<Update, WuError> {
+        if !is_writable(&self.inner.state_dir) {
+            return Err(WuError::new(
+                HResult::E_ACCESSDENIED,
+                format!("cannot write the state directory {} to import {}", self.inner.state_dir.display(), path.display()),
+            ));
+        }
+        let cache = ContentCache::new(&self.inner.state_dir);
+        cache.ensure()?;
+        let package = wua_package::open_package(path, cache.dir(), &|_| false)?;
+        for blob in &package.staged {
+            cache.adopt(&blob.path, &blob.sha256)?;
+        }
+        let document = package.document.clone();
+        package.keep();
+        {
+            let mut store = self.store();
+            let tx = store.write()?;
+            tx.put_document(&document)?;
+            tx.commit()?;
+        }
+        self.update_for(Arc::new(document))
+    }
+
+    /// The newest recorded revision of an update id, or `None`.
+    pub fn find_update(&self, update_id: &str) -> Result<Option<Update>, WuError> {
+        let doc = self.store().read()?.latest_document(update_id)?;
+        doc.map(|d| self.update_for(Arc::new(d))).transpose()
+    }
+
+    /// Every recorded update (newest revision of each), read-only.
+    pub fn known_updates(&self) -> Result<UpdateCollection, WuError> {
+        let docs = self.store().read()?.latest_documents()?;
+        let items = docs.into_iter().map(|d| self.update_for(Arc::new(d))).collect::<Result<_, _>>()?;
+        Ok(UpdateCollection::read_only_from(items))
+    }
+
+    /// Builds an `IUpdate` for a document with this machine's flags.
+    pub(crate) fn update_for(&self, document: Arc<UpdateDocument>) -> Result<Update, WuError> {
+        let flags = self.flags_of(&document)?;
+        let sink: Arc<dyn UpdateStateSink> = self.inner.clone();
+        Ok(Update::new(document, flags, Some(sink)))
+    }
+
+    fn flags_of(&self, doc: &UpdateDocument) -> Result<UpdateFlags, WuError> {
+        let boot = self.inner.boot_id.current();
+        let mut store = self.store();
+        let tx = store.read()?;
+        let is_installed = crate::installer::installed_equivalent(&tx, doc)?;
+        let eula_accepted = match &doc.eula {
+            None => true,
+            Some(text) => tx.eula_accepted(&doc.update_id, &eula_hash(text))?,
+        };
+        Ok(UpdateFlags {
+            is_installed,
+            is_downloaded: ContentCache::new(&self.inner.state_dir).has_all(&doc.content),
+            is_hidden: tx.is_hidden(&doc.update_id)?,
+            eula_accepted,
+            reboot_required: tx.pending_reboots(&boot)?.iter().any(|r| r.update_id == doc.update_id),
+        })
+    }
+
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.inner.store)
+    }
+}
+
+impl UpdateStateSink for SessionInner {
+    fn accept_eula(&self, document: &UpdateDocument) -> Result<(), WuError> {
+        let Some(text) = &document.eula else { return Ok(()) };
+        let mut store = lock(&self.store);
+        let tx = store.write()?;
+        tx.accept_eula(&document.update_id, &eula_hash(text))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_hidden(&self, update_id: &str, hidden: bool) -> Result<(), WuError> {
+        let mut store = lock(&self.store);
+        let tx = store.write()?;
+        tx.set_hidden(update_id, hidden)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Acceptance is keyed by the EULA's text, so new terms in a new revision ask again.
+pub(crate) fn eula_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these values (a connection, a string) half-written.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

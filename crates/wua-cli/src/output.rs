@@ -1,0 +1,220 @@
+//! Everything the CLI prints: tables for people, JSON with `--json` (D-2's `hresult` fields).
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use wua_agent::UpdateSession;
+use wua_agent::wua_types::{
+    HResult, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry, UpdateInstallationResult,
+    WuError,
+};
+
+use crate::Cli;
+
+fn with_hresult(mut v: Value, h: HResult) -> Value {
+    if let Some(map) = v.as_object_mut() {
+        map.extend(h.json_fields());
+    }
+    v
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+}
+
+/// A call error: to stderr as text, or to stdout as JSON.
+pub fn print_error(cli: &Cli, e: &WuError) {
+    if cli.json {
+        print_json(&with_hresult(json!({ "error": e.message }), e.hresult));
+    } else {
+        eprintln!("wua: error: {e}");
+    }
+}
+
+pub fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
+    if cli.json {
+        print_json(&json!({
+            "package": out, "update_id": doc.update_id, "revision_number": doc.revision_number,
+            "title": doc.title, "files": doc.content.len(), "bytes": doc.content_size(),
+        }));
+    } else {
+        println!(
+            "built {} ({} rev {}, \"{}\", {} files, {} bytes)",
+            out.display(),
+            doc.update_id,
+            doc.revision_number,
+            doc.title,
+            doc.content.len(),
+            doc.content_size()
+        );
+    }
+}
+
+pub fn print_eula(cli: &Cli, update: &Update) {
+    // With --json the license goes to stderr so stdout stays one JSON document.
+    eprintln!("License terms of \"{}\" ({}):\n", update.title(), update.identity().update_id);
+    eprintln!("{}", update.eula_text().trim_end());
+    eprintln!("\nAccepted (--accept-eula).\n");
+    let _ = cli;
+}
+
+fn update_result_json(update: &Update, r: &UpdateInstallationResult) -> Value {
+    let id = update.identity();
+    with_hresult(
+        json!({
+            "update_id": id.update_id, "revision_number": id.revision_number, "title": update.title(),
+            "result_code": r.result_code, "reboot_required": r.reboot_required,
+            "message": r.message, "warnings": r.warnings,
+        }),
+        r.hresult,
+    )
+}
+
+pub fn result_json(operation: &str, updates: &UpdateCollection, result: &InstallationResult) -> Value {
+    let per: Vec<Value> = updates.iter().zip(&result.update_results).map(|(u, r)| update_result_json(u, r)).collect();
+    with_hresult(
+        json!({ "operation": operation, "result_code": result.result_code, "reboot_required": result.reboot_required, "updates": per }),
+        result.hresult,
+    )
+}
+
+pub fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollection, result: &InstallationResult) {
+    if cli.json {
+        print_json(&result_json(operation, updates, result));
+        return;
+    }
+    let rows: Vec<Vec<String>> = updates
+        .iter()
+        .zip(&result.update_results)
+        .enumerate()
+        .map(|(i, (u, r))| {
+            vec![
+                i.to_string(),
+                u.title().to_owned(),
+                format!("{} rev {}", short_id(&u.identity().update_id), u.identity().revision_number),
+                r.result_code.to_string(),
+                r.hresult.name_or_hex(),
+                if r.reboot_required { "yes".into() } else { "no".into() },
+            ]
+        })
+        .collect();
+    print_table(&["#", "update", "identity", "result", "hresult", "reboot"], &rows);
+    for (u, r) in updates.iter().zip(&result.update_results) {
+        if !r.message.is_empty() {
+            println!("  {}: {}", u.title(), r.message);
+        }
+        for w in &r.warnings {
+            println!("  {}: warning: {w}", u.title());
+        }
+    }
+    println!(
+        "{operation}: {} ({}){}",
+        result.result_code,
+        result.hresult,
+        if result.reboot_required { ", reboot required" } else { "" }
+    );
+}
+
+pub fn print_history(cli: &Cli, total: i32, entries: &[UpdateHistoryEntry]) {
+    if cli.json {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+                if let Some(m) = v.as_object_mut() {
+                    m.extend(e.hresult.json_fields());
+                }
+                v
+            })
+            .collect();
+        print_json(&json!({ "total": total, "entries": list }));
+        return;
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.date.get(..19).unwrap_or(&e.date).replace('T', " "),
+                e.operation.to_string(),
+                e.result_code.to_string(),
+                e.hresult.name_or_hex(),
+                e.title.clone(),
+                format!("{} rev {}", short_id(&e.update_identity.update_id), e.update_identity.revision_number),
+                if e.recovered { "recovered".into() } else { e.client_application_id.clone() },
+            ]
+        })
+        .collect();
+    println!("history: {} entries in all, newest first", total);
+    print_table(&["date", "operation", "result", "hresult", "title", "identity", "by"], &rows);
+}
+
+pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
+    let updates = session.known_updates()?;
+    let reboot = session.system_information().reboot_required()?;
+    let blocking = session.create_update_installer().reboot_required_before_installation()?;
+    if cli.json {
+        let list: Vec<Value> = updates
+            .iter()
+            .map(|u| {
+                let f = u.flags();
+                json!({
+                    "update_id": u.identity().update_id, "revision_number": u.identity().revision_number,
+                    "title": u.title(), "is_installed": f.is_installed, "is_downloaded": f.is_downloaded,
+                    "is_hidden": f.is_hidden, "eula_accepted": f.eula_accepted, "reboot_required": f.reboot_required,
+                })
+            })
+            .collect();
+        print_json(&json!({
+            "state_dir": session.state_dir(), "root": session.root(), "reboot_required": reboot,
+            "reboot_required_before_installation": blocking, "updates": list,
+        }));
+        return Ok(());
+    }
+    println!("state directory: {}", session.state_dir().display());
+    println!("target root:     {}", session.root().display());
+    println!(
+        "reboot required: {}{}",
+        if reboot { "yes" } else { "no" },
+        if blocking { " (installs are blocked until the machine reboots; --forced overrides)" } else { "" }
+    );
+    let rows: Vec<Vec<String>> = updates
+        .iter()
+        .map(|u| {
+            let f = u.flags();
+            let yn = |b: bool| if b { "yes".to_owned() } else { "no".to_owned() };
+            vec![
+                u.title().to_owned(),
+                format!("{} rev {}", short_id(&u.identity().update_id), u.identity().revision_number),
+                yn(f.is_installed),
+                yn(f.is_downloaded),
+                yn(f.is_hidden),
+                yn(f.eula_accepted),
+            ]
+        })
+        .collect();
+    print_table(&["update", "identity", "installed", "downloaded", "hidden", "eula accepted"], &rows);
+    Ok(())
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// A plain aligned table.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
