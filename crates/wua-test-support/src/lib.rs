@@ -1,1 +1,136 @@
-//! placeholder
+//! Builders for wua's tests: temporary worlds (a root and a state directory), payloads,
+//! manifests and packages, and byte-for-byte snapshots of a root. Used from integration tests
+//! and the benchmark runner only; never shipped.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// A temporary directory with `root/` (holding an empty `var/lib`), `state/`, `work/` inside.
+#[derive(Debug)]
+pub struct World {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+    /// The target root.
+    pub root: PathBuf,
+    /// The state directory.
+    pub state: PathBuf,
+    /// Scratch space for payloads and packages.
+    pub work: PathBuf,
+}
+
+impl World {
+    /// A fresh world (the directories exist).
+    pub fn new() -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("wua-test-").tempdir()?;
+        let root = dir.path().join("root");
+        let state = dir.path().join("state");
+        let work = dir.path().join("work");
+        for d in [&root, &state, &work] {
+            fs_err::create_dir_all(d)?;
+        }
+        // As on a real system: wua's lock and backups live in <root>/var/lib/wua.
+        fs_err::create_dir_all(root.join("var/lib"))?;
+        Ok(World { dir, root, state, work })
+    }
+
+    /// Writes a payload (path, mode, bytes) under `work/NAME/payload`, a manifest beside it
+    /// and builds `work/NAME.wuapkg`.
+    pub fn package(&self, name: &str, manifest: &str, files: &[(&str, u32, &[u8])]) -> Result<PathBuf> {
+        let base = self.work.join(name);
+        let payload = base.join("payload");
+        write_payload(&payload, files)?;
+        let manifest_path = base.join("manifest.toml");
+        fs_err::write(&manifest_path, manifest)?;
+        let out = self.work.join(format!("{name}.wuapkg"));
+        wua_package::build_package(&manifest_path, &payload, &out, wua_package::Compression::None)
+            .with_context(|| format!("building {name}"))?;
+        Ok(out)
+    }
+}
+
+/// Writes files (path, mode, bytes) under `dir`.
+pub fn write_payload(dir: &Path, files: &[(&str, u32, &[u8])]) -> Result<()> {
+    fs_err::create_dir_all(dir)?;
+    for (path, mode, bytes) in files {
+        let file = dir.join(path);
+        if let Some(parent) = file.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        fs_err::write(&file, bytes)?;
+        fs_err::set_permissions(&file, std::fs::Permissions::from_mode(*mode))?;
+    }
+    Ok(())
+}
+
+/// A manifest for a `files` update; `extra` is appended to the `[update]` table, `tail` after
+/// the handler table.
+pub fn files_manifest(id: &str, revision: i32, title: &str, extra: &str, tail: &str) -> String {
+    format!("[update]\nid = \"{id}\"\nrevision = {revision}\ntitle = \"{title}\"\n{extra}\n\n[handler]\nkind = \"files\"\n\n{tail}\n")
+}
+
+/// A deterministic UUID for test number `n`.
+pub fn test_id(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+/// What is at one path of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A directory and its mode.
+    Dir(u32),
+    /// A regular file: mode and SHA-256 of its bytes.
+    File(u32, String),
+    /// A symbolic link and its target.
+    Link(String),
+}
+
+/// A byte-for-byte description of a tree, by relative path. Paths under `exclude` (relative)
+/// are left out.
+pub fn snapshot(root: &Path, exclude: &[&str]) -> Result<BTreeMap<String, Node>> {
+    let mut out = BTreeMap::new();
+    for item in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let item = item?;
+        let rel = item.path().strip_prefix(root)?.to_string_lossy().into_owned();
+        if exclude.iter().any(|e| rel == *e || rel.starts_with(&format!("{e}/"))) {
+            continue;
+        }
+        let meta = item.path().symlink_metadata()?;
+        let mode = meta.mode() & 0o7777;
+        let node = if meta.file_type().is_symlink() {
+            Node::Link(fs_err::read_link(item.path())?.to_string_lossy().into_owned())
+        } else if meta.is_dir() {
+            Node::Dir(mode)
+        } else {
+            Node::File(mode, hex::encode(Sha256::digest(fs_err::read(item.path())?)))
+        };
+        out.insert(rel, node);
+    }
+    Ok(out)
+}
+
+/// Copies a tree (files, directories, symbolic links, modes).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs_err::create_dir_all(to)?;
+    for item in walkdir::WalkDir::new(from).min_depth(1).sort_by_file_name() {
+        let item = item?;
+        let rel = item.path().strip_prefix(from)?;
+        let dest = to.join(rel);
+        let meta = item.path().symlink_metadata()?;
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(fs_err::read_link(item.path())?, &dest)?;
+        } else if meta.is_dir() {
+            fs_err::create_dir_all(&dest)?;
+            fs_err::set_permissions(&dest, meta.permissions())?;
+        } else {
+            fs_err::copy(item.path(), &dest)?;
+            fs_err::set_permissions(&dest, meta.permissions())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! wua-agent's integration tests: one binary, a module per area. Tests name the decision
+//! (D-n) they check and assert exact result codes and HResult values.
+
+mod rules;
+mod support;
