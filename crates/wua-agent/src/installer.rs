@@ -11,7 +11,7 @@ use wua_types::{
 };
 
 use crate::access::is_writable;
-use crate::session::{UpdateSession, eula_hash, lock};
+use crate::session::{SessionInner, UpdateSession, eula_hash, lock};
 
 /// `IUpdateInstaller` (with `IUpdateInstaller2..4`'s members).
 #[derive(Debug)]
@@ -138,12 +138,7 @@ impl UpdateInstaller {
     fn run(&self, operation: UpdateOperation) -> Result<InstallationResult, WuError> {
         let settings = lock(&self.settings).clone();
         let inner = &self.session.inner;
-        // D-6
-        for (what, dir) in [("state directory", &inner.state_dir), ("target root", &inner.root)] {
-            if !is_writable(dir) {
-                return Err(WuError::new(HResult::E_ACCESSDENIED, format!("this process cannot write the {what} {}", dir.display())));
-            }
-        }
+        check_writable(inner)?;
         // D-7, D-11: the collection is snapshotted now.
         let updates: Vec<Update> = match &settings.updates {
             Some(c) if !c.is_empty() => c.as_slice().to_vec(),
@@ -207,6 +202,16 @@ impl UpdateInstaller {
         }
         Ok(InstallationResult::aggregate(results, false))
     }
+}
+
+/// D-6: the process must be able to write the state directory and the target root.
+pub(crate) fn check_writable(inner: &SessionInner) -> Result<(), WuError> {
+    for (what, dir) in [("state directory", &inner.state_dir), ("target root", &inner.root)] {
+        if !is_writable(dir) {
+            return Err(WuError::new(HResult::E_ACCESSDENIED, format!("this process cannot write the {what} {}", dir.display())));
+        }
+    }
+    Ok(())
 }
 
 fn behavior(doc: &UpdateDocument, operation: UpdateOperation) -> &wua_types::InstallationBehavior {

@@ -22,5 +22,5 @@ pub use installer::UpdateInstaller;
 pub use searcher::UpdateSearcher;
 pub use session::{DEFAULT_STATE_DIR, SessionOptions, UpdateSession};
 pub use system::SystemInformation;
-pub use wua_install::BootIdSource;
+pub use wua_install::{BootIdSource, RecoveredOperation};
 pub use wua_types;

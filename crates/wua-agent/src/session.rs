@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
-use wua_install::{BootIdSource, ContentCache};
+use wua_install::{BootIdSource, ContentCache, InstallLock, RecoveredOperation, Target};
 use wua_store::Store;
 use wua_types::{HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError};
 
@@ -154,6 +154,25 @@ impl UpdateSession {
     pub fn find_update(&self, update_id: &str) -> Result<Option<Update>, WuError> {
         let doc = self.store().read()?.latest_document(update_id)?;
         doc.map(|d| self.update_for(Arc::new(d))).transpose()
+    }
+
+    /// Operations a crash interrupted that still wait for recovery (read without the lock;
+    /// recovery itself runs only under it, D-17).
+    pub fn interrupted_operations(&self) -> Result<usize, WuError> {
+        Ok(self.store().read()?.journal()?.len())
+    }
+
+    /// Finishes or undoes operations a crash interrupted (D-17), under the D-8 lock: what every
+    /// install and uninstall does first, as a verb of its own (`wua recover`).
+    pub fn recover(&self) -> Result<Vec<RecoveredOperation>, WuError> {
+        let inner = &self.inner;
+        crate::installer::check_writable(inner)?;
+        let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
+        let mut store = Store::open(&inner.state_dir)?;
+        let boot_id = inner.boot_id.current();
+        let client = self.client_application_id();
+        let target = Target { root: &inner.root, state_dir: &inner.state_dir, boot_id: &boot_id, client_application_id: &client };
+        Ok(wua_install::recover(&target, &mut store, &lock)?)
     }
 
     /// Every recorded update (newest revision of each), read-only.

@@ -62,6 +62,12 @@ pub fn run(cli: &Cli) -> CliResult<u8> {
             output::print_status(cli, &session)?;
             Ok(EXIT_OK)
         }
+        Command::Recover => {
+            let session = open_session(cli, &cli.state_dir, &cli.root)?;
+            let done = session.recover()?;
+            output::print_recovered(cli, &done);
+            Ok(EXIT_OK)
+        }
         Command::Quickstart { dir } => crate::quickstart::run(cli, dir),
     }
 }

@@ -71,6 +71,9 @@ pub enum Command {
     },
     /// Show the known updates, their state and whether a reboot is pending.
     Status,
+    /// Finish or undo operations a crash or power loss interrupted (installs and uninstalls
+    /// do this first anyway).
+    Recover,
     /// Build sample packages and install them into DIR/root (state in DIR/state).
     Quickstart {
         /// Where to work (created if missing).

@@ -148,10 +148,29 @@ pub fn print_history(cli: &Cli, total: i32, entries: &[UpdateHistoryEntry]) {
     print_table(&["date", "operation", "result", "hresult", "title", "identity", "by"], &rows);
 }
 
+pub fn print_recovered(cli: &Cli, done: &[wua_agent::RecoveredOperation]) {
+    if cli.json {
+        let list: Vec<Value> = done
+            .iter()
+            .map(|r| json!({ "op_id": r.op_id, "operation": r.operation, "update_id": r.update_id, "rolled_forward": r.rolled_forward }))
+            .collect();
+        print_json(&json!({ "recovered": list }));
+        return;
+    }
+    if done.is_empty() {
+        println!("nothing to recover");
+    }
+    for r in done {
+        let how = if r.rolled_forward { "completed" } else { "rolled back" };
+        println!("{} of {}: {how}", r.operation, r.update_id);
+    }
+}
+
 pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
     let updates = session.known_updates()?;
     let reboot = session.system_information().reboot_required()?;
     let blocking = session.create_update_installer().reboot_required_before_installation()?;
+    let interrupted = session.interrupted_operations()?;
     if cli.json {
         let list: Vec<Value> = updates
             .iter()
@@ -166,7 +185,7 @@ pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
             .collect();
         print_json(&json!({
             "state_dir": session.state_dir(), "root": session.root(), "reboot_required": reboot,
-            "reboot_required_before_installation": blocking, "updates": list,
+            "reboot_required_before_installation": blocking, "interrupted_operations": interrupted, "updates": list,
         }));
         return Ok(());
     }
@@ -177,6 +196,9 @@ pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
         if reboot { "yes" } else { "no" },
         if blocking { " (installs are blocked until the machine reboots; --forced overrides)" } else { "" }
     );
+    if interrupted > 0 {
+        println!("interrupted operations: {interrupted} (the next install or uninstall, or `wua recover`, finishes them)");
+    }
     let rows: Vec<Vec<String>> = updates
         .iter()
         .map(|u| {

@@ -3,6 +3,8 @@
 //! `WUA_CRASH_AT_STEP`, the process kills itself with SIGKILL (no destructors, no flushing:
 //! as close to a power cut as a process can get without losing the page cache).
 //! `WUA_CRASH_LOG=FILE` appends `step label` lines so a harness can enumerate the steps.
+//! `WUA_PAUSE_AT_STEP=N` with `WUA_PAUSE_FILE=F` instead holds the process at step N: it
+//! creates F and waits until F is removed (a test can then look at a live operation).
 
 /// Counts a step named `label` (a journal phase) and dies here if told to.
 #[cfg(feature = "crash-points")]
@@ -20,6 +22,16 @@ pub fn crash_point(label: &str) {
         }
     }
     let at = AT.get_or_init(|| std::env::var("WUA_CRASH_AT_STEP").ok().and_then(|v| v.parse().ok()));
+    static PAUSE: OnceLock<Option<u64>> = OnceLock::new();
+    let pause = PAUSE.get_or_init(|| std::env::var("WUA_PAUSE_AT_STEP").ok().and_then(|v| v.parse().ok()));
+    if *pause == Some(step) {
+        if let Some(file) = std::env::var_os("WUA_PAUSE_FILE") {
+            let _ = std::fs::write(&file, format!("{step} {label}\n"));
+            while std::path::Path::new(&file).exists() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
     if *at == Some(step) {
         // SAFETY: kill(2) with our own pid has no memory-safety preconditions.
         unsafe {

@@ -66,6 +66,7 @@ pub fn install(
         client_application_id: target.client_application_id.to_owned(),
         started_at: now_rfc3339(),
     };
+    crash_point("plan");
     let staged = (|| -> Result<(), InstallError> {
         let tx = store.write()?;
         tx.put_journal(&record)?;
@@ -135,6 +136,7 @@ pub fn uninstall(
         Ok(plan) => plan,
         Err(e) => return finish_failed(target, store, doc, UpdateOperation::Uninstallation, None, e),
     };
+    crash_point("plan");
     let intent = (|| -> Result<(), InstallError> {
         let record = JournalRecord {
             op_id: op_id.clone(),

@@ -134,3 +134,30 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Writes a package by hand: `update.json` as given (it may be invalid on purpose) and the
+/// blobs as (entry name suffix, bytes), with no checks. For hostile-input tests.
+pub fn raw_package(out: &Path, document: &serde_json::Value, blobs: &[(&str, &[u8])]) -> Result<()> {
+    let file = fs_err::File::create(out)?;
+    let mut tar = tar::Builder::new(file);
+    let json = serde_json::to_vec(document)?;
+    let mut append = |name: &str, data: &[u8]| -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, name, data)?;
+        Ok(())
+    };
+    append("update.json", &json)?;
+    for (name, data) in blobs {
+        append(&format!("blobs/sha256/{name}"), data)?;
+    }
+    tar.into_inner()?;
+    Ok(())
+}
+
+/// SHA-256 of bytes, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}

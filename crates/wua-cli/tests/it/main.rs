@@ -1,0 +1,8 @@
+//! The `wua` command line, driven as a real child process: crash safety (SIGKILL at every
+//! journal step), durability order (strace), bad input, exit codes and the quickstart.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod durability;
+mod support;

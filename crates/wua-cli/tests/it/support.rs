@@ -1,0 +1,32 @@
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub use wua_test_support::{World, copy_tree, files_manifest, raw_package, sha256_hex, snapshot, test_id};
+
+/// wua's own files under a root, left out of comparisons.
+pub const OWN: &[&str] = &["var/lib/wua"];
+
+/// A `wua` command on a state directory and root, with a fixed boot id file.
+pub fn wua(state: &Path, root: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wua"));
+    c.arg("--state-dir").arg(state).arg("--root").arg(root);
+    c.env_remove("WUA_CRASH_AT_STEP").env_remove("WUA_PAUSE_AT_STEP").env_remove("WUA_LOG");
+    let boot = state.parent().unwrap_or(state).join("boot_id");
+    if !boot.exists() {
+        let _ = std::fs::write(&boot, "boot-1");
+    }
+    c.env("WUA_BOOT_ID_FILE", boot);
+    c
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run wua")
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
