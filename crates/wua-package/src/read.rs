@@ -20,6 +20,9 @@ use wua_types::UpdateDocument;
 use crate::error::PackageError;
 use crate::{BLOB_PREFIX, DOCUMENT_NAME, MAX_DOCUMENT_BYTES};
 
+/// Zero padding accepted after the end-of-archive blocks (tar pads to records of 10 KiB).
+const MAX_TRAILER_BYTES: u64 = 64 * 1024;
+
 /// A package whose document and blobs all verified.
 #[derive(Debug)]
 pub struct VerifiedPackage {
@@ -191,8 +194,18 @@ fn read_archive<R: Read>(
     if !have_document {
         return Err(truncated(format!("no {DOCUMENT_NAME} entry")));
     }
-    if consumed.load(Ordering::Relaxed) <= data_end {
-        return Err(truncated("no end-of-archive marker after the last entry".into()));
+    // tar's end of archive is two zero blocks (a writer may pad further with zeros). The
+    // reader stops after the first, so read the rest: a cut anywhere in it is a truncation.
+    drop(entries);
+    let mut rest = archive.into_inner();
+    let mut tail = Vec::new();
+    (&mut rest).take(MAX_TRAILER_BYTES + 1).read_to_end(&mut tail).map_err(|e| read_err(e, "the end-of-archive marker"))?;
+    let marker = consumed.load(Ordering::Relaxed).saturating_sub(data_end);
+    if tail.len() as u64 > MAX_TRAILER_BYTES || tail.iter().any(|b| *b != 0) {
+        return Err(malformed("data after the end-of-archive marker".into()));
+    }
+    if marker < 1024 {
+        return Err(truncated("no complete end-of-archive marker after the last entry".into()));
     }
     for c in &package.document.content {
         if !seen.contains(&c.sha256) {

@@ -1,0 +1,162 @@
+//! Exit codes, JSON output, access checks, the quickstart, and readers during a live install.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// `wua quickstart` twice into one fresh directory: both exit 0, the second skips everything.
+#[test]
+fn quickstart_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let qs = dir.path().join("qs");
+    let first = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua")).arg("quickstart").arg(&qs));
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("installed"));
+    let second = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua")).arg("quickstart").arg(&qs));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_eq!(text(&second).matches("already installed, skipped").count(), 3, "{}", text(&second));
+    assert_eq!(std::fs::read_to_string(qs.join("root/etc/wua-sample/hello.conf")).unwrap(), "greeting = hello again\n");
+    assert!(!qs.join("root/usr/share/doc/wua-sample/README").exists(), "revision 2 dropped the README");
+}
+
+/// Exit codes 0, 1, 2 and 102, and D-2's JSON fields.
+#[test]
+fn exit_codes_and_json() {
+    let w = World::new().unwrap();
+    let tail = "[installation_behavior]\nreboot_behavior = \"AlwaysRequiresReboot\"\n";
+    let reboot = w.package("r", &files_manifest(&test_id(1), 1, "needs reboot", "", tail), &[("boot/x", 0o644, b"x")]).unwrap();
+    let plain = w.package("p", &files_manifest(&test_id(2), 1, "plain", "", ""), &[("etc/p", 0o644, b"p")]).unwrap();
+    let eula = w.package("e", &files_manifest(&test_id(3), 1, "eula", "eula = \"terms\"", ""), &[("etc/e", 0o644, b"e")]).unwrap();
+    let o = run(wua(&w.state, &w.root).args(["--json", "install-package"]).arg(&eula));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let j = json(&o);
+    assert_eq!(j["result_code"], "Failed");
+    assert_eq!(j["hresult_name"], "WU_E_EULAS_DECLINED");
+    assert_eq!(j["hresult_hex"], "0x80240023");
+    assert_eq!(j["hresult"], 0x8024_0023_u32 as i32);
+    assert_eq!(j["updates"][0]["hresult_name"], "WU_E_EULAS_DECLINED");
+    let o = run(wua(&w.state, &w.root).args(["install-package", "--accept-eula"]).arg(&eula));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("terms"), "the EULA is printed before it is accepted");
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&reboot));
+    assert_eq!(o.status.code(), Some(102), "{}", text(&o));
+    // D-9 through the CLI: blocked until the boot id changes, --forced overrides.
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&plain));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("WU_E_INSTALL_NOT_ALLOWED (0x80240016)"), "{}", text(&o));
+    std::fs::write(w.dir.path().join("boot_id"), "boot-2").unwrap();
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&plain));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(wua(&w.state, &w.root).args(["uninstall", "--update-id", "00000000-0000-4000-8000-00000000ffff"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("WU_E_UNKNOWN_ID"), "{}", text(&o));
+    let o = run(wua(&w.state, &w.root).args(["--json", "history"]));
+    let h = json(&o);
+    assert_eq!(h["total"], 4);
+    assert_eq!(h["entries"][0]["hresult_name"], "S_OK");
+    assert_eq!(h["entries"][0]["client_application_id"], "wua-cli");
+    let o = run(wua(&w.state, &w.root).args(["install-package", "--no-such-flag"]));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// D-6: a process that cannot write the state directory or the target root gets
+/// E_ACCESSDENIED, before anything else, and nothing changes. Runs the CLI as uid 65534.
+#[test]
+fn d6_access_denied_for_unprivileged_caller() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: cannot switch to an unprivileged uid; skipping");
+        return;
+    }
+    let w = World::new().unwrap();
+    let pkg = w.package("p", &files_manifest(&test_id(1), 1, "p", "", ""), &[("etc/p", 0o644, b"p")]).unwrap();
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&pkg));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Let uid 65534 reach everything, and write the state directory but not the root.
+    for d in [w.dir.path(), &w.work, &w.state, &w.state.join("cache"), &w.state.join("cache/sha256")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    for f in std::fs::read_dir(&w.state).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+    }
+    std::fs::set_permissions(w.dir.path().join("boot_id"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = snapshot(&w.root, &[]).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_wua")]);
+        c.arg("--state-dir").arg(&w.state).arg("--root").arg(&w.root).args(args);
+        c.env("WUA_BOOT_ID_FILE", w.dir.path().join("boot_id"));
+        run(&mut c)
+    };
+    let o = as_nobody(&["uninstall", "--update-id", &test_id(1)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("E_ACCESSDENIED (0x80070005)") && text(&o).contains("target root"), "{}", text(&o));
+    // The state directory is not writable either: still E_ACCESSDENIED.
+    std::fs::set_permissions(&w.state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = as_nobody(&["uninstall", "--update-id", &test_id(1)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("E_ACCESSDENIED (0x80070005)"), "{}", text(&o));
+    assert_eq!(snapshot(&w.root, &[]).unwrap(), before);
+    let o = run(wua(&w.state, &w.root).args(["--json", "status"]));
+    assert_eq!(json(&o)["updates"][0]["is_installed"], true);
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// A reader (`wua status`) during a live install never recovers it, and a second installer
+/// is refused with the holder's pid (D-8 across processes).
+#[test]
+fn status_during_a_live_install_does_not_recover_it() {
+    let w = World::new().unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..20).map(|n| (format!("opt/live/f{n}"), vec![n as u8; 100])).collect();
+    let spec: Vec<(&str, u32, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), 0o644, b.as_slice())).collect();
+    let pkg = w.package("live", &files_manifest(&test_id(1), 1, "live", "", ""), &spec).unwrap();
+    let other = w.package("other", &files_manifest(&test_id(2), 1, "other", "", ""), &[("etc/o", 0o644, b"o")]).unwrap();
+    let pause = w.work.join("paused");
+    let log = w.work.join("steps.log");
+    // Pause right after the intent commit: staged files exist, the journal says Intent.
+    let probe = run(wua(&w.work.join("probe-state"), &w.root).arg("install-package").arg(&pkg).env("WUA_CRASH_LOG", &log));
+    assert!(probe.status.success(), "{}", text(&probe));
+    let intent_step = std::fs::read_to_string(&log).unwrap().lines().find(|l| l.ends_with(" intent")).unwrap().split(' ').next().unwrap().to_owned();
+    run(wua(&w.work.join("probe-state"), &w.root).args(["uninstall", "--update-id", &test_id(1)]));
+    let mut child = wua(&w.state, &w.root)
+        .arg("install-package")
+        .arg(&pkg)
+        .env("WUA_PAUSE_AT_STEP", &intent_step)
+        .env("WUA_PAUSE_FILE", &pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pause.exists() {
+        assert!(Instant::now() < deadline, "the install never reached its pause point");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let staged_before = snapshot(&w.root, OWN).unwrap();
+    let o = run(wua(&w.state, &w.root).args(["--json", "status"]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json(&o)["interrupted_operations"], 1, "the live operation's record is visible");
+    assert_eq!(snapshot(&w.root, OWN).unwrap(), staged_before, "status changed the root of a live install");
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&other));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(&format!("pid {}", child.id())), "{}", text(&o));
+    let o = run(wua(&w.state, &w.root).arg("recover"));
+    assert_eq!(o.status.code(), Some(2), "recover waits its turn: {}", text(&o));
+    std::fs::remove_file(&pause).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(w.root.join("opt/live/f7")).unwrap(), vec![7u8; 100]);
+    let o = run(wua(&w.state, &w.root).args(["--json", "history"]));
+    let h = json(&o);
+    assert_eq!(h["total"], 1);
+    assert_eq!(h["entries"][0]["recovered"], false);
+}
