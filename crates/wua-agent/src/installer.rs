@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use wua_install::{ContentCache, InstallLock, Target, files, recover};
 use wua_store::{Store, Tx};
 use wua_types::{
-    Handler, HResult, InstallationImpact, InstallationResult, OperationResultCode, Update, UpdateCollection,
+    HResult, Handler, InstallationImpact, InstallationResult, OperationResultCode, Update, UpdateCollection,
     UpdateDocument, UpdateInstallationResult, UpdateOperation, WuError,
 };
 
@@ -127,7 +127,10 @@ impl UpdateInstaller {
     /// `RunWizard`: the library has no user interface (D-37); the CLI offers the interactive
     /// flow.
     pub fn run_wizard(&self, _dialog_title: &str) -> Result<InstallationResult, WuError> {
-        Err(WuError::new(HResult::WU_E_NO_UI_SUPPORT, "the wua library has no user interface; use the wua command line"))
+        Err(WuError::new(
+            HResult::WU_E_NO_UI_SUPPORT,
+            "the wua library has no user interface; use the wua command line",
+        ))
     }
 
     /// `Commit(flags)`: accepted; nothing is staged for the next boot by wua's handlers (D-37).
@@ -142,7 +145,12 @@ impl UpdateInstaller {
         // D-7, D-11: the collection is snapshotted now.
         let updates: Vec<Update> = match &settings.updates {
             Some(c) if !c.is_empty() => c.as_slice().to_vec(),
-            _ => return Err(WuError::new(HResult::WU_E_NO_UPDATE, "the installer's update collection is unset or empty")),
+            _ => {
+                return Err(WuError::new(
+                    HResult::WU_E_NO_UPDATE,
+                    "the installer's update collection is unset or empty",
+                ));
+            }
         };
         // D-8
         let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
@@ -167,17 +175,25 @@ impl UpdateInstaller {
             if !settings.is_forced {
                 return Err(WuError::new(
                     HResult::WU_E_INSTALL_NOT_ALLOWED,
-                    format!("a reboot is pending (update {} asked for one in this boot); reboot first or set is_forced", r.update_id),
+                    format!(
+                        "a reboot is pending (update {} asked for one in this boot); reboot first or set is_forced",
+                        r.update_id
+                    ),
                 ));
             }
         }
         // D-10
         if updates.len() > 1 {
-            let exclusive = updates.iter().find(|u| behavior(u.document(), operation).impact == InstallationImpact::RequiresExclusiveHandling);
+            let exclusive = updates
+                .iter()
+                .find(|u| behavior(u.document(), operation).impact == InstallationImpact::RequiresExclusiveHandling);
             if let Some(u) = exclusive {
                 return Err(WuError::new(
                     HResult::WU_E_EXCLUSIVE_INSTALL_CONFLICT,
-                    format!("update {} needs exclusive handling and cannot be combined with others", u.identity().update_id),
+                    format!(
+                        "update {} needs exclusive handling and cannot be combined with others",
+                        u.identity().update_id
+                    ),
                 ));
             }
         }
@@ -208,7 +224,10 @@ impl UpdateInstaller {
 pub(crate) fn check_writable(inner: &SessionInner) -> Result<(), WuError> {
     for (what, dir) in [("state directory", &inner.state_dir), ("target root", &inner.root)] {
         if !is_writable(dir) {
-            return Err(WuError::new(HResult::E_ACCESSDENIED, format!("this process cannot write the {what} {}", dir.display())));
+            return Err(WuError::new(
+                HResult::E_ACCESSDENIED,
+                format!("this process cannot write the {what} {}", dir.display()),
+            ));
         }
     }
     Ok(())
@@ -239,11 +258,17 @@ fn precheck(
                 return done(HResult::WU_S_ALREADY_INSTALLED);
             }
             if settings.force_quiet && doc.installation_behavior.can_request_user_input {
-                return failed(HResult::WU_E_UH_DOESNOTSUPPORTACTION, format!("update {id} may ask for input and force_quiet is set"));
+                return failed(
+                    HResult::WU_E_UH_DOESNOTSUPPORTACTION,
+                    format!("update {id} may ask for input and force_quiet is set"),
+                );
             }
             if let Some(text) = &doc.eula {
                 if !tx.eula_accepted(id, &eula_hash(text))? {
-                    return failed(HResult::WU_E_EULAS_DECLINED, format!("the license terms of update {id} are not accepted"));
+                    return failed(
+                        HResult::WU_E_EULAS_DECLINED,
+                        format!("the license terms of update {id} are not accepted"),
+                    );
                 }
             }
         }
@@ -255,17 +280,26 @@ fn precheck(
                 return failed(HResult::WU_E_UH_DOESNOTSUPPORTACTION, format!("update {id} cannot be uninstalled"));
             }
             if settings.force_quiet && doc.uninstallation_behavior.can_request_user_input {
-                return failed(HResult::WU_E_UH_DOESNOTSUPPORTACTION, format!("update {id} may ask for input and force_quiet is set"));
+                return failed(
+                    HResult::WU_E_UH_DOESNOTSUPPORTACTION,
+                    format!("update {id} may ask for input and force_quiet is set"),
+                );
             }
         }
     }
     match &doc.handler {
         Handler::Files => {}
         Handler::Command(_) => {
-            return failed(HResult::WU_E_UH_UNKNOWNHANDLER, format!("update {id}: the command handler is not available in this build yet"));
+            return failed(
+                HResult::WU_E_UH_UNKNOWNHANDLER,
+                format!("update {id}: the command handler is not available in this build yet"),
+            );
         }
         Handler::Unknown(_) => {
-            return failed(HResult::WU_E_UH_UNKNOWNHANDLER, format!("update {id}: handler {:?} is not known to this agent (D-42)", doc.handler.kind()));
+            return failed(
+                HResult::WU_E_UH_UNKNOWNHANDLER,
+                format!("update {id}: handler {:?} is not known to this agent (D-42)", doc.handler.kind()),
+            );
         }
     }
     if operation == UpdateOperation::Installation && !ContentCache::new(state_dir).has_all(&doc.content) {

@@ -55,7 +55,9 @@ impl UpdateSession {
     /// `E_ACCESSDENIED`, D-6).
     pub fn open(options: SessionOptions) -> Result<Self, WuError> {
         let SessionOptions { state_dir, root, boot_id } = options;
-        let state_err = |what: String| WuError::new(HResult::WUA_E_STATE_DIR, format!("state directory {}: {what}", state_dir.display()));
+        let state_err = |what: String| {
+            WuError::new(HResult::WUA_E_STATE_DIR, format!("state directory {}: {what}", state_dir.display()))
+        };
         match std::fs::metadata(&state_dir) {
             Ok(m) if !m.is_dir() => return Err(state_err("is not a directory".into())),
             Ok(_) => {}
@@ -68,7 +70,10 @@ impl UpdateSession {
         let root = match fs_err::canonicalize(&root) {
             Ok(r) if r.is_dir() => r,
             Ok(r) => {
-                return Err(WuError::new(HResult::COR_E_DIRECTORYNOTFOUND, format!("target root {} is not a directory", r.display())));
+                return Err(WuError::new(
+                    HResult::COR_E_DIRECTORYNOTFOUND,
+                    format!("target root {} is not a directory", r.display()),
+                ));
             }
             Err(e) => return Err(WuError::new(HResult::COR_E_DIRECTORYNOTFOUND, format!("target root: {e}"))),
         };
@@ -130,7 +135,11 @@ impl UpdateSession {
         if !is_writable(&self.inner.state_dir) {
             return Err(WuError::new(
                 HResult::E_ACCESSDENIED,
-                format!("cannot write the state directory {} to import {}", self.inner.state_dir.display(), path.display()),
+                format!(
+                    "cannot write the state directory {} to import {}",
+                    self.inner.state_dir.display(),
+                    path.display()
+                ),
             ));
         }
         let cache = ContentCache::new(&self.inner.state_dir);
@@ -171,7 +180,12 @@ impl UpdateSession {
         let mut store = Store::open(&inner.state_dir)?;
         let boot_id = inner.boot_id.current();
         let client = self.client_application_id();
-        let target = Target { root: &inner.root, state_dir: &inner.state_dir, boot_id: &boot_id, client_application_id: &client };
+        let target = Target {
+            root: &inner.root,
+            state_dir: &inner.state_dir,
+            boot_id: &boot_id,
+            client_application_id: &client,
+        };
         Ok(wua_install::recover(&target, &mut store, &lock)?)
     }
 

@@ -37,9 +37,9 @@ pub fn run(cli: &Cli) -> CliResult<u8> {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
             let mut updates = UpdateCollection::new();
             for id in update_ids {
-                let update = session
-                    .find_update(id)?
-                    .ok_or_else(|| WuError::new(HResult::WU_E_UNKNOWN_ID, format!("no update with id {id} is known to this agent")))?;
+                let update = session.find_update(id)?.ok_or_else(|| {
+                    WuError::new(HResult::WU_E_UNKNOWN_ID, format!("no update with id {id} is known to this agent"))
+                })?;
                 updates.add(update)?;
             }
             let installer = session.create_update_installer();

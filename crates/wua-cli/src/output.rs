@@ -5,8 +5,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 use wua_agent::UpdateSession;
 use wua_agent::wua_types::{
-    HResult, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry, UpdateInstallationResult,
-    WuError,
+    HResult, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry,
+    UpdateInstallationResult, WuError,
 };
 
 use crate::Cli;
@@ -197,7 +197,9 @@ pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
         if blocking { " (installs are blocked until the machine reboots; --forced overrides)" } else { "" }
     );
     if interrupted > 0 {
-        println!("interrupted operations: {interrupted} (the next install or uninstall, or `wua recover`, finishes them)");
+        println!(
+            "interrupted operations: {interrupted} (the next install or uninstall, or `wua recover`, finishes them)"
+        );
     }
     let rows: Vec<Vec<String>> = updates
         .iter()

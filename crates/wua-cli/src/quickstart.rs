@@ -36,7 +36,11 @@ kind = "files"
 "#,
         payload: &[
             ("etc/wua-sample/hello.conf", 0o644, "greeting = hello\n"),
-            ("usr/local/bin/wua-hello", 0o755, "#!/bin/sh\necho \"$(sed -n 's/^greeting = //p' /etc/wua-sample/hello.conf) from wua\"\n"),
+            (
+                "usr/local/bin/wua-hello",
+                0o755,
+                "#!/bin/sh\necho \"$(sed -n 's/^greeting = //p' /etc/wua-sample/hello.conf) from wua\"\n",
+            ),
             ("usr/share/doc/wua-sample/README", 0o644, "Installed by wua quickstart (revision 1).\n"),
         ],
     },
@@ -73,7 +77,11 @@ kind = "files"
 "#,
         payload: &[
             ("etc/wua-sample/hello.conf", 0o644, "greeting = hello again\n"),
-            ("usr/local/bin/wua-hello", 0o755, "#!/bin/sh\necho \"$(sed -n 's/^greeting = //p' /etc/wua-sample/hello.conf) from wua\"\n"),
+            (
+                "usr/local/bin/wua-hello",
+                0o755,
+                "#!/bin/sh\necho \"$(sed -n 's/^greeting = //p' /etc/wua-sample/hello.conf) from wua\"\n",
+            ),
             ("usr/share/doc/wua-sample/CHANGES", 0o644, "Revision 2: new greeting; README replaced by this file.\n"),
         ],
     },
@@ -94,7 +102,13 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
         let id = update.identity();
         let identity = format!("{} rev {}", &id.update_id[..8], id.revision_number);
         if update.is_installed() {
-            rows.push(vec![sample.name.into(), update.title().into(), identity, "already installed, skipped".into(), String::new()]);
+            rows.push(vec![
+                sample.name.into(),
+                update.title().into(),
+                identity,
+                "already installed, skipped".into(),
+                String::new(),
+            ]);
             json_rows.push(json!({ "sample": sample.name, "skipped": "already installed" }));
             continue;
         }
@@ -114,7 +128,11 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
         if exit_code(&result) == EXIT_FAILED {
             code = EXIT_FAILED;
         }
-        let outcome = if r.result_code == OperationResultCode::Succeeded { "installed".to_owned() } else { r.result_code.to_string() };
+        let outcome = if r.result_code == OperationResultCode::Succeeded {
+            "installed".to_owned()
+        } else {
+            r.result_code.to_string()
+        };
         rows.push(vec![sample.name.into(), update.title().into(), identity, outcome, r.hresult.name_or_hex()]);
         json_rows.push(json!({ "sample": sample.name, "result": result_json("install", &one, &result) }));
     }
@@ -122,21 +140,31 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     let total = searcher.get_total_history_count()?;
     let history = searcher.query_history(0, 20)?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "root": root, "state_dir": state, "samples": json_rows })).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "root": root, "state_dir": state, "samples": json_rows }))
+                .unwrap_or_default()
+        );
         return Ok(code);
     }
     println!("quickstart: samples into {} (state in {})\n", root.display(), state.display());
     print_table(&["sample", "title", "identity", "outcome", "hresult"], &rows);
     println!();
     print_history(cli, total, &history);
-    println!("\nTry: ls -R {}   or   wua --state-dir {} --root {} status", root.display(), state.display(), root.display());
+    println!(
+        "\nTry: ls -R {}   or   wua --state-dir {} --root {} status",
+        root.display(),
+        state.display(),
+        root.display()
+    );
     Ok(code)
 }
 
 /// Writes a sample's manifest and payload under `dir/samples/NAME` and builds its package.
 fn build_sample(dir: &Path, sample: &Sample) -> CliResult<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let io = |e: std::io::Error| WuError::new(HResult::WU_E_INVALID_FILE, format!("writing sample {}: {e}", sample.name));
+    let io =
+        |e: std::io::Error| WuError::new(HResult::WU_E_INVALID_FILE, format!("writing sample {}: {e}", sample.name));
     let base = dir.join("samples").join(sample.name);
     let payload = base.join("payload");
     if payload.exists() {

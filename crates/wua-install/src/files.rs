@@ -24,8 +24,8 @@ use std::path::Path;
 
 use wua_store::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, Store, Tx, now_rfc3339};
 use wua_types::{
-    HResult, InstallationRebootBehavior, OperationResultCode, UpdateDocument, UpdateInstallationResult, UpdateOperation,
-    WuError,
+    HResult, InstallationRebootBehavior, OperationResultCode, UpdateDocument, UpdateInstallationResult,
+    UpdateOperation, WuError,
 };
 
 use crate::cache::ContentCache;
@@ -86,7 +86,8 @@ pub fn install(
         }
         Err(e) => return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into()),
     }
-    let synced = sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()).and_then(|s| s.sync());
+    let synced =
+        sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()).and_then(|s| s.sync());
     if let Err(e) = synced {
         return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into());
     }
@@ -144,7 +145,8 @@ pub fn uninstall(
             update_id: doc.update_id.clone(),
             revision: doc.revision_number,
             phase: JournalPhase::Intent,
-            plan: serde_json::to_string(&plan).map_err(|e| InstallError::BadJournal { op_id: op_id.clone(), detail: e.to_string() })?,
+            plan: serde_json::to_string(&plan)
+                .map_err(|e| InstallError::BadJournal { op_id: op_id.clone(), detail: e.to_string() })?,
             client_application_id: target.client_application_id.to_owned(),
             started_at: now_rfc3339(),
         };
@@ -166,14 +168,22 @@ pub fn uninstall(
         // An uninstall is only ever rolled forward: the record stays at `Intent`.
         Err(e) => {
             let err: WuError = e.into();
-            UpdateInstallationResult::failed(err.hresult, format!("{}; recovery will complete the uninstall", err.message))
+            UpdateInstallationResult::failed(
+                err.hresult,
+                format!("{}; recovery will complete the uninstall", err.message),
+            )
         }
     }
 }
 
 // --- planning ---------------------------------------------------------------------------------
 
-fn plan_install(target: &Target<'_>, store: &mut Store, doc: &UpdateDocument, op_id: &str) -> Result<InstallPlan, WuError> {
+fn plan_install(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    op_id: &str,
+) -> Result<InstallPlan, WuError> {
     let root = target.root;
     let tx = store.read()?;
     let previous = tx.installed(&doc.update_id)?;
@@ -185,7 +195,11 @@ fn plan_install(target: &Target<'_>, store: &mut Store, doc: &UpdateDocument, op
     let area_dev = SyncSet::dev_of(&under(root, ADMIN_DIR))?;
     let short = &op_id[..8];
     let mut resolver = Resolver::new(root);
-    let mut plan = InstallPlan { op_dir: op_dir.clone(), replaced_revision: previous.as_ref().map(|p| p.revision), ..Default::default() };
+    let mut plan = InstallPlan {
+        op_dir: op_dir.clone(),
+        replaced_revision: previous.as_ref().map(|p| p.revision),
+        ..Default::default()
+    };
     let mut created: BTreeSet<String> = BTreeSet::new();
     let mut placed: BTreeSet<String> = BTreeSet::new();
 
@@ -233,7 +247,9 @@ fn plan_install(target: &Target<'_>, store: &mut Store, doc: &UpdateDocument, op
                 match tx.file_owner(&path)? {
                     None => (Some(moved.clone()), true, Some(moved)),
                     Some(owner) if owner.update_id == doc.update_id => (Some(moved), false, owner.backup),
-                    Some(owner) if doc.superseded_update_ids.contains(&owner.update_id) => (Some(moved), false, owner.backup),
+                    Some(owner) if doc.superseded_update_ids.contains(&owner.update_id) => {
+                        (Some(moved), false, owner.backup)
+                    }
                     Some(owner) => {
                         return Err(WuError::new(
                             HResult::WUA_E_FILE_CONFLICT,
@@ -277,7 +293,12 @@ fn removal(root: &Path, owner: &FileOwner, trash: &str, buf: &mut [u8]) -> Resul
     })
 }
 
-fn plan_uninstall(target: &Target<'_>, store: &mut Store, doc: &UpdateDocument, op_id: &str) -> Result<UninstallPlan, WuError> {
+fn plan_uninstall(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    op_id: &str,
+) -> Result<UninstallPlan, WuError> {
     let tx = store.read()?;
     let installed = tx.installed(&doc.update_id)?;
     let files = tx.files_of(&doc.update_id)?;
@@ -306,7 +327,11 @@ fn plan_uninstall(target: &Target<'_>, store: &mut Store, doc: &UpdateDocument, 
 
 /// Creates directories and copies every file to its staged name. `Ok(Some(why))` is a content
 /// mismatch (D-13).
-fn stage(target: &Target<'_>, plan: &InstallPlan, progress: &mut dyn FnMut(u32)) -> Result<Option<String>, InstallError> {
+fn stage(
+    target: &Target<'_>,
+    plan: &InstallPlan,
+    progress: &mut dyn FnMut(u32),
+) -> Result<Option<String>, InstallError> {
     let cache = ContentCache::new(target.state_dir);
     for d in &plan.created_dirs {
         fsops::create_dir_if_missing(&under(target.root, d))?;
@@ -418,12 +443,19 @@ pub(crate) fn roll_forward_install(
         })?;
     }
     record_reboot(&tx, target, doc, UpdateOperation::Installation, always)?;
-    tx.append_history(&history_entry(doc, UpdateOperation::Installation, &result, target.client_application_id, recovered))?;
+    tx.append_history(&history_entry(
+        doc,
+        UpdateOperation::Installation,
+        &result,
+        target.client_application_id,
+        recovered,
+    ))?;
     tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
     tx.commit()?;
     crash_point("commit");
 
-    let mut discard: Vec<&str> = plan.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref()).collect();
+    let mut discard: Vec<&str> =
+        plan.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref()).collect();
     discard.extend(plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()));
     cleanup(target, store, op_id, &discard, std::slice::from_ref(&plan.op_dir))?;
     Ok(result)
@@ -435,8 +467,13 @@ fn apply_removals(root: &Path, removals: &[RemoveFile], warnings: &mut Vec<Strin
     for r in removals {
         let path = under(root, &r.path);
         if r.modified {
-            let kept = r.restore.as_deref().map(|b| format!("; the previous content is kept at {}", under(root, b).display()));
-            warnings.push(format!("{} changed since it was installed and was left in place{}", path.display(), kept.unwrap_or_default()));
+            let kept =
+                r.restore.as_deref().map(|b| format!("; the previous content is kept at {}", under(root, b).display()));
+            warnings.push(format!(
+                "{} changed since it was installed and was left in place{}",
+                path.display(),
+                kept.unwrap_or_default()
+            ));
             continue;
         }
         let trash = under(root, &r.trash);
@@ -489,7 +526,13 @@ pub(crate) fn roll_forward_uninstall(
         tx.remove_file_owner(&r.path)?;
     }
     record_reboot(&tx, target, doc, UpdateOperation::Uninstallation, always)?;
-    tx.append_history(&history_entry(doc, UpdateOperation::Uninstallation, &result, target.client_application_id, recovered))?;
+    tx.append_history(&history_entry(
+        doc,
+        UpdateOperation::Uninstallation,
+        &result,
+        target.client_application_id,
+        recovered,
+    ))?;
     tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
     tx.commit()?;
     crash_point("commit");
@@ -499,7 +542,13 @@ pub(crate) fn roll_forward_uninstall(
     Ok(result)
 }
 
-fn record_reboot(tx: &Tx<'_>, target: &Target<'_>, doc: &UpdateDocument, operation: UpdateOperation, always: bool) -> Result<(), InstallError> {
+fn record_reboot(
+    tx: &Tx<'_>,
+    target: &Target<'_>,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    always: bool,
+) -> Result<(), InstallError> {
     if always {
         tx.add_pending_reboot(&PendingReboot {
             update_id: doc.update_id.clone(),
@@ -512,7 +561,13 @@ fn record_reboot(tx: &Tx<'_>, target: &Target<'_>, doc: &UpdateDocument, operati
 }
 
 /// Step 6: deletes discarded files and empty operation areas, then forgets the record.
-pub(crate) fn cleanup(target: &Target<'_>, store: &mut Store, op_id: &str, discard: &[&str], dirs: &[String]) -> Result<(), InstallError> {
+pub(crate) fn cleanup(
+    target: &Target<'_>,
+    store: &mut Store,
+    op_id: &str,
+    discard: &[&str],
+    dirs: &[String],
+) -> Result<(), InstallError> {
     for d in discard {
         fsops::remove_file_if_present(&under(target.root, d))?;
         crash_point("cleanup");

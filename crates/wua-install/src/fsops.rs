@@ -89,7 +89,8 @@ impl Resolver {
                 continue;
             }
             let candidate = self.root.join(real.join("/")).join(&comp);
-            let io = |e: std::io::Error| WuError::new(HResult::WUA_E_INSTALL_IO, format!("{}: {e}", candidate.display()));
+            let io =
+                |e: std::io::Error| WuError::new(HResult::WUA_E_INSTALL_IO, format!("{}: {e}", candidate.display()));
             match std::fs::symlink_metadata(&candidate) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     real.push(comp);
@@ -107,7 +108,14 @@ impl Resolver {
                     // the root. A relative one continues from the link's directory.
                     let (mut next, rel) = if target.is_absolute() {
                         let inside = target.strip_prefix(&self.root).map_err(|_| {
-                            escape(dir, &format!("{} is a symbolic link to {}, outside the root", candidate.display(), target.display()))
+                            escape(
+                                dir,
+                                &format!(
+                                    "{} is a symbolic link to {}, outside the root",
+                                    candidate.display(),
+                                    target.display()
+                                ),
+                            )
                         })?;
                         (Vec::new(), inside.to_path_buf())
                     } else {
@@ -121,7 +129,11 @@ impl Resolver {
                                 if next.pop().is_none() {
                                     return Err(escape(
                                         dir,
-                                        &format!("{} is a symbolic link to {}, outside the root", candidate.display(), target.display()),
+                                        &format!(
+                                            "{} is a symbolic link to {}, outside the root",
+                                            candidate.display(),
+                                            target.display()
+                                        ),
                                     ));
                                 }
                             }
@@ -259,7 +271,9 @@ pub fn remove_file_if_present(path: &Path) -> Result<(), InstallError> {
 pub fn remove_dir_if_empty(path: &Path) -> Result<(), InstallError> {
     match std::fs::remove_dir(path) {
         Ok(()) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR)) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR)) => {
+            Ok(())
+        }
         Err(e) => Err(InstallError::io(path, e)),
     }
 }
@@ -303,7 +317,8 @@ impl SyncSet {
 
 /// `syncfs(2)` on the filesystem holding `dir`.
 pub fn syncfs(dir: &Path) -> Result<(), InstallError> {
-    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| InstallError::io(dir, std::io::ErrorKind::InvalidInput.into()))?;
+    let c = CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| InstallError::io(dir, std::io::ErrorKind::InvalidInput.into()))?;
     // SAFETY: a valid NUL-terminated path; the fd is closed below.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {

@@ -42,7 +42,10 @@ impl InstallLock {
         }
         let pid = std::process::id().to_string();
         for (file, path) in files.iter_mut().zip([&state_path, &root_path]) {
-            let written = file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).and_then(|_| file.write_all(pid.as_bytes()));
+            let written = file
+                .set_len(0)
+                .and_then(|_| file.seek(SeekFrom::Start(0)))
+                .and_then(|_| file.write_all(pid.as_bytes()));
             written.map_err(|e| InstallError::io(path, e))?;
         }
         Ok(InstallLock { _files: files })

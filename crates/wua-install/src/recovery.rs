@@ -26,7 +26,11 @@ pub struct RecoveredOperation {
 }
 
 /// Recovers every journaled operation, oldest first.
-pub fn recover(target: &Target<'_>, store: &mut Store, lock: &InstallLock) -> Result<Vec<RecoveredOperation>, InstallError> {
+pub fn recover(
+    target: &Target<'_>,
+    store: &mut Store,
+    lock: &InstallLock,
+) -> Result<Vec<RecoveredOperation>, InstallError> {
     let records = store.read()?.journal()?;
     let mut out = Vec::with_capacity(records.len());
     for rec in records {
@@ -35,7 +39,12 @@ pub fn recover(target: &Target<'_>, store: &mut Store, lock: &InstallLock) -> Re
     Ok(out)
 }
 
-fn recover_one(target: &Target<'_>, store: &mut Store, _lock: &InstallLock, rec: &JournalRecord) -> Result<RecoveredOperation, InstallError> {
+fn recover_one(
+    target: &Target<'_>,
+    store: &mut Store,
+    _lock: &InstallLock,
+    rec: &JournalRecord,
+) -> Result<RecoveredOperation, InstallError> {
     let bad = |detail: String| InstallError::BadJournal { op_id: rec.op_id.clone(), detail };
     let doc: UpdateDocument = store
         .read()?
@@ -63,7 +72,13 @@ fn recover_one(target: &Target<'_>, store: &mut Store, _lock: &InstallLock, rec:
                     );
                     let tx = store.write()?;
                     tx.remove_journal(&rec.op_id)?;
-                    tx.append_history(&history_entry(&doc, rec.operation, &result, target.client_application_id, true))?;
+                    tx.append_history(&history_entry(
+                        &doc,
+                        rec.operation,
+                        &result,
+                        target.client_application_id,
+                        true,
+                    ))?;
                     tx.commit()?;
                     crash_point("recovered");
                     report.rolled_forward = false;
@@ -86,7 +101,8 @@ fn recover_one(target: &Target<'_>, store: &mut Store, _lock: &InstallLock, rec:
                     files::roll_forward_uninstall(target, store, &doc, &plan, &rec.op_id, true)?;
                 }
                 JournalPhase::Cleanup => {
-                    let discard: Vec<&str> = plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()).collect();
+                    let discard: Vec<&str> =
+                        plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()).collect();
                     files::cleanup(target, store, &rec.op_id, &discard, &plan.op_dirs)?;
                 }
             }

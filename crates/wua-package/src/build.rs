@@ -35,15 +35,11 @@ pub fn build_package(
     let document = manifest.to_document(manifest_path, files.iter().map(|f| f.entry.clone()).collect())?;
 
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".wua-package-")
-        .tempfile_in(dir)
-        .map_err(|e| PackageError::io(dir, e))?;
+    let tmp =
+        tempfile::Builder::new().prefix(".wua-package-").tempfile_in(dir).map_err(|e| PackageError::io(dir, e))?;
     let file = tmp.as_file().try_clone().map_err(|e| PackageError::io(tmp.path(), e))?;
-    let json = serde_json::to_vec_pretty(&document).map_err(|e| PackageError::Manifest {
-        path: manifest_path.into(),
-        detail: e.to_string(),
-    })?;
+    let json = serde_json::to_vec_pretty(&document)
+        .map_err(|e| PackageError::Manifest { path: manifest_path.into(), detail: e.to_string() })?;
     let io_err = |e| PackageError::io(tmp.path(), e);
     match compression {
         Compression::None => {
@@ -62,7 +58,8 @@ pub fn build_package(
 
 fn write_tar<W: Write>(writer: W, json: &[u8], files: &[PayloadFile]) -> Result<W, PackageError> {
     let mut tar = tar::Builder::new(writer);
-    append(&mut tar, DOCUMENT_NAME, json.len() as u64, &mut &json[..]).map_err(|e| PackageError::io(DOCUMENT_NAME, e))?;
+    append(&mut tar, DOCUMENT_NAME, json.len() as u64, &mut &json[..])
+        .map_err(|e| PackageError::io(DOCUMENT_NAME, e))?;
     let mut written = BTreeSet::new();
     for f in files {
         if !written.insert(f.entry.sha256.as_str()) {

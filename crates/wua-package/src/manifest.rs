@@ -191,12 +191,17 @@ impl Manifest {
     }
 
     fn handler(&self, manifest_path: &Path) -> Result<Handler, PackageError> {
-        let bad = |detail: String| PackageError::Manifest { path: manifest_path.into(), detail: format!("[handler]: {detail}") };
+        let bad = |detail: String| PackageError::Manifest {
+            path: manifest_path.into(),
+            detail: format!("[handler]: {detail}"),
+        };
         let json = serde_json::to_value(&self.handler).map_err(|e| bad(e.to_string()))?;
         let kind = json.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_owned();
         match kind.as_str() {
             "files" => Ok(Handler::Files),
-            "command" => serde_json::from_value::<CommandHandler>(json).map(Handler::Command).map_err(|e| bad(e.to_string())),
+            "command" => {
+                serde_json::from_value::<CommandHandler>(json).map(Handler::Command).map_err(|e| bad(e.to_string()))
+            }
             "" => Err(bad("missing field `kind`".into())),
             // D-42: an unknown handler is not a structural fault; it fails at install.
             _ => Ok(Handler::Unknown(json)),

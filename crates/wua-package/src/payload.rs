@@ -51,7 +51,8 @@ pub fn scan_payload(dir: &Path) -> Result<Vec<PayloadFile>, PackageError> {
                 detail: format!("{what}; the files handler places regular files only"),
             });
         }
-        let meta = item.metadata().map_err(|e| PackageError::Payload { path: item.path().into(), detail: e.to_string() })?;
+        let meta =
+            item.metadata().map_err(|e| PackageError::Payload { path: item.path().into(), detail: e.to_string() })?;
         let (sha256, size) = hash_file(item.path())?;
         files.push(PayloadFile {
             entry: ContentEntry {

@@ -119,7 +119,7 @@ fn read_archive<R: Read>(
     let mut have_document = false;
     let mut data_end = 0u64;
 
-    while let Some(entry) = entries.next() {
+    for entry in entries.by_ref() {
         let mut entry = entry.map_err(|e| read_err(e, "an entry header"))?;
         let name = entry
             .path()
@@ -137,15 +137,17 @@ fn read_archive<R: Read>(
                 return Err(malformed(format!("the first entry is {name:?}, not {DOCUMENT_NAME}")));
             }
             if size > MAX_DOCUMENT_BYTES {
-                return Err(malformed(format!("{DOCUMENT_NAME} is {size} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit")));
+                return Err(malformed(format!(
+                    "{DOCUMENT_NAME} is {size} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit"
+                )));
             }
             let mut json = Vec::with_capacity(size as usize);
             entry.read_to_end(&mut json).map_err(|e| read_err(e, DOCUMENT_NAME))?;
             if (json.len() as u64) < size {
                 return Err(truncated(format!("inside {DOCUMENT_NAME}")));
             }
-            let document =
-                UpdateDocument::from_json(&json).map_err(|source| PackageError::Document { path: path.into(), source })?;
+            let document = UpdateDocument::from_json(&json)
+                .map_err(|source| PackageError::Document { path: path.into(), source })?;
             for c in &document.content {
                 expected.insert(c.sha256.clone(), c.size);
             }
@@ -196,10 +198,13 @@ fn read_archive<R: Read>(
     }
     // tar's end of archive is two zero blocks (a writer may pad further with zeros). The
     // reader stops after the first, so read the rest: a cut anywhere in it is a truncation.
-    drop(entries);
+    let _ = entries;
     let mut rest = archive.into_inner();
     let mut tail = Vec::new();
-    (&mut rest).take(MAX_TRAILER_BYTES + 1).read_to_end(&mut tail).map_err(|e| read_err(e, "the end-of-archive marker"))?;
+    (&mut rest)
+        .take(MAX_TRAILER_BYTES + 1)
+        .read_to_end(&mut tail)
+        .map_err(|e| read_err(e, "the end-of-archive marker"))?;
     let marker = consumed.load(Ordering::Relaxed).saturating_sub(data_end);
     if tail.len() as u64 > MAX_TRAILER_BYTES || tail.iter().any(|b| *b != 0) {
         return Err(malformed("data after the end-of-archive marker".into()));
@@ -209,7 +214,11 @@ fn read_archive<R: Read>(
     }
     for c in &package.document.content {
         if !seen.contains(&c.sha256) {
-            return Err(PackageError::MissingBlob { path: path.into(), sha256: c.sha256.clone(), content_path: c.path.clone() });
+            return Err(PackageError::MissingBlob {
+                path: path.into(),
+                sha256: c.sha256.clone(),
+                content_path: c.path.clone(),
+            });
         }
     }
     Ok(package)

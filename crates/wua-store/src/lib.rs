@@ -57,9 +57,11 @@ impl StoreError {
     pub fn hresult(&self) -> HResult {
         match self {
             StoreError::Sqlite { source, .. } => match source.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::PermissionDenied) => {
-                    HResult::WUA_E_STATE_DIR
-                }
+                Some(
+                    rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::PermissionDenied,
+                ) => HResult::WUA_E_STATE_DIR,
                 _ => HResult::WUA_E_STORE,
             },
             StoreError::TooNew { .. } => HResult::WUA_E_STORE_TOO_NEW,
@@ -110,8 +112,9 @@ impl Store {
     pub fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
         let path = state_dir.join(DB_FILE);
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(err)?;
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
         let store = Store { conn, path };
         let version = migrations::version(&store)?;

@@ -158,11 +158,9 @@ impl<'a> Tx<'a> {
     pub fn latest_document(&self, update_id: &str) -> Result<Option<UpdateDocument>, StoreError> {
         let rev: Option<i32> = self
             .tx
-            .query_row(
-                "SELECT MAX(revision) FROM update_documents WHERE update_id = ?1",
-                params![update_id],
-                |r| r.get(0),
-            )
+            .query_row("SELECT MAX(revision) FROM update_documents WHERE update_id = ?1", params![update_id], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))?;
         match rev {
             Some(rev) => self.document(update_id, rev),
@@ -211,7 +209,8 @@ impl<'a> Tx<'a> {
 
     /// Every installed record, by update id.
     pub fn all_installed(&self) -> Result<Vec<InstalledRecord>, StoreError> {
-        let mut stmt = self.tx.prepare("SELECT update_id FROM installed ORDER BY update_id").map_err(|e| self.err(e))?;
+        let mut stmt =
+            self.tx.prepare("SELECT update_id FROM installed ORDER BY update_id").map_err(|e| self.err(e))?;
         let ids: Vec<String> = stmt
             .query_map([], |r| r.get(0))
             .map_err(|e| self.err(e))?
@@ -245,11 +244,9 @@ impl<'a> Tx<'a> {
     /// The owner of a path, if any.
     pub fn file_owner(&self, path: &str) -> Result<Option<FileOwner>, StoreError> {
         self.tx
-            .query_row(
-                "SELECT path, update_id, sha256, backup FROM file_owners WHERE path = ?1",
-                params![path],
-                |r| Ok(FileOwner { path: r.get(0)?, update_id: r.get(1)?, sha256: r.get(2)?, backup: r.get(3)? }),
-            )
+            .query_row("SELECT path, update_id, sha256, backup FROM file_owners WHERE path = ?1", params![path], |r| {
+                Ok(FileOwner { path: r.get(0)?, update_id: r.get(1)?, sha256: r.get(2)?, backup: r.get(3)? })
+            })
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -272,7 +269,9 @@ impl<'a> Tx<'a> {
     pub fn put_file_owner(&self, owner: &FileOwner) -> Result<(), StoreError> {
         let mut stmt = self
             .tx
-            .prepare_cached("INSERT OR REPLACE INTO file_owners (path, update_id, sha256, backup) VALUES (?1, ?2, ?3, ?4)")
+            .prepare_cached(
+                "INSERT OR REPLACE INTO file_owners (path, update_id, sha256, backup) VALUES (?1, ?2, ?3, ?4)",
+            )
             .map_err(|e| self.err(e))?;
         stmt.execute(params![owner.path, owner.update_id, owner.sha256, owner.backup]).map_err(|e| self.err(e))?;
         Ok(())
@@ -350,7 +349,8 @@ impl<'a> Tx<'a> {
             let (op_id, op, update_id, revision, phase, plan, client_application_id, started_at) =
                 row.map_err(|e| self.err(e))?;
             out.push(JournalRecord {
-                operation: UpdateOperation::from_value(op).ok_or_else(|| self.corrupt(format!("journal operation {op}")))?,
+                operation: UpdateOperation::from_value(op)
+                    .ok_or_else(|| self.corrupt(format!("journal operation {op}")))?,
                 phase: JournalPhase::parse(&phase).ok_or_else(|| self.corrupt(format!("journal phase {phase}")))?,
                 op_id,
                 update_id,
@@ -472,7 +472,8 @@ impl<'a> Tx<'a> {
         let mut out = Vec::new();
         for row in rows {
             let (update_id, op, boot_id, blocking) = row.map_err(|e| self.err(e))?;
-            let operation = UpdateOperation::from_value(op).ok_or_else(|| self.corrupt(format!("reboot operation {op}")))?;
+            let operation =
+                UpdateOperation::from_value(op).ok_or_else(|| self.corrupt(format!("reboot operation {op}")))?;
             out.push(PendingReboot { update_id, operation, boot_id, blocking });
         }
         Ok(out)
@@ -480,7 +481,9 @@ impl<'a> Tx<'a> {
 
     /// Forgets reboot requests of earlier boots (they were satisfied by the reboot).
     pub fn clear_reboots_not_of(&self, boot_id: &str) -> Result<(), StoreError> {
-        self.tx.execute("DELETE FROM pending_reboots WHERE boot_id <> ?1", params![boot_id]).map_err(|e| self.err(e))?;
+        self.tx
+            .execute("DELETE FROM pending_reboots WHERE boot_id <> ?1", params![boot_id])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 }

@@ -71,7 +71,9 @@ pub fn write_payload(dir: &Path, files: &[(&str, u32, &[u8])]) -> Result<()> {
 /// A manifest for a `files` update; `extra` is appended to the `[update]` table, `tail` after
 /// the handler table.
 pub fn files_manifest(id: &str, revision: i32, title: &str, extra: &str, tail: &str) -> String {
-    format!("[update]\nid = \"{id}\"\nrevision = {revision}\ntitle = \"{title}\"\n{extra}\n\n[handler]\nkind = \"files\"\n\n{tail}\n")
+    format!(
+        "[update]\nid = \"{id}\"\nrevision = {revision}\ntitle = \"{title}\"\n{extra}\n\n[handler]\nkind = \"files\"\n\n{tail}\n"
+    )
 }
 
 /// A deterministic UUID for test number `n`.

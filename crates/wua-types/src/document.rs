@@ -110,9 +110,8 @@ impl UpdateDocument {
 
     /// Parses a document from JSON and checks it.
     pub fn from_json(bytes: &[u8]) -> Result<Self, WuError> {
-        let doc: UpdateDocument = serde_json::from_slice(bytes).map_err(|e| {
-            WuError::new(HResult::WUA_E_DOCUMENT_INVALID, format!("update metadata document: {e}"))
-        })?;
+        let doc: UpdateDocument = serde_json::from_slice(bytes)
+            .map_err(|e| WuError::new(HResult::WUA_E_DOCUMENT_INVALID, format!("update metadata document: {e}")))?;
         doc.validate()?;
         Ok(doc)
     }
@@ -121,10 +120,7 @@ impl UpdateDocument {
     /// unique content paths, well-formed hashes.
     pub fn validate(&self) -> Result<(), WuError> {
         let invalid = |what: String| {
-            Err(WuError::new(
-                HResult::WUA_E_DOCUMENT_INVALID,
-                format!("update {}: {what}", self.update_id),
-            ))
+            Err(WuError::new(HResult::WUA_E_DOCUMENT_INVALID, format!("update {}: {what}", self.update_id)))
         };
         if !is_uuid(&self.update_id) {
             return invalid(format!("update_id {:?} is not a lower-case UUID", self.update_id));
@@ -142,7 +138,10 @@ impl UpdateDocument {
         }
         for entry in &self.content {
             if !is_sha256_hex(&entry.sha256) {
-                return invalid(format!("content {:?}: sha256 {:?} is not 64 lower-case hex digits", entry.path, entry.sha256));
+                return invalid(format!(
+                    "content {:?}: sha256 {:?} is not 64 lower-case hex digits",
+                    entry.path, entry.sha256
+                ));
             }
             if entry.mode & !0o7777 != 0 {
                 return invalid(format!("content {:?}: mode {:o} has bits beyond 07777", entry.path, entry.mode));
@@ -247,10 +246,9 @@ mod octal_mode {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         let text = String::deserialize(d)?;
-        u32::from_str_radix(&text, 8)
-            .ok()
-            .filter(|m| *m <= 0o7777)
-            .ok_or_else(|| serde::de::Error::custom(format!("mode {text:?} is not an octal permission such as \"0644\"")))
+        u32::from_str_radix(&text, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
+            serde::de::Error::custom(format!("mode {text:?} is not an octal permission such as \"0644\""))
+        })
     }
 }
 
@@ -298,9 +296,7 @@ impl<'de> Deserialize<'de> for Handler {
         let value = serde_json::Value::deserialize(d)?;
         match value.get("kind").and_then(|k| k.as_str()) {
             Some("files") => Ok(Handler::Files),
-            Some("command") => serde_json::from_value(value)
-                .map(Handler::Command)
-                .map_err(serde::de::Error::custom),
+            Some("command") => serde_json::from_value(value).map(Handler::Command).map_err(serde::de::Error::custom),
             Some(_) => Ok(Handler::Unknown(value)),
             None => Err(serde::de::Error::custom("handler has no \"kind\"")),
         }
@@ -385,9 +381,8 @@ pub const RESERVED_ROOT_DIR: &str = "var/lib/wua";
 /// Checks one content path: relative, `/`-separated, no empty, `.` or `..` component, no NUL,
 /// not under [`RESERVED_ROOT_DIR`].
 pub fn check_content_path(path: &str) -> Result<(), WuError> {
-    let unsafe_path = |why: &str| {
-        Err(WuError::new(HResult::WUA_E_PACKAGE_UNSAFE_PATH, format!("content path {path:?} {why}")))
-    };
+    let unsafe_path =
+        |why: &str| Err(WuError::new(HResult::WUA_E_PACKAGE_UNSAFE_PATH, format!("content path {path:?} {why}")));
     if path.is_empty() {
         return unsafe_path("is empty");
     }
@@ -519,14 +514,8 @@ mod tests {
             assert_eq!(check_content_path(bad).unwrap_err().hresult, code, "{bad}");
         }
         assert!(check_content_path("var/lib/wuax").is_ok());
-        assert_eq!(
-            check_content_paths(["a/b", "a/b"]).unwrap_err().hresult,
-            HResult::WUA_E_PACKAGE_DUPLICATE_PATH
-        );
-        assert_eq!(
-            check_content_paths(["a", "a-b", "a/b"]).unwrap_err().hresult,
-            HResult::WUA_E_PACKAGE_PATH_CONFLICT
-        );
+        assert_eq!(check_content_paths(["a/b", "a/b"]).unwrap_err().hresult, HResult::WUA_E_PACKAGE_DUPLICATE_PATH);
+        assert_eq!(check_content_paths(["a", "a-b", "a/b"]).unwrap_err().hresult, HResult::WUA_E_PACKAGE_PATH_CONFLICT);
         assert!(check_content_paths(["a/b", "a/c", "ab"]).is_ok());
     }
 }

@@ -316,10 +316,7 @@ mod tests {
     #[test]
     fn d2_error_display_names_code_and_context() {
         let e = WuError::new(HResult::WU_E_INSTALL_NOT_ALLOWED, "another installation is running (pid 4242)");
-        assert_eq!(
-            e.to_string(),
-            "WU_E_INSTALL_NOT_ALLOWED (0x80240016): another installation is running (pid 4242)"
-        );
+        assert_eq!(e.to_string(), "WU_E_INSTALL_NOT_ALLOWED (0x80240016): another installation is running (pid 4242)");
         let j = HResult::WU_E_INSTALL_NOT_ALLOWED.json_fields();
         assert_eq!(j["hresult"], -2_145_124_330);
         assert_eq!(j["hresult_name"], "WU_E_INSTALL_NOT_ALLOWED");

@@ -17,8 +17,8 @@ pub mod result;
 pub mod update;
 
 pub use document::{
-    Applicability, Category, CommandHandler, CommandResult, ContentEntry, Handler, InstallationBehavior,
-    ReturnCode, SCHEMA_VERSION, UpdateDocument, UpdateIdentity,
+    Applicability, Category, CommandHandler, CommandResult, ContentEntry, Handler, InstallationBehavior, ReturnCode,
+    SCHEMA_VERSION, UpdateDocument, UpdateIdentity,
 };
 pub use enums::*;
 pub use hresult::{HResult, WuError};

@@ -27,7 +27,13 @@ pub struct UpdateInstallationResult {
 impl UpdateInstallationResult {
     /// A result with no message or warnings.
     pub fn new(result_code: OperationResultCode, hresult: HResult) -> Self {
-        UpdateInstallationResult { result_code, hresult, reboot_required: false, message: String::new(), warnings: vec![] }
+        UpdateInstallationResult {
+            result_code,
+            hresult,
+            reboot_required: false,
+            message: String::new(),
+            warnings: vec![],
+        }
     }
 
     /// `Failed` with `hresult` and a message.

@@ -11,13 +11,28 @@ fn d1_d3_failures_are_data_and_fold() {
     let w = World::new().unwrap();
     let s = session(&w);
     let ok = simple(&w, &s, 1, &[("a/one", 0o644, b"1")]);
-    let eula = import(&w, &s, "e", &files_manifest(&test_id(2), 1, "needs eula", "eula = \"terms\"", ""), &[("a/two", 0o644, b"2")]);
-    let eula2 = import(&w, &s, "e2", &files_manifest(&test_id(3), 1, "needs eula too", "eula = \"terms\"", ""), &[("a/three", 0o644, b"3")]);
+    let eula = import(
+        &w,
+        &s,
+        "e",
+        &files_manifest(&test_id(2), 1, "needs eula", "eula = \"terms\"", ""),
+        &[("a/two", 0o644, b"2")],
+    );
+    let eula2 = import(
+        &w,
+        &s,
+        "e2",
+        &files_manifest(&test_id(3), 1, "needs eula too", "eula = \"terms\"", ""),
+        &[("a/three", 0o644, b"3")],
+    );
 
     let r = install(&s, &[&ok, &eula]);
     assert_eq!((r.result_code, r.hresult), (Orc::SucceededWithErrors, HResult::S_OK));
     assert_eq!(r.update_results[0].result_code, Orc::Succeeded);
-    assert_eq!((r.update_results[1].result_code, r.update_results[1].hresult), (Orc::Failed, HResult::WU_E_EULAS_DECLINED));
+    assert_eq!(
+        (r.update_results[1].result_code, r.update_results[1].hresult),
+        (Orc::Failed, HResult::WU_E_EULAS_DECLINED)
+    );
 
     let r = install(&s, &[&eula]);
     assert_eq!((r.result_code, r.hresult), (Orc::Failed, HResult::WU_E_EULAS_DECLINED));
@@ -44,7 +59,10 @@ fn d5_already_installed_and_uninstalled() {
     let s = session(&w);
     let u = simple(&w, &s, 1, &[("etc/a.conf", 0o644, b"a")]);
     let r = uninstall(&s, &[&u]);
-    assert_eq!((r.update_results[0].result_code, r.update_results[0].hresult), (Orc::Succeeded, HResult::WU_S_ALREADY_UNINSTALLED));
+    assert_eq!(
+        (r.update_results[0].result_code, r.update_results[0].hresult),
+        (Orc::Succeeded, HResult::WU_S_ALREADY_UNINSTALLED)
+    );
     assert_eq!(install(&s, &[&u]).update_results[0].hresult, HResult::S_OK);
     let r = install(&s, &[&u]);
     assert_eq!((r.result_code, r.update_results[0].hresult), (Orc::Succeeded, HResult::WU_S_ALREADY_INSTALLED));
@@ -179,7 +197,8 @@ fn d13_hash_mismatch_leaves_nothing() {
     let s = session(&w);
     std::fs::create_dir_all(w.root.join("etc")).unwrap();
     std::fs::write(w.root.join("etc/existing"), "old").unwrap();
-    let files: Vec<(String, Vec<u8>)> = (0..6).map(|n| (format!("etc/new/f{n}"), format!("content {n}").into_bytes())).collect();
+    let files: Vec<(String, Vec<u8>)> =
+        (0..6).map(|n| (format!("etc/new/f{n}"), format!("content {n}").into_bytes())).collect();
     let mut spec: Vec<(&str, u32, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), 0o644, b.as_slice())).collect();
     spec.push(("etc/existing", 0o600, b"new"));
     let u = simple(&w, &s, 1, &spec);
@@ -201,7 +220,8 @@ fn d13_hash_mismatch_leaves_nothing() {
 fn d14_eula_acceptance_persists() {
     let w = World::new().unwrap();
     let s = session(&w);
-    let u = import(&w, &s, "e", &files_manifest(&test_id(1), 1, "eula", "eula = \"the terms\"", ""), &[("e", 0o644, b"e")]);
+    let u =
+        import(&w, &s, "e", &files_manifest(&test_id(1), 1, "eula", "eula = \"the terms\"", ""), &[("e", 0o644, b"e")]);
     assert!(!u.eula_accepted());
     assert_eq!(u.eula_text(), "the terms");
     assert_eq!(install(&s, &[&u]).update_results[0].hresult, HResult::WU_E_EULAS_DECLINED);
@@ -219,7 +239,13 @@ fn d14_eula_acceptance_persists() {
 fn d16_unsupported_action() {
     let w = World::new().unwrap();
     let s = session(&w);
-    let fixed = import(&w, &s, "p", &files_manifest(&test_id(1), 1, "permanent", "is_uninstallable = false", ""), &[("p", 0o644, b"p")]);
+    let fixed = import(
+        &w,
+        &s,
+        "p",
+        &files_manifest(&test_id(1), 1, "permanent", "is_uninstallable = false", ""),
+        &[("p", 0o644, b"p")],
+    );
     assert_eq!(install(&s, &[&fixed]).result_code, Orc::Succeeded);
     let r = uninstall(&s, &[&fixed]);
     assert_eq!((r.result_code, r.hresult), (Orc::Failed, HResult::WU_E_UH_DOESNOTSUPPORTACTION));
@@ -293,8 +319,20 @@ fn d36_hidden_flags() {
     let w = World::new().unwrap();
     let s = session(&w);
     let a = simple(&w, &s, 1, &[("a", 0o644, b"a")]);
-    let m = import(&w, &s, "m", &files_manifest(&test_id(2), 1, "mandatory", "is_mandatory = true", ""), &[("m", 0o644, b"m")]);
-    let d = import(&w, &s, "d", &files_manifest(&test_id(3), 1, "deadline", "deadline = \"2030-01-01T00:00:00Z\"", ""), &[("d", 0o644, b"d")]);
+    let m = import(
+        &w,
+        &s,
+        "m",
+        &files_manifest(&test_id(2), 1, "mandatory", "is_mandatory = true", ""),
+        &[("m", 0o644, b"m")],
+    );
+    let d = import(
+        &w,
+        &s,
+        "d",
+        &files_manifest(&test_id(3), 1, "deadline", "deadline = \"2030-01-01T00:00:00Z\"", ""),
+        &[("d", 0o644, b"d")],
+    );
     a.set_is_hidden(true).unwrap();
     assert_eq!(m.set_is_hidden(true).unwrap_err().hresult, HResult::WU_E_DS_DECLINENOTALLOWED);
     assert_eq!(d.set_is_hidden(true).unwrap_err().hresult, HResult::WU_E_DS_DECLINENOTALLOWED);
@@ -334,7 +372,13 @@ fn d39_file_ownership() {
     assert_eq!(snapshot(&w.root, OWN).unwrap(), before);
 
     let sup = format!("superseded_update_ids = [\"{}\"]", test_id(1));
-    let c = import(&w, &s, "c", &files_manifest(&test_id(3), 1, "successor", &sup, ""), &[("etc/orig.conf", 0o644, b"from c")]);
+    let c = import(
+        &w,
+        &s,
+        "c",
+        &files_manifest(&test_id(3), 1, "successor", &sup, ""),
+        &[("etc/orig.conf", 0o644, b"from c")],
+    );
     assert_eq!(install(&s, &[&c]).result_code, Orc::Succeeded);
     assert_eq!(read(&w.root, "etc/orig.conf"), "from c");
     // a no longer owns etc/orig.conf: uninstalling a leaves it alone.
@@ -364,11 +408,29 @@ fn d40_revision_replaces_revision() {
     let w = World::new().unwrap();
     let s = session(&w);
     let id = test_id(1);
-    let r1 = import(&w, &s, "r1", &files_manifest(&id, 1, "app", "", ""), &[("opt/app/bin", 0o755, b"v1"), ("opt/app/old", 0o644, b"old")]);
+    let r1 = import(
+        &w,
+        &s,
+        "r1",
+        &files_manifest(&id, 1, "app", "", ""),
+        &[("opt/app/bin", 0o755, b"v1"), ("opt/app/old", 0o644, b"old")],
+    );
     assert_eq!(install(&s, &[&r1]).result_code, Orc::Succeeded);
-    let same = import(&w, &s, "r2", &files_manifest(&id, 2, "app", "", ""), &[("opt/app/bin", 0o755, b"v1"), ("opt/app/old", 0o644, b"old")]);
+    let same = import(
+        &w,
+        &s,
+        "r2",
+        &files_manifest(&id, 2, "app", "", ""),
+        &[("opt/app/bin", 0o755, b"v1"), ("opt/app/old", 0o644, b"old")],
+    );
     assert!(same.is_installed(), "same content: revision 2 counts as installed");
-    let r3 = import(&w, &s, "r3", &files_manifest(&id, 3, "app", "", ""), &[("opt/app/bin", 0o755, b"v3"), ("opt/app/new", 0o644, b"new")]);
+    let r3 = import(
+        &w,
+        &s,
+        "r3",
+        &files_manifest(&id, 3, "app", "", ""),
+        &[("opt/app/bin", 0o755, b"v3"), ("opt/app/new", 0o644, b"new")],
+    );
     assert!(!r3.is_installed());
     assert_eq!(install(&s, &[&r3]).result_code, Orc::Succeeded);
     assert_eq!(read(&w.root, "opt/app/bin"), "v3");
@@ -386,7 +448,10 @@ fn d40_revision_replaces_revision() {
 fn d42_unknown_handler() {
     let w = World::new().unwrap();
     let s = session(&w);
-    let m = format!("[update]\nid = \"{}\"\ntitle = \"future\"\n\n[handler]\nkind = \"flatpak\"\nref = \"org.example.App\"\n", test_id(1));
+    let m = format!(
+        "[update]\nid = \"{}\"\ntitle = \"future\"\n\n[handler]\nkind = \"flatpak\"\nref = \"org.example.App\"\n",
+        test_id(1)
+    );
     let u = import(&w, &s, "f", &m, &[("x", 0o644, b"x")]);
     let r = install(&s, &[&u]);
     assert_eq!((r.result_code, r.hresult), (Orc::Failed, HResult::WU_E_UH_UNKNOWNHANDLER));

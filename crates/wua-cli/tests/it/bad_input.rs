@@ -53,7 +53,8 @@ fn write_raw(w: &World, name: &str, d: &serde_json::Value, blobs: &[(String, Vec
 
 fn good_package(w: &World, zstd: bool) -> std::path::PathBuf {
     let payload = w.work.join("payload");
-    wua_test_support::write_payload(&payload, &[("etc/a", 0o644, &[7u8; 5000]), ("etc/b", 0o644, &[9u8; 3000])]).unwrap();
+    wua_test_support::write_payload(&payload, &[("etc/a", 0o644, &[7u8; 5000]), ("etc/b", 0o644, &[9u8; 3000])])
+        .unwrap();
     let manifest = w.work.join("m.toml");
     std::fs::write(&manifest, files_manifest(&test_id(1), 1, "good", "", "")).unwrap();
     let out = w.work.join(if zstd { "good.zst.wuapkg" } else { "good.wuapkg" });
@@ -79,7 +80,10 @@ fn truncated_packages() {
             let o = run(wua(&w.state, &w.root).arg("install-package").arg(&p));
             let t = text(&o);
             assert_eq!(o.status.code(), Some(2), "cut at {cut} (zstd {zstd}): {t}");
-            assert!(t.contains("WUA_E_PACKAGE_TRUNCATED") || t.contains("WUA_E_PACKAGE_MALFORMED"), "cut at {cut}: {t}");
+            assert!(
+                t.contains("WUA_E_PACKAGE_TRUNCATED") || t.contains("WUA_E_PACKAGE_MALFORMED"),
+                "cut at {cut}: {t}"
+            );
         }
     }
     // Cut exactly at an entry boundary: only the end-of-archive blocks are missing.
@@ -97,7 +101,8 @@ fn truncated_packages() {
 #[test]
 fn path_traversal_and_conflicts() {
     let w = World::new().unwrap();
-    let cases: &[(&[(&str, &[u8])], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a [u8])], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (&[("../escape", b"x")], "WUA_E_PACKAGE_UNSAFE_PATH", "'..'"),
         (&[("etc/../../escape", b"x")], "WUA_E_PACKAGE_UNSAFE_PATH", "'..'"),
         (&[("/etc/passwd", b"x")], "WUA_E_PACKAGE_UNSAFE_PATH", "absolute"),
@@ -149,7 +154,13 @@ fn manifest_missing_fields() {
         let m = w.work.join(format!("{name}.toml"));
         std::fs::write(&m, text_).unwrap();
         let out = w.work.join(format!("{name}.wuapkg"));
-        let o = run(wua(&w.state, &w.root).args(["package", "build"]).arg(&m).arg("--payload").arg(&payload).arg("-o").arg(&out));
+        let o = run(wua(&w.state, &w.root)
+            .args(["package", "build"])
+            .arg(&m)
+            .arg("--payload")
+            .arg(&payload)
+            .arg("-o")
+            .arg(&out));
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: {t}");
         assert!(t.contains("WUA_E_MANIFEST_INVALID") || t.contains("WUA_E_DOCUMENT_INVALID"), "{name}: {t}");
@@ -160,7 +171,13 @@ fn manifest_missing_fields() {
     std::os::unix::fs::symlink("/etc/passwd", payload.join("link")).unwrap();
     let m = w.work.join("ok.toml");
     std::fs::write(&m, files_manifest(&test_id(1), 1, "t", "", "")).unwrap();
-    let o = run(wua(&w.state, &w.root).args(["package", "build"]).arg(&m).arg("--payload").arg(&payload).arg("-o").arg(w.work.join("x.wuapkg")));
+    let o = run(wua(&w.state, &w.root)
+        .args(["package", "build"])
+        .arg(&m)
+        .arg("--payload")
+        .arg(&payload)
+        .arg("-o")
+        .arg(w.work.join("x.wuapkg")));
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("WUA_E_PAYLOAD_INVALID") && text(&o).contains("symbolic link"), "{}", text(&o));
 }

@@ -26,9 +26,12 @@ fn quickstart_twice() {
 fn exit_codes_and_json() {
     let w = World::new().unwrap();
     let tail = "[installation_behavior]\nreboot_behavior = \"AlwaysRequiresReboot\"\n";
-    let reboot = w.package("r", &files_manifest(&test_id(1), 1, "needs reboot", "", tail), &[("boot/x", 0o644, b"x")]).unwrap();
+    let reboot =
+        w.package("r", &files_manifest(&test_id(1), 1, "needs reboot", "", tail), &[("boot/x", 0o644, b"x")]).unwrap();
     let plain = w.package("p", &files_manifest(&test_id(2), 1, "plain", "", ""), &[("etc/p", 0o644, b"p")]).unwrap();
-    let eula = w.package("e", &files_manifest(&test_id(3), 1, "eula", "eula = \"terms\"", ""), &[("etc/e", 0o644, b"e")]).unwrap();
+    let eula = w
+        .package("e", &files_manifest(&test_id(3), 1, "eula", "eula = \"terms\"", ""), &[("etc/e", 0o644, b"e")])
+        .unwrap();
     let o = run(wua(&w.state, &w.root).args(["--json", "install-package"]).arg(&eula));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let j = json(&o);
@@ -119,13 +122,23 @@ fn status_during_a_live_install_does_not_recover_it() {
     let files: Vec<(String, Vec<u8>)> = (0..20).map(|n| (format!("opt/live/f{n}"), vec![n as u8; 100])).collect();
     let spec: Vec<(&str, u32, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), 0o644, b.as_slice())).collect();
     let pkg = w.package("live", &files_manifest(&test_id(1), 1, "live", "", ""), &spec).unwrap();
-    let other = w.package("other", &files_manifest(&test_id(2), 1, "other", "", ""), &[("etc/o", 0o644, b"o")]).unwrap();
+    let other =
+        w.package("other", &files_manifest(&test_id(2), 1, "other", "", ""), &[("etc/o", 0o644, b"o")]).unwrap();
     let pause = w.work.join("paused");
     let log = w.work.join("steps.log");
     // Pause right after the intent commit: staged files exist, the journal says Intent.
-    let probe = run(wua(&w.work.join("probe-state"), &w.root).arg("install-package").arg(&pkg).env("WUA_CRASH_LOG", &log));
+    let probe =
+        run(wua(&w.work.join("probe-state"), &w.root).arg("install-package").arg(&pkg).env("WUA_CRASH_LOG", &log));
     assert!(probe.status.success(), "{}", text(&probe));
-    let intent_step = std::fs::read_to_string(&log).unwrap().lines().find(|l| l.ends_with(" intent")).unwrap().split(' ').next().unwrap().to_owned();
+    let intent_step = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .find(|l| l.ends_with(" intent"))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     run(wua(&w.work.join("probe-state"), &w.root).args(["uninstall", "--update-id", &test_id(1)]));
     let mut child = wua(&w.state, &w.root)
         .arg("install-package")

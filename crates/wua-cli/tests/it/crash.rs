@@ -81,7 +81,12 @@ fn history(state: &Path) -> Vec<wua_agent::wua_types::UpdateHistoryEntry> {
 
 /// Runs `args` from the template at every step until it completes, checking each outcome
 /// against `checkpoints`; returns (points, labels seen, checkpoint indexes observed).
-fn crash_everywhere(template: &Copy, args: &[String], checkpoints: &[State], job_updates: &[String]) -> (usize, BTreeSet<String>, BTreeSet<usize>) {
+fn crash_everywhere(
+    template: &Copy,
+    args: &[String],
+    checkpoints: &[State],
+    job_updates: &[String],
+) -> (usize, BTreeSet<String>, BTreeSet<usize>) {
     let base_history = history(&template.state).len();
     let mut labels = BTreeSet::new();
     let mut observed = BTreeSet::new();
@@ -89,7 +94,10 @@ fn crash_everywhere(template: &Copy, args: &[String], checkpoints: &[State], job
     for step in 1.. {
         let c = copy_of(&template.root, &template.state);
         let log = c.state.parent().unwrap().join("steps.log");
-        let out = run(wua(&c.state, &c.root).args(args).env("WUA_CRASH_AT_STEP", step.to_string()).env("WUA_CRASH_LOG", &log));
+        let out = run(wua(&c.state, &c.root)
+            .args(args)
+            .env("WUA_CRASH_AT_STEP", step.to_string())
+            .env("WUA_CRASH_LOG", &log));
         let killed = out.status.signal() == Some(9);
         let steps = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some(last) = steps.lines().last() {
@@ -107,20 +115,21 @@ fn crash_everywhere(template: &Copy, args: &[String], checkpoints: &[State], job
         assert!(again.status.success() || again.status.signal() == Some(9), "{}", text(&again));
         ok(wua(&c.state, &c.root).arg("recover"));
         let got = state_of(&c.root, &c.state);
-        let j = checkpoints
-            .iter()
-            .position(|cp| *cp == got)
-            .unwrap_or_else(|| panic!("step {step} ({:?}): the root matches no checkpoint\n{got:#?}", steps.lines().last()));
+        let j = checkpoints.iter().position(|cp| *cp == got).unwrap_or_else(|| {
+            panic!("step {step} ({:?}): the root matches no checkpoint\n{got:#?}", steps.lines().last())
+        });
         observed.insert(j);
         // History: the job's first j updates once each, plus at most one recovered rollback.
         let h = history(&c.state);
         let new = &h[base_history..];
-        let succeeded: Vec<_> = new.iter().filter(|e| e.result_code == wua_agent::wua_types::OperationResultCode::Succeeded).collect();
+        let succeeded: Vec<_> =
+            new.iter().filter(|e| e.result_code == wua_agent::wua_types::OperationResultCode::Succeeded).collect();
         assert_eq!(succeeded.len(), j, "step {step}: history {new:#?}");
         for (e, id) in succeeded.iter().zip(job_updates) {
             assert_eq!(&e.update_identity.update_id, id, "step {step}");
         }
-        let failed: Vec<_> = new.iter().filter(|e| e.result_code != wua_agent::wua_types::OperationResultCode::Succeeded).collect();
+        let failed: Vec<_> =
+            new.iter().filter(|e| e.result_code != wua_agent::wua_types::OperationResultCode::Succeeded).collect();
         assert!(failed.len() <= 1, "step {step}: {new:#?}");
         for e in failed {
             assert!(e.recovered, "step {step}");
@@ -145,24 +154,38 @@ fn d17_sigkill_at_every_step() {
     std::fs::create_dir_all(w.root.join("usr/bin")).unwrap();
     std::fs::write(w.root.join("etc/keep.conf"), "original content\n").unwrap();
     std::fs::write(w.root.join("usr/bin/existing-tool"), "#!/bin/sh\n").unwrap();
-    let a1 = package(&w, "a1", 1, 1, &[
-        ("etc/keep.conf", 0o600, b"from update a, revision 1\n"),
-        ("etc/app/a.conf", 0o644, b"a = 1\n"),
-        ("usr/bin/app", 0o755, b"#!/bin/sh\necho app 1\n"),
-        ("usr/lib/app/deep/lib1.so", 0o644, b"lib one"),
-        ("usr/share/app/doc.txt", 0o644, b"documentation"),
-    ]);
-    let b = package(&w, "b", 2, 1, &[
-        ("opt/b/one", 0o644, b"one"),
-        ("opt/b/two", 0o640, b"two"),
-        ("opt/b/sub/three", 0o700, b"three"),
-    ]);
-    let a2 = package(&w, "a2", 1, 2, &[
-        ("etc/keep.conf", 0o644, b"from update a, revision 2\n"),
-        ("etc/app/a.conf", 0o644, b"a = 2\n"),
-        ("usr/bin/app", 0o750, b"#!/bin/sh\necho app 2\n"),
-        ("usr/lib/app/deep/lib2.so", 0o644, b"lib two"),
-    ]);
+    let a1 = package(
+        &w,
+        "a1",
+        1,
+        1,
+        &[
+            ("etc/keep.conf", 0o600, b"from update a, revision 1\n"),
+            ("etc/app/a.conf", 0o644, b"a = 1\n"),
+            ("usr/bin/app", 0o755, b"#!/bin/sh\necho app 1\n"),
+            ("usr/lib/app/deep/lib1.so", 0o644, b"lib one"),
+            ("usr/share/app/doc.txt", 0o644, b"documentation"),
+        ],
+    );
+    let b = package(
+        &w,
+        "b",
+        2,
+        1,
+        &[("opt/b/one", 0o644, b"one"), ("opt/b/two", 0o640, b"two"), ("opt/b/sub/three", 0o700, b"three")],
+    );
+    let a2 = package(
+        &w,
+        "a2",
+        1,
+        2,
+        &[
+            ("etc/keep.conf", 0o644, b"from update a, revision 2\n"),
+            ("etc/app/a.conf", 0o644, b"a = 2\n"),
+            ("usr/bin/app", 0o750, b"#!/bin/sh\necho app 2\n"),
+            ("usr/lib/app/deep/lib2.so", 0o644, b"lib two"),
+        ],
+    );
     let (id1, id2) = (test_id(1), test_id(2));
     let s0 = Copy { _dir: tempfile::tempdir().unwrap(), root: w.root.clone(), state: w.state.clone() };
 
@@ -183,8 +206,15 @@ fn d17_sigkill_at_every_step() {
     let st5 = state_of(&c.root, &c.state);
     assert_eq!(st5.tree, st0.tree, "install then uninstall gives back the original tree");
 
-    let jobs: Vec<(&Copy, Vec<String>, Vec<State>, Vec<String>)> = vec![
-        (&s0, vec!["install-package".into(), a1.clone(), b.clone()], vec![st0, st1, st2.clone()], vec![id1.clone(), id2.clone()]),
+    /// (template, arguments, checkpoints, the job's update ids in order)
+    type Job<'a> = (&'a Copy, Vec<String>, Vec<State>, Vec<String>);
+    let jobs: Vec<Job<'_>> = vec![
+        (
+            &s0,
+            vec!["install-package".into(), a1.clone(), b.clone()],
+            vec![st0, st1, st2.clone()],
+            vec![id1.clone(), id2.clone()],
+        ),
         (&t2, vec!["install-package".into(), a2.clone()], vec![st2, st3.clone()], vec![id1.clone()]),
         (
             &t3,
@@ -198,7 +228,10 @@ fn d17_sigkill_at_every_step() {
     for (template, args, checkpoints, ids) in &jobs {
         let (points, labels, observed) = crash_everywhere(template, args, checkpoints, ids);
         eprintln!("{args:?}: {points} kill points, phases {labels:?}, checkpoints reached {observed:?}");
-        assert!(observed.contains(&0) && observed.contains(&(checkpoints.len() - 1)), "{args:?}: both outcomes must be observed, saw {observed:?}");
+        assert!(
+            observed.contains(&0) && observed.contains(&(checkpoints.len() - 1)),
+            "{args:?}: both outcomes must be observed, saw {observed:?}"
+        );
         total += points;
         all_labels.extend(labels);
     }

@@ -49,7 +49,13 @@ fn d17_durability_order_of_one_install() {
     std::fs::create_dir_all(w.root.join("etc")).unwrap();
     std::fs::write(w.root.join("etc/replaced.conf"), "old").unwrap();
     let m = files_manifest(&test_id(1), 1, "durable", "", "");
-    let pkg = w.package("d", &m, &[("etc/replaced.conf", 0o644, b"new"), ("etc/new.conf", 0o644, b"n"), ("opt/d/bin", 0o755, b"b")]).unwrap();
+    let pkg = w
+        .package(
+            "d",
+            &m,
+            &[("etc/replaced.conf", 0o644, b"new"), ("etc/new.conf", 0o644, b"n"), ("opt/d/bin", 0o755, b"b")],
+        )
+        .unwrap();
     let trace_file = w.work.join("trace.txt");
     let exe = env!("CARGO_BIN_EXE_wua");
     let mut cmd = Command::new("strace");
@@ -58,25 +64,39 @@ fn d17_durability_order_of_one_install() {
         .arg(exe);
     let boot = w.work.join("boot_id");
     std::fs::write(&boot, "b").unwrap();
-    cmd.arg("--state-dir").arg(&w.state).arg("--root").arg(&w.root).arg("install-package").arg(&pkg).env("WUA_BOOT_ID_FILE", &boot);
+    cmd.arg("--state-dir")
+        .arg(&w.state)
+        .arg("--root")
+        .arg(&w.root)
+        .arg("install-package")
+        .arg(&pkg)
+        .env("WUA_BOOT_ID_FILE", &boot);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let calls = parse(&std::fs::read_to_string(&trace_file).unwrap());
     let pos = |pred: &dyn Fn(&Call, &str) -> bool| calls.iter().position(|(c, b)| pred(c, b));
     let rpos = |pred: &dyn Fn(&Call, &str) -> bool| calls.iter().rposition(|(c, b)| pred(c, b));
-    let is_install_rename = |c: &Call, b: &str| matches!(c, Call::Rename) && (b.contains("/.wua-") || b.contains("/var/lib/wua/backup/"));
+    let is_install_rename =
+        |c: &Call, b: &str| matches!(c, Call::Rename) && (b.contains("/.wua-") || b.contains("/var/lib/wua/backup/"));
     let first_rename = pos(&is_install_rename).expect("renames into place");
     let last_rename = rpos(&is_install_rename).unwrap();
     let last_create = rpos(&|c, _| matches!(c, Call::CreateStaged)).expect("staged files created");
     // 1. staged content durable: a syncfs after the last staged file was created, before any rename.
-    let s1 = calls[last_create..first_rename].iter().position(|(c, _)| matches!(c, Call::SyncFs)).map(|i| i + last_create);
+    let s1 =
+        calls[last_create..first_rename].iter().position(|(c, _)| matches!(c, Call::SyncFs)).map(|i| i + last_create);
     let s1 = s1.unwrap_or_else(|| panic!("no syncfs between staging and renames: {calls:#?}"));
     // 2. the intent commit reaches disk after that syncfs and before the renames.
-    assert!(calls[s1..first_rename].iter().any(|(c, _)| matches!(c, Call::DbSync)), "no datastore fsync (intent) between syncfs and renames: {calls:#?}");
+    assert!(
+        calls[s1..first_rename].iter().any(|(c, _)| matches!(c, Call::DbSync)),
+        "no datastore fsync (intent) between syncfs and renames: {calls:#?}"
+    );
     // 3. a syncfs after the last rename, 4. then the completion commit.
     let s2 = calls[last_rename..].iter().position(|(c, _)| matches!(c, Call::SyncFs)).map(|i| i + last_rename);
     let s2 = s2.unwrap_or_else(|| panic!("no syncfs after the renames: {calls:#?}"));
-    assert!(calls[s2..].iter().any(|(c, _)| matches!(c, Call::DbSync)), "no datastore fsync (completion) after the final syncfs: {calls:#?}");
+    assert!(
+        calls[s2..].iter().any(|(c, _)| matches!(c, Call::DbSync)),
+        "no datastore fsync (completion) after the final syncfs: {calls:#?}"
+    );
     // Three files and one replaced: three renames into place plus one move to the backup area.
     let renames = calls.iter().filter(|(c, b)| is_install_rename(c, b)).count();
     assert_eq!(renames, 4, "{calls:#?}");
