@@ -20,28 +20,33 @@ pub fn run(cli: &Cli) -> CliResult<u8> {
             output::print_built(cli, &doc, output);
             Ok(EXIT_OK)
         }
+        Command::Package(PackageCommand::Import { files }) => {
+            let session = open_session(cli, &cli.state_dir, &cli.root)?;
+            let mut updates = UpdateCollection::new();
+            for file in files {
+                updates.add(session.open_package(file)?)?;
+            }
+            output::print_imported(cli, &updates);
+            Ok(EXIT_OK)
+        }
         Command::InstallPackage { files, accept_eula, forced } => {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
             let mut updates = UpdateCollection::new();
             for file in files {
-                let update = session.open_package(file)?;
-                if *accept_eula && !update.eula_text().is_empty() && !update.eula_accepted() {
-                    output::print_eula(cli, &update);
-                    update.accept_eula()?;
-                }
-                updates.add(update)?;
+                updates.add(session.open_package(file)?)?;
             }
+            accept_eulas(cli, &updates, *accept_eula)?;
+            install(cli, &session, updates, *forced)
+        }
+        Command::Install { update_ids, accept_eula, forced } => {
+            let session = open_session(cli, &cli.state_dir, &cli.root)?;
+            let updates = known(&session, update_ids)?;
+            accept_eulas(cli, &updates, *accept_eula)?;
             install(cli, &session, updates, *forced)
         }
         Command::Uninstall { update_ids, forced } => {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
-            let mut updates = UpdateCollection::new();
-            for id in update_ids {
-                let update = session.find_update(id)?.ok_or_else(|| {
-                    WuError::new(HResult::WU_E_UNKNOWN_ID, format!("no update with id {id} is known to this agent"))
-                })?;
-                updates.add(update)?;
-            }
+            let updates = known(&session, update_ids)?;
             let installer = session.create_update_installer();
             installer.set_updates(updates.clone());
             installer.set_is_forced(*forced);
@@ -82,6 +87,32 @@ pub fn open_session(_cli: &Cli, state_dir: &Path, root: &Path) -> CliResult<Upda
     let session = UpdateSession::open(options)?;
     session.set_client_application_id(CLIENT_ID);
     Ok(session)
+}
+
+/// The newest known revision of each id; an unknown id is a call error.
+fn known(session: &UpdateSession, ids: &[String]) -> CliResult<UpdateCollection> {
+    let mut updates = UpdateCollection::new();
+    for id in ids {
+        let update = session.find_update(id)?.ok_or_else(|| {
+            WuError::new(HResult::WU_E_UNKNOWN_ID, format!("no update with id {id} is known to this agent"))
+        })?;
+        updates.add(update)?;
+    }
+    Ok(updates)
+}
+
+/// With `--accept-eula`, prints each unaccepted license and accepts it (D-14).
+fn accept_eulas(cli: &Cli, updates: &UpdateCollection, accept: bool) -> CliResult<()> {
+    if !accept {
+        return Ok(());
+    }
+    for update in updates {
+        if !update.eula_text().is_empty() && !update.eula_accepted() {
+            output::print_eula(cli, update);
+            update.accept_eula()?;
+        }
+    }
+    Ok(())
 }
 
 /// Installs `updates` and prints the result table.

@@ -51,6 +51,18 @@ pub enum Command {
         #[arg(long)]
         forced: bool,
     },
+    /// Install updates already known to this agent (imported or downloaded), by id.
+    Install {
+        /// Update ids to install (the newest known revision of each).
+        #[arg(long = "update-id", required = true)]
+        update_ids: Vec<String>,
+        /// Accept the license terms of these updates (they are printed first).
+        #[arg(long)]
+        accept_eula: bool,
+        /// Reinstall what is installed, and install although a reboot is pending.
+        #[arg(long)]
+        forced: bool,
+    },
     /// Uninstall installed updates.
     Uninstall {
         /// Update ids to remove.
@@ -98,6 +110,13 @@ pub enum PackageCommand {
         /// Compress the package with zstd.
         #[arg(long)]
         zstd: bool,
+    },
+    /// Verify packages and bring their updates into the agent (content cached, metadata
+    /// recorded) without installing them.
+    Import {
+        /// Package files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 

@@ -50,6 +50,27 @@ pub fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
     }
 }
 
+pub fn print_imported(cli: &Cli, updates: &UpdateCollection) {
+    if cli.json {
+        let list: Vec<Value> = updates
+            .iter()
+            .map(|u| json!({ "update_id": u.identity().update_id, "revision_number": u.identity().revision_number, "title": u.title(), "is_installed": u.is_installed() }))
+            .collect();
+        print_json(&json!({ "imported": list }));
+        return;
+    }
+    for u in updates {
+        let id = u.identity();
+        println!(
+            "imported {} rev {} \"{}\"{}",
+            id.update_id,
+            id.revision_number,
+            u.title(),
+            if u.is_installed() { " (installed)" } else { "" }
+        );
+    }
+}
+
 pub fn print_eula(cli: &Cli, update: &Update) {
     // With --json the license goes to stderr so stdout stays one JSON document.
     eprintln!("License terms of \"{}\" ({}):\n", update.title(), update.identity().update_id);

@@ -1,7 +1,11 @@
 //! The content cache: blobs by SHA-256 at `<state>/cache/sha256/<hex>`.
 //!
 //! The cache is not fsynced: every install re-verifies each byte while staging (D-13), so a
-//! torn cache file is detected (and, for a repository, fetched again).
+//! torn cache file is detected, removed, and fetched or imported again.
+//!
+//! An install stages a large blob by hard-linking it into the root when it can (same
+//! filesystem, blob not linked anywhere yet; see `fsops::stage_verified`), so an installed
+//! file may share its inode with its cache entry. The cache directory is private (0700) because the inode carries the installed mode.
 
 use std::path::{Path, PathBuf};
 
@@ -26,9 +30,17 @@ impl ContentCache {
         &self.dir
     }
 
-    /// Creates the cache directory.
+    /// Creates the cache directory (private: 0700).
     pub fn ensure(&self) -> Result<(), InstallError> {
-        fs_err::create_dir_all(&self.dir).map_err(|e| InstallError::io(&self.dir, e))
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| InstallError::io(&self.dir, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| InstallError::io(&self.dir, e))
     }
 
     /// Where a blob lives.

@@ -345,7 +345,7 @@ fn stage(
     let total = plan.entries.len().max(1);
     let mut last = 0;
     for (i, e) in plan.entries.iter().enumerate() {
-        let outcome = fsops::copy_verified(
+        let outcome = fsops::stage_verified(
             &cache.path(&e.sha256),
             &under(target.root, &e.staged),
             &e.sha256,

@@ -166,18 +166,34 @@ pub fn under(root: &Path, rel: &str) -> PathBuf {
     if rel.is_empty() { root.to_path_buf() } else { root.join(rel) }
 }
 
-/// The outcome of a verified copy.
-#[derive(Debug)]
+/// Blobs this large or larger are staged by a hard link from the cache when possible.
+pub const LINK_MIN_SIZE: u64 = 1024 * 1024;
+
+/// The outcome of staging one file.
+#[derive(Debug, PartialEq, Eq)]
 pub enum CopyOutcome {
-    /// The bytes matched.
-    Verified,
-    /// The source does not match the expected hash or size (D-13).
+    /// The bytes matched; the file was hard-linked from the cache (true) or copied (false).
+    Verified {
+        /// True when the staged file is the cache's inode.
+        linked: bool,
+    },
+    /// The source does not match the expected hash or size (D-13); the bad cache entry was
+    /// removed so it is fetched or imported again.
     Mismatch(String),
 }
 
-/// Copies `src` to a new file `dst` while hashing, sets mode and owner, and checks the hash and
-/// size. `dst` must not exist. Nothing is fsynced here: the caller syncs the filesystem once.
-pub fn copy_verified(
+/// Stages `src` (a cache blob) as the new file `dst` and verifies its bytes (D-13), then sets
+/// mode and owner. `dst` must not exist. Nothing is fsynced: the caller syncs the filesystem.
+///
+/// A large blob ([`LINK_MIN_SIZE`] or more) on the same filesystem and not linked anywhere yet
+/// (link count 1) becomes `dst` by a hard link and is verified by reading: its data is written
+/// once, when it entered the cache, and `syncfs` makes it durable with the rest. Other blobs
+/// are copied while they are hashed. Either way what lands in the root is what was verified.
+///
+/// Linking shares the inode between the cache entry and the installed file, so an in-place edit
+/// of the installed file changes the cached bytes too; the next use detects it (D-13) and drops
+/// the entry. Small files, where such edits are common (configuration), are always copied.
+pub fn stage_verified(
     src: &Path,
     dst: &Path,
     sha256: &str,
@@ -186,19 +202,62 @@ pub fn copy_verified(
     owner: (Option<u32>, Option<u32>),
     buf: &mut [u8],
 ) -> Result<CopyOutcome, InstallError> {
-    let mut input = match std::fs::File::open(src) {
-        Ok(f) => f,
+    let meta = match std::fs::symlink_metadata(src) {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => return Ok(CopyOutcome::Mismatch(format!("{} is not a regular file", src.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(CopyOutcome::Mismatch(format!("{} is missing from the cache", src.display())));
         }
         Err(e) => return Err(InstallError::io(src, e)),
     };
+    let linked = size >= LINK_MIN_SIZE && meta.nlink() == 1 && std::fs::hard_link(src, dst).is_ok();
+    let verdict = if linked { verify(dst, sha256, size, buf)? } else { copy_hashing(src, dst, sha256, size, buf)? };
+    if let Some(why) = verdict {
+        remove_file_if_present(dst)?;
+        // A cache entry that does not match its name is damaged: drop it.
+        remove_file_if_present(src)?;
+        return Ok(CopyOutcome::Mismatch(why));
+    }
+    let out = std::fs::OpenOptions::new().write(true).open(dst).map_err(|e| InstallError::io(dst, e))?;
+    if owner.0.is_some() || owner.1.is_some() {
+        std::os::unix::fs::fchown(&out, owner.0, owner.1).map_err(|e| InstallError::io(dst, e))?;
+    }
+    // After chown, which may clear set-id bits.
+    out.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| InstallError::io(dst, e))?;
+    Ok(CopyOutcome::Verified { linked })
+}
+
+/// Reads `path` and checks its size and SHA-256; `Some(why)` on a mismatch.
+fn verify(path: &Path, sha256: &str, size: u64, buf: &mut [u8]) -> Result<Option<String>, InstallError> {
+    let mut input = std::fs::File::open(path).map_err(|e| InstallError::io(path, e))?;
+    hash_into(&mut input, &mut std::io::sink(), path, sha256, size, buf)
+}
+
+fn copy_hashing(
+    src: &Path,
+    dst: &Path,
+    sha256: &str,
+    size: u64,
+    buf: &mut [u8],
+) -> Result<Option<String>, InstallError> {
+    let mut input = std::fs::File::open(src).map_err(|e| InstallError::io(src, e))?;
     let mut out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(dst)
         .map_err(|e| InstallError::io(dst, e))?;
+    hash_into(&mut input, &mut out, src, sha256, size, buf)
+}
+
+fn hash_into(
+    input: &mut std::fs::File,
+    out: &mut dyn Write,
+    src: &Path,
+    sha256: &str,
+    size: u64,
+    buf: &mut [u8],
+) -> Result<Option<String>, InstallError> {
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     loop {
@@ -208,24 +267,19 @@ pub fn copy_verified(
         }
         total += n as u64;
         if total > size {
-            return Ok(CopyOutcome::Mismatch(format!("{} is longer than the {size} bytes listed", src.display())));
+            return Ok(Some(format!("{} is longer than the {size} bytes listed", src.display())));
         }
         hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| InstallError::io(dst, e))?;
+        out.write_all(&buf[..n]).map_err(|e| InstallError::io(src, e))?;
     }
     if total != size {
-        return Ok(CopyOutcome::Mismatch(format!("{} has {total} bytes, {size} listed", src.display())));
+        return Ok(Some(format!("{} has {total} bytes, {size} listed", src.display())));
     }
     let actual = hex::encode(hasher.finalize());
     if actual != sha256 {
-        return Ok(CopyOutcome::Mismatch(format!("{} hashes to {actual}, {sha256} listed", src.display())));
+        return Ok(Some(format!("{} hashes to {actual}, {sha256} listed", src.display())));
     }
-    if owner.0.is_some() || owner.1.is_some() {
-        std::os::unix::fs::fchown(&out, owner.0, owner.1).map_err(|e| InstallError::io(dst, e))?;
-    }
-    // After chown, which may clear set-id bits.
-    out.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| InstallError::io(dst, e))?;
-    Ok(CopyOutcome::Verified)
+    Ok(None)
 }
 
 /// SHA-256 of a file, or `None` when it is missing or not a regular file.

@@ -492,3 +492,37 @@ fn d17_unsafe_targets_change_nothing() {
     let v = simple(&w, &s, 11, &[("usr/lib/libx.so", 0o644, b"y")]);
     assert_eq!(install(&s, &[&v]).update_results[0].hresult, HResult::WUA_E_FILE_CONFLICT);
 }
+
+/// D-13 with a large blob, staged by a hard link from the cache: the installed file is the
+/// verified inode; an in-place edit of it is caught at the next use, which drops the damaged
+/// cache entry (a fresh import then installs again).
+#[test]
+fn d13_large_blobs_are_linked_and_still_verified() {
+    use std::os::unix::fs::MetadataExt;
+    let w = World::new().unwrap();
+    let s = session(&w);
+    let big: Vec<u8> = (0..(2 << 20)).map(|i: u32| (i % 251) as u8).collect();
+    let u = simple(&w, &s, 1, &[("opt/big.bin", 0o640, &big), ("etc/small", 0o644, b"small")]);
+    assert_eq!(install(&s, &[&u]).result_code, Orc::Succeeded);
+    let installed = std::fs::metadata(w.root.join("opt/big.bin")).unwrap();
+    assert_eq!(installed.nlink(), 2, "staged by a link from the cache");
+    assert_eq!(installed.mode() & 0o7777, 0o640);
+    assert_eq!(std::fs::metadata(w.root.join("etc/small")).unwrap().nlink(), 1, "small files are copied");
+    assert_eq!(std::fs::read(w.root.join("opt/big.bin")).unwrap(), big);
+    let cache = s.state_dir().join("cache");
+    assert_eq!(std::fs::metadata(&cache.join("sha256")).unwrap().mode() & 0o777, 0o700);
+    // An in-place edit of the installed file (same size) reaches the shared inode.
+    use std::os::unix::fs::FileExt;
+    std::fs::OpenOptions::new().write(true).open(w.root.join("opt/big.bin")).unwrap().write_all_at(b"!", 1000).unwrap();
+    let i = s.create_update_installer();
+    i.set_updates(coll(&[&u]));
+    i.set_is_forced(true);
+    let r = i.install().unwrap();
+    assert_eq!((r.result_code, r.hresult), (Orc::Failed, HResult::WU_E_DM_INCORRECTFILEHASH));
+    let sha = &u.document().content.iter().find(|c| c.path == "opt/big.bin").unwrap().sha256;
+    assert!(!cache.join("sha256").join(sha).exists(), "the damaged cache entry is dropped");
+    let again = s.open_package(&w.work.join("u1.wuapkg")).unwrap();
+    i.set_updates(coll(&[&again]));
+    assert_eq!(i.install().unwrap().result_code, Orc::Succeeded);
+    assert_eq!(std::fs::read(w.root.join("opt/big.bin")).unwrap(), big);
+}
