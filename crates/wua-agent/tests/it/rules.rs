@@ -510,7 +510,7 @@ fn d13_large_blobs_are_linked_and_still_verified() {
     assert_eq!(std::fs::metadata(w.root.join("etc/small")).unwrap().nlink(), 1, "small files are copied");
     assert_eq!(std::fs::read(w.root.join("opt/big.bin")).unwrap(), big);
     let cache = s.state_dir().join("cache");
-    assert_eq!(std::fs::metadata(&cache.join("sha256")).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(cache.join("sha256")).unwrap().mode() & 0o777, 0o700);
     // An in-place edit of the installed file (same size) reaches the shared inode.
     use std::os::unix::fs::FileExt;
     std::fs::OpenOptions::new().write(true).open(w.root.join("opt/big.bin")).unwrap().write_all_at(b"!", 1000).unwrap();
