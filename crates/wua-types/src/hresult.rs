@@ -323,3 +323,18 @@ mod tests {
         assert_eq!(j["hresult_hex"], "0x80240016");
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::ALL_CODES;
+
+    /// docs/hresults.md lists every code with its value.
+    #[test]
+    fn hresults_doc_lists_every_code() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/hresults.md")).unwrap();
+        for (code, name, _) in ALL_CODES {
+            let row = format!("| `{name}` | `{}` |", code.hex());
+            assert!(doc.contains(&row), "docs/hresults.md lacks {row}");
+        }
+    }
+}
