@@ -1,5 +1,6 @@
 //! wua-agent's integration tests: one binary, a module per area. Tests name the decision
 //! (D-n) they check and assert exact result codes and HResult values.
 
+mod api_shape;
 mod rules;
 mod support;

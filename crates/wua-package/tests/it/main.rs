@@ -1,0 +1,80 @@
+//! wua-package: building and opening packages, and the manifest of docs/formats.md.
+
+use std::path::Path;
+
+use wua_package::{Compression, Manifest, build_package, open_package};
+use wua_types::Handler;
+
+fn payload(dir: &Path) {
+    std::fs::create_dir_all(dir.join("etc/hello")).unwrap();
+    std::fs::create_dir_all(dir.join("usr/local/bin")).unwrap();
+    std::fs::write(dir.join("etc/hello/hello.conf"), "greeting = hello\n").unwrap();
+    std::fs::write(dir.join("usr/local/bin/hello"), "#!/bin/sh\necho hello\n").unwrap();
+    std::fs::write(dir.join("usr/local/bin/same"), "#!/bin/sh\necho hello\n").unwrap();
+}
+
+/// The complete example manifest in docs/formats.md builds, with its overrides applied.
+#[test]
+fn docs_example_manifest_builds() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/formats.md")).unwrap();
+    let start = doc.find("```toml\n").unwrap() + 8;
+    let toml = &doc[start..start + doc[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.toml");
+    std::fs::write(&manifest, toml).unwrap();
+    payload(&dir.path().join("payload"));
+    std::fs::remove_file(dir.path().join("payload/usr/local/bin/same")).unwrap();
+    let out = dir.path().join("hello.wuapkg");
+    let d = build_package(&manifest, &dir.path().join("payload"), &out, Compression::None).unwrap();
+    assert_eq!(d.title, "Hello tool 1.0");
+    assert_eq!(d.eula.as_deref(), Some("You may use this tool freely."));
+    let conf = d.content.iter().find(|c| c.path == "etc/hello/hello.conf").unwrap();
+    assert_eq!((conf.mode, conf.uid, conf.gid), (0o640, Some(0), Some(0)));
+    assert_eq!(d.handler, Handler::Files);
+    assert_eq!(d.categories[0].category_type, "UpdateClassification");
+}
+
+#[test]
+fn build_then_open_round_trips_both_compressions() {
+    for compression in [Compression::None, Compression::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        payload(&dir.path().join("p"));
+        let manifest = dir.path().join("m.toml");
+        std::fs::write(
+            &manifest,
+            "[update]\nid = \"3f2b7c1e-8a4d-4e6f-9b0c-5d1a2e3f4a5b\"\ntitle = \"t\"\n\n[handler]\nkind = \"files\"\n",
+        )
+        .unwrap();
+        let out = dir.path().join("x.wuapkg");
+        let built = build_package(&manifest, &dir.path().join("p"), &out, compression).unwrap();
+        assert_eq!(built.content.len(), 3);
+        let staging = dir.path().join("staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        let opened = open_package(&out, &staging, &|_| false).unwrap();
+        assert_eq!(opened.document, built);
+        // Two paths with the same bytes share one blob.
+        assert_eq!(opened.staged.len(), 2);
+        for blob in &opened.staged {
+            let (sha, size) = wua_package::hash_file(&blob.path).unwrap();
+            assert_eq!((sha.as_str(), size), (blob.sha256.as_str(), blob.size));
+        }
+        // Dropping without keep() removes the staged files.
+        drop(opened);
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn manifests_refuse_unknown_keys_and_bad_overrides() {
+    let p = Path::new("m.toml");
+    let e = Manifest::parse("[update]\nid = \"x\"\ntitle = \"t\"\ntitel = \"typo\"\n[handler]\nkind = \"files\"\n", p)
+        .unwrap_err();
+    assert!(e.to_string().contains("titel"), "{e}");
+    let m = Manifest::parse(
+        "[update]\nid = \"3f2b7c1e-8a4d-4e6f-9b0c-5d1a2e3f4a5b\"\ntitle = \"t\"\n[handler]\nkind = \"files\"\n[content.\"nope\"]\nmode = \"0644\"\n",
+        p,
+    )
+    .unwrap();
+    let e = m.to_document(p, vec![]).unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+}
