@@ -454,10 +454,7 @@ pub(crate) fn roll_forward_install(
     tx.commit()?;
     crash_point("commit");
 
-    let mut discard: Vec<&str> =
-        plan.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref()).collect();
-    discard.extend(plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()));
-    cleanup(target, store, op_id, &discard, std::slice::from_ref(&plan.op_dir))?;
+    cleanup(target, store, op_id, &plan.discarded(), std::slice::from_ref(&plan.op_dir))?;
     Ok(result)
 }
 
@@ -537,8 +534,7 @@ pub(crate) fn roll_forward_uninstall(
     tx.commit()?;
     crash_point("commit");
 
-    let discard: Vec<&str> = plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()).collect();
-    cleanup(target, store, op_id, &discard, &plan.op_dirs)?;
+    cleanup(target, store, op_id, &plan.discarded(), &plan.op_dirs)?;
     Ok(result)
 }
 

@@ -70,3 +70,24 @@ pub struct UninstallPlan {
     /// Areas to remove when empty after cleanup (this operation's, and the emptied backups').
     pub op_dirs: Vec<String>,
 }
+
+impl InstallPlan {
+    /// Files (relative) deleted at cleanup: moved-away files that are not kept as backups, and
+    /// the trash of dropped files.
+    pub fn discarded(&self) -> Vec<&str> {
+        let moved = self.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref());
+        moved.chain(trash_of(&self.removals)).collect()
+    }
+}
+
+impl UninstallPlan {
+    /// Files (relative) deleted at cleanup: the trash of removed files.
+    pub fn discarded(&self) -> Vec<&str> {
+        trash_of(&self.removals).collect()
+    }
+}
+
+/// The trash of removals that were carried out (a modified file is left in place, D-39).
+fn trash_of(removals: &[RemoveFile]) -> impl Iterator<Item = &str> {
+    removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str())
+}

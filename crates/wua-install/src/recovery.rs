@@ -87,10 +87,7 @@ fn recover_one(
                     files::roll_forward_install(target, store, &doc, &plan, &rec.op_id, true)?;
                 }
                 JournalPhase::Cleanup => {
-                    let mut discard: Vec<&str> =
-                        plan.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref()).collect();
-                    discard.extend(plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()));
-                    files::cleanup(target, store, &rec.op_id, &discard, std::slice::from_ref(&plan.op_dir))?;
+                    files::cleanup(target, store, &rec.op_id, &plan.discarded(), std::slice::from_ref(&plan.op_dir))?;
                 }
             }
         }
@@ -101,9 +98,7 @@ fn recover_one(
                     files::roll_forward_uninstall(target, store, &doc, &plan, &rec.op_id, true)?;
                 }
                 JournalPhase::Cleanup => {
-                    let discard: Vec<&str> =
-                        plan.removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str()).collect();
-                    files::cleanup(target, store, &rec.op_id, &discard, &plan.op_dirs)?;
+                    files::cleanup(target, store, &rec.op_id, &plan.discarded(), &plan.op_dirs)?;
                 }
             }
         }

@@ -48,6 +48,17 @@ impl Drop for VerifiedPackage {
     }
 }
 
+/// Removes staged files unless disarmed (emptied).
+struct StagingGuard(Vec<PathBuf>);
+
+impl Drop for StagingGuard {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// A verified blob in the staging directory.
 #[derive(Clone, Debug)]
 pub struct StagedBlob {
@@ -113,10 +124,12 @@ fn read_archive<R: Read>(
 
     let mut archive = tar::Archive::new(reader);
     let mut entries = archive.entries().map_err(|e| PackageError::io(path, e))?;
-    let mut package = VerifiedPackage { document: placeholder(), staged: vec![], staging: vec![] };
+    // Blobs staged so far; removed on any error (the guard's Drop).
+    let mut guard = StagingGuard(Vec::new());
+    let mut staged = Vec::new();
+    let mut document: Option<UpdateDocument> = None;
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut have_document = false;
     let mut data_end = 0u64;
 
     for entry in entries.by_ref() {
@@ -132,7 +145,7 @@ fn read_archive<R: Read>(
         }
         let size = entry.size();
         data_end = entry.raw_file_position() + size.div_ceil(512) * 512;
-        if !have_document {
+        if document.is_none() {
             if name != DOCUMENT_NAME {
                 return Err(malformed(format!("the first entry is {name:?}, not {DOCUMENT_NAME}")));
             }
@@ -146,13 +159,12 @@ fn read_archive<R: Read>(
             if (json.len() as u64) < size {
                 return Err(truncated(format!("inside {DOCUMENT_NAME}")));
             }
-            let document = UpdateDocument::from_json(&json)
+            let parsed = UpdateDocument::from_json(&json)
                 .map_err(|source| PackageError::Document { path: path.into(), source })?;
-            for c in &document.content {
+            for c in &parsed.content {
                 expected.insert(c.sha256.clone(), c.size);
             }
-            package.document = document;
-            have_document = true;
+            document = Some(parsed);
             continue;
         }
         let Some(sha256) = name.strip_prefix(BLOB_PREFIX) else {
@@ -177,9 +189,9 @@ fn read_archive<R: Read>(
         } else {
             let target = staging_dir.join(format!(".import-{sha256}"));
             let mut out = fs_err::File::create(&target).map_err(|e| PackageError::io(&target, e))?;
-            package.staging.push(target.clone());
+            guard.0.push(target.clone());
             let r = copy_hashing(&mut entry, &mut out).map_err(|e| read_err(e, &what))?;
-            package.staged.push(StagedBlob { sha256: sha256.into(), size, path: target });
+            staged.push(StagedBlob { sha256: sha256.into(), size, path: target });
             r
         };
         if actual.1 != size {
@@ -193,9 +205,9 @@ fn read_archive<R: Read>(
             });
         }
     }
-    if !have_document {
+    let Some(document) = document else {
         return Err(truncated(format!("no {DOCUMENT_NAME} entry")));
-    }
+    };
     // tar's end of archive is two zero blocks (a writer may pad further with zeros). The
     // reader stops after the first, so read the rest: a cut anywhere in it is a truncation.
     let _ = entries;
@@ -212,7 +224,7 @@ fn read_archive<R: Read>(
     if marker < 1024 {
         return Err(truncated("no complete end-of-archive marker after the last entry".into()));
     }
-    for c in &package.document.content {
+    for c in &document.content {
         if !seen.contains(&c.sha256) {
             return Err(PackageError::MissingBlob {
                 path: path.into(),
@@ -221,7 +233,7 @@ fn read_archive<R: Read>(
             });
         }
     }
-    Ok(package)
+    Ok(VerifiedPackage { document, staged, staging: std::mem::take(&mut guard.0) })
 }
 
 fn copy_hashing(from: &mut dyn Read, to: &mut dyn io::Write) -> io::Result<(String, u64)> {
@@ -240,31 +252,4 @@ fn copy_hashing(from: &mut dyn Read, to: &mut dyn io::Write) -> io::Result<(Stri
         total += n as u64;
     }
     Ok((hex::encode(hasher.finalize()), total))
-}
-
-fn placeholder() -> UpdateDocument {
-    UpdateDocument {
-        schema_version: 0,
-        update_id: String::new(),
-        revision_number: 0,
-        title: String::new(),
-        description: String::new(),
-        kb_article_ids: vec![],
-        msrc_severity: String::new(),
-        categories: vec![],
-        update_type: wua_types::UpdateType::Software,
-        installation_behavior: Default::default(),
-        uninstallation_behavior: Default::default(),
-        is_mandatory: false,
-        is_uninstallable: true,
-        eula: None,
-        superseded_update_ids: vec![],
-        deadline: None,
-        support_url: String::new(),
-        release_notes: String::new(),
-        uninstallation_notes: String::new(),
-        handler: wua_types::Handler::Files,
-        content: vec![],
-        applicability: Default::default(),
-    }
 }

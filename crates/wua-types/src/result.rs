@@ -83,11 +83,13 @@ impl InstallationResult {
 
     /// `GetUpdateResult(index)`; out of range -> `WU_E_INVALIDINDEX` (D-4).
     pub fn get_update_result(&self, index: i32) -> Result<&UpdateInstallationResult, WuError> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.update_results.get(i))
-            .ok_or_else(|| invalid_index(index, self.update_results.len()))
+        result_at(&self.update_results, index)
     }
+}
+
+/// The result at a WUA index (D-4).
+fn result_at(results: &[UpdateInstallationResult], index: i32) -> Result<&UpdateInstallationResult, WuError> {
+    usize::try_from(index).ok().and_then(|i| results.get(i)).ok_or_else(|| invalid_index(index, results.len()))
 }
 
 /// `IInstallationProgress`: a snapshot.
@@ -106,10 +108,7 @@ pub struct InstallationProgress {
 impl InstallationProgress {
     /// `GetUpdateResult(index)`; out of range -> `WU_E_INVALIDINDEX` (D-4).
     pub fn get_update_result(&self, index: i32) -> Result<&UpdateInstallationResult, WuError> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.update_results.get(i))
-            .ok_or_else(|| invalid_index(index, self.update_results.len()))
+        result_at(&self.update_results, index)
     }
 }
 
