@@ -1,21 +1,29 @@
-//! `IUpdateInstaller`, synchronous half: validation in D-6..D-11's order, then one outcome per
-//! update (D-1..D-5, D-12..D-16), each recorded in history.
+//! `IUpdateInstaller`: its properties, validation in D-6..D-11's order, and the job calls
+//! (`begin_*` / `end_*`, D-18..D-25). `install` and `uninstall` are `begin` + `end`, so both
+//! halves share one engine (the job's thread, in `worker`).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use wua_install::{ContentCache, InstallLock, Target, files, recover};
-use wua_store::{Store, Tx};
+use wua_install::{InstallLock, Target, recover};
+use wua_store::Store;
 use wua_types::{
-    HResult, Handler, InstallationImpact, InstallationResult, OperationResultCode, Update, UpdateCollection,
-    UpdateDocument, UpdateInstallationResult, UpdateOperation, WuError,
+    HResult, InstallationImpact, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateOperation, WuError,
 };
 
 use crate::access::is_writable;
-use crate::session::{SessionInner, UpdateSession, eula_hash, lock};
+use crate::job::{AsyncState, CompletedCallback, InstallationJob, ProgressCallback};
+use crate::session::{SessionInner, UpdateSession, lock};
+use crate::worker::Work;
+
+/// Installer ids, so a job knows which installer began it (D-21).
+static NEXT_INSTALLER_ID: AtomicU64 = AtomicU64::new(1);
 
 /// `IUpdateInstaller` (with `IUpdateInstaller2..4`'s members).
 #[derive(Debug)]
 pub struct UpdateInstaller {
+    id: u64,
     session: UpdateSession,
     settings: Mutex<Settings>,
 }
@@ -34,6 +42,7 @@ impl UpdateInstaller {
     pub(crate) fn new(session: UpdateSession) -> Self {
         let client_application_id = session.client_application_id();
         UpdateInstaller {
+            id: NEXT_INSTALLER_ID.fetch_add(1, Ordering::Relaxed),
             session,
             settings: Mutex::new(Settings {
                 updates: None,
@@ -114,14 +123,86 @@ impl UpdateInstaller {
         Ok(self.session.store().read()?.pending_reboots(&boot)?.iter().any(|r| r.blocking))
     }
 
-    /// `Install`.
-    pub fn install(&self) -> Result<InstallationResult, WuError> {
-        self.run(UpdateOperation::Installation)
+    /// `IsBusy` (D-8): an install or uninstall holds this session's state directory or target
+    /// root now, in this or another process. Advisory, as in WUA.
+    pub fn is_busy(&self) -> Result<bool, WuError> {
+        let inner = &self.session.inner;
+        Ok(wua_install::lock::holder(&inner.state_dir, &inner.root)?.is_some())
     }
 
-    /// `Uninstall`.
+    /// `Install`: `begin_install` and `end_install` in one call.
+    pub fn install(&self) -> Result<InstallationResult, WuError> {
+        let job = self.begin(UpdateOperation::Installation, None, None, None)?;
+        self.end_install(&job)
+    }
+
+    /// `Uninstall`: `begin_uninstall` and `end_uninstall` in one call.
     pub fn uninstall(&self) -> Result<InstallationResult, WuError> {
-        self.run(UpdateOperation::Uninstallation)
+        let job = self.begin(UpdateOperation::Uninstallation, None, None, None)?;
+        self.end_uninstall(&job)
+    }
+
+    /// `BeginInstall`: validates as `install` does (D-6..D-10, call errors at once), then
+    /// returns a running job; no callback runs before this returns (D-18).
+    pub fn begin_install(
+        &self,
+        on_progress_changed: Option<ProgressCallback>,
+        on_completed: Option<CompletedCallback>,
+        state: Option<AsyncState>,
+    ) -> Result<InstallationJob, WuError> {
+        self.begin(UpdateOperation::Installation, on_progress_changed, on_completed, state)
+    }
+
+    /// `BeginUninstall`.
+    pub fn begin_uninstall(
+        &self,
+        on_progress_changed: Option<ProgressCallback>,
+        on_completed: Option<CompletedCallback>,
+        state: Option<AsyncState>,
+    ) -> Result<InstallationJob, WuError> {
+        self.begin(UpdateOperation::Uninstallation, on_progress_changed, on_completed, state)
+    }
+
+    /// `EndInstall`: waits for the job, then returns its result once (D-21).
+    pub fn end_install(&self, job: &InstallationJob) -> Result<InstallationResult, WuError> {
+        self.check_job(job, UpdateOperation::Installation)?;
+        job.end(None)
+    }
+
+    /// `EndUninstall` (D-21).
+    pub fn end_uninstall(&self, job: &InstallationJob) -> Result<InstallationResult, WuError> {
+        self.check_job(job, UpdateOperation::Uninstallation)?;
+        job.end(None)
+    }
+
+    /// `EndInstall` with a time-out (D-22): `WU_E_TIME_OUT` when the job is not done in time,
+    /// without consuming it, so the caller can wait again or abort.
+    pub fn end_install_timeout(&self, job: &InstallationJob, timeout: Duration) -> Result<InstallationResult, WuError> {
+        self.check_job(job, UpdateOperation::Installation)?;
+        job.end(Some(timeout))
+    }
+
+    /// `EndUninstall` with a time-out (D-22).
+    pub fn end_uninstall_timeout(
+        &self,
+        job: &InstallationJob,
+        timeout: Duration,
+    ) -> Result<InstallationResult, WuError> {
+        self.check_job(job, UpdateOperation::Uninstallation)?;
+        job.end(Some(timeout))
+    }
+
+    /// `EndInstall` as a future (D-22): resolves when the job completes; it never blocks a
+    /// runtime's thread.
+    pub async fn end_install_async(&self, job: &InstallationJob) -> Result<InstallationResult, WuError> {
+        self.check_job(job, UpdateOperation::Installation)?;
+        job.end_future().await
+    }
+
+    /// `EndUninstall` as a future (D-22).
+    pub async fn end_uninstall_async(&self, job: &InstallationJob) -> Result<InstallationResult, WuError> {
+        self.check_job(job, UpdateOperation::Uninstallation)?;
+        job.end_future().await
     }
 
     /// `RunWizard`: the library has no user interface (D-37); the CLI offers the interactive
@@ -138,7 +219,34 @@ impl UpdateInstaller {
         Ok(())
     }
 
-    fn run(&self, operation: UpdateOperation) -> Result<InstallationResult, WuError> {
+    /// D-21: the job must be this installer's and of the operation asked for; `end_*` from
+    /// inside the job's own callback would wait for itself (D-24).
+    fn check_job(&self, job: &InstallationJob, operation: UpdateOperation) -> Result<(), WuError> {
+        if job.inner.installer_id != self.id {
+            return Err(WuError::new(HResult::E_INVALIDARG, "the job was begun by another installer"));
+        }
+        if job.operation() != operation {
+            let (given, asked) = match operation {
+                UpdateOperation::Installation => ("an uninstall job", "end_install"),
+                UpdateOperation::Uninstallation => ("an install job", "end_uninstall"),
+            };
+            return Err(WuError::new(HResult::E_INVALIDARG, format!("{given} was given to {asked}")));
+        }
+        job.refuse_inside_callback(match operation {
+            UpdateOperation::Installation => "end_install",
+            UpdateOperation::Uninstallation => "end_uninstall",
+        })
+    }
+
+    /// Validation in D-6, D-7, D-8, D-9, D-10's order (after recovering what a crash left,
+    /// D-17), then the job's thread.
+    fn begin(
+        &self,
+        operation: UpdateOperation,
+        on_progress_changed: Option<ProgressCallback>,
+        on_completed: Option<CompletedCallback>,
+        state: Option<AsyncState>,
+    ) -> Result<InstallationJob, WuError> {
         let settings = lock(&self.settings).clone();
         let inner = &self.session.inner;
         check_writable(inner)?;
@@ -156,15 +264,15 @@ impl UpdateInstaller {
         let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
         let mut store = Store::open(&inner.state_dir)?;
         let boot_id = inner.boot_id.current();
-        let target = Target {
-            root: &inner.root,
-            state_dir: &inner.state_dir,
-            boot_id: &boot_id,
-            client_application_id: &settings.client_application_id,
-        };
-        // D-17: finish whatever a crash interrupted before doing anything else.
-        recover(&target, &mut store, &lock).map_err(WuError::from)?;
         {
+            let target = Target {
+                root: &inner.root,
+                state_dir: &inner.state_dir,
+                boot_id: &boot_id,
+                client_application_id: &settings.client_application_id,
+            };
+            // D-17: finish whatever a crash interrupted before doing anything else.
+            recover(&target, &mut store, &lock).map_err(WuError::from)?;
             let tx = store.write()?;
             tx.clear_reboots_not_of(&boot_id)?;
             tx.commit()?;
@@ -197,26 +305,31 @@ impl UpdateInstaller {
                 ));
             }
         }
-        let mut results = Vec::with_capacity(updates.len());
-        for update in &updates {
-            let doc = update.document();
-            let mut progress = |_pct: u32| {};
-            let result = match precheck(&mut store, &inner.state_dir, doc, operation, &settings)? {
-                Some(r) => {
-                    record(&mut store, doc, operation, &r, &settings.client_application_id)?;
-                    r
-                }
-                None => match operation {
-                    UpdateOperation::Installation => files::install(&target, &mut store, &lock, doc, &mut progress),
-                    UpdateOperation::Uninstallation => {
-                        let installed_doc = installed_document(&mut store, doc)?;
-                        files::uninstall(&target, &mut store, &lock, &installed_doc, &mut progress)
-                    }
-                },
-            };
-            results.push(result);
-        }
-        Ok(InstallationResult::aggregate(results, false))
+        let job = InstallationJob::new(
+            self.id,
+            operation,
+            UpdateCollection::read_only_from(updates.clone()),
+            on_progress_changed,
+            on_completed,
+            state,
+        );
+        let work = Work {
+            job: job.clone(),
+            session: self.session.clone(),
+            operation,
+            updates,
+            is_forced: settings.is_forced,
+            force_quiet: settings.force_quiet,
+            client_application_id: settings.client_application_id,
+            boot_id,
+            lock,
+            store,
+        };
+        std::thread::Builder::new()
+            .name("wua-installation-job".into())
+            .spawn(move || work.run())
+            .map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start the job's thread: {e}")))?;
+        Ok(job)
     }
 }
 
@@ -233,114 +346,9 @@ pub(crate) fn check_writable(inner: &SessionInner) -> Result<(), WuError> {
     Ok(())
 }
 
-fn behavior(doc: &UpdateDocument, operation: UpdateOperation) -> &wua_types::InstallationBehavior {
+pub(crate) fn behavior(doc: &UpdateDocument, operation: UpdateOperation) -> &wua_types::InstallationBehavior {
     match operation {
         UpdateOperation::Installation => &doc.installation_behavior,
         UpdateOperation::Uninstallation => &doc.uninstallation_behavior,
     }
-}
-
-/// The outcomes decided before a handler runs, in order: D-5, D-16, D-14, D-42, D-12.
-fn precheck(
-    store: &mut Store,
-    state_dir: &std::path::Path,
-    doc: &UpdateDocument,
-    operation: UpdateOperation,
-    settings: &Settings,
-) -> Result<Option<UpdateInstallationResult>, WuError> {
-    let tx = store.read()?;
-    let id = &doc.update_id;
-    let done = |code| Ok(Some(UpdateInstallationResult::new(OperationResultCode::Succeeded, code)));
-    let failed = |code, message: String| Ok(Some(UpdateInstallationResult::failed(code, message)));
-    match operation {
-        UpdateOperation::Installation => {
-            if !settings.is_forced && installed_equivalent(&tx, doc)? {
-                return done(HResult::WU_S_ALREADY_INSTALLED);
-            }
-            if settings.force_quiet && doc.installation_behavior.can_request_user_input {
-                return failed(
-                    HResult::WU_E_UH_DOESNOTSUPPORTACTION,
-                    format!("update {id} may ask for input and force_quiet is set"),
-                );
-            }
-            if let Some(text) = &doc.eula {
-                if !tx.eula_accepted(id, &eula_hash(text))? {
-                    return failed(
-                        HResult::WU_E_EULAS_DECLINED,
-                        format!("the license terms of update {id} are not accepted"),
-                    );
-                }
-            }
-        }
-        UpdateOperation::Uninstallation => {
-            if !settings.is_forced && tx.installed(id)?.is_none() {
-                return done(HResult::WU_S_ALREADY_UNINSTALLED);
-            }
-            if !doc.is_uninstallable {
-                return failed(HResult::WU_E_UH_DOESNOTSUPPORTACTION, format!("update {id} cannot be uninstalled"));
-            }
-            if settings.force_quiet && doc.uninstallation_behavior.can_request_user_input {
-                return failed(
-                    HResult::WU_E_UH_DOESNOTSUPPORTACTION,
-                    format!("update {id} may ask for input and force_quiet is set"),
-                );
-            }
-        }
-    }
-    match &doc.handler {
-        Handler::Files => {}
-        Handler::Command(_) => {
-            return failed(
-                HResult::WU_E_UH_UNKNOWNHANDLER,
-                format!("update {id}: the command handler is not available in this build yet"),
-            );
-        }
-        Handler::Unknown(_) => {
-            return failed(
-                HResult::WU_E_UH_UNKNOWNHANDLER,
-                format!("update {id}: handler {:?} is not known to this agent (D-42)", doc.handler.kind()),
-            );
-        }
-    }
-    if operation == UpdateOperation::Installation && !ContentCache::new(state_dir).has_all(&doc.content) {
-        return failed(HResult::WU_E_DM_NOTDOWNLOADED, format!("update {id}: content is missing from the cache"));
-    }
-    Ok(None)
-}
-
-/// D-40: the update id is installed at this revision or a newer one (an older revision is not
-/// offered over a newer one), or at an older revision with the same content (until rules
-/// exist, content decides whether a newer revision is needed).
-pub(crate) fn installed_equivalent(tx: &Tx<'_>, doc: &UpdateDocument) -> Result<bool, WuError> {
-    let Some(installed) = tx.installed(&doc.update_id)? else { return Ok(false) };
-    if installed.revision >= doc.revision_number {
-        return Ok(true);
-    }
-    Ok(match tx.document(&doc.update_id, installed.revision)? {
-        Some(old) => old.content == doc.content,
-        None => false,
-    })
-}
-
-/// For an uninstall, the installed revision's document (its uninstall behaviour applies).
-fn installed_document(store: &mut Store, doc: &UpdateDocument) -> Result<UpdateDocument, WuError> {
-    let tx = store.read()?;
-    let installed = match tx.installed(&doc.update_id)? {
-        Some(rec) if rec.revision != doc.revision_number => tx.document(&doc.update_id, rec.revision)?,
-        _ => None,
-    };
-    Ok(installed.unwrap_or_else(|| doc.clone()))
-}
-
-fn record(
-    store: &mut Store,
-    doc: &UpdateDocument,
-    operation: UpdateOperation,
-    result: &UpdateInstallationResult,
-    client_application_id: &str,
-) -> Result<(), WuError> {
-    let tx = store.write()?;
-    tx.append_history(&wua_install::history_entry(doc, operation, result, client_application_id, false))?;
-    tx.commit()?;
-    Ok(())
 }

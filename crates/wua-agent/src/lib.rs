@@ -4,8 +4,12 @@
 //! - [`UpdateSession`] (`IUpdateSession`) opens the state directory and hands out the
 //!   installer, the searcher and [`SystemInformation`]; [`UpdateSession::open_package`] brings
 //!   in a standalone package (verified, cached, recorded: it counts as downloaded).
-//! - [`UpdateInstaller`] (`IUpdateInstaller`): `install` / `uninstall` with WUA's validation
-//!   order and per-update outcomes (decisions D-1..D-17), EULAs, forced mode, reboots.
+//! - [`UpdateInstaller`] (`IUpdateInstaller`): `begin_install` / `end_install`,
+//!   `begin_uninstall` / `end_uninstall` (with time-outs and async counterparts) and the
+//!   synchronous `install` / `uninstall` on the same engine, with WUA's validation order and
+//!   per-update outcomes (decisions D-1..D-25), EULAs, forced mode, reboots, `is_busy`.
+//! - [`InstallationJob`] (`IInstallationJob`): a cloneable handle to a running job: progress
+//!   snapshots, `request_abort`, `clean_up`; its callbacks run on the job's own thread.
 //! - [`UpdateSearcher`] (`IUpdateSearcher`): history (`query_history`,
 //!   `get_total_history_count`, D-35).
 //!
@@ -14,11 +18,17 @@
 
 mod access;
 mod installer;
+mod job;
 mod searcher;
 mod session;
 mod system;
+mod worker;
 
 pub use installer::UpdateInstaller;
+pub use job::{
+    AsyncState, CompletedCallback, EndFuture, InstallationCompletedCallbackArgs, InstallationJob,
+    InstallationProgressChangedCallbackArgs, ProgressCallback,
+};
 pub use searcher::UpdateSearcher;
 pub use session::{DEFAULT_STATE_DIR, SessionOptions, UpdateSession};
 pub use system::SystemInformation;

@@ -34,19 +34,21 @@ use crate::error::InstallError;
 use crate::fsops::{self, CopyOutcome, Kind, Resolver, SyncSet, under};
 use crate::history::history_entry;
 use crate::lock::InstallLock;
+use crate::monitor::Monitor;
 use crate::plan::{InstallPlan, PlaceFile, RemoveFile, UninstallPlan};
 use crate::{ADMIN_DIR, Target};
 
 const BUF_SIZE: usize = 256 * 1024;
 
 /// Installs a `files` update. Every outcome is a per-update result (D-1); the history entry is
-/// written in the same transaction as the state it describes.
+/// written in the same transaction as the state it describes. An abort (D-23) is honoured
+/// between staged files and before the intent commit; after that the update completes.
 pub fn install(
     target: &Target<'_>,
     store: &mut Store,
     _lock: &InstallLock,
     doc: &UpdateDocument,
-    progress: &mut dyn FnMut(u32),
+    monitor: &mut dyn Monitor,
 ) -> UpdateInstallationResult {
     let op_id = uuid::Uuid::new_v4().to_string();
     let plan = match plan_install(target, store, doc, &op_id) {
@@ -78,20 +80,25 @@ pub fn install(
     }
     crash_point("stage-begin");
 
-    match stage(target, &plan, progress) {
-        Ok(None) => {}
-        Ok(Some(mismatch)) => {
+    match stage(target, &plan, monitor) {
+        Ok(Staged::Done) => {}
+        Ok(Staged::Mismatch(mismatch)) => {
             let err = WuError::new(HResult::WU_E_DM_INCORRECTFILEHASH, mismatch);
-            return roll_back_and_fail(target, store, doc, &plan, &op_id, err);
+            return roll_back(target, store, doc, &plan, &op_id, failure(err));
         }
-        Err(e) => return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into()),
+        Ok(Staged::Aborted) => return roll_back(target, store, doc, &plan, &op_id, aborted("while staging")),
+        Err(e) => return roll_back(target, store, doc, &plan, &op_id, failure(e.into())),
     }
     let synced =
         sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()).and_then(|s| s.sync());
     if let Err(e) = synced {
-        return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into());
+        return roll_back(target, store, doc, &plan, &op_id, failure(e.into()));
     }
     crash_point("staged-synced");
+    // The last safe point: once the intent commits, the update completes.
+    if monitor.abort_requested() {
+        return roll_back(target, store, doc, &plan, &op_id, aborted("before its intent was committed"));
+    }
 
     let intent = (|| -> Result<(), InstallError> {
         let tx = store.write()?;
@@ -100,13 +107,13 @@ pub fn install(
         Ok(())
     })();
     if let Err(e) = intent {
-        return roll_back_and_fail(target, store, doc, &plan, &op_id, e.into());
+        return roll_back(target, store, doc, &plan, &op_id, failure(e.into()));
     }
     crash_point("intent");
 
     match roll_forward_install(target, store, doc, &plan, &op_id, false) {
         Ok(result) => {
-            progress(100);
+            monitor.progress(100);
             result
         }
         Err(e) => {
@@ -114,7 +121,7 @@ pub fn install(
             // fails too, the record stays at `Intent` and the next locked operation rolls forward.
             let err: WuError = e.into();
             match undo_renames(target, &plan) {
-                Ok(()) => roll_back_and_fail(target, store, doc, &plan, &op_id, err),
+                Ok(()) => roll_back(target, store, doc, &plan, &op_id, failure(err)),
                 Err(undo) => UpdateInstallationResult::failed(
                     err.hresult,
                     format!("{}; undoing it failed too ({undo}); recovery will complete it", err.message),
@@ -124,13 +131,13 @@ pub fn install(
     }
 }
 
-/// Uninstalls a `files` update.
+/// Uninstalls a `files` update. An abort (D-23) is honoured before the intent commit.
 pub fn uninstall(
     target: &Target<'_>,
     store: &mut Store,
     _lock: &InstallLock,
     doc: &UpdateDocument,
-    progress: &mut dyn FnMut(u32),
+    monitor: &mut dyn Monitor,
 ) -> UpdateInstallationResult {
     let op_id = uuid::Uuid::new_v4().to_string();
     let plan = match plan_uninstall(target, store, doc, &op_id) {
@@ -138,6 +145,10 @@ pub fn uninstall(
         Err(e) => return finish_failed(target, store, doc, UpdateOperation::Uninstallation, None, e),
     };
     crash_point("plan");
+    if monitor.abort_requested() {
+        let result = aborted("before its intent was committed");
+        return finish(target, store, doc, UpdateOperation::Uninstallation, None, result);
+    }
     let intent = (|| -> Result<(), InstallError> {
         let record = JournalRecord {
             op_id: op_id.clone(),
@@ -159,10 +170,10 @@ pub fn uninstall(
         return finish_failed(target, store, doc, UpdateOperation::Uninstallation, None, e.into());
     }
     crash_point("intent");
-    progress(10);
+    monitor.progress(10);
     match roll_forward_uninstall(target, store, doc, &plan, &op_id, false) {
         Ok(result) => {
-            progress(100);
+            monitor.progress(100);
             result
         }
         // An uninstall is only ever rolled forward: the record stays at `Intent`.
@@ -325,13 +336,19 @@ fn plan_uninstall(
 
 // --- executing --------------------------------------------------------------------------------
 
-/// Creates directories and copies every file to its staged name. `Ok(Some(why))` is a content
-/// mismatch (D-13).
-fn stage(
-    target: &Target<'_>,
-    plan: &InstallPlan,
-    progress: &mut dyn FnMut(u32),
-) -> Result<Option<String>, InstallError> {
+/// How staging ended.
+enum Staged {
+    /// Every file is staged and verified.
+    Done,
+    /// A content mismatch (D-13).
+    Mismatch(String),
+    /// An abort was requested (D-23).
+    Aborted,
+}
+
+/// Creates directories and copies every file to its staged name, asking about an abort before
+/// each file.
+fn stage(target: &Target<'_>, plan: &InstallPlan, monitor: &mut dyn Monitor) -> Result<Staged, InstallError> {
     let cache = ContentCache::new(target.state_dir);
     for d in &plan.created_dirs {
         fsops::create_dir_if_missing(&under(target.root, d))?;
@@ -345,6 +362,9 @@ fn stage(
     let total = plan.entries.len().max(1);
     let mut last = 0;
     for (i, e) in plan.entries.iter().enumerate() {
+        if monitor.abort_requested() {
+            return Ok(Staged::Aborted);
+        }
         let outcome = fsops::stage_verified(
             &cache.path(&e.sha256),
             &under(target.root, &e.staged),
@@ -356,15 +376,15 @@ fn stage(
         )?;
         crash_point("stage");
         if let CopyOutcome::Mismatch(why) = outcome {
-            return Ok(Some(format!("content for {}: {why}", e.path)));
+            return Ok(Staged::Mismatch(format!("content for {}: {why}", e.path)));
         }
         let pct = ((i + 1) * 95 / total) as u32;
         if pct != last {
             last = pct;
-            progress(pct);
+            monitor.progress(pct);
         }
     }
-    Ok(None)
+    Ok(Staged::Done)
 }
 
 /// The filesystems of the targets' directories and of the backup area.
@@ -621,23 +641,33 @@ fn undo_renames(target: &Target<'_>, plan: &InstallPlan) -> Result<(), InstallEr
     Ok(())
 }
 
-fn roll_back_and_fail(
+/// Undoes a staging and records `result` (a failure or an abort).
+fn roll_back(
     target: &Target<'_>,
     store: &mut Store,
     doc: &UpdateDocument,
     plan: &InstallPlan,
     op_id: &str,
-    err: WuError,
+    result: UpdateInstallationResult,
 ) -> UpdateInstallationResult {
     if let Err(e) = remove_staged(target, plan) {
-        tracing::warn!(op_id, error = %e, "rolling back a failed install left files behind; recovery will retry");
-        return UpdateInstallationResult::failed(err.hresult, format!("{} (rollback incomplete: {e})", err.message));
+        tracing::warn!(op_id, error = %e, "rolling back an install left files behind; recovery will retry");
+        return UpdateInstallationResult {
+            message: format!("{} (rollback incomplete: {e})", result.message),
+            ..result
+        };
     }
-    finish_failed(target, store, doc, UpdateOperation::Installation, Some(op_id), err)
+    finish(target, store, doc, UpdateOperation::Installation, Some(op_id), result)
 }
 
-/// Records a failed outcome: removes the journal record (if any) and writes the history entry
-/// in one transaction.
+fn failure(err: WuError) -> UpdateInstallationResult {
+    UpdateInstallationResult::failed(err.hresult, err.message)
+}
+
+fn aborted(when: &str) -> UpdateInstallationResult {
+    UpdateInstallationResult::aborted(format!("an abort was requested; the update was rolled back {when}"))
+}
+
 fn finish_failed(
     target: &Target<'_>,
     store: &mut Store,
@@ -646,7 +676,19 @@ fn finish_failed(
     op_id: Option<&str>,
     err: WuError,
 ) -> UpdateInstallationResult {
-    let result = UpdateInstallationResult::failed(err.hresult, err.message);
+    finish(target, store, doc, operation, op_id, failure(err))
+}
+
+/// Records an outcome that changed nothing in the root: removes the journal record (if any)
+/// and writes the history entry in one transaction.
+fn finish(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    op_id: Option<&str>,
+    result: UpdateInstallationResult,
+) -> UpdateInstallationResult {
     let written = (|| -> Result<(), InstallError> {
         let tx = store.write()?;
         if let Some(op_id) = op_id {

@@ -3,6 +3,11 @@
 //! - [`InstallLock`]: the two D-8 lock files; every install, uninstall and recovery holds it.
 //! - [`files`]: the `files` handler and its journal protocol (plan, stage, intent, rename,
 //!   commit, cleanup; see the module's overview), all-or-nothing per update (D-17).
+//! - [`command`]: the `command` handler: a program from the content, in a process group of
+//!   its own, journaled before it runs, with its exit-code table and time limit (D-15, D-38,
+//!   D-41).
+//! - [`Monitor`]: how a handler reports progress to its job and learns of an abort (D-20,
+//!   D-23).
 //! - [`recover`]: finishes or undoes operations a crash interrupted, under the lock.
 //! - [`ContentCache`]: blobs by SHA-256 in the state directory.
 //! - [`BootIdSource`]: the boot id that pending reboots are tied to (D-9).
@@ -12,13 +17,16 @@
 //! file ownership and history of an operation change in one durable transaction.
 
 pub mod cache;
+pub mod command;
 pub mod crash;
 pub mod error;
 pub mod files;
 pub mod fsops;
 pub mod history;
 pub mod lock;
+pub mod monitor;
 pub mod plan;
+pub mod process;
 pub mod reboot;
 pub mod recovery;
 
@@ -29,6 +37,7 @@ pub use crash::crash_point;
 pub use error::InstallError;
 pub use history::history_entry;
 pub use lock::InstallLock;
+pub use monitor::{Monitor, Unmonitored};
 pub use reboot::BootIdSource;
 pub use recovery::{RecoveredOperation, recover};
 

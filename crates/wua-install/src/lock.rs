@@ -52,6 +52,30 @@ impl InstallLock {
     }
 }
 
+/// `IsBusy` (D-8): the pid of whoever holds either lock now, or `None`. Advisory, as in WUA:
+/// the answer can be stale as soon as it is given. The probe takes a shared lock for an
+/// instant, so it never blocks and never creates a file.
+pub fn holder(state_dir: &Path, root: &Path) -> Result<Option<u32>, InstallError> {
+    for path in [state_dir.join(STATE_LOCK), root_admin_dir(root).join(ROOT_LOCK)] {
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(InstallError::io(&path, e)),
+        };
+        // SAFETY: flock on a valid, owned file descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Ok(Some(text.trim().parse().unwrap_or(0)));
+            }
+            return Err(InstallError::io(&path, err));
+        }
+    }
+    Ok(None)
+}
+
 fn lock_file(path: &PathBuf) -> Result<File, InstallError> {
     let mut file = std::fs::OpenOptions::new()
         .read(true)

@@ -3,8 +3,9 @@
 //! live operation.
 
 use wua_store::{JournalPhase, JournalRecord, Store};
-use wua_types::{HResult, UpdateDocument, UpdateInstallationResult, UpdateOperation};
+use wua_types::{HResult, Handler, UpdateDocument, UpdateInstallationResult, UpdateOperation};
 
+use crate::command;
 use crate::error::InstallError;
 use crate::files;
 use crate::history::history_entry;
@@ -36,6 +37,16 @@ pub fn recover(
     for rec in records {
         out.push(recover_one(target, store, lock, &rec)?);
     }
+    // Working directories of commands that never got a journal record (the agent died before
+    // it recorded the program, which then never ran) belong to no one now.
+    let work = command::work_root(target.state_dir);
+    if let Ok(dir) = std::fs::read_dir(&work) {
+        for entry in dir.flatten() {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a stale working directory");
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -60,6 +71,9 @@ fn recover_one(
         rolled_forward: true,
     };
     tracing::info!(op_id = %rec.op_id, update_id = %rec.update_id, phase = ?rec.phase, "recovering an interrupted operation");
+    if let Handler::Command(_) = doc.handler {
+        return command::recover(target, store, &doc, rec);
+    }
     match (rec.operation, rec.phase) {
         (UpdateOperation::Installation, phase) => {
             let plan: InstallPlan = serde_json::from_str(&rec.plan).map_err(|e| bad(e.to_string()))?;

@@ -147,6 +147,14 @@ impl UpdateDocument {
                 return invalid(format!("content {:?}: mode {:o} has bits beyond 07777", entry.path, entry.mode));
             }
         }
+        if let Handler::Command(c) = &self.handler {
+            // The programs run from the working directory that holds the content (D-41).
+            for cmd in std::iter::once(c).chain(c.uninstall.as_deref()) {
+                if let Err(e) = check_content_path(&cmd.program) {
+                    return invalid(format!("command program: {}", e.message));
+                }
+            }
+        }
         check_content_paths(self.content.iter().map(|e| e.path.as_str()))
             .map_err(|e| WuError::new(e.hresult, format!("update {}: {}", self.update_id, e.message)))
     }
@@ -303,8 +311,7 @@ impl<'de> Deserialize<'de> for Handler {
     }
 }
 
-/// The `command` handler's data (reference 12.1). The handler itself arrives with the
-/// installer's jobs; the format is fixed now so documents do not change.
+/// The `command` handler's data (reference 12.1, decisions D-15, D-38, D-41).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CommandHandler {
     /// The program, relative to the content directory.
@@ -327,6 +334,24 @@ pub struct CommandHandler {
     /// The optional uninstall command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uninstall: Option<Box<CommandHandler>>,
+}
+
+impl CommandHandler {
+    /// The time limit when the metadata gives none: one hour (D-41).
+    pub const DEFAULT_TIME_LIMIT_SECS: u64 = 3600;
+
+    /// Maps an exit code through the table; an unlisted code takes the defaults (D-15).
+    pub fn map_exit_code(&self, code: i32) -> (CommandResult, bool) {
+        match self.return_codes.iter().find(|r| r.code == code) {
+            Some(row) => (row.result, row.reboot),
+            None => (self.default_result, self.reboot_by_default),
+        }
+    }
+
+    /// The time limit in seconds.
+    pub fn time_limit_secs(&self) -> u64 {
+        self.time_limit_secs.unwrap_or(Self::DEFAULT_TIME_LIMIT_SECS)
+    }
 }
 
 fn default_result() -> CommandResult {
@@ -497,6 +522,35 @@ mod tests {
         assert_eq!(d.handler.kind(), "flatpak");
         let again = serde_json::to_value(&d).unwrap();
         assert_eq!(again["handler"]["ref"], "org.example.App");
+    }
+
+    /// D-15: listed codes map by the table, unlisted ones by the defaults.
+    #[test]
+    fn d15_exit_code_table() {
+        let row = |code, result, reboot| ReturnCode { code, result, reboot, description: None };
+        let mut c = CommandHandler {
+            program: "setup".into(),
+            arguments: vec![],
+            return_codes: vec![
+                row(0, CommandResult::Succeeded, false),
+                row(3010, CommandResult::Succeeded, true),
+                row(1641, CommandResult::Succeeded, true),
+                row(1602, CommandResult::Cancelled, false),
+            ],
+            default_result: CommandResult::Failed,
+            reboot_by_default: false,
+            time_limit_secs: None,
+            uninstall: None,
+        };
+        assert_eq!(c.map_exit_code(0), (CommandResult::Succeeded, false));
+        assert_eq!(c.map_exit_code(3010), (CommandResult::Succeeded, true));
+        assert_eq!(c.map_exit_code(1641), (CommandResult::Succeeded, true));
+        assert_eq!(c.map_exit_code(1602), (CommandResult::Cancelled, false));
+        assert_eq!(c.map_exit_code(7), (CommandResult::Failed, false));
+        assert_eq!(c.time_limit_secs(), 3600);
+        c.default_result = CommandResult::Succeeded;
+        c.reboot_by_default = true;
+        assert_eq!(c.map_exit_code(7), (CommandResult::Succeeded, true));
     }
 
     #[test]

@@ -41,6 +41,15 @@ impl UpdateInstallationResult {
         UpdateInstallationResult { message: message.into(), ..Self::new(OperationResultCode::Failed, hresult) }
     }
 
+    /// `Aborted` with `WU_E_CALL_CANCELLED`: stopped or never started because an abort was
+    /// requested (D-23).
+    pub fn aborted(message: impl Into<String>) -> Self {
+        UpdateInstallationResult {
+            message: message.into(),
+            ..Self::new(OperationResultCode::Aborted, HResult::WU_E_CALL_CANCELLED)
+        }
+    }
+
     /// `NotStarted`, the state of an update the operation has not reached.
     pub fn not_started() -> Self {
         Self::new(OperationResultCode::NotStarted, HResult::S_OK)

@@ -1,0 +1,526 @@
+//! The `command` handler: runs a program from the update's content (WSUS
+//! `CommandLineInstallation` semantics; decisions D-15, D-38, D-41).
+//!
+//! One operation:
+//!
+//! 1. **work directory**: a verified copy of the content under `<state>/work/<op>/` (D-13,
+//!    D-41); a mismatch fails the update before anything runs.
+//! 2. **start**: the program is forked as the leader of a process group of its own, but held
+//!    at a gate (a pipe it reads before `exec`) until the journal record naming its group and
+//!    start time is durable. If the agent dies before that, the gate's pipe closes and the
+//!    program exits without running, so a program never runs unrecorded.
+//! 3. **wait**: stdin from `/dev/null`, stdout and stderr to `<state>/logs/<op>.log`, the
+//!    `WUA_*` environment; polled for its exit, an abort (D-23) and its time limit (D-41).
+//! 4. **commit**: installed state, the reboot record, the history entry (with the raw exit code
+//!    and the log) and the removal of the journal record, in one transaction.
+//!
+//! A program cannot be rolled back by the agent (D-38): an abort terminates its process group
+//! and runs the update's uninstall command, if it has one; recovery after a crash kills what
+//! is left of the group and records the update as not installed.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wua_store::{InstalledRecord, JournalPhase, JournalRecord, PendingReboot, Store, now_rfc3339};
+use wua_types::{
+    CommandHandler, CommandResult, HResult, Handler, InstallationRebootBehavior, OperationResultCode, UpdateDocument,
+    UpdateInstallationResult, UpdateOperation, WuError,
+};
+
+use crate::cache::ContentCache;
+use crate::crash::crash_point;
+use crate::error::InstallError;
+use crate::fsops::{self, CopyOutcome};
+use crate::history::history_entry;
+use crate::lock::InstallLock;
+use crate::monitor::Monitor;
+use crate::process::{self, ProcessGroup};
+use crate::recovery::RecoveredOperation;
+use crate::{Target, crash};
+
+/// How long a program has to leave after SIGTERM (abort, time limit) before SIGKILL.
+pub const TERMINATE_GRACE: Duration = Duration::from_secs(2);
+
+/// How often a running program is polled for its exit, an abort and its time limit.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The journal plan of a running command: enough to find its process group after a crash.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommandPlan {
+    /// The program's process group, once it was started.
+    pub group: Option<ProcessGroup>,
+    /// The boot the group belongs to (after a reboot nothing of it survives).
+    pub boot_id: String,
+    /// The working directory (absolute).
+    pub work_dir: PathBuf,
+    /// The log file (absolute).
+    pub log: PathBuf,
+}
+
+/// `<state>/work`: per-operation working directories.
+pub fn work_root(state_dir: &Path) -> PathBuf {
+    state_dir.join("work")
+}
+
+/// `<state>/logs`: program logs, referenced by history entries.
+pub fn log_root(state_dir: &Path) -> PathBuf {
+    state_dir.join("logs")
+}
+
+/// How a program run ended.
+#[derive(Debug)]
+enum Ended {
+    /// It exited, or was killed by a signal from outside the agent.
+    Status(ExitStatus),
+    /// Over its time limit: its group was terminated.
+    TimedOut(u64),
+    /// An abort was requested: its group was terminated.
+    Aborted,
+    /// It could not be started.
+    NotStarted(String),
+}
+
+/// Installs or uninstalls a `command` update. Every outcome is a per-update result (D-1).
+pub fn run(
+    target: &Target<'_>,
+    store: &mut Store,
+    _lock: &InstallLock,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    monitor: &mut dyn Monitor,
+) -> UpdateInstallationResult {
+    let id = &doc.update_id;
+    let record_only = |store: &mut Store, result: UpdateInstallationResult| {
+        let entry = history_entry(doc, operation, &result, target.client_application_id, false);
+        if let Err(e) = commit(store, target, doc, operation, None, &result, entry) {
+            tracing::error!(error = %e, update_id = %id, "could not record a command update's outcome");
+        }
+        result
+    };
+    let Handler::Command(handler) = &doc.handler else {
+        let r = UpdateInstallationResult::failed(HResult::WU_E_UH_WRONGHANDLER, format!("update {id} is no command"));
+        return record_only(store, r);
+    };
+    let cmd = match operation {
+        UpdateOperation::Installation => handler,
+        UpdateOperation::Uninstallation => match handler.uninstall.as_deref() {
+            Some(u) => u,
+            None => {
+                let r = UpdateInstallationResult::failed(
+                    HResult::WU_E_UH_DOESNOTSUPPORTACTION,
+                    format!("update {id} has no uninstall command"),
+                );
+                return record_only(store, r);
+            }
+        },
+    };
+    let op_id = uuid::Uuid::new_v4().to_string();
+    let work = work_root(target.state_dir).join(&op_id);
+    let log = log_root(target.state_dir).join(format!("{op_id}.log"));
+    match prepare_work_dir(target.state_dir, doc, &work) {
+        Ok(None) => {}
+        Ok(Some(failure)) => {
+            remove_work_dir(&work);
+            return record_only(store, failure);
+        }
+        Err(e) => {
+            remove_work_dir(&work);
+            let err = WuError::from(e);
+            return record_only(store, UpdateInstallationResult::failed(err.hresult, err.message));
+        }
+    }
+    if monitor.abort_requested() {
+        remove_work_dir(&work);
+        return record_only(
+            store,
+            UpdateInstallationResult::aborted("an abort was requested before the program started"),
+        );
+    }
+
+    let mut record = JournalRecord {
+        op_id: op_id.clone(),
+        operation,
+        update_id: doc.update_id.clone(),
+        revision: doc.revision_number,
+        phase: JournalPhase::Intent,
+        plan: String::new(),
+        client_application_id: target.client_application_id.to_owned(),
+        started_at: now_rfc3339(),
+    };
+    let mut plan = CommandPlan { group: None, boot_id: target.boot_id.to_owned(), work_dir: work.clone(), log };
+    let ended = execute(target, store, doc, operation, cmd, &mut record, &mut plan, monitor);
+    let mut result = outcome(doc, operation, cmd, &ended);
+    if matches!(ended, Ended::Aborted) && operation == UpdateOperation::Installation {
+        // D-38: the program's effects are its own; its uninstall command undoes them.
+        if let Some(undo) = handler.uninstall.as_deref() {
+            let again = execute(
+                target,
+                store,
+                doc,
+                UpdateOperation::Uninstallation,
+                undo,
+                &mut record,
+                &mut plan,
+                &mut crate::monitor::Unmonitored,
+            );
+            result.message = format!("{}; the uninstall command ran: {}", result.message, describe(&again));
+        }
+    }
+    let mut entry = history_entry(doc, operation, &result, target.client_application_id, false);
+    entry.unmapped_result_code = unmapped(&ended);
+    entry.log_path = Some(plan.log.display().to_string());
+    let committed = commit(store, target, doc, operation, Some(&op_id), &result, entry);
+    crash_point("commit");
+    remove_work_dir(&work);
+    match committed {
+        Ok(()) => {
+            monitor.progress(100);
+            result
+        }
+        Err(e) => {
+            // The record stays; recovery will record the outcome as interrupted.
+            let err = WuError::from(e);
+            UpdateInstallationResult::failed(err.hresult, format!("recording the outcome failed: {}", err.message))
+        }
+    }
+}
+
+/// Copies and verifies the content into the working directory (D-41, D-13). `Ok(Some(..))` is
+/// a per-update failure.
+fn prepare_work_dir(
+    state_dir: &Path,
+    doc: &UpdateDocument,
+    work: &Path,
+) -> Result<Option<UpdateInstallationResult>, InstallError> {
+    let cache = ContentCache::new(state_dir);
+    if !cache.has_all(&doc.content) {
+        return Ok(Some(UpdateInstallationResult::failed(
+            HResult::WU_E_DM_NOTDOWNLOADED,
+            format!("update {}: content is missing from the cache", doc.update_id),
+        )));
+    }
+    fs_err::create_dir_all(work).map_err(|e| InstallError::io(work, e))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    for c in &doc.content {
+        let dst = work.join(&c.path);
+        if let Some(parent) = dst.parent() {
+            fs_err::create_dir_all(parent).map_err(|e| InstallError::io(parent, e))?;
+        }
+        let copied =
+            fsops::stage_verified(&cache.path(&c.sha256), &dst, &c.sha256, c.size, c.mode, (None, None), &mut buf)?;
+        if let CopyOutcome::Mismatch(why) = copied {
+            return Ok(Some(UpdateInstallationResult::failed(
+                HResult::WU_E_DM_INCORRECTFILEHASH,
+                format!("content {} of update {}: {why}", c.path, doc.update_id),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Starts the program behind the gate, journals its group, opens the gate and waits.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    cmd: &CommandHandler,
+    record: &mut JournalRecord,
+    plan: &mut CommandPlan,
+    monitor: &mut dyn Monitor,
+) -> Ended {
+    let (mut child, gate) = match spawn_gated(target, doc, operation, cmd, plan) {
+        Ok(started) => started,
+        Err(e) => return Ended::NotStarted(e),
+    };
+    let pgid = child.id() as i32;
+    let group = ProcessGroup { pgid, start_ticks: process::start_ticks(pgid).unwrap_or(0) };
+    plan.group = Some(group);
+    let journaled = serde_json::to_string(&*plan).map_err(|e| e.to_string()).and_then(|json| {
+        record.plan = json;
+        let tx = store.write().map_err(|e| e.to_string())?;
+        tx.put_journal(record).map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())
+    });
+    if let Err(e) = journaled {
+        drop(gate); // the program sees the gate close and exits without running
+        let _ = child.wait();
+        return Ended::NotStarted(format!("the journal record could not be written: {e}"));
+    }
+    crash_point("command-started");
+    if let Err(e) = open_gate(gate) {
+        group.signal(libc::SIGKILL);
+        let _ = child.wait();
+        return Ended::NotStarted(format!("the program could not be released: {e}"));
+    }
+    let limit = cmd.time_limit_secs();
+    let deadline = Instant::now().checked_add(Duration::from_secs(limit));
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ended::Status(status),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, pgid, "waiting for a command program failed; trying again"),
+        }
+        if monitor.abort_requested() {
+            group.terminate(TERMINATE_GRACE);
+            let _ = child.wait();
+            return Ended::Aborted;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            group.terminate(TERMINATE_GRACE);
+            let _ = child.wait();
+            return Ended::TimedOut(limit);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Forks the program in a process group of its own, held before `exec` until the gate opens.
+fn spawn_gated(
+    target: &Target<'_>,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    cmd: &CommandHandler,
+    plan: &CommandPlan,
+) -> Result<(Child, OwnedFd), String> {
+    let logs = plan.log.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(logs).map_err(|e| e.to_string())?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&plan.log)
+        .map_err(|e| format!("{}: {e}", plan.log.display()))?;
+    let log2 = log.try_clone().map_err(|e| format!("{}: {e}", plan.log.display()))?;
+    let (gate_read, gate_write) = pipe()?;
+    let read_fd = gate_read.as_raw_fd();
+    let write_fd = gate_write.as_raw_fd();
+    let program = plan.work_dir.join(&cmd.program);
+    let mut command = std::process::Command::new(&program);
+    command
+        .args(&cmd.arguments)
+        .current_dir(&plan.work_dir)
+        .env("WUA_TARGET_ROOT", target.root)
+        .env("WUA_UPDATE_ID", &doc.update_id)
+        .env("WUA_REVISION", doc.revision_number.to_string())
+        .env("WUA_OPERATION", operation_word(operation))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .process_group(0);
+    // SAFETY: between fork and exec the closure calls only async-signal-safe functions
+    // (close, read, _exit) on file descriptors it owns, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            libc::close(write_fd);
+            let mut byte = 0u8;
+            loop {
+                let n = libc::read(read_fd, (&mut byte as *mut u8).cast(), 1);
+                if n == 1 {
+                    return Ok(());
+                }
+                if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                // The agent is gone (or failed) before it recorded the program: do not run.
+                libc::_exit(125);
+            }
+        });
+    }
+    let child = command.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    drop(gate_read);
+    Ok((child, gate_write))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: both descriptors are fresh and owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn open_gate(gate: OwnedFd) -> std::io::Result<()> {
+    std::fs::File::from(gate).write_all(b"x")
+}
+
+fn operation_word(operation: UpdateOperation) -> &'static str {
+    match operation {
+        UpdateOperation::Installation => "install",
+        UpdateOperation::Uninstallation => "uninstall",
+    }
+}
+
+/// D-15: the per-update result of a run.
+fn outcome(
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    cmd: &CommandHandler,
+    ended: &Ended,
+) -> UpdateInstallationResult {
+    let behavior = match operation {
+        UpdateOperation::Installation => &doc.installation_behavior,
+        UpdateOperation::Uninstallation => &doc.uninstallation_behavior,
+    };
+    let always = behavior.reboot_behavior == InstallationRebootBehavior::AlwaysRequiresReboot;
+    match ended {
+        Ended::Status(status) => match status.code() {
+            Some(code) => {
+                let (mapped, reboot) = cmd.map_exit_code(code);
+                let mut r = match mapped {
+                    CommandResult::Succeeded => {
+                        UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK)
+                    }
+                    CommandResult::Failed => UpdateInstallationResult::failed(
+                        HResult::WU_E_UH_INSTALLERFAILURE,
+                        format!("{} exited with code {code}, which means failure", cmd.program),
+                    ),
+                    CommandResult::Cancelled => UpdateInstallationResult {
+                        message: format!("{} exited with code {code}, which means cancelled", cmd.program),
+                        ..UpdateInstallationResult::new(
+                            OperationResultCode::Aborted,
+                            HResult::WU_E_UH_OPERATIONCANCELLED,
+                        )
+                    },
+                };
+                r.reboot_required = mapped == CommandResult::Succeeded && (reboot || always);
+                r
+            }
+            None => UpdateInstallationResult::failed(
+                HResult::WU_E_UH_INSTALLERFAILURE,
+                format!("{} was killed by signal {} from outside the agent", cmd.program, status.signal().unwrap_or(0)),
+            ),
+        },
+        Ended::TimedOut(limit) => UpdateInstallationResult::failed(
+            HResult::WU_E_UH_INSTALLERHUNG,
+            format!("{} ran over its time limit of {limit} s; its process group was killed", cmd.program),
+        ),
+        Ended::Aborted => UpdateInstallationResult::aborted(format!(
+            "an abort was requested; the process group of {} was terminated",
+            cmd.program
+        )),
+        Ended::NotStarted(why) => UpdateInstallationResult::failed(HResult::WU_E_UH_INSTALLERFAILURE, why.clone()),
+    }
+}
+
+fn describe(ended: &Ended) -> String {
+    match ended {
+        Ended::Status(s) => match s.code() {
+            Some(c) => format!("exit code {c}"),
+            None => format!("killed by signal {}", s.signal().unwrap_or(0)),
+        },
+        Ended::TimedOut(limit) => format!("over its time limit of {limit} s"),
+        Ended::Aborted => "aborted".into(),
+        Ended::NotStarted(why) => why.clone(),
+    }
+}
+
+/// The history's `unmapped_result_code` (D-15): the exit code, or 128 + the signal number as a
+/// shell reports it, 0 when nothing ran.
+fn unmapped(ended: &Ended) -> i32 {
+    match ended {
+        Ended::Status(s) => s.code().or_else(|| s.signal().map(|n| 128 + n)).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Records the outcome of an operation in one transaction.
+fn commit(
+    store: &mut Store,
+    target: &Target<'_>,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+    op_id: Option<&str>,
+    result: &UpdateInstallationResult,
+    entry: wua_types::UpdateHistoryEntry,
+) -> Result<(), InstallError> {
+    let tx = store.write()?;
+    if result.result_code == OperationResultCode::Succeeded {
+        match operation {
+            UpdateOperation::Installation => tx.set_installed(&InstalledRecord {
+                update_id: doc.update_id.clone(),
+                revision: doc.revision_number,
+                installed_at: now_rfc3339(),
+                created_dirs: vec![],
+            })?,
+            UpdateOperation::Uninstallation => tx.remove_installed(&doc.update_id)?,
+        }
+    }
+    if result.reboot_required {
+        // D-9: a reboot the handler reported blocks further installs until the machine reboots.
+        tx.add_pending_reboot(&PendingReboot {
+            update_id: doc.update_id.clone(),
+            operation,
+            boot_id: target.boot_id.to_owned(),
+            blocking: true,
+        })?;
+    }
+    tx.append_history(&entry)?;
+    if let Some(op_id) = op_id {
+        tx.remove_journal(op_id)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn remove_work_dir(work: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(work) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %work.display(), error = %e, "could not remove a command's working directory");
+        }
+    }
+}
+
+/// Recovery of a command interrupted by a crash (D-38): kills what is left of its process
+/// group, then records the update as not installed with an "operation interrupted" entry.
+///
+/// An `is_installed` rule, when the update has one, is not evaluated yet (the rule evaluator
+/// arrives with the repository); such an update is recorded as without a rule.
+pub(crate) fn recover(
+    target: &Target<'_>,
+    store: &mut Store,
+    doc: &UpdateDocument,
+    rec: &JournalRecord,
+) -> Result<RecoveredOperation, InstallError> {
+    let plan: CommandPlan = serde_json::from_str(&rec.plan)
+        .map_err(|e| InstallError::BadJournal { op_id: rec.op_id.clone(), detail: e.to_string() })?;
+    let mut killed = Vec::new();
+    if let Some(group) = plan.group.filter(|_| plan.boot_id == target.boot_id) {
+        killed = group.signal(libc::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !group.members().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+    }
+    let what = if killed.is_empty() {
+        "no process of it was left".to_owned()
+    } else {
+        format!("its surviving processes {killed:?} were killed")
+    };
+    let result = UpdateInstallationResult::failed(
+        HResult::WUA_E_OPERATION_INTERRUPTED,
+        format!("the program was interrupted by a crash of the agent; {what}; the update is recorded as not installed"),
+    );
+    let mut entry = history_entry(doc, rec.operation, &result, target.client_application_id, true);
+    entry.log_path = Some(plan.log.display().to_string());
+    let tx = store.write()?;
+    tx.remove_installed(&doc.update_id)?;
+    tx.append_history(&entry)?;
+    tx.remove_journal(&rec.op_id)?;
+    tx.commit()?;
+    crash::crash_point("recovered");
+    remove_work_dir(&plan.work_dir);
+    Ok(RecoveredOperation {
+        op_id: rec.op_id.clone(),
+        operation: rec.operation,
+        update_id: rec.update_id.clone(),
+        rolled_forward: false,
+    })
+}

@@ -1,0 +1,123 @@
+//! Process groups of `command` programs, read from `/proc` (D-38).
+//!
+//! A program runs as the leader of a process group of its own. Its pid and start time (clock
+//! ticks since boot, field 22 of `/proc/<pid>/stat`) identify the group across a crash of the
+//! agent: after a reboot or pid reuse, a process with the same id but a later start is someone
+//! else's, so only processes of the group that started at or after the leader are killed.
+
+use std::time::{Duration, Instant};
+
+/// A process group the agent started: the leader's pid (= the group id) and start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessGroup {
+    /// The leader's pid, which is the group id.
+    pub pgid: i32,
+    /// The leader's start time in clock ticks since boot.
+    pub start_ticks: u64,
+}
+
+/// The fields of `/proc/<pid>/stat` wua reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stat {
+    state: char,
+    pgrp: i32,
+    start_ticks: u64,
+}
+
+fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `fields[0]` is field 3 (state); field n is `fields[n - 3]`.
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The start time of a process, if it exists.
+pub fn start_ticks(pid: i32) -> Option<u64> {
+    stat(pid).map(|s| s.start_ticks)
+}
+
+/// True while `pid` runs (a zombie, dead but not yet reaped, counts as gone).
+pub fn is_running(pid: i32) -> bool {
+    stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
+impl ProcessGroup {
+    /// The live members of this group (the same group: started at or after the leader).
+    pub fn members(&self) -> Vec<i32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                stat(*pid).is_some_and(|s| {
+                    s.pgrp == self.pgid && s.start_ticks >= self.start_ticks && s.state != 'Z' && s.state != 'X'
+                })
+            })
+            .collect()
+    }
+
+    /// Sends `signal` to every live member; returns the pids signalled.
+    pub fn signal(&self, signal: i32) -> Vec<i32> {
+        let members = self.members();
+        for pid in &members {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe {
+                libc::kill(*pid, signal);
+            }
+        }
+        members
+    }
+
+    /// Terminates the group: SIGTERM, up to `grace` for it to leave, then SIGKILL for what is
+    /// left. Returns the pids that were running when it began.
+    pub fn terminate(&self, grace: Duration) -> Vec<i32> {
+        let first = self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && !self.members().is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal(libc::SIGKILL);
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_own_stat() {
+        let me = std::process::id() as i32;
+        assert!(is_running(me));
+        assert!(start_ticks(me).is_some());
+        assert!(!is_running(i32::MAX));
+    }
+
+    /// D-38: a group's members are found and killed; a later start is not the same group.
+    #[test]
+    fn d38_terminates_a_group() {
+        use std::os::unix::process::CommandExt;
+        let mut child =
+            std::process::Command::new("sh").args(["-c", "sleep 30 & sleep 30"]).process_group(0).spawn().unwrap();
+        let pgid = child.id() as i32;
+        let start = start_ticks(pgid).unwrap();
+        let later = ProcessGroup { pgid, start_ticks: start + 1_000_000_000 };
+        assert!(later.members().is_empty(), "a group started later is someone else's");
+        let group = ProcessGroup { pgid, start_ticks: start };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while group.members().len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pids = group.members();
+        assert!(pids.len() >= 2, "{pids:?}");
+        group.terminate(Duration::from_millis(500));
+        child.wait().unwrap();
+        for pid in pids {
+            assert!(!is_running(pid), "{pid} survived");
+        }
+    }
+}
