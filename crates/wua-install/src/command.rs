@@ -5,10 +5,11 @@
 //!
 //! 1. **work directory**: a verified copy of the content under `<state>/work/<op>/` (D-13,
 //!    D-41); a mismatch fails the update before anything runs.
-//! 2. **start**: the program is forked as the leader of a process group of its own, but held
-//!    at a gate (a pipe it reads before `exec`) until the journal record naming its group and
-//!    start time is durable. If the agent dies before that, the gate's pipe closes and the
-//!    program exits without running, so a program never runs unrecorded.
+//! 2. **start**: a journal record is committed before the program starts, so a program never
+//!    runs unrecorded; the program starts as the leader of a process group of its own with
+//!    `WUA_OPERATION_ID` in its environment, and a second commit records its group and start
+//!    time. A crash between the two commits leaves a record without a group: recovery then
+//!    finds the program by that environment variable.
 //! 3. **wait**: stdin from `/dev/null`, stdout and stderr to `<state>/logs/<op>.log`, the
 //!    `WUA_*` environment; polled for its exit, an abort (D-23) and its time limit (D-41).
 //! 4. **commit**: installed state, the reboot record, the history entry (with the raw exit code
@@ -18,8 +19,6 @@
 //! and runs the update's uninstall command, if it has one; recovery after a crash kills what
 //! is left of the group and records the update as not installed.
 
-use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -223,7 +222,7 @@ fn prepare_work_dir(
     Ok(None)
 }
 
-/// Starts the program behind the gate, journals its group, opens the gate and waits.
+/// Journals the operation, starts the program, journals its group and waits.
 #[allow(clippy::too_many_arguments)]
 fn execute(
     target: &Target<'_>,
@@ -235,30 +234,24 @@ fn execute(
     plan: &mut CommandPlan,
     monitor: &mut dyn Monitor,
 ) -> Ended {
-    let (mut child, gate) = match spawn_gated(target, doc, operation, cmd, plan) {
-        Ok(started) => started,
+    plan.group = None;
+    if let Err(e) = journal(store, record, plan) {
+        return Ended::NotStarted(format!("the journal record could not be written: {e}"));
+    }
+    let mut child = match spawn(target, doc, operation, cmd, plan, &record.op_id) {
+        Ok(child) => child,
         Err(e) => return Ended::NotStarted(e),
     };
     let pgid = child.id() as i32;
     let group = ProcessGroup { pgid, start_ticks: process::start_ticks(pgid).unwrap_or(0) };
     plan.group = Some(group);
-    let journaled = serde_json::to_string(&*plan).map_err(|e| e.to_string()).and_then(|json| {
-        record.plan = json;
-        let tx = store.write().map_err(|e| e.to_string())?;
-        tx.put_journal(record).map_err(|e| e.to_string())?;
-        tx.commit().map_err(|e| e.to_string())
-    });
-    if let Err(e) = journaled {
-        drop(gate); // the program sees the gate close and exits without running
+    if let Err(e) = journal(store, record, plan) {
+        // Recovery can still find the program by its environment; stop it now anyway.
+        group.terminate(TERMINATE_GRACE);
         let _ = child.wait();
         return Ended::NotStarted(format!("the journal record could not be written: {e}"));
     }
     crash_point("command-started");
-    if let Err(e) = open_gate(gate) {
-        group.signal(libc::SIGKILL);
-        let _ = child.wait();
-        return Ended::NotStarted(format!("the program could not be released: {e}"));
-    }
     let limit = cmd.time_limit_secs();
     let deadline = Instant::now().checked_add(Duration::from_secs(limit));
     loop {
@@ -281,14 +274,26 @@ fn execute(
     }
 }
 
-/// Forks the program in a process group of its own, held before `exec` until the gate opens.
-fn spawn_gated(
+/// Writes the record with the plan as it is now (a durable commit).
+fn journal(store: &mut Store, record: &mut JournalRecord, plan: &CommandPlan) -> Result<(), String> {
+    record.plan = serde_json::to_string(plan).map_err(|e| e.to_string())?;
+    let tx = store.write().map_err(|e| e.to_string())?;
+    tx.put_journal(record).map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())
+}
+
+/// The environment variable that names the operation a program belongs to.
+pub const OPERATION_ID_ENV: &str = "WUA_OPERATION_ID";
+
+/// Starts the program in a process group of its own (D-41's environment, stdin, log).
+fn spawn(
     target: &Target<'_>,
     doc: &UpdateDocument,
     operation: UpdateOperation,
     cmd: &CommandHandler,
     plan: &CommandPlan,
-) -> Result<(Child, OwnedFd), String> {
+    op_id: &str,
+) -> Result<Child, String> {
     let logs = plan.log.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(logs).map_err(|e| e.to_string())?;
     let log = std::fs::OpenOptions::new()
@@ -297,58 +302,21 @@ fn spawn_gated(
         .open(&plan.log)
         .map_err(|e| format!("{}: {e}", plan.log.display()))?;
     let log2 = log.try_clone().map_err(|e| format!("{}: {e}", plan.log.display()))?;
-    let (gate_read, gate_write) = pipe()?;
-    let read_fd = gate_read.as_raw_fd();
-    let write_fd = gate_write.as_raw_fd();
     let program = plan.work_dir.join(&cmd.program);
-    let mut command = std::process::Command::new(&program);
-    command
+    std::process::Command::new(&program)
         .args(&cmd.arguments)
         .current_dir(&plan.work_dir)
         .env("WUA_TARGET_ROOT", target.root)
         .env("WUA_UPDATE_ID", &doc.update_id)
         .env("WUA_REVISION", doc.revision_number.to_string())
         .env("WUA_OPERATION", operation_word(operation))
+        .env(OPERATION_ID_ENV, op_id)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
-        .process_group(0);
-    // SAFETY: between fork and exec the closure calls only async-signal-safe functions
-    // (close, read, _exit) on file descriptors it owns, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            libc::close(write_fd);
-            let mut byte = 0u8;
-            loop {
-                let n = libc::read(read_fd, (&mut byte as *mut u8).cast(), 1);
-                if n == 1 {
-                    return Ok(());
-                }
-                if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                // The agent is gone (or failed) before it recorded the program: do not run.
-                libc::_exit(125);
-            }
-        });
-    }
-    let child = command.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-    drop(gate_read);
-    Ok((child, gate_write))
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: both descriptors are fresh and owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn open_gate(gate: OwnedFd) -> std::io::Result<()> {
-    std::fs::File::from(gate).write_all(b"x")
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))
 }
 
 fn operation_word(operation: UpdateOperation) -> &'static str {
@@ -492,11 +460,19 @@ pub(crate) fn recover(
     let plan: CommandPlan = serde_json::from_str(&rec.plan)
         .map_err(|e| InstallError::BadJournal { op_id: rec.op_id.clone(), detail: e.to_string() })?;
     let mut killed = Vec::new();
-    if let Some(group) = plan.group.filter(|_| plan.boot_id == target.boot_id) {
-        killed = group.signal(libc::SIGKILL);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !group.members().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(POLL);
+    if plan.boot_id == target.boot_id {
+        // Without a recorded group (a crash right after the start), the program is found by
+        // the operation id in its environment.
+        let groups = match plan.group {
+            Some(group) => vec![group],
+            None => process::groups_with_env(OPERATION_ID_ENV, &rec.op_id),
+        };
+        for group in groups {
+            killed.extend(group.signal(libc::SIGKILL));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !group.members().is_empty() && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
         }
     }
     let what = if killed.is_empty() {

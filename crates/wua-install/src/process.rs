@@ -47,6 +47,27 @@ pub fn is_running(pid: i32) -> bool {
     stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
 }
 
+/// The groups of the live processes whose environment holds `name=value` (each as the group
+/// of that process, from its start on).
+pub fn groups_with_env(name: &str, value: &str) -> Vec<ProcessGroup> {
+    let needle = format!("{name}={value}");
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    let mut groups = Vec::new();
+    for pid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if !env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            continue;
+        }
+        if let Some(s) = stat(pid).filter(|s| s.state != 'Z' && s.state != 'X') {
+            let group = ProcessGroup { pgid: s.pgrp, start_ticks: s.start_ticks };
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+    }
+    groups
+}
+
 impl ProcessGroup {
     /// The live members of this group (the same group: started at or after the leader).
     pub fn members(&self) -> Vec<i32> {

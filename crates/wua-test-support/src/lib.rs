@@ -76,6 +76,49 @@ pub fn files_manifest(id: &str, revision: i32, title: &str, extra: &str, tail: &
     )
 }
 
+/// A manifest for a `command` update; `handler` continues the `[handler]` table after
+/// `kind = "command"` (it may open `[handler.uninstall]` at its end).
+pub fn command_manifest(id: &str, title: &str, extra: &str, handler: &str) -> String {
+    format!("[update]\nid = \"{id}\"\ntitle = \"{title}\"\n{extra}\n\n[handler]\nkind = \"command\"\n{handler}\n")
+}
+
+/// The exit-code table most command updates use (D-15): 0 succeeded, 3010 and 1641 succeeded
+/// with a reboot, 1602 cancelled.
+pub const RETURN_CODES: &str = r#"return_codes = [
+  { code = 0, result = "Succeeded" },
+  { code = 3010, result = "Succeeded", reboot = true },
+  { code = 1641, result = "Succeeded", reboot = true },
+  { code = 1602, result = "Cancelled" },
+]"#;
+
+/// Waits until `cond` holds, polling every 10 ms; panics naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// True while `pid` runs (a zombie counts as gone).
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(text) => {
+            text.rfind(')').and_then(|i| text[i + 1..].split_whitespace().next()).is_some_and(|s| s != "Z" && s != "X")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Reads a pid a test program wrote into a file.
+pub fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no pid in {}", path.display()))
+}
+
 /// A deterministic UUID for test number `n`.
 pub fn test_id(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012x}")

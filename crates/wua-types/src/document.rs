@@ -341,8 +341,14 @@ impl CommandHandler {
     pub const DEFAULT_TIME_LIMIT_SECS: u64 = 3600;
 
     /// Maps an exit code through the table; an unlisted code takes the defaults (D-15).
+    ///
+    /// An exit status on Linux has 8 bits, so a table code outside 0..=255 (Windows' 3010 and
+    /// 1641) matches the status it truncates to (194 and 105) when no row has that status
+    /// itself.
     pub fn map_exit_code(&self, code: i32) -> (CommandResult, bool) {
-        match self.return_codes.iter().find(|r| r.code == code) {
+        let exact = self.return_codes.iter().find(|r| r.code == code);
+        let truncated = || self.return_codes.iter().find(|r| !(0..=255).contains(&r.code) && r.code & 0xFF == code);
+        match exact.or_else(truncated) {
             Some(row) => (row.result, row.reboot),
             None => (self.default_result, self.reboot_by_default),
         }
@@ -547,6 +553,12 @@ mod tests {
         assert_eq!(c.map_exit_code(1641), (CommandResult::Succeeded, true));
         assert_eq!(c.map_exit_code(1602), (CommandResult::Cancelled, false));
         assert_eq!(c.map_exit_code(7), (CommandResult::Failed, false));
+        // What exit(3010) and exit(1641) leave of those codes on Linux.
+        assert_eq!(c.map_exit_code(194), (CommandResult::Succeeded, true));
+        assert_eq!(c.map_exit_code(105), (CommandResult::Succeeded, true));
+        c.return_codes.push(row(194, CommandResult::Failed, false));
+        assert_eq!(c.map_exit_code(194), (CommandResult::Failed, false), "an exact row wins");
+        c.return_codes.pop();
         assert_eq!(c.time_limit_secs(), 3600);
         c.default_result = CommandResult::Succeeded;
         c.reboot_by_default = true;

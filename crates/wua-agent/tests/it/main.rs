@@ -2,5 +2,7 @@
 //! (D-n) they check and assert exact result codes and HResult values.
 
 mod api_shape;
+mod commands;
+mod jobs;
 mod rules;
 mod support;
