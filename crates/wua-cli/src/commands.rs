@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
-use wua_agent::wua_types::{HResult, InstallationResult, OperationResultCode, UpdateCollection, WuError};
+use wua_agent::wua_types::{
+    HResult, InstallationResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError,
+};
 use wua_agent::{BootIdSource, SessionOptions, UpdateSession};
 use wua_package::Compression;
 
-use crate::output;
 use crate::{Cli, CliResult, Command, EXIT_CALL_ERROR, EXIT_FAILED, EXIT_OK, EXIT_REBOOT_REQUIRED, PackageCommand};
+use crate::{jobrun, output};
 
 /// The client application id the CLI records in history.
 pub const CLIENT_ID: &str = "wua-cli";
@@ -50,7 +52,7 @@ pub fn run(cli: &Cli) -> CliResult<u8> {
             let installer = session.create_update_installer();
             installer.set_updates(updates.clone());
             installer.set_is_forced(*forced);
-            let result = installer.uninstall()?;
+            let result = jobrun::run(cli, &installer, &updates, UpdateOperation::Uninstallation)?;
             output::print_result(cli, "uninstall", &updates, &result);
             Ok(exit_code(&result))
         }
@@ -120,7 +122,7 @@ pub fn install(cli: &Cli, session: &UpdateSession, updates: UpdateCollection, fo
     let installer = session.create_update_installer();
     installer.set_updates(updates.clone());
     installer.set_is_forced(forced);
-    let result = installer.install()?;
+    let result = jobrun::run(cli, &installer, &updates, UpdateOperation::Installation)?;
     output::print_result(cli, "install", &updates, &result);
     Ok(exit_code(&result))
 }

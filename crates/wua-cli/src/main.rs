@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
+mod jobrun;
 mod output;
 mod quickstart;
 
@@ -141,6 +142,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_CALL_ERROR } else { EXIT_OK });
         }
     };
+    jobrun::handle_interrupts();
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

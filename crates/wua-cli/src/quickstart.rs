@@ -1,14 +1,17 @@
 //! `wua quickstart [DIR]`: builds the sample packages and installs them into `DIR/root` with
-//! state in `DIR/state`, skipping what is already installed, then prints the results and the
-//! history. Run twice, the second run reports the samples already installed.
+//! state in `DIR/state` through the job API, skipping what is already installed, then prints
+//! the results and the history. The last sample is a `command` update that asks for a reboot:
+//! quickstart says "reboot required (simulated)" and still exits 0. Run twice, the second run
+//! reports the samples already installed.
 
 use std::path::Path;
 
 use serde_json::json;
-use wua_agent::wua_types::{HResult, OperationResultCode, UpdateCollection, WuError};
+use wua_agent::wua_types::{HResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError};
 use wua_package::Compression;
 
 use crate::commands::{exit_code, open_session};
+use crate::jobrun;
 use crate::output::{print_history, print_table, result_json};
 use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK};
 
@@ -85,6 +88,40 @@ kind = "files"
             ("usr/share/doc/wua-sample/CHANGES", 0o644, "Revision 2: new greeting; README replaced by this file.\n"),
         ],
     },
+    Sample {
+        name: "reboot-needed",
+        manifest: r#"
+[update]
+id = "3c9e5b71-8a4d-4f2e-b6c0-5d7e9f1a2b03"
+title = "wua sample: kernel tuning"
+description = "A command update: its script writes a sysctl setting into the root and asks for a reboot (exit code 3010)."
+
+[installation_behavior]
+reboot_behavior = "CanRequestReboot"
+
+[handler]
+kind = "command"
+program = "install.sh"
+time_limit_secs = 60
+return_codes = [
+  { code = 0, result = "Succeeded" },
+  { code = 3010, result = "Succeeded", reboot = true, description = "installed; a reboot applies it" },
+]
+
+[handler.uninstall]
+program = "uninstall.sh"
+return_codes = [{ code = 0, result = "Succeeded" }]
+"#,
+        payload: &[
+            (
+                "install.sh",
+                0o755,
+                "#!/bin/sh\nset -e\nconf=\"$WUA_TARGET_ROOT/etc/sysctl.d/90-wua-sample.conf\"\nmkdir -p \"$(dirname \"$conf\")\"\n\
+                 printf 'vm.swappiness = 10\\n' > \"$conf\"\necho \"wrote $conf; a reboot applies it\"\nexit 3010\n",
+            ),
+            ("uninstall.sh", 0o755, "#!/bin/sh\nrm -f \"$WUA_TARGET_ROOT/etc/sysctl.d/90-wua-sample.conf\"\n"),
+        ],
+    },
 ];
 
 pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
@@ -123,15 +160,15 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
         let mut one = UpdateCollection::new();
         one.add(update.clone())?;
         installer.set_updates(one.clone());
-        let result = installer.install()?;
+        let result = jobrun::run(cli, &installer, &one, UpdateOperation::Installation)?;
         let r = &result.update_results[0];
         if exit_code(&result) == EXIT_FAILED {
             code = EXIT_FAILED;
         }
-        let outcome = if r.result_code == OperationResultCode::Succeeded {
-            "installed".to_owned()
-        } else {
-            r.result_code.to_string()
+        let outcome = match r.result_code {
+            OperationResultCode::Succeeded if r.reboot_required => "installed, reboot required".to_owned(),
+            OperationResultCode::Succeeded => "installed".to_owned(),
+            other => other.to_string(),
         };
         rows.push(vec![sample.name.into(), update.title().into(), identity, outcome, r.hresult.name_or_hex()]);
         json_rows.push(json!({ "sample": sample.name, "result": result_json("install", &one, &result) }));
@@ -139,18 +176,21 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     let searcher = session.create_update_searcher();
     let total = searcher.get_total_history_count()?;
     let history = searcher.query_history(0, 20)?;
+    // A sample asks for a reboot; quickstart only says so (the machine is not rebooted), and a
+    // rerun skips what is installed instead of running into the pending reboot (D-9).
+    let reboot_required = session.system_information().reboot_required()?;
     if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "root": root, "state_dir": state, "samples": json_rows }))
-                .unwrap_or_default()
-        );
+        let doc = json!({ "root": root, "state_dir": state, "samples": json_rows, "reboot_required": reboot_required });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return Ok(code);
     }
     println!("quickstart: samples into {} (state in {})\n", root.display(), state.display());
     print_table(&["sample", "title", "identity", "outcome", "hresult"], &rows);
     println!();
     print_history(cli, total, &history);
+    if reboot_required {
+        println!("\nreboot required (simulated): a sample asked for a reboot; installs wait for one (D-9)");
+    }
     println!(
         "\nTry: ls -R {}   or   wua --state-dir {} --root {} status",
         root.display(),

@@ -91,6 +91,41 @@ pub const RETURN_CODES: &str = r#"return_codes = [
   { code = 1602, result = "Cancelled" },
 ]"#;
 
+/// A program that writes its pid (and a background child's) into the directory given as its
+/// first argument, then runs until `<dir>/hold` is removed, and exits with its second argument.
+/// With `ignore-term` as its third argument it (and its child) ignore SIGTERM.
+pub const HOLDING: &[u8] = b"#!/bin/sh
+d=\"$1\"
+[ \"$3\" = ignore-term ] && trap '' TERM
+sleep 300 &
+echo $! > \"$d/child.pid\"
+echo $$ > \"$d/pid.tmp\" && mv \"$d/pid.tmp\" \"$d/pid\"
+while [ -e \"$d/hold\" ]; do sleep 0.02; done
+kill -9 $! 2>/dev/null
+exit \"${2:-0}\"
+";
+
+/// An uninstall program that records `$WUA_OPERATION` in `<dir>/undone`.
+pub const UNINSTALL: &[u8] = b"#!/bin/sh\necho \"$WUA_OPERATION\" > \"$1/undone\"\n";
+
+/// The `[handler]` keys of a holding command: `hold.sh DIR 0 EXTRA`, with `uninstall.sh DIR`
+/// as its uninstall command.
+pub fn holding_handler(dir: &Path, extra: &str) -> String {
+    format!(
+        "program = \"hold.sh\"\narguments = [\"{d}\", \"0\", \"{extra}\"]\n{RETURN_CODES}\n\n[handler.uninstall]\nprogram = \"uninstall.sh\"\narguments = [\"{d}\"]\nreturn_codes = [{{ code = 0, result = \"Succeeded\" }}]\n",
+        d = dir.display()
+    )
+}
+
+/// Builds a holding command package (see [`HOLDING`]) for update `test_id(n)`; creates
+/// `dir/hold`.
+pub fn holding_package(w: &World, n: u32, dir: &Path, extra: &str) -> Result<PathBuf> {
+    fs_err::create_dir_all(dir)?;
+    fs_err::write(dir.join("hold"), "")?;
+    let manifest = command_manifest(&test_id(n), &format!("holding command {n}"), "", &holding_handler(dir, extra));
+    w.package(&format!("hold{n}"), &manifest, &[("hold.sh", 0o755, HOLDING), ("uninstall.sh", 0o755, UNINSTALL)])
+}
+
 /// Waits until `cond` holds, polling every 10 ms; panics naming `what` after `limit`.
 pub fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + limit;

@@ -56,7 +56,7 @@ pub fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).unwrap()
 }
 
-pub use wua_test_support::{RETURN_CODES, command_manifest, pid_alive, read_pid, wait_for};
+pub use wua_test_support::{HOLDING, RETURN_CODES, command_manifest, pid_alive, read_pid, wait_for};
 
 /// Builds and imports a `command` update; `handler` continues its `[handler]` table.
 pub fn command_update(w: &World, s: &UpdateSession, n: u32, handler: &str, files: &[(&str, u32, &[u8])]) -> Update {
@@ -64,34 +64,10 @@ pub fn command_update(w: &World, s: &UpdateSession, n: u32, handler: &str, files
     import(w, s, &format!("c{n}"), &m, files)
 }
 
-/// A program that writes its pid (and a background child's) into the directory given as its
-/// first argument, then runs until `<dir>/hold` is removed, and exits with its second argument.
-pub const HOLDING: &[u8] = b"#!/bin/sh
-d=\"$1\"
-sleep 300 &
-echo $! > \"$d/child.pid\"
-echo $$ > \"$d/pid.tmp\" && mv \"$d/pid.tmp\" \"$d/pid\"
-while [ -e \"$d/hold\" ]; do sleep 0.02; done
-kill $! 2>/dev/null
-exit \"${2:-0}\"
-";
-
-/// A holding command's `[handler]` keys: runs `hold.sh DIR`; `uninstall.sh DIR` records that it
-/// ran in `DIR/undone`.
-pub fn holding_handler(dir: &Path) -> String {
-    format!(
-        "program = \"hold.sh\"\narguments = [\"{d}\"]\n{RETURN_CODES}\n\n[handler.uninstall]\nprogram = \"uninstall.sh\"\narguments = [\"{d}\"]\nreturn_codes = [{{ code = 0, result = \"Succeeded\" }}]\n",
-        d = dir.display()
-    )
-}
-
-pub const UNINSTALL: &[u8] = b"#!/bin/sh\necho \"$WUA_OPERATION\" > \"$1/undone\"\n";
-
 /// A command update that holds until `dir/hold` is removed (which this creates).
 pub fn holding_update(w: &World, s: &UpdateSession, n: u32, dir: &Path) -> Update {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("hold"), "").unwrap();
-    command_update(w, s, n, &holding_handler(dir), &[("hold.sh", 0o755, HOLDING), ("uninstall.sh", 0o755, UNINSTALL)])
+    let pkg = wua_test_support::holding_package(w, n, dir, "").unwrap();
+    s.open_package(&pkg).unwrap()
 }
 
 /// Runs a future to completion on this thread (no runtime: D-43's async `end_*` needs none).

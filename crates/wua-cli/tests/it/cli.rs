@@ -6,17 +6,29 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// `wua quickstart` twice into one fresh directory: both exit 0, the second skips everything.
+/// `wua quickstart` twice into one fresh directory: both exit 0; the first installs every
+/// sample (the `command` sample last, asking for a reboot), the second skips everything instead
+/// of running into the pending reboot (D-9); the final table shows each sample's state.
 #[test]
 fn quickstart_twice() {
     let dir = tempfile::tempdir().unwrap();
     let qs = dir.path().join("qs");
     let first = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua")).arg("quickstart").arg(&qs));
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    assert!(text(&first).contains("installed"));
+    let out = text(&first);
+    assert_eq!(out.matches("  installed  ").count(), 3, "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("reboot-needed")).collect();
+    assert!(rows.len() == 1 && rows[0].contains("installed, reboot required"), "{out}");
+    assert!(out.contains("reboot required (simulated)"), "{out}");
     let second = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua")).arg("quickstart").arg(&qs));
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
-    assert_eq!(text(&second).matches("already installed, skipped").count(), 3, "{}", text(&second));
+    assert_eq!(text(&second).matches("already installed, skipped").count(), 4, "{}", text(&second));
+    assert!(text(&second).contains("reboot required (simulated)"));
+    assert_eq!(
+        std::fs::read_to_string(qs.join("root/etc/sysctl.d/90-wua-sample.conf")).unwrap(),
+        "vm.swappiness = 10\n",
+        "the command sample's script ran against the root"
+    );
     assert_eq!(std::fs::read_to_string(qs.join("root/etc/wua-sample/hello.conf")).unwrap(), "greeting = hello again\n");
     assert!(!qs.join("root/usr/share/doc/wua-sample/README").exists(), "revision 2 dropped the README");
 }

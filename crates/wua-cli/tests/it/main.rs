@@ -1,8 +1,10 @@
 //! The `wua` command line, driven as a real child process: crash safety (SIGKILL at every
-//! journal step), durability order (strace), bad input, exit codes and the quickstart.
+//! journal step), durability order (strace), bad input, exit codes, jobs across processes
+//! (D-8, D-38, Ctrl-C) and the quickstart.
 
 mod bad_input;
 mod cli;
 mod crash;
 mod durability;
+mod jobs;
 mod support;

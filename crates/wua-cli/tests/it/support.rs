@@ -1,7 +1,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-pub use wua_test_support::{World, copy_tree, files_manifest, raw_package, sha256_hex, snapshot, test_id};
+pub use wua_test_support::{
+    World, copy_tree, files_manifest, holding_package, pid_alive, raw_package, read_pid, sha256_hex, snapshot, test_id,
+    wait_for,
+};
 
 /// wua's own files under a root, left out of comparisons.
 pub const OWN: &[&str] = &["var/lib/wua"];

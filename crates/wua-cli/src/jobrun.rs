@@ -1,0 +1,115 @@
+//! Runs an install or uninstall through the job API: progress bars on a terminal, Ctrl-C as
+//! `request_abort`, a second Ctrl-C leaves at once (the journal makes that safe: the next
+//! operation recovers what was interrupted, D-17, D-38).
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use wua_agent::wua_types::{InstallationProgress, InstallationResult, UpdateCollection, UpdateOperation};
+use wua_agent::{InstallationJob, ProgressCallback, UpdateInstaller};
+
+use crate::{Cli, CliResult};
+
+/// The job Ctrl-C aborts, while one runs.
+static CURRENT_JOB: Mutex<Option<InstallationJob>> = Mutex::new(None);
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports it).
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// Installs the Ctrl-C handler: the first press asks the running job to stop at its next safe
+/// point; a second press, or one while no job runs, leaves at once.
+pub fn handle_interrupts() {
+    let installed = ctrlc::set_handler(|| {
+        let presses = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
+        let job = CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match job {
+            Some(job) if presses == 1 => {
+                eprintln!("\nwua: stopping at the next safe point (press Ctrl-C again to leave at once)");
+                let _ = job.request_abort();
+            }
+            Some(_) => {
+                eprintln!("\nwua: leaving now; the next wua operation recovers the interrupted update");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+            None => std::process::exit(EXIT_INTERRUPTED),
+        }
+    });
+    if let Err(e) = installed {
+        tracing::warn!(error = %e, "Ctrl-C cannot abort installs in this process");
+    }
+}
+
+/// Begins `operation` on `installer`, shows its progress, waits for the result.
+pub fn run(
+    cli: &Cli,
+    installer: &UpdateInstaller,
+    updates: &UpdateCollection,
+    operation: UpdateOperation,
+) -> CliResult<InstallationResult> {
+    let view = Arc::new(ProgressView::new(cli, updates, operation));
+    let on_progress = {
+        let view = view.clone();
+        let callback: ProgressCallback = Box::new(move |_job, args| view.show(&args.progress));
+        Some(callback)
+    };
+    let job = match operation {
+        UpdateOperation::Installation => installer.begin_install(on_progress, None, None)?,
+        UpdateOperation::Uninstallation => installer.begin_uninstall(on_progress, None, None)?,
+    };
+    *CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()) = Some(job.clone());
+    let result = match operation {
+        UpdateOperation::Installation => installer.end_install(&job),
+        UpdateOperation::Uninstallation => installer.end_uninstall(&job),
+    };
+    *CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    view.finish();
+    result
+}
+
+/// Two bars on a terminal (the job overall, the current update); nothing otherwise.
+struct ProgressView {
+    bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
+    titles: Vec<String>,
+}
+
+impl ProgressView {
+    fn new(cli: &Cli, updates: &UpdateCollection, operation: UpdateOperation) -> Self {
+        let titles: Vec<String> = updates.iter().map(|u| u.title().to_owned()).collect();
+        if cli.json || !std::io::stderr().is_terminal() {
+            return ProgressView { bars: None, titles };
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let overall = multi.add(ProgressBar::new(100).with_style(style.clone()));
+        overall.set_prefix(match operation {
+            UpdateOperation::Installation => "installing",
+            UpdateOperation::Uninstallation => "removing",
+        });
+        overall.set_message(format!("{} update(s)", titles.len()));
+        let current = multi.add(ProgressBar::new(100).with_style(style));
+        current.set_prefix("update");
+        ProgressView { bars: Some((multi, overall, current)), titles }
+    }
+
+    fn show(&self, p: &InstallationProgress) {
+        let Some((_, overall, current)) = &self.bars else { return };
+        overall.set_position(p.percent_complete.clamp(0, 100) as u64);
+        current.set_position(p.current_update_percent_complete.clamp(0, 100) as u64);
+        let index = p.current_update_index.max(0) as usize;
+        let title = self.titles.get(index).map(String::as_str).unwrap_or("");
+        current.set_message(format!("{}/{} {title}", index + 1, self.titles.len()));
+    }
+
+    fn finish(&self) {
+        if let Some((multi, overall, current)) = &self.bars {
+            current.finish_and_clear();
+            overall.finish_and_clear();
+            let _ = multi.clear();
+        }
+    }
+}
