@@ -3,6 +3,7 @@
 
 mod api_shape;
 mod commands;
+mod job_model;
 mod jobs;
 mod rules;
 mod support;
