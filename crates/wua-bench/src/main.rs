@@ -8,11 +8,13 @@
 //! cargo build --release -p wua-cli -p wua-bench
 //! target/release/wua-bench install                 # 10,000 small files
 //! target/release/wua-bench install --big-mb 1024   # plus one 1 GB file (by hand, not CI)
+//! target/release/wua-bench jobs                    # a job's own overhead, callback latency
 //! ```
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod install;
+mod jobs;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -46,11 +48,19 @@ enum Scenario {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
+    /// A job's own overhead (begin + callbacks + end of an already-installed update) against
+    /// the same work without a job, and callback latency.
+    Jobs {
+        /// Iterations (the median is reported).
+        #[arg(long, default_value_t = 300)]
+        iterations: usize,
+    },
 }
 
 fn main() -> Result<()> {
     match Args::parse().scenario {
         Scenario::Install { files, big_mb, runs, workdir } => install::run(files, big_mb, runs, workdir),
+        Scenario::Jobs { iterations } => jobs::run(iterations),
     }
 }
 
