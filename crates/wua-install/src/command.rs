@@ -25,7 +25,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wua_store::{InstalledRecord, JournalPhase, JournalRecord, PendingReboot, Store, now_rfc3339};
+use wua_store::{InstalledRecord, JournalPhase, JournalRecord, Store, now_rfc3339};
 use wua_types::{
     CommandHandler, CommandResult, HResult, Handler, InstallationRebootBehavior, OperationResultCode, UpdateDocument,
     UpdateInstallationResult, UpdateOperation, WuError,
@@ -39,6 +39,7 @@ use crate::history::history_entry;
 use crate::lock::InstallLock;
 use crate::monitor::Monitor;
 use crate::process::{self, ProcessGroup};
+use crate::reboot::record_pending_reboot;
 use crate::recovery::RecoveredOperation;
 use crate::{Target, crash};
 
@@ -423,12 +424,7 @@ fn commit(
     }
     if result.reboot_required {
         // D-9: a reboot the handler reported blocks further installs until the machine reboots.
-        tx.add_pending_reboot(&PendingReboot {
-            update_id: doc.update_id.clone(),
-            operation,
-            boot_id: target.boot_id.to_owned(),
-            blocking: true,
-        })?;
+        record_pending_reboot(&tx, target, doc, operation)?;
     }
     tx.append_history(&entry)?;
     if let Some(op_id) = op_id {

@@ -22,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use wua_store::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, Store, Tx, now_rfc3339};
+use wua_store::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, Store, now_rfc3339};
 use wua_types::{
     HResult, InstallationRebootBehavior, OperationResultCode, UpdateDocument, UpdateInstallationResult,
     UpdateOperation, WuError,
@@ -36,6 +36,7 @@ use crate::history::history_entry;
 use crate::lock::InstallLock;
 use crate::monitor::Monitor;
 use crate::plan::{InstallPlan, PlaceFile, RemoveFile, UninstallPlan};
+use crate::reboot::record_pending_reboot;
 use crate::{ADMIN_DIR, Target};
 
 const BUF_SIZE: usize = 256 * 1024;
@@ -462,7 +463,9 @@ pub(crate) fn roll_forward_install(
             backup: e.backup.clone(),
         })?;
     }
-    record_reboot(&tx, target, doc, UpdateOperation::Installation, always)?;
+    if always {
+        record_pending_reboot(&tx, target, doc, UpdateOperation::Installation)?;
+    }
     tx.append_history(&history_entry(
         doc,
         UpdateOperation::Installation,
@@ -542,7 +545,9 @@ pub(crate) fn roll_forward_uninstall(
     for r in &plan.removals {
         tx.remove_file_owner(&r.path)?;
     }
-    record_reboot(&tx, target, doc, UpdateOperation::Uninstallation, always)?;
+    if always {
+        record_pending_reboot(&tx, target, doc, UpdateOperation::Uninstallation)?;
+    }
     tx.append_history(&history_entry(
         doc,
         UpdateOperation::Uninstallation,
@@ -556,24 +561,6 @@ pub(crate) fn roll_forward_uninstall(
 
     cleanup(target, store, op_id, &plan.discarded(), &plan.op_dirs)?;
     Ok(result)
-}
-
-fn record_reboot(
-    tx: &Tx<'_>,
-    target: &Target<'_>,
-    doc: &UpdateDocument,
-    operation: UpdateOperation,
-    always: bool,
-) -> Result<(), InstallError> {
-    if always {
-        tx.add_pending_reboot(&PendingReboot {
-            update_id: doc.update_id.clone(),
-            operation,
-            boot_id: target.boot_id.to_owned(),
-            blocking: true,
-        })?;
-    }
-    Ok(())
 }
 
 /// Step 6: deletes discarded files and empty operation areas, then forgets the record.

@@ -3,6 +3,12 @@
 
 use std::path::PathBuf;
 
+use wua_store::{PendingReboot, Tx};
+use wua_types::{UpdateDocument, UpdateOperation};
+
+use crate::Target;
+use crate::error::InstallError;
+
 /// Where the current boot id comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BootIdSource {
@@ -27,4 +33,21 @@ impl BootIdSource {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
     }
+}
+
+/// Records, in the operation's transaction, that `doc`'s install or uninstall asked for a
+/// reboot in this boot: it blocks further installs until the machine reboots (D-9).
+pub(crate) fn record_pending_reboot(
+    tx: &Tx<'_>,
+    target: &Target<'_>,
+    doc: &UpdateDocument,
+    operation: UpdateOperation,
+) -> Result<(), InstallError> {
+    tx.add_pending_reboot(&PendingReboot {
+        update_id: doc.update_id.clone(),
+        operation,
+        boot_id: target.boot_id.to_owned(),
+        blocking: true,
+    })?;
+    Ok(())
 }
