@@ -82,7 +82,7 @@ impl ProgressView {
             return ProgressView { bars: None, titles };
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos:>3}% {msg}")
+        let style = ProgressStyle::with_template("{spinner} {prefix:>10} [{bar:30}] {pos:>3}% {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         let overall = multi.add(ProgressBar::new(100).with_style(style.clone()));
@@ -93,6 +93,8 @@ impl ProgressView {
         overall.set_message(format!("{} update(s)", titles.len()));
         let current = multi.add(ProgressBar::new(100).with_style(style));
         current.set_prefix("update");
+        // A program reports no percentage: the tick shows the job is alive meanwhile.
+        current.enable_steady_tick(std::time::Duration::from_millis(200));
         ProgressView { bars: Some((multi, overall, current)), titles }
     }
 
