@@ -52,21 +52,30 @@ pub fn run(
     let view = Arc::new(ProgressView::new(cli, updates, operation));
     let on_progress = {
         let view = view.clone();
-        let callback: ProgressCallback = Box::new(move |_job, args| view.show(&args.progress));
+        let callback: ProgressCallback = Box::new(move |job, args| {
+            // Registered here too, so a Ctrl-C finds the job even before `begin_*`'s caller
+            // got to register it: the first callback precedes any work.
+            set_current(Some(job));
+            view.show(&args.progress)
+        });
         Some(callback)
     };
     let job = match operation {
         UpdateOperation::Installation => installer.begin_install(on_progress, None, None)?,
         UpdateOperation::Uninstallation => installer.begin_uninstall(on_progress, None, None)?,
     };
-    *CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()) = Some(job.clone());
+    set_current(Some(&job));
     let result = match operation {
         UpdateOperation::Installation => installer.end_install(&job),
         UpdateOperation::Uninstallation => installer.end_uninstall(&job),
     };
-    *CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    set_current(None);
     view.finish();
     result
+}
+
+fn set_current(job: Option<&InstallationJob>) {
+    *CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()) = job.cloned();
 }
 
 /// Two bars on a terminal (the job overall, the current update); nothing otherwise.
