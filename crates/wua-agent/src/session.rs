@@ -207,7 +207,7 @@ impl UpdateSession {
         let boot = self.inner.boot_id.current();
         let mut store = self.store();
         let tx = store.read()?;
-        let is_installed = crate::worker::installed_equivalent(&tx, doc)?;
+        let is_installed = crate::worker::installed_equivalent(&tx, &self.inner.root, doc)?;
         let eula_accepted = match &doc.eula {
             None => true,
             Some(text) => tx.eula_accepted(&doc.update_id, &eula_hash(text))?,

@@ -443,10 +443,9 @@ fn remove_work_dir(work: &Path) {
 }
 
 /// Recovery of a command interrupted by a crash (D-38): kills what is left of its process
-/// group, then records the update as not installed with an "operation interrupted" entry.
-///
-/// An `is_installed` rule, when the update has one, is not evaluated yet (the rule evaluator
-/// arrives with the repository); such an update is recorded as without a rule.
+/// group, then evaluates the update's `is_installed` rule if it has one and records what it
+/// finds (a completed operation is `Succeeded`); without a rule it records the update as not
+/// installed with a `Failed` "operation interrupted" entry. Either entry is marked recovered.
 pub(crate) fn recover(
     target: &Target<'_>,
     store: &mut Store,
@@ -476,14 +475,45 @@ pub(crate) fn recover(
     } else {
         format!("its surviving processes {killed:?} were killed")
     };
-    let result = UpdateInstallationResult::failed(
-        HResult::WUA_E_OPERATION_INTERRUPTED,
-        format!("the program was interrupted by a crash of the agent; {what}; the update is recorded as not installed"),
-    );
+    // What the program left: the update's is_installed rule says, if it has one; otherwise the
+    // update is recorded as not installed.
+    let found = crate::detect::installed_by_rule(&store.read()?, target.root, doc)?;
+    let completed = match (rec.operation, found) {
+        (UpdateOperation::Installation, Some(installed)) => installed,
+        (UpdateOperation::Uninstallation, Some(installed)) => !installed,
+        (_, None) => false,
+    };
+    let result = if completed {
+        UpdateInstallationResult {
+            message: format!(
+                "the program was interrupted by a crash of the agent; {what}; its is_installed rule finds the {} complete",
+                operation_word(rec.operation)
+            ),
+            ..UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK)
+        }
+    } else {
+        let recorded = match found {
+            Some(true) => "its is_installed rule finds the update installed",
+            Some(false) => "its is_installed rule finds the update not installed",
+            None => "the update is recorded as not installed",
+        };
+        UpdateInstallationResult::failed(
+            HResult::WUA_E_OPERATION_INTERRUPTED,
+            format!("the program was interrupted by a crash of the agent; {what}; {recorded}"),
+        )
+    };
     let mut entry = history_entry(doc, rec.operation, &result, target.client_application_id, true);
     entry.log_path = Some(plan.log.display().to_string());
     let tx = store.write()?;
-    tx.remove_installed(&doc.update_id)?;
+    match found {
+        Some(true) => tx.set_installed(&InstalledRecord {
+            update_id: doc.update_id.clone(),
+            revision: doc.revision_number,
+            installed_at: now_rfc3339(),
+            created_dirs: vec![],
+        })?,
+        Some(false) | None => tx.remove_installed(&doc.update_id)?,
+    }
     tx.append_history(&entry)?;
     tx.remove_journal(&rec.op_id)?;
     tx.commit()?;

@@ -9,6 +9,7 @@
 //! - [`Monitor`]: how a handler reports progress to its job and learns of an abort (D-20,
 //!   D-23).
 //! - [`recover`]: finishes or undoes operations a crash interrupted, under the lock.
+//! - [`detect`]: whether an update is installed by its `is_installed` rule (D-38, D-40).
 //! - [`ContentCache`]: blobs by SHA-256 in the state directory.
 //! - [`BootIdSource`]: the boot id that pending reboots are tied to (D-9).
 //! - [`crash_point`]: the step counter the crash-safety tests use (feature `crash-points`).
@@ -19,6 +20,7 @@
 pub mod cache;
 pub mod command;
 pub mod crash;
+pub mod detect;
 pub mod error;
 pub mod files;
 pub mod fsops;

@@ -118,11 +118,12 @@ pub fn holding_handler(dir: &Path, extra: &str) -> String {
 }
 
 /// Builds a holding command package (see [`HOLDING`]) for update `test_id(n)`; creates
-/// `dir/hold`.
-pub fn holding_package(w: &World, n: u32, dir: &Path, extra: &str) -> Result<PathBuf> {
+/// `dir/hold`. `extra` is the program's third argument, `tail` more manifest tables.
+pub fn holding_package(w: &World, n: u32, dir: &Path, extra: &str, tail: &str) -> Result<PathBuf> {
     fs_err::create_dir_all(dir)?;
     fs_err::write(dir.join("hold"), "")?;
-    let manifest = command_manifest(&test_id(n), &format!("holding command {n}"), "", &holding_handler(dir, extra));
+    let handler = format!("{}\n{tail}", holding_handler(dir, extra));
+    let manifest = command_manifest(&test_id(n), &format!("holding command {n}"), "", &handler);
     w.package(&format!("hold{n}"), &manifest, &[("hold.sh", 0o755, HOLDING), ("uninstall.sh", 0o755, UNINSTALL)])
 }
 

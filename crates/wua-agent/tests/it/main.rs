@@ -5,5 +5,6 @@ mod api_shape;
 mod commands;
 mod job_model;
 mod jobs;
+mod rule_based;
 mod rules;
 mod support;

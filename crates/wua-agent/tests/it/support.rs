@@ -66,7 +66,7 @@ pub fn command_update(w: &World, s: &UpdateSession, n: u32, handler: &str, files
 
 /// A command update that holds until `dir/hold` is removed (which this creates).
 pub fn holding_update(w: &World, s: &UpdateSession, n: u32, dir: &Path) -> Update {
-    let pkg = wua_test_support::holding_package(w, n, dir, "").unwrap();
+    let pkg = wua_test_support::holding_package(w, n, dir, "", "").unwrap();
     s.open_package(&pkg).unwrap()
 }
 

@@ -33,7 +33,7 @@ fn library_session(w: &World) -> UpdateSession {
 fn d8_second_process_is_refused_with_the_holders_pid() {
     let w = World::new().unwrap();
     let dir = w.work.join("hold");
-    let holding = holding_package(&w, 1, &dir, "").unwrap();
+    let holding = holding_package(&w, 1, &dir, "", "").unwrap();
     let other =
         w.package("other", &files_manifest(&test_id(2), 1, "other", "", ""), &[("etc/o", 0o644, b"o")]).unwrap();
     let first = spawn(wua(&w.state, &w.root).arg("install-package").arg(&holding));
@@ -67,7 +67,7 @@ fn d8_second_process_is_refused_with_the_holders_pid() {
 fn d38_crash_during_a_command() {
     let w = World::new().unwrap();
     let dir = w.work.join("hold");
-    let holding = holding_package(&w, 1, &dir, "").unwrap();
+    let holding = holding_package(&w, 1, &dir, "", "").unwrap();
     let mut agent = spawn(wua(&w.state, &w.root).arg("install-package").arg(&holding));
     wait_for("the program", LONG, || dir.join("pid").exists());
     let (pid, child) = (read_pid(&dir.join("pid")), read_pid(&dir.join("child.pid")));
@@ -101,7 +101,7 @@ fn d38_crash_during_a_command() {
 fn ctrl_c_aborts_the_job() {
     let w = World::new().unwrap();
     let dir = w.work.join("hold");
-    let holding = holding_package(&w, 1, &dir, "").unwrap();
+    let holding = holding_package(&w, 1, &dir, "", "").unwrap();
     let after =
         w.package("after", &files_manifest(&test_id(2), 1, "after", "", ""), &[("etc/a", 0o644, b"a")]).unwrap();
     let agent = spawn(wua(&w.state, &w.root).args(["--json", "install-package"]).arg(&holding).arg(&after));
@@ -125,7 +125,7 @@ fn ctrl_c_aborts_the_job() {
 fn second_ctrl_c_leaves_at_once() {
     let w = World::new().unwrap();
     let dir = w.work.join("hold");
-    let holding = holding_package(&w, 1, &dir, "ignore-term").unwrap();
+    let holding = holding_package(&w, 1, &dir, "ignore-term", "").unwrap();
     let agent = spawn(wua(&w.state, &w.root).arg("install-package").arg(&holding));
     wait_for("the program", LONG, || dir.join("pid").exists());
     let pid = read_pid(&dir.join("pid"));
@@ -147,4 +147,31 @@ fn second_ctrl_c_leaves_at_once() {
     let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!pid_alive(pid));
+}
+
+/// D-38 with an `is_installed` rule: after a SIGKILL of the agent while the program runs,
+/// recovery kills the group, evaluates the rule and records what it finds: here the program
+/// had done its work, so the update is installed and the recovered entry is `Succeeded`.
+#[test]
+fn d38_crash_during_a_command_with_an_is_installed_rule() {
+    let w = World::new().unwrap();
+    let dir = w.work.join("hold");
+    let rule = "[applicability]\nis_installed = { file_exists = \"opt/done/marker\" }\n";
+    let holding = holding_package(&w, 1, &dir, "", rule).unwrap();
+    let mut agent = spawn(wua(&w.state, &w.root).arg("install-package").arg(&holding));
+    wait_for("the program", LONG, || dir.join("pid").exists());
+    let pid = read_pid(&dir.join("pid"));
+    // What the program did before the crash: the rule will find it.
+    std::fs::create_dir_all(w.root.join("opt/done")).unwrap();
+    std::fs::write(w.root.join("opt/done/marker"), "done").unwrap();
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!pid_alive(pid));
+    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
+    let e = &h["entries"][0];
+    assert_eq!((e["result_code"].as_str(), e["hresult_name"].as_str()), (Some("Succeeded"), Some("S_OK")), "{h}");
+    assert_eq!(e["recovered"], true);
+    assert!(library_session(&w).find_update(&test_id(1)).unwrap().unwrap().is_installed());
 }

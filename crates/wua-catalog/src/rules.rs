@@ -1,0 +1,385 @@
+//! Applicability rules: a small JSON expression tree evaluated on the machine, rooted at any
+//! directory (the target root). No rule runs a command.
+//!
+//! A rule is an object with exactly one key, its kind:
+//!
+//! | rule | true when |
+//! |---|---|
+//! | `{"all": [r, ...]}` | every rule is true (an empty list is true) |
+//! | `{"any": [r, ...]}` | at least one rule is true |
+//! | `{"not": r}` | `r` is false |
+//! | `{"os": {"id": "debian", "op": ">=", "version": "12"}}` | `<root>/etc/os-release` (or `usr/lib/os-release`) has that `ID` (or lists it in `ID_LIKE`) and its `VERSION_ID` compares so; `id` and the comparison are each optional |
+//! | `{"arch": "x86_64"}` or `{"arch": ["amd64", "arm64"]}` | the machine's architecture is one of them (kernel or Debian names) |
+//! | `{"kernel": {"op": ">=", "version": "6.1"}}` | the running kernel's release compares so |
+//! | `{"file_exists": "etc/foo.conf"}` | the path exists under the root |
+//! | `{"file_sha256": {"path": "...", "sha256": "<hex>"}}` | the file's SHA-256 is that |
+//! | `{"file_version": {"path": "...", "key": "VERSION", "op": ">=", "version": "1.2"}}` | the version read from the file (its first line, or the value of `key=` in it) compares so |
+//! | `{"dpkg_package": {"name": "openssl", "op": ">=", "version": "3.0.11-1"}}` | the package is installed in `<root>/var/lib/dpkg/status` (and its version compares so, when `op` is given) |
+//! | `{"update_installed": "<update id>"}` | the agent records that update as installed |
+//!
+//! Comparisons (`op`): `=`, `!=`, `<`, `<=`, `>`, `>=` (and dpkg's `<<`, `>>`), in Debian
+//! version ordering ([`crate::debversion`]). Paths are relative to the root and resolved as if
+//! the root were `/`: an absolute symbolic link is taken relative to the root, and `..` never
+//! leaves it.
+//!
+//! An unknown rule kind is [`RuleError::UnknownKind`]: the update is not applicable (D-42), so
+//! a rule kind added later never makes an older agent install something it cannot judge.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wua_types::Applicability;
+
+use crate::debversion;
+
+/// Why a rule could not be evaluated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// A rule kind this agent does not know (D-42).
+    #[error("unknown rule kind {kind:?} (D-42: the update is not applicable)")]
+    UnknownKind {
+        /// The kind.
+        kind: String,
+    },
+    /// A rule of a known kind with bad arguments.
+    #[error("malformed {kind} rule: {detail}")]
+    Malformed {
+        /// The kind.
+        kind: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// What rules see of the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Machine {
+    /// The target root.
+    pub root: PathBuf,
+    /// The architecture, as the kernel names it (`x86_64`, `aarch64`, ...).
+    pub arch: String,
+    /// The running kernel's release (`uname -r`).
+    pub kernel: String,
+    /// Update ids the agent records as installed.
+    pub installed_updates: BTreeSet<String>,
+}
+
+impl Machine {
+    /// The machine this process runs on, with `root` as the target root.
+    pub fn this_machine(root: &Path, installed_updates: BTreeSet<String>) -> Self {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned());
+        Machine {
+            root: root.to_path_buf(),
+            arch: std::env::consts::ARCH.to_owned(),
+            kernel: kernel.unwrap_or_default(),
+            installed_updates,
+        }
+    }
+}
+
+/// The outcome of an update's applicability rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applicable {
+    /// Installable, and its prerequisites are installed.
+    Yes,
+    /// Not applicable, with the reason.
+    No(String),
+}
+
+/// Whether an update can be installed here: its `is_installable` rule (true when absent) and
+/// its prerequisites. A rule that cannot be evaluated makes it not applicable (D-42).
+pub fn applicability(rules: &Applicability, machine: &Machine) -> Applicable {
+    if let Some(rule) = &rules.is_installable {
+        match evaluate(rule, machine) {
+            Ok(true) => {}
+            Ok(false) => return Applicable::No("its is_installable rule is false".into()),
+            Err(e) => return Applicable::No(e.to_string()),
+        }
+    }
+    match rules.prerequisites.iter().find(|p| !machine.installed_updates.contains(*p)) {
+        Some(missing) => Applicable::No(format!("prerequisite update {missing} is not installed")),
+        None => Applicable::Yes,
+    }
+}
+
+/// Evaluates one rule.
+pub fn evaluate(rule: &Value, machine: &Machine) -> Result<bool, RuleError> {
+    let (kind, arg) = match rule.as_object() {
+        Some(map) if map.len() == 1 => match map.iter().next() {
+            Some((k, v)) => (k.as_str(), v),
+            None => return Err(malformed("rule", "an empty object")),
+        },
+        _ => return Err(malformed("rule", "a rule is an object with exactly one key, its kind")),
+    };
+    match kind {
+        "all" => {
+            for r in list(kind, arg)? {
+                if !evaluate(r, machine)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        "any" => {
+            // Every child is evaluated, so an unknown kind anywhere is found (D-42).
+            let mut any = false;
+            for r in list(kind, arg)? {
+                any |= evaluate(r, machine)?;
+            }
+            Ok(any)
+        }
+        "not" => Ok(!evaluate(arg, machine)?),
+        "os" => os(arg, machine),
+        "arch" => arch(arg, machine),
+        "kernel" => {
+            let (op, version) = comparison(kind, arg)?.ok_or_else(|| malformed(kind, "needs op and version"))?;
+            compare(kind, &machine.kernel, op, version)
+        }
+        "file_exists" => {
+            let path = string(kind, arg)?;
+            Ok(resolve(&machine.root, path).is_some_and(|p| p.exists()))
+        }
+        "file_sha256" => {
+            let path = field(kind, arg, "path")?;
+            let want = field(kind, arg, "sha256")?.to_ascii_lowercase();
+            Ok(resolve(&machine.root, path).and_then(|p| sha256_of(&p)).is_some_and(|got| got == want))
+        }
+        "file_version" => file_version(arg, machine),
+        "dpkg_package" => dpkg_package(arg, machine),
+        "update_installed" => Ok(machine.installed_updates.contains(string(kind, arg)?)),
+        other => Err(RuleError::UnknownKind { kind: other.to_owned() }),
+    }
+}
+
+fn malformed(kind: &str, detail: impl Into<String>) -> RuleError {
+    RuleError::Malformed { kind: kind.to_owned(), detail: detail.into() }
+}
+
+fn list<'v>(kind: &str, arg: &'v Value) -> Result<&'v Vec<Value>, RuleError> {
+    arg.as_array().ok_or_else(|| malformed(kind, "needs a list of rules"))
+}
+
+fn string<'v>(kind: &str, arg: &'v Value) -> Result<&'v str, RuleError> {
+    arg.as_str().ok_or_else(|| malformed(kind, "needs a string"))
+}
+
+fn field<'v>(kind: &str, arg: &'v Value, name: &str) -> Result<&'v str, RuleError> {
+    arg.get(name).and_then(Value::as_str).ok_or_else(|| malformed(kind, format!("needs a string {name:?}")))
+}
+
+/// `op` and `version`, both or neither.
+fn comparison<'v>(kind: &str, arg: &'v Value) -> Result<Option<(&'v str, &'v str)>, RuleError> {
+    match (arg.get("op"), arg.get("version")) {
+        (None, None) => Ok(None),
+        (Some(op), Some(v)) => match (op.as_str(), v.as_str()) {
+            (Some(op), Some(v)) => Ok(Some((op, v))),
+            _ => Err(malformed(kind, "op and version are strings")),
+        },
+        _ => Err(malformed(kind, "op and version go together")),
+    }
+}
+
+/// `have op want` in Debian ordering; a version on the machine that does not parse compares
+/// false (the rule cannot be true of it), a bad version in the rule is malformed.
+fn compare(kind: &str, have: &str, op: &str, want: &str) -> Result<bool, RuleError> {
+    let want = debversion::Version::parse(want).map_err(|e| malformed(kind, e.to_string()))?;
+    let ok: fn(Ordering) -> bool = match op {
+        "=" | "==" => Ordering::is_eq,
+        "!=" => Ordering::is_ne,
+        "<" | "<<" => Ordering::is_lt,
+        "<=" => Ordering::is_le,
+        ">" | ">>" => Ordering::is_gt,
+        ">=" => Ordering::is_ge,
+        other => return Err(malformed(kind, format!("unknown comparison {other:?}"))),
+    };
+    Ok(debversion::Version::parse(have).is_ok_and(|have| ok(have.cmp(&want))))
+}
+
+fn os(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
+    let id = match arg.get("id") {
+        None => None,
+        Some(v) => Some(v.as_str().ok_or_else(|| malformed("os", "id is a string"))?),
+    };
+    let cmp = comparison("os", arg)?;
+    let text = ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|p| resolve(&machine.root, p).and_then(|p| read_small(&p)));
+    let Some(text) = text else { return Ok(false) };
+    let value = |key: &str| key_value(&text, key);
+    if let Some(id) = id {
+        let like = value("ID_LIKE").unwrap_or_default();
+        let matches = value("ID").is_some_and(|v| v.eq_ignore_ascii_case(id))
+            || like.split_whitespace().any(|l| l.eq_ignore_ascii_case(id));
+        if !matches {
+            return Ok(false);
+        }
+    }
+    match cmp {
+        None => Ok(true),
+        Some((op, version)) => match value("VERSION_ID") {
+            Some(have) => compare("os", &have, op, version),
+            None => Ok(false),
+        },
+    }
+}
+
+/// The kernel's and Debian's names for the same architectures.
+const ARCH_ALIASES: &[(&str, &str)] =
+    &[("x86_64", "amd64"), ("aarch64", "arm64"), ("x86", "i386"), ("i686", "i386"), ("arm", "armhf")];
+
+fn arch(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
+    let wanted: Vec<&str> = match arg {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| malformed("arch", "names are strings")))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(malformed("arch", "needs a name or a list of names")),
+    };
+    let have = machine.arch.as_str();
+    let alias = ARCH_ALIASES.iter().find(|(k, d)| *k == have || *d == have);
+    Ok(wanted.iter().any(|w| *w == have || alias.is_some_and(|(k, d)| w == k || w == d)))
+}
+
+fn file_version(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
+    let path = field("file_version", arg, "path")?;
+    let (op, version) =
+        comparison("file_version", arg)?.ok_or_else(|| malformed("file_version", "needs op and version"))?;
+    let Some(text) = resolve(&machine.root, path).and_then(|p| read_small(&p)) else { return Ok(false) };
+    let have = match arg.get("key") {
+        Some(k) => key_value(&text, k.as_str().ok_or_else(|| malformed("file_version", "key is a string"))?),
+        None => text.lines().next().map(|l| l.trim().to_owned()),
+    };
+    match have {
+        Some(have) => compare("file_version", &have, op, version),
+        None => Ok(false),
+    }
+}
+
+fn dpkg_package(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
+    let name = field("dpkg_package", arg, "name")?;
+    let cmp = comparison("dpkg_package", arg)?;
+    let Some(status) = resolve(&machine.root, "var/lib/dpkg/status").and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        return Ok(false);
+    };
+    let Some(version) = installed_version(&status, name) else { return Ok(false) };
+    match cmp {
+        None => Ok(true),
+        Some((op, want)) => compare("dpkg_package", &version, op, want),
+    }
+}
+
+/// The version of `package` if the dpkg status database says it is installed (a package of
+/// another architecture, `name:arch`, counts too).
+pub fn installed_version(status: &str, package: &str) -> Option<String> {
+    for stanza in status.split("\n\n") {
+        let mut name = None;
+        let mut arch = None;
+        let mut state = None;
+        let mut version = None;
+        for line in stanza.lines() {
+            if let Some((k, v)) = line.split_once(':') {
+                let v = v.trim();
+                match k {
+                    "Package" => name = Some(v),
+                    "Architecture" => arch = Some(v),
+                    "Status" => state = Some(v),
+                    "Version" => version = Some(v),
+                    _ => {}
+                }
+            }
+        }
+        let qualified = |n: &str| package.strip_prefix(n).and_then(|rest| rest.strip_prefix(':'));
+        let named = name.is_some_and(|n| n == package || (arch.is_some() && qualified(n) == arch));
+        if named && state.is_some_and(|s| s.ends_with(" installed")) {
+            return version.map(str::to_owned);
+        }
+    }
+    None
+}
+
+/// `KEY=value` from an os-release-like text (quotes removed).
+fn key_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches(|c| c == '"' || c == '\'').to_owned())
+    })
+}
+
+/// Files rules read are small; a larger one is not read (the rule is false).
+const MAX_READ: u64 = 1 << 20;
+
+fn read_small(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut text = String::new();
+    file.take(MAX_READ).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+fn sha256_of(path: &Path) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n)?);
+    }
+    Some(hex::encode(hasher.finalize()))
+}
+
+/// Resolves `rel` under `root` as if `root` were `/`: symbolic links are followed with absolute
+/// targets taken relative to the root, and `..` stops at the root. `None` for an absolute or
+/// empty path, or too many links.
+pub fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
+    if rel.is_empty() || rel.starts_with('/') || rel.contains('\0') {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = rel.split('/').rev().map(str::to_owned).collect();
+    let mut links = 0;
+    while let Some(comp) = pending.pop() {
+        match comp.as_str() {
+            "" | "." => continue,
+            ".." => {
+                parts.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)).join(&comp);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return None;
+                }
+                let target = std::fs::read_link(&candidate).ok()?;
+                if target.is_absolute() {
+                    parts.clear();
+                }
+                let mut next: Vec<String> = Vec::new();
+                for c in target.components() {
+                    match c {
+                        Component::Normal(s) => next.push(s.to_string_lossy().into_owned()),
+                        Component::ParentDir => next.push("..".into()),
+                        _ => {}
+                    }
+                }
+                pending.extend(next.into_iter().rev());
+            }
+            _ => parts.push(comp),
+        }
+    }
+    Some(parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}

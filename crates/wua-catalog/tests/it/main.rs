@@ -1,0 +1,5 @@
+//! wua-catalog's integration tests: one binary, a module per area.
+
+mod criteria;
+mod rules;
+mod supersedence;

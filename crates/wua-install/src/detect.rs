@@ -1,0 +1,26 @@
+//! Whether an update is installed, by its `is_installed` rule when it has one (D-38, D-40).
+//!
+//! Without a rule, "installed" is what the agent's own records say. A rule that cannot be
+//! evaluated (malformed, or of a kind this agent does not know, D-42) is logged and treated as
+//! absent, so the records decide.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use wua_catalog::rules::{Machine, evaluate};
+use wua_store::{StoreError, Tx};
+use wua_types::UpdateDocument;
+
+/// The verdict of `doc`'s `is_installed` rule on the machine with target `root`, or `None`
+/// when it has no rule (or one that cannot be evaluated).
+pub fn installed_by_rule(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Result<Option<bool>, StoreError> {
+    let Some(rule) = &doc.applicability.is_installed else { return Ok(None) };
+    let installed: BTreeSet<String> = tx.all_installed()?.into_iter().map(|r| r.update_id).collect();
+    match evaluate(rule, &Machine::this_machine(root, installed)) {
+        Ok(verdict) => Ok(Some(verdict)),
+        Err(e) => {
+            tracing::warn!(update_id = %doc.update_id, error = %e, "the is_installed rule cannot be evaluated; the agent's records decide");
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The search-criteria parser never panics, and what it accepts it accepts again when the
+//! same text is parsed twice (no hidden state).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let first = wua_catalog::criteria::parse(text);
+        let again = wua_catalog::criteria::parse(text);
+        assert_eq!(first.is_ok(), again.is_ok());
+        let escaped = wua_catalog::criteria::escape_string(text);
+        let _ = wua_catalog::criteria::parse(&format!("UpdateID = {escaped}"));
+    }
+});
