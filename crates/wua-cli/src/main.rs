@@ -87,6 +87,9 @@ pub enum Command {
     /// Finish or undo operations a crash or power loss interrupted (installs and uninstalls
     /// do this first anyway).
     Recover,
+    /// Work with an update repository.
+    #[command(subcommand)]
+    Repo(RepoCommand),
     /// Build sample packages and install them into DIR/root (state in DIR/state).
     Quickstart {
         /// Where to work (created if missing).
@@ -118,6 +121,20 @@ pub enum PackageCommand {
         /// Package files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+/// `wua repo ...`.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Serve a repository directory over HTTP as a static host would (ranges, ETags, no
+    /// listing), until interrupted.
+    Serve {
+        /// The repository directory.
+        dir: PathBuf,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
 }
 

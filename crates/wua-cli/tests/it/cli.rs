@@ -185,3 +185,27 @@ fn status_during_a_live_install_does_not_recover_it() {
     assert_eq!(h["total"], 1);
     assert_eq!(h["entries"][0]["recovered"], false);
 }
+
+/// `wua repo serve DIR` serves the directory over HTTP on the address it prints.
+#[test]
+fn repo_serve_serves_a_directory() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.json"), "{}").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wua"))
+        .args(["repo", "serve", "--listen", "127.0.0.1:0"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit_once("http://").unwrap().1.trim_end_matches('/').to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(format!("GET /hello.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.ends_with("{}"), "{reply}");
+}
