@@ -7,7 +7,16 @@
 //! next part of this crate; until it lands, `wua repo serve` serves any directory as a static
 //! host would.
 
+pub mod error;
+pub mod keys;
+pub mod layout;
+pub mod pack;
+pub mod repo;
 pub mod static_repo;
+pub mod verify;
+
+pub use error::{Refusal, TrustError};
+pub use layout::Layout;
 
 /// Serves `dir` on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, dir: std::path::PathBuf) -> std::io::Result<()> {

@@ -181,6 +181,19 @@ hresults! {
     WUA_E_STORE = 0xA024_3002, "the agent datastore failed";
     WUA_E_STORE_TOO_NEW = 0xA024_3003, "the agent datastore was written by a newer wua";
     WUA_E_CACHE_IO = 0xA024_3004, "the content cache could not be read or written";
+
+    // wua's own block, trust and repository (0xA0244xxx).
+    WUA_E_TRUST_IO = 0xA024_4001, "the repository or the trusted state could not be read or written";
+    WUA_E_TRUST_KEY = 0xA024_4002, "a signing key is missing, unreadable or not one the role lists";
+    WUA_E_TRUST_EXPIRED = 0xA024_4003, "repository metadata has expired (a freeze attack, or a repository not re-signed in time)";
+    WUA_E_TRUST_ROLLBACK = 0xA024_4004, "repository metadata is older than what is already trusted (a rollback attack)";
+    WUA_E_TRUST_MIX_AND_MATCH = 0xA024_4005, "metadata does not match the snapshot or timestamp that lists it (a mix-and-match attack)";
+    WUA_E_TRUST_HASH_MISMATCH = 0xA024_4006, "a pack or blob does not match its signed hash (arbitrary content)";
+    WUA_E_TRUST_TOO_LARGE = 0xA024_4007, "a file is longer than its signed length or the limit (an endless-data attack)";
+    WUA_E_TRUST_SIGNATURE = 0xA024_4008, "signatures do not meet the role's threshold or come from keys the role does not list";
+    WUA_E_TRUST_METADATA = 0xA024_4009, "repository metadata or a catalog pack is malformed";
+    WUA_E_REPO_LOCKED = 0xA024_400A, "another writer holds the repository lock";
+    WUA_E_REPO_INVALID = 0xA024_400B, "the directory is not a wua repository, or a publishing input is invalid";
 }
 
 impl HResult {

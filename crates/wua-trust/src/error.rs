@@ -1,0 +1,147 @@
+//! The trust errors: every refusal names what was wrong and carries a code from wua's trust
+//! block (D-2), one per attack the TUF client resists.
+
+use std::path::PathBuf;
+
+use wua_types::{HResult, WuError};
+
+/// A failure of the repository, its keys or its verification.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A signing key is missing, unreadable or not one the role lists.
+    #[error("key {path}: {detail}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The directory is not a wua repository, or a publishing input is invalid.
+    #[error("{path}: {detail}")]
+    Invalid {
+        /// The repository or the input.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Another writer holds the repository lock.
+    #[error("repository {path} is locked by another writer (pid {pid})")]
+    Locked {
+        /// The repository.
+        path: PathBuf,
+        /// The holder's pid as it wrote it (0 when unreadable).
+        pid: u32,
+    },
+    /// Verification refused what the repository served.
+    #[error("{refusal}: {detail}")]
+    Refused {
+        /// Which check failed.
+        refusal: Refusal,
+        /// The verifier's account of it.
+        detail: String,
+    },
+}
+
+/// The check a verification failed: each is a distinct attack TUF resists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Expired metadata (freeze attack).
+    Expired,
+    /// A version older than the trusted one (rollback attack).
+    Rollback,
+    /// Metadata that does not match the snapshot or timestamp listing it (mix-and-match).
+    MixAndMatch,
+    /// Content that does not match its signed hash (arbitrary content).
+    HashMismatch,
+    /// A file longer than listed or than the limit (endless data).
+    TooLarge,
+    /// Too few valid signatures, or signatures by keys the role does not list.
+    Signature,
+    /// Malformed metadata or pack.
+    Malformed,
+    /// The repository could not be reached.
+    Unreachable,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::Expired => "expired metadata (freeze attack?)",
+            Refusal::Rollback => "older metadata than trusted (rollback attack?)",
+            Refusal::MixAndMatch => "metadata that does not match its snapshot (mix-and-match attack?)",
+            Refusal::HashMismatch => "content that does not match its signed hash (arbitrary content?)",
+            Refusal::TooLarge => "a file longer than listed (endless-data attack?)",
+            Refusal::Signature => "signatures that do not meet the role's threshold (wrong or revoked keys?)",
+            Refusal::Malformed => "malformed repository metadata",
+            Refusal::Unreachable => "the repository could not be reached",
+        })
+    }
+}
+
+impl TrustError {
+    /// The code for this error.
+    pub fn hresult(&self) -> HResult {
+        match self {
+            TrustError::Io { .. } => HResult::WUA_E_TRUST_IO,
+            TrustError::Key { .. } => HResult::WUA_E_TRUST_KEY,
+            TrustError::Invalid { .. } => HResult::WUA_E_REPO_INVALID,
+            TrustError::Locked { .. } => HResult::WUA_E_REPO_LOCKED,
+            TrustError::Refused { refusal, .. } => match refusal {
+                Refusal::Expired => HResult::WUA_E_TRUST_EXPIRED,
+                Refusal::Rollback => HResult::WUA_E_TRUST_ROLLBACK,
+                Refusal::MixAndMatch => HResult::WUA_E_TRUST_MIX_AND_MATCH,
+                Refusal::HashMismatch => HResult::WUA_E_TRUST_HASH_MISMATCH,
+                Refusal::TooLarge => HResult::WUA_E_TRUST_TOO_LARGE,
+                Refusal::Signature => HResult::WUA_E_TRUST_SIGNATURE,
+                Refusal::Malformed => HResult::WUA_E_TRUST_METADATA,
+                Refusal::Unreachable => HResult::WU_E_NO_CONNECTION,
+            },
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TrustError::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn invalid(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        TrustError::Invalid { path: path.into(), detail: detail.into() }
+    }
+}
+
+/// Classifies an error of the TUF library by the check that failed.
+pub(crate) fn refused(e: tough::error::Error) -> TrustError {
+    use tough::error::Error as E;
+    let refusal = match &e {
+        E::ExpiredMetadata { .. } => Refusal::Expired,
+        E::OlderMetadata { .. } | E::OlderSnapshotInTimestamp { .. } | E::SnapshotRoleRollback { .. } => {
+            Refusal::Rollback
+        }
+        E::VersionMismatch { .. }
+        | E::MetaMissing { .. }
+        | E::SnapshotRoleMissing { .. }
+        | E::SnapshotTargetsMetaMissing { .. }
+        | E::MissingSnapshotMeta { .. }
+        | E::RoleNotInMeta { .. } => Refusal::MixAndMatch,
+        E::HashMismatch { context, .. } if context.ends_with(".json") => Refusal::MixAndMatch,
+        E::HashMismatch { .. } => Refusal::HashMismatch,
+        E::MaxSizeExceeded { .. } | E::MaxUpdatesExceeded { .. } => Refusal::TooLarge,
+        E::VerifyMetadata { .. } | E::VerifyRoleMetadata { .. } | E::VerifyTrustedMetadata { .. } => Refusal::Signature,
+        E::Transport { .. } => Refusal::Unreachable,
+        _ => Refusal::Malformed,
+    };
+    TrustError::Refused { refusal, detail: e.to_string() }
+}
+
+impl From<TrustError> for WuError {
+    fn from(e: TrustError) -> Self {
+        WuError::new(e.hresult(), e.to_string())
+    }
+}

@@ -1,0 +1,392 @@
+//! Writing a repository: `init`, `publish` (also a new revision), `decline` and `resign`.
+//!
+//! Every writer takes the repository lock (`repo.lock`, an exclusive `flock` holding the
+//! writer's pid). A publish writes in the order a reader can never see half of: blobs, then
+//! the new pack version (a new, hash-named target), then the versioned metadata files, and
+//! `timestamp.json` last by an atomic rename: until that rename, readers see the previous
+//! state, complete.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::num::NonZeroU64;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::rand::SystemRandom;
+use serde::{Deserialize, Serialize};
+use tough::editor::RepositoryEditor;
+use tough::editor::signed::{PathExists, SignedRole};
+use tough::key_source::KeySource;
+use tough::schema::decoded::{Decoded, Hex};
+use tough::schema::{KeyHolder, PathPattern, PathSet, RoleKeys, RoleType, Root, Target};
+use wua_types::UpdateDocument;
+
+use crate::error::{TrustError, refused};
+use crate::keys;
+use crate::layout::Layout;
+use crate::pack::{self, Catalog, PackEntry, SEAL_BYTES, SEAL_ENTRIES};
+
+/// How a repository is created.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// How many root keys to create.
+    pub root_keys: usize,
+    /// How many of them must sign the root (at most `root_keys`).
+    pub root_threshold: usize,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions { root_keys: 1, root_threshold: 1 }
+    }
+}
+
+/// How long each role's metadata stays valid after it is signed.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    /// `root` (signed by the offline keys).
+    pub root: jiff::SignedDuration,
+    /// `targets` and the `approvals` delegation.
+    pub targets: jiff::SignedDuration,
+    /// `snapshot`.
+    pub snapshot: jiff::SignedDuration,
+    /// `timestamp`: short, so a frozen repository is noticed (re-sign it with `resign`).
+    pub timestamp: jiff::SignedDuration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        let days = |d: i64| jiff::SignedDuration::from_hours(24 * d);
+        Lifetimes { root: days(365), targets: days(90), snapshot: days(7), timestamp: days(1) }
+    }
+}
+
+/// The role versions last signed (`catalog/versions.json`), so versions only go up.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Versions {
+    targets: u64,
+    snapshot: u64,
+    timestamp: u64,
+    approvals: u64,
+}
+
+/// The online roles, whose keys sign every change.
+const ONLINE: [&str; 3] = ["targets", "snapshot", "timestamp"];
+/// The delegated role that signs approvals (D-27), with its own online key.
+pub const APPROVALS: &str = "approvals";
+
+/// Creates a repository in `dir` (which must be empty or missing): keys (mode 0600), a root
+/// signed by `root_threshold` of `root_keys` root keys, the online roles, the `approvals`
+/// delegation, and an empty catalog.
+pub async fn init(dir: &Path, options: &InitOptions) -> Result<(), TrustError> {
+    if options.root_keys == 0 || options.root_threshold == 0 || options.root_threshold > options.root_keys {
+        return Err(TrustError::invalid(dir, "the root threshold must be between 1 and the number of root keys"));
+    }
+    if dir.exists() && std::fs::read_dir(dir).map_err(|e| TrustError::io(dir, e))?.next().is_some() {
+        return Err(TrustError::invalid(dir, "is not empty; a repository is created in a new directory"));
+    }
+    let layout = Layout::new(dir);
+    for d in [layout.catalog(), layout.metadata(), layout.targets(), layout.blobs()] {
+        fs_err::create_dir_all(&d).map_err(|e| TrustError::io(&d, e))?;
+    }
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(layout.keys()).map_err(|e| TrustError::io(layout.keys(), e))?;
+    }
+    let _lock = RepoLock::acquire(&layout)?;
+
+    let mut root_keys = Vec::new();
+    for n in 1..=options.root_keys {
+        root_keys.push(layout.key(&format!("root-{n}")));
+    }
+    let mut all_keys = HashMap::new();
+    let mut roles = HashMap::new();
+    let mut role_ids = |paths: &[PathBuf]| -> Result<Vec<Decoded<Hex>>, TrustError> {
+        let mut ids = Vec::new();
+        for path in paths {
+            let key = keys::generate(path)?;
+            let id = key.key_id().map_err(|e| TrustError::Key { path: path.clone(), detail: e.to_string() })?;
+            all_keys.insert(id.clone(), key);
+            ids.push(id);
+        }
+        Ok(ids)
+    };
+    let threshold = |n: usize| NonZeroU64::new(n as u64).ok_or_else(|| TrustError::invalid(dir, "zero threshold"));
+    roles.insert(RoleType::Root, role_keys(role_ids(&root_keys)?, threshold(options.root_threshold)?));
+    for (role, name) in
+        [(RoleType::Targets, "targets"), (RoleType::Snapshot, "snapshot"), (RoleType::Timestamp, "timestamp")]
+    {
+        roles.insert(role, role_keys(role_ids(&[layout.key(name)])?, threshold(1)?));
+    }
+    keys::generate(&layout.key(APPROVALS))?;
+    let root = Root {
+        spec_version: "1.0.0".into(),
+        consistent_snapshot: true,
+        version: NonZeroU64::MIN,
+        expires: expires_in(Lifetimes::default().root),
+        keys: all_keys,
+        roles,
+        _extra: HashMap::new(),
+    };
+    let sources: Vec<Box<dyn KeySource>> = root_keys.iter().map(keys::source).collect();
+    let signed =
+        SignedRole::new(root.clone(), &KeyHolder::Root(root), &sources, &SystemRandom::new()).await.map_err(refused)?;
+    signed.write(layout.metadata(), true).await.map_err(refused)?;
+    write_atomically(&layout.trusted_root(), signed.buffer())?;
+    save_versions(&layout, &Versions::default())?;
+    sign_all(&layout, &Lifetimes::default()).await
+}
+
+fn role_keys(keyids: Vec<Decoded<Hex>>, threshold: NonZeroU64) -> RoleKeys {
+    RoleKeys { keyids, threshold, _extra: HashMap::new() }
+}
+
+fn expires_in(d: jiff::SignedDuration) -> jiff::Timestamp {
+    jiff::Timestamp::now().checked_add(d).unwrap_or(jiff::Timestamp::MAX)
+}
+
+/// Publishes the update a publishing manifest and its payload describe (a new update, or a
+/// higher revision of a published one): blobs, the pack entry, and signed metadata.
+pub async fn publish(dir: &Path, manifest: &Path, payload: &Path) -> Result<UpdateDocument, TrustError> {
+    let layout = open(dir)?;
+    let package_err = |e: wua_package::PackageError| TrustError::invalid(manifest, e.to_string());
+    let parsed = wua_package::Manifest::load(manifest).map_err(package_err)?;
+    let files = wua_package::scan_payload(payload).map_err(package_err)?;
+    let document =
+        parsed.to_document(manifest, files.iter().map(|f| f.entry.clone()).collect()).map_err(package_err)?;
+    let _lock = RepoLock::acquire(&layout)?;
+    let catalog = working_catalog(&layout)?;
+    if let Some(newest) =
+        catalog.documents.iter().filter(|d| d.update_id == document.update_id).map(|d| d.revision_number).max()
+    {
+        if document.revision_number <= newest {
+            return Err(TrustError::invalid(
+                manifest,
+                format!(
+                    "update {} is published at revision {newest}; a new revision must be higher than that (revision = {} in the manifest)",
+                    document.update_id, document.revision_number
+                ),
+            ));
+        }
+    }
+    for f in &files {
+        let blob = layout.blob(&f.entry.sha256);
+        if !blob.exists() {
+            let tmp = tempfile::NamedTempFile::new_in(layout.blobs()).map_err(|e| TrustError::io(layout.blobs(), e))?;
+            fs_err::copy(&f.source, tmp.path()).map_err(|e| TrustError::io(&f.source, e))?;
+            tmp.persist(&blob).map_err(|e| TrustError::io(&blob, e.error))?;
+        }
+    }
+    append(&layout, &PackEntry::Document(Box::new(document.clone())))?;
+    sign_all(&layout, &Lifetimes::default()).await?;
+    Ok(document)
+}
+
+/// Declines a published revision: no longer offered to new installs; an installed copy stays
+/// visible and uninstallable.
+pub async fn decline(dir: &Path, update_id: &str, revision_number: i32) -> Result<(), TrustError> {
+    let layout = open(dir)?;
+    let _lock = RepoLock::acquire(&layout)?;
+    let catalog = working_catalog(&layout)?;
+    if catalog.document(update_id, revision_number).is_none() {
+        return Err(TrustError::invalid(
+            dir,
+            format!("update {update_id} revision {revision_number} is not published"),
+        ));
+    }
+    append(&layout, &PackEntry::Declined { update_id: update_id.into(), revision_number })?;
+    sign_all(&layout, &Lifetimes::default()).await
+}
+
+/// Re-signs the online roles with new versions and expiry dates (what a timer does for the
+/// timestamp).
+pub async fn resign(dir: &Path, lifetimes: &Lifetimes) -> Result<(), TrustError> {
+    let layout = open(dir)?;
+    let _lock = RepoLock::acquire(&layout)?;
+    sign_all(&layout, lifetimes).await
+}
+
+/// The publisher's view of the catalog (its working packs).
+pub fn list(dir: &Path) -> Result<Catalog, TrustError> {
+    working_catalog(&open(dir)?)
+}
+
+fn open(dir: &Path) -> Result<Layout, TrustError> {
+    if !Layout::is_repository(dir) {
+        return Err(TrustError::invalid(dir, "is not a wua repository (wua repo init creates one)"));
+    }
+    Ok(Layout::new(dir))
+}
+
+/// The working packs, in order.
+fn pack_files(layout: &Layout) -> Result<Vec<(u32, PathBuf)>, TrustError> {
+    let dir = layout.catalog();
+    let mut packs = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| TrustError::io(&dir, e))? {
+        let entry = entry.map_err(|e| TrustError::io(&dir, e))?;
+        if let Some(n) = entry.file_name().to_str().and_then(pack::number) {
+            packs.push((n, entry.path()));
+        }
+    }
+    packs.sort();
+    Ok(packs)
+}
+
+fn working_catalog(layout: &Layout) -> Result<Catalog, TrustError> {
+    let mut catalog = Catalog::default();
+    for (n, path) in pack_files(layout)? {
+        let text = fs_err::read_to_string(&path).map_err(|e| TrustError::io(&path, e))?;
+        catalog.add_pack(&pack::target_name(n), &text);
+    }
+    Ok(catalog)
+}
+
+/// Appends an entry to the newest pack, or starts a new pack when that one is sealed. The
+/// pack is rewritten under a temporary name and renamed, so it is whole at every instant.
+fn append(layout: &Layout, entry: &PackEntry) -> Result<(), TrustError> {
+    let line = entry.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?;
+    let packs = pack_files(layout)?;
+    let (n, mut text) = match packs.last() {
+        Some((n, path)) => {
+            let text = fs_err::read_to_string(path).map_err(|e| TrustError::io(path, e))?;
+            if text.lines().count() >= SEAL_ENTRIES || text.len() as u64 + line.len() as u64 > SEAL_BYTES {
+                (n + 1, String::new())
+            } else {
+                (*n, text)
+            }
+        }
+        None => (1, String::new()),
+    };
+    text.push_str(&line);
+    write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())
+}
+
+/// Signs targets (every pack), the approvals delegation, snapshot and timestamp with the next
+/// versions, then publishes them in the safe order (see the module).
+async fn sign_all(layout: &Layout, lifetimes: &Lifetimes) -> Result<(), TrustError> {
+    let mut versions = load_versions(layout)?;
+    versions.targets += 1;
+    versions.snapshot += 1;
+    versions.timestamp += 1;
+    versions.approvals += 1;
+    let nz = |v: u64| NonZeroU64::new(v).unwrap_or(NonZeroU64::MIN);
+    let mut editor = RepositoryEditor::new(layout.trusted_root()).await.map_err(refused)?;
+    editor
+        .targets_version(nz(versions.targets))
+        .and_then(|e| e.targets_expires(expires_in(lifetimes.targets)))
+        .map_err(refused)?;
+    editor
+        .snapshot_version(nz(versions.snapshot))
+        .snapshot_expires(expires_in(lifetimes.snapshot))
+        .timestamp_version(nz(versions.timestamp))
+        .timestamp_expires(expires_in(lifetimes.timestamp));
+    let packs = pack_files(layout)?;
+    for (n, path) in &packs {
+        let target = Target::from_path(path).await.map_err(|e| TrustError::invalid(path, e.to_string()))?;
+        editor.add_target(pack::target_name(*n), target).map_err(refused)?;
+    }
+    let approvals_key: Vec<Box<dyn KeySource>> = vec![keys::source(layout.key(APPROVALS))];
+    let approvals_paths = PathSet::Paths(vec![
+        PathPattern::new("approvals-*").map_err(|e| TrustError::invalid(layout.keys(), e.to_string()))?,
+    ]);
+    editor
+        .delegate_role(
+            APPROVALS,
+            &approvals_key,
+            approvals_paths,
+            true,
+            NonZeroU64::MIN,
+            expires_in(lifetimes.targets),
+            nz(versions.approvals),
+        )
+        .await
+        .map_err(refused)?;
+    let online: Vec<Box<dyn KeySource>> = ONLINE.iter().map(|r| keys::source(layout.key(r))).collect();
+    let signed = editor.sign(&online).await.map_err(refused)?;
+
+    // Hash-named pack copies first: nothing refers to them until the metadata does.
+    for (n, path) in &packs {
+        let name = tough::TargetName::new(pack::target_name(*n)).map_err(refused)?;
+        signed.copy_target(path, &layout.targets(), PathExists::Skip, Some(&name)).await.map_err(refused)?;
+    }
+    // Metadata into a staging directory, then moved: versioned names first, timestamp last.
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(layout.public())
+        .map_err(|e| TrustError::io(layout.public(), e))?;
+    signed.write(staging.path()).await.map_err(refused)?;
+    let mut names: Vec<String> = std::fs::read_dir(staging.path())
+        .map_err(|e| TrustError::io(staging.path(), e))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort_by_key(|n| n == "timestamp.json");
+    for name in names {
+        let (from, to) = (staging.path().join(&name), layout.metadata().join(&name));
+        if name.ends_with(".root.json") && to.exists() {
+            continue; // a root version never changes once written
+        }
+        fsync_file(&from)?;
+        fs_err::rename(&from, &to).map_err(|e| TrustError::io(&to, e))?;
+    }
+    fsync_dir(&layout.metadata())?;
+    save_versions(layout, &versions)
+}
+
+fn load_versions(layout: &Layout) -> Result<Versions, TrustError> {
+    let path = layout.versions();
+    let text = fs_err::read_to_string(&path).map_err(|e| TrustError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrustError::invalid(&path, e.to_string()))
+}
+
+fn save_versions(layout: &Layout, v: &Versions) -> Result<(), TrustError> {
+    let text = serde_json::to_vec_pretty(v).map_err(|e| TrustError::invalid(layout.versions(), e.to_string()))?;
+    write_atomically(&layout.versions(), &text)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| TrustError::io(dir, e))?;
+    tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| TrustError::io(path, e))?;
+    tmp.persist(path).map_err(|e| TrustError::io(path, e.error))?;
+    fsync_dir(dir)
+}
+
+fn fsync_file(path: &Path) -> Result<(), TrustError> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| TrustError::io(path, e))
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), TrustError> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| TrustError::io(dir, e))
+}
+
+/// The writers' lock: an exclusive `flock` on `repo.lock`, with the holder's pid inside.
+#[derive(Debug)]
+struct RepoLock {
+    _file: std::fs::File,
+}
+
+impl RepoLock {
+    fn acquire(layout: &Layout) -> Result<Self, TrustError> {
+        let path = layout.lock();
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| TrustError::io(&path, e))?;
+        // SAFETY: flock on a valid, owned file descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(TrustError::Locked { path: layout.dir.clone(), pid: text.trim().parse().unwrap_or(0) });
+        }
+        let pid = std::process::id().to_string();
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(pid.as_bytes()))
+            .map_err(|e| TrustError::io(&path, e))?;
+        Ok(RepoLock { _file: file })
+    }
+}
