@@ -211,6 +211,130 @@ pub fn list(dir: &Path) -> Result<Catalog, TrustError> {
     working_catalog(&open(dir)?)
 }
 
+/// What an approval asks of a group's computers (D-27).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalAction {
+    /// Install it (`IsAssigned`).
+    Install,
+    /// Uninstall it.
+    Uninstall,
+    /// Offer it as optional (`BrowseOnly`).
+    Optional,
+}
+
+/// One update approved for a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The update.
+    pub update_id: String,
+    /// What to do with it.
+    pub action: ApprovalAction,
+    /// An RFC 3339 deadline; it overrides the document's (D-27).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+}
+
+/// The approvals of one group: the content of the `approvals-<group>.json` target, signed by
+/// the `approvals` role.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupApprovals {
+    /// The group.
+    pub group: String,
+    /// Its approvals, by update id.
+    pub approvals: Vec<Approval>,
+}
+
+/// The TUF target name of a group's approvals.
+pub fn approvals_target(group: &str) -> String {
+    format!("approvals-{group}.json")
+}
+
+fn check_group(dir: &Path, group: &str) -> Result<(), TrustError> {
+    let ok = !group.is_empty()
+        && group.len() <= 64
+        && group.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !group.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(TrustError::invalid(dir, format!("group name {group:?}: use letters, digits, '.', '-', '_' (at most 64)")))
+    }
+}
+
+/// Approves a published update for a group (replacing an earlier approval of it for that
+/// group), signed by the `approvals` role.
+pub async fn approve(
+    dir: &Path,
+    update_id: &str,
+    group: &str,
+    action: ApprovalAction,
+    deadline: Option<&str>,
+) -> Result<(), TrustError> {
+    let layout = open(dir)?;
+    check_group(dir, group)?;
+    if let Some(d) = deadline {
+        d.parse::<jiff::Timestamp>()
+            .map_err(|e| TrustError::invalid(dir, format!("deadline {d:?} is not RFC 3339: {e}")))?;
+    }
+    let _lock = RepoLock::acquire(&layout)?;
+    if !working_catalog(&layout)?.documents.iter().any(|d| d.update_id == update_id) {
+        return Err(TrustError::invalid(dir, format!("update {update_id} is not published")));
+    }
+    let mut approvals = read_approvals(&layout, group)?;
+    approvals.approvals.retain(|a| a.update_id != update_id);
+    approvals.approvals.push(Approval { update_id: update_id.into(), action, deadline: deadline.map(str::to_owned) });
+    approvals.approvals.sort_by(|a, b| a.update_id.cmp(&b.update_id));
+    write_approvals(&layout, &approvals)?;
+    sign_all(&layout, &Lifetimes::default()).await
+}
+
+/// Withdraws an update's approval for a group.
+pub async fn unapprove(dir: &Path, update_id: &str, group: &str) -> Result<(), TrustError> {
+    let layout = open(dir)?;
+    check_group(dir, group)?;
+    let _lock = RepoLock::acquire(&layout)?;
+    let mut approvals = read_approvals(&layout, group)?;
+    let before = approvals.approvals.len();
+    approvals.approvals.retain(|a| a.update_id != update_id);
+    if approvals.approvals.len() == before {
+        return Err(TrustError::invalid(dir, format!("update {update_id} is not approved for group {group}")));
+    }
+    write_approvals(&layout, &approvals)?;
+    sign_all(&layout, &Lifetimes::default()).await
+}
+
+fn read_approvals(layout: &Layout, group: &str) -> Result<GroupApprovals, TrustError> {
+    let path = layout.catalog().join(approvals_target(group));
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TrustError::invalid(&path, e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(GroupApprovals { group: group.into(), approvals: vec![] })
+        }
+        Err(e) => Err(TrustError::io(&path, e)),
+    }
+}
+
+fn write_approvals(layout: &Layout, approvals: &GroupApprovals) -> Result<(), TrustError> {
+    let path = layout.catalog().join(approvals_target(&approvals.group));
+    let bytes = serde_json::to_vec_pretty(approvals).map_err(|e| TrustError::invalid(&path, e.to_string()))?;
+    write_atomically(&path, &bytes)
+}
+
+/// The working approvals files.
+fn approvals_files(layout: &Layout) -> Result<Vec<(String, PathBuf)>, TrustError> {
+    let dir = layout.catalog();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| TrustError::io(&dir, e))? {
+        let entry = entry.map_err(|e| TrustError::io(&dir, e))?;
+        if let Some(name) = entry.file_name().to_str().filter(|n| n.starts_with("approvals-") && n.ends_with(".json")) {
+            files.push((name.to_owned(), entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 fn open(dir: &Path) -> Result<Layout, TrustError> {
     if !Layout::is_repository(dir) {
         return Err(TrustError::invalid(dir, "is not a wua repository (wua repo init creates one)"));
@@ -302,11 +426,27 @@ async fn sign_all(layout: &Layout, lifetimes: &Lifetimes) -> Result<(), TrustErr
         .await
         .map_err(refused)?;
     let online: Vec<Box<dyn KeySource>> = ONLINE.iter().map(|r| keys::source(layout.key(r))).collect();
+    // The top-level targets, then the approvals role's own targets under its own key.
+    editor.sign_targets_editor(&online).await.map_err(refused)?;
+    editor.change_delegated_targets(APPROVALS).map_err(refused)?;
+    // The editor of a delegated role starts without a version or an expiry date.
+    editor
+        .targets_version(nz(versions.approvals))
+        .and_then(|e| e.targets_expires(expires_in(lifetimes.targets)))
+        .map_err(refused)?;
+    let approvals = approvals_files(layout)?;
+    for (name, path) in &approvals {
+        let target = Target::from_path(path).await.map_err(|e| TrustError::invalid(path, e.to_string()))?;
+        editor.add_target(name.as_str(), target).map_err(refused)?;
+    }
+    editor.sign_targets_editor(&approvals_key).await.map_err(refused)?;
     let signed = editor.sign(&online).await.map_err(refused)?;
 
-    // Hash-named pack copies first: nothing refers to them until the metadata does.
-    for (n, path) in &packs {
-        let name = tough::TargetName::new(pack::target_name(*n)).map_err(refused)?;
+    // Hash-named target copies first: nothing refers to them until the metadata does.
+    let mut copies: Vec<(String, PathBuf)> = packs.iter().map(|(n, p)| (pack::target_name(*n), p.clone())).collect();
+    copies.extend(approvals);
+    for (name, path) in &copies {
+        let name = tough::TargetName::new(name.as_str()).map_err(refused)?;
         signed.copy_target(path, &layout.targets(), PathExists::Skip, Some(&name)).await.map_err(refused)?;
     }
     // Metadata into a staging directory, then moved: versioned names first, timestamp last.

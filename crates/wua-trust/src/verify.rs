@@ -6,28 +6,24 @@
 //! everything verified, because the TUF library persists roles one by one as they verify: a
 //! refused refresh leaves the trusted state byte for byte as it was. Metadata and packs whose
 //! names carry a version or a hash never change, so they are cached (`<state>/tuf-cache/`) and
-//! fetched once; `timestamp.json` is fetched every time. The cache is not trusted: whatever it
-//! returns is verified like a download, and a refused refresh empties it.
+//! fetched once; `timestamp.json` is fetched every time. Only files of a refresh that verified
+//! are written to the cache, and whatever it returns is verified again like a download.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tough::{
-    DefaultTransport, IntoVec, RepositoryLoader, Transport, TransportError, TransportErrorKind, TransportStream,
-};
+use tough::{DefaultTransport, IntoVec, RepositoryLoader, Transport, TransportError, TransportStream};
 use url::Url;
 use wua_types::ContentEntry;
 
 use crate::error::{Refusal, TrustError, refused};
 use crate::layout::Layout;
 use crate::pack::Catalog;
-
-/// The largest file the cache collects in memory before it verifies (packs are sealed far
-/// below this); a longer download is refused as endless data.
-const MAX_CACHED_FILE: u64 = 64 * 1024 * 1024;
+use crate::repo::{APPROVALS, Approval, GroupApprovals, approvals_target};
 
 /// Where a repository is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +66,8 @@ impl Source {
 pub struct Refreshed {
     /// The verified catalog.
     pub catalog: Catalog,
+    /// Approvals by group, as the approvals role signed them (D-27).
+    pub approvals: BTreeMap<String, Vec<Approval>>,
     /// The version of the snapshot it came from.
     pub snapshot_version: u64,
     /// Bytes fetched from the source in this refresh (the cache served the rest).
@@ -87,25 +85,25 @@ pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> 
     }
     remove_dir_if_present(&fresh)?;
     copy_dir(&trusted, &fresh)?;
-    let fetched = Arc::new(AtomicU64::new(0));
-    let transport =
-        CachingTransport { inner: DefaultTransport::default(), cache: cache.clone(), fetched: fetched.clone() };
-    let outcome = load(trusted_root, &fresh, source, transport).await;
+    let transport = CachingTransport::new(cache.clone());
+    let outcome = load(trusted_root, &fresh, source, transport.clone()).await;
     match outcome {
-        Ok((catalog, snapshot_version)) => {
+        Ok(Loaded { catalog, approvals, snapshot_version }) => {
             let old = state_dir.join("tuf.old");
             remove_dir_if_present(&old)?;
             fs_err::rename(&trusted, &old).map_err(|e| TrustError::io(&trusted, e))?;
             fs_err::rename(&fresh, &trusted).map_err(|e| TrustError::io(&fresh, e))?;
             remove_dir_if_present(&old)?;
-            Ok(Refreshed { catalog, snapshot_version, bytes_fetched: fetched.load(Ordering::SeqCst) })
+            transport.persist();
+            Ok(Refreshed {
+                catalog,
+                approvals,
+                snapshot_version,
+                bytes_fetched: transport.fetched.load(Ordering::SeqCst),
+            })
         }
         Err(e) => {
             remove_dir_if_present(&fresh)?;
-            if !matches!(e, TrustError::Refused { refusal: Refusal::Unreachable, .. }) {
-                // Whatever was cached in this refresh may be what was refused.
-                remove_dir_if_present(&cache)?;
-            }
             Err(e)
         }
     }
@@ -116,26 +114,58 @@ async fn load(
     datastore: &Path,
     source: &Source,
     transport: CachingTransport,
-) -> Result<(Catalog, u64), TrustError> {
+) -> Result<Loaded, TrustError> {
     let repo = RepositoryLoader::new(&trusted_root, source.join("metadata/")?, source.join("targets/")?)
         .transport(transport)
         .datastore(datastore)
         .load()
         .await
         .map_err(refused)?;
-    let mut names: Vec<_> = repo.targets().signed.targets.keys().cloned().collect();
-    names.sort_by(|a, b| a.raw().cmp(b.raw()));
+    // Packs come from the top-level targets only, approvals from the approvals role only.
+    let mut packs: Vec<_> =
+        repo.targets().signed.targets.keys().filter(|n| crate::pack::number(n.raw()).is_some()).cloned().collect();
+    packs.sort_by(|a, b| a.raw().cmp(b.raw()));
     let mut catalog = Catalog::default();
-    for name in names {
-        let Some(stream) = repo.read_target(&name).await.map_err(refused)? else { continue };
-        let bytes = stream.into_vec().await.map_err(refused)?;
-        let text = String::from_utf8(bytes).map_err(|_| TrustError::Refused {
+    for name in packs {
+        let text = String::from_utf8(read(&repo, &name).await?).map_err(|_| TrustError::Refused {
             refusal: Refusal::Malformed,
             detail: format!("pack {} is not UTF-8", name.raw()),
         })?;
         catalog.add_pack(name.raw(), &text);
     }
-    Ok((catalog, repo.snapshot().signed.version.get()))
+    let mut approvals = BTreeMap::new();
+    let delegated = repo.delegated_role(APPROVALS).and_then(|r| r.targets.as_ref());
+    let mut names: Vec<_> = delegated.map(|t| t.signed.targets.keys().cloned().collect()).unwrap_or_default();
+    names.sort_by(|a, b| a.raw().cmp(b.raw()));
+    for name in names {
+        let group: GroupApprovals = serde_json::from_slice(&read(&repo, &name).await?)
+            .map_err(|e| TrustError::Refused { refusal: Refusal::Malformed, detail: format!("{}: {e}", name.raw()) })?;
+        if approvals_target(&group.group) != name.raw() {
+            return Err(TrustError::Refused {
+                refusal: Refusal::Malformed,
+                detail: format!("{} holds the approvals of group {:?}", name.raw(), group.group),
+            });
+        }
+        approvals.insert(group.group.clone(), group.approvals);
+    }
+    Ok(Loaded { catalog, approvals, snapshot_version: repo.snapshot().signed.version.get() })
+}
+
+/// A verified target's bytes.
+async fn read(repo: &tough::Repository, name: &tough::TargetName) -> Result<Vec<u8>, TrustError> {
+    match repo.read_target(name).await.map_err(refused)? {
+        Some(stream) => stream.into_vec().await.map_err(refused),
+        None => Err(TrustError::Refused {
+            refusal: Refusal::MixAndMatch,
+            detail: format!("target {} is listed but not served", name.raw()),
+        }),
+    }
+}
+
+struct Loaded {
+    catalog: Catalog,
+    approvals: BTreeMap<String, Vec<Approval>>,
+    snapshot_version: u64,
 }
 
 /// Checks a blob's bytes against the verified content entry that names it (D-31): the length
@@ -158,13 +188,44 @@ pub fn check_blob(bytes: &[u8], entry: &ContentEntry) -> Result<(), TrustError> 
     Ok(())
 }
 
-/// A transport that serves immutable files (versioned metadata, hash-named packs) from a local
-/// cache and counts the bytes it fetched.
+/// A transport that serves immutable files (versioned metadata, hash-named targets) from a
+/// local cache and counts the bytes it fetched. What it fetches is kept in memory and written
+/// to the cache only after the whole refresh verified ([`CachingTransport::persist`]), so the
+/// cache only ever holds verified files.
 #[derive(Clone, Debug)]
 struct CachingTransport {
     inner: DefaultTransport,
     cache: PathBuf,
     fetched: Arc<AtomicU64>,
+    pending: Arc<Mutex<Vec<(PathBuf, Arc<Mutex<Option<Vec<u8>>>>)>>>,
+}
+
+impl CachingTransport {
+    fn new(cache: PathBuf) -> Self {
+        CachingTransport {
+            inner: DefaultTransport::default(),
+            cache,
+            fetched: Arc::new(AtomicU64::new(0)),
+            pending: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Writes the files fetched in this refresh into the cache (best effort: a cache that
+    /// cannot be written only costs a later download).
+    fn persist(&self) {
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        for (path, bytes) in pending {
+            let Some(bytes) = lock(&bytes).take().filter(|b| !b.is_empty()) else { continue };
+            let tmp = path.with_extension("partial");
+            if std::fs::write(&tmp, &bytes).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An immutable name: `N.role.json` or `<64 hex>.name`.
@@ -185,33 +246,28 @@ impl Transport for CachingTransport {
                 return Ok(stream_of(bytes));
             }
         }
-        let mut stream = self.inner.fetch(url.clone()).await?;
-        let Some(path) = cached else {
-            let counter = self.fetched.clone();
-            return Ok(Box::pin(stream.inspect(move |chunk| {
-                if let Ok(c) = chunk {
-                    counter.fetch_add(c.len() as u64, Ordering::SeqCst);
+        let stream = self.inner.fetch(url).await?;
+        // The verifier reads the stream and stops at the listed size (endless data); a copy of
+        // what it read is kept for the cache.
+        // A stream that fails (a missing `N+1.root.json` is how TUF learns there is no newer
+        // root) leaves no copy: `None` marks it.
+        let copy = Arc::new(Mutex::new(Some(Vec::new())));
+        if let Some(path) = cached {
+            lock(&self.pending).push((path, copy.clone()));
+        }
+        let counter = self.fetched.clone();
+        let keep = immutable(&name);
+        Ok(Box::pin(stream.inspect(move |chunk| match chunk {
+            Ok(c) => {
+                counter.fetch_add(c.len() as u64, Ordering::SeqCst);
+                if keep {
+                    if let Some(buf) = lock(&copy).as_mut() {
+                        buf.extend_from_slice(c);
+                    }
                 }
-            })));
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            self.fetched.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() as u64 > MAX_CACHED_FILE {
-                return Err(TransportError::new_with_cause(
-                    TransportErrorKind::Other,
-                    url,
-                    format!("longer than {MAX_CACHED_FILE} bytes"),
-                ));
             }
-        }
-        let tmp = path.with_extension("partial");
-        if tokio::fs::write(&tmp, &bytes).await.is_ok() {
-            let _ = tokio::fs::rename(&tmp, &path).await;
-        }
-        Ok(stream_of(bytes))
+            Err(_) => *lock(&copy) = None,
+        })))
     }
 }
 
