@@ -118,8 +118,24 @@ impl TrustError {
 
 /// Classifies an error of the TUF library by the check that failed.
 pub(crate) fn refused(e: tough::error::Error) -> TrustError {
+    TrustError::Refused { refusal: classify(&e), detail: e.to_string() }
+}
+
+/// The check behind an error. The verifier checks sizes and hashes while it reads a download,
+/// so those failures arrive wrapped in a transport error: its causes are looked at first.
+fn classify(e: &tough::error::Error) -> Refusal {
     use tough::error::Error as E;
-    let refusal = match &e {
+    if let E::Transport { .. } = e {
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            if let Some(inner) = c.downcast_ref::<tough::error::Error>() {
+                return classify(inner);
+            }
+            cause = c.source();
+        }
+        return Refusal::Unreachable;
+    }
+    match e {
         E::ExpiredMetadata { .. } => Refusal::Expired,
         E::OlderMetadata { .. } | E::OlderSnapshotInTimestamp { .. } | E::SnapshotRoleRollback { .. } => {
             Refusal::Rollback
@@ -130,14 +146,13 @@ pub(crate) fn refused(e: tough::error::Error) -> TrustError {
         | E::SnapshotTargetsMetaMissing { .. }
         | E::MissingSnapshotMeta { .. }
         | E::RoleNotInMeta { .. } => Refusal::MixAndMatch,
+        // Metadata whose hash is not the one its snapshot or timestamp lists.
         E::HashMismatch { context, .. } if context.ends_with(".json") => Refusal::MixAndMatch,
         E::HashMismatch { .. } => Refusal::HashMismatch,
         E::MaxSizeExceeded { .. } | E::MaxUpdatesExceeded { .. } => Refusal::TooLarge,
         E::VerifyMetadata { .. } | E::VerifyRoleMetadata { .. } | E::VerifyTrustedMetadata { .. } => Refusal::Signature,
-        E::Transport { .. } => Refusal::Unreachable,
         _ => Refusal::Malformed,
-    };
-    TrustError::Refused { refusal, detail: e.to_string() }
+    }
 }
 
 impl From<TrustError> for WuError {

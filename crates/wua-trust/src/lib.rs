@@ -12,6 +12,7 @@ pub mod keys;
 pub mod layout;
 pub mod pack;
 pub mod repo;
+pub mod root;
 pub mod static_repo;
 pub mod verify;
 

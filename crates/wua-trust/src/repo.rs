@@ -395,10 +395,8 @@ async fn sign_all(layout: &Layout, lifetimes: &Lifetimes) -> Result<(), TrustErr
     versions.approvals += 1;
     let nz = |v: u64| NonZeroU64::new(v).unwrap_or(NonZeroU64::MIN);
     let mut editor = RepositoryEditor::new(layout.trusted_root()).await.map_err(refused)?;
-    editor
-        .targets_version(nz(versions.targets))
-        .and_then(|e| e.targets_expires(expires_in(lifetimes.targets)))
-        .map_err(refused)?;
+    editor.targets_version(nz(versions.targets)).map_err(refused)?;
+    editor.targets_expires(expires_in(lifetimes.targets)).map_err(refused)?;
     editor
         .snapshot_version(nz(versions.snapshot))
         .snapshot_expires(expires_in(lifetimes.snapshot))
@@ -430,10 +428,8 @@ async fn sign_all(layout: &Layout, lifetimes: &Lifetimes) -> Result<(), TrustErr
     editor.sign_targets_editor(&online).await.map_err(refused)?;
     editor.change_delegated_targets(APPROVALS).map_err(refused)?;
     // The editor of a delegated role starts without a version or an expiry date.
-    editor
-        .targets_version(nz(versions.approvals))
-        .and_then(|e| e.targets_expires(expires_in(lifetimes.targets)))
-        .map_err(refused)?;
+    editor.targets_version(nz(versions.approvals)).map_err(refused)?;
+    editor.targets_expires(expires_in(lifetimes.targets)).map_err(refused)?;
     let approvals = approvals_files(layout)?;
     for (name, path) in &approvals {
         let target = Target::from_path(path).await.map_err(|e| TrustError::invalid(path, e.to_string()))?;

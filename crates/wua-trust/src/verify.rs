@@ -197,7 +197,7 @@ struct CachingTransport {
     inner: DefaultTransport,
     cache: PathBuf,
     fetched: Arc<AtomicU64>,
-    pending: Arc<Mutex<Vec<(PathBuf, Arc<Mutex<Option<Vec<u8>>>>)>>>,
+    pending: Arc<Mutex<Vec<(PathBuf, Download)>>>,
 }
 
 impl CachingTransport {
@@ -223,6 +223,9 @@ impl CachingTransport {
         }
     }
 }
+
+/// What a download left for the cache: `None` when its stream failed.
+type Download = Arc<Mutex<Option<Vec<u8>>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -1,5 +1,14 @@
-//! wua-trust's integration tests: one binary, a module per property.
+//! wua-trust's integration tests: one binary, a module per property; each attack has its own
+//! module and builds its hostile fixture at test time with test keys (so nothing expires).
 
+mod attack_arbitrary_content;
+mod attack_endless_data;
+mod attack_freeze;
+mod attack_mix_and_match;
+mod attack_rollback;
+mod attack_root_rotation;
+mod attack_threshold;
+mod attack_wrong_key;
 mod round_trip;
 mod static_repo;
 mod support;

@@ -85,3 +85,65 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Re-signs the metadata file `path` (a TUF `{"signed", "signatures"}` document) with the key
+/// at `key` alone, after `edit` changed its signed part: what an attacker holding that key
+/// could serve.
+pub async fn resign_file(path: &Path, key: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    use tough::sign::{Sign, parse_keypair};
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    edit(&mut doc["signed"]);
+    let mut message = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut message, olpc_cjson::CanonicalFormatter::new());
+    serde::Serialize::serialize(&doc["signed"], &mut ser).unwrap();
+    let pair = parse_keypair(&std::fs::read(key).unwrap()).unwrap();
+    let keyid = hex::encode(&*pair.tuf_key().key_id().unwrap());
+    let sig = pair.sign(&message, &aws_lc_rs::rand::SystemRandom::new()).await.unwrap();
+    doc["signatures"] = serde_json::json!([{ "keyid": keyid, "sig": hex::encode(sig) }]);
+    std::fs::write(path, serde_json::to_vec(&doc).unwrap()).unwrap();
+}
+
+/// Bumps the `version` of a signed part.
+pub fn bump_version(signed: &mut serde_json::Value) {
+    let v = signed["version"].as_u64().unwrap();
+    signed["version"] = serde_json::json!(v + 1);
+}
+
+/// A fresh ed25519 key no role lists.
+pub fn stranger_key(dir: &Path) -> PathBuf {
+    let path = dir.join(format!("stranger-{}.pk8", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    wua_trust::keys::generate(&path).unwrap();
+    path
+}
+
+/// The newest `N.<role>.json` in a metadata directory.
+pub fn newest(metadata: &Path, role: &str) -> (u64, PathBuf) {
+    std::fs::read_dir(metadata)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let (n, rest) = name.split_once('.')?;
+            (rest == format!("{role}.json")).then(|| (n.parse::<u64>().ok(), metadata.join(&name)))
+        })
+        .filter_map(|(n, p)| Some((n?, p)))
+        .max()
+        .unwrap()
+}
+
+/// The trusted state and local files of an agent, byte for byte.
+pub fn state_of(f: &Fixture) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    tree(&f.state)
+}
+
+/// Asserts a refresh is refused with `refusal` (and its code) and changes nothing locally.
+pub async fn assert_refused(f: &Fixture, source: &Source, refusal: wua_trust::Refusal) {
+    let before = state_of(f);
+    let e = f.refresh(source).await.expect_err("the refresh must be refused");
+    match &e {
+        wua_trust::TrustError::Refused { refusal: got, .. } => assert_eq!(*got, refusal, "{e}"),
+        other => panic!("expected a refusal ({refusal:?}), got {other}"),
+    }
+    assert_eq!(e.hresult(), wua_trust::TrustError::Refused { refusal, detail: String::new() }.hresult());
+    assert_eq!(state_of(f), before, "the trusted state and local files are unchanged");
+}

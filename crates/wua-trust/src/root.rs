@@ -1,0 +1,227 @@
+//! The root of trust: rotating a role's key into a new root version, and signing a root with
+//! keys kept offline.
+//!
+//! A new root version is a proposal (`DIR/root-<N>.proposed.json`, a signed root with the
+//! signatures gathered so far) until it carries a threshold of signatures of both the current
+//! root's root keys and its own (TUF 1.0, 5.3.4); `merge` then installs it (`N.root.json`, the
+//! trusted `root.json`) and re-signs the online roles. With the root keys on this machine,
+//! `rotate_key` signs and installs at once; with root keys elsewhere, each holder runs
+//! `sign` on a copy of the proposal and the copies are merged.
+
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::rand::SystemRandom;
+use olpc_cjson::CanonicalFormatter;
+use serde::Serialize;
+use tough::schema::decoded::{Decoded, Hex};
+use tough::schema::{RoleType, Root, Signature, Signed};
+use tough::sign::{Sign, parse_keypair};
+
+use crate::error::TrustError;
+use crate::keys;
+use crate::layout::Layout;
+use crate::repo::{self, APPROVALS, Lifetimes};
+
+/// What `rotate_key` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The new key is in use (the approvals key, or a root signed here).
+    Installed,
+    /// A new root version awaits signatures of root keys kept elsewhere: sign copies of this
+    /// file with `sign`, then `merge` them.
+    Proposed(PathBuf),
+}
+
+/// Replaces `role`'s key (`targets`, `snapshot`, `timestamp` or `approvals`) with a new one.
+/// The old key is revoked: metadata it signs is refused by agents that trust the new root.
+pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> {
+    let layout = Layout::new(dir);
+    if !Layout::is_repository(dir) {
+        return Err(TrustError::invalid(dir, "is not a wua repository"));
+    }
+    let role_type = match role {
+        "targets" => RoleType::Targets,
+        "snapshot" => RoleType::Snapshot,
+        "timestamp" => RoleType::Timestamp,
+        APPROVALS => {
+            // The delegation lives in the targets role, re-signed with the new key at once.
+            replace_key(&layout, APPROVALS)?;
+            repo::resign(dir, &Lifetimes::default()).await?;
+            return Ok(Rotation::Installed);
+        }
+        other => {
+            return Err(TrustError::invalid(
+                dir,
+                format!("cannot rotate {other:?}: targets, snapshot, timestamp or approvals"),
+            ));
+        }
+    };
+    let current = read_root(&layout.trusted_root())?;
+    let next_key_path = layout.key(&format!("{role}.next"));
+    if next_key_path.exists() {
+        return Err(TrustError::invalid(
+            &next_key_path,
+            "a rotation of this role is already proposed; merge or remove it first",
+        ));
+    }
+    let new_key = keys::generate(&next_key_path)?;
+    let new_id =
+        new_key.key_id().map_err(|e| TrustError::Key { path: next_key_path.clone(), detail: e.to_string() })?;
+    let mut root = current.signed.clone();
+    root.version = NonZeroU64::new(root.version.get() + 1).unwrap_or(NonZeroU64::MIN);
+    root.expires = jiff::Timestamp::now().checked_add(Lifetimes::default().root).unwrap_or(jiff::Timestamp::MAX);
+    if let Some(old) = root.roles.get(&role_type).map(|r| r.keyids.clone()) {
+        for id in old {
+            let still_used = root.roles.iter().any(|(t, r)| *t != role_type && r.keyids.contains(&id));
+            if !still_used {
+                root.keys.remove(&id);
+            }
+        }
+    }
+    root.keys.insert(new_id.clone(), new_key);
+    if let Some(r) = root.roles.get_mut(&role_type) {
+        r.keyids = vec![new_id];
+    }
+    let mut proposal = Signed { signed: root, signatures: vec![] };
+    // Sign with every root key present here.
+    for path in local_root_keys(&layout)? {
+        add_signature(&mut proposal, &path).await?;
+    }
+    let file = layout.dir.join(format!("root-{}.proposed.json", proposal.signed.version));
+    write_root(&file, &proposal)?;
+    match merge(dir, std::slice::from_ref(&file)).await {
+        Ok(()) => Ok(Rotation::Installed),
+        Err(TrustError::Refused { .. }) => Ok(Rotation::Proposed(file)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds a signature by the root key at `key` to the root proposal in `file`.
+pub async fn sign(file: &Path, key: &Path) -> Result<(), TrustError> {
+    let mut proposal = read_root(file)?;
+    add_signature(&mut proposal, key).await?;
+    write_root(file, &proposal)
+}
+
+/// Installs a new root version from copies of one proposal carrying signatures: refused unless
+/// the signatures meet the threshold of the current root's root role and of its own.
+pub async fn merge(dir: &Path, files: &[PathBuf]) -> Result<(), TrustError> {
+    let layout = Layout::new(dir);
+    let current = read_root(&layout.trusted_root())?;
+    let Some(first) = files.first() else { return Err(TrustError::invalid(dir, "no proposal to merge")) };
+    let mut merged = read_root(first)?;
+    let proposed = canonical(&merged.signed, first)?;
+    for file in &files[1..] {
+        let other = read_root(file)?;
+        if canonical(&other.signed, file)? != proposed {
+            return Err(TrustError::invalid(file, "is a signed copy of another root proposal"));
+        }
+        for s in other.signatures {
+            if !merged.signatures.iter().any(|m| m.keyid == s.keyid) {
+                merged.signatures.push(s);
+            }
+        }
+    }
+    if merged.signed.version.get() != current.signed.version.get() + 1 {
+        return Err(TrustError::invalid(
+            first,
+            format!(
+                "proposes root version {}; the next version is {}",
+                merged.signed.version,
+                current.signed.version.get() + 1
+            ),
+        ));
+    }
+    // TUF 5.3.4: the new root must be signed by a threshold of the old root keys and of its own.
+    current.signed.verify_role(&merged).map_err(|e| threshold_refusal("the current root's", e))?;
+    merged.signed.verify_role(&merged).map_err(|e| threshold_refusal("its own", e))?;
+
+    let version = merged.signed.version.get();
+    let bytes = serde_json::to_vec_pretty(&merged).map_err(|e| TrustError::invalid(first, e.to_string()))?;
+    let versioned = layout.metadata().join(format!("{version}.root.json"));
+    std::fs::write(&versioned, &bytes).map_err(|e| TrustError::io(&versioned, e))?;
+    std::fs::write(layout.trusted_root(), &bytes).map_err(|e| TrustError::io(layout.trusted_root(), e))?;
+    // Keys proposed for roles move into place now that the root names them.
+    for role in ["targets", "snapshot", "timestamp"] {
+        let next = layout.key(&format!("{role}.next"));
+        if next.exists() {
+            let id = keys::key_id(&keys::public_key(&next)?, &next)?;
+            let listed = merged.signed.keys.keys().any(|k| hex::encode(&**k) == id);
+            if listed {
+                let old = layout.key(&format!("{role}.revoked-{}", version - 1));
+                fs_err::rename(layout.key(role), &old).map_err(|e| TrustError::io(&old, e))?;
+                fs_err::rename(&next, layout.key(role)).map_err(|e| TrustError::io(&next, e))?;
+            }
+        }
+    }
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+    repo::resign(dir, &Lifetimes::default()).await
+}
+
+fn threshold_refusal(whose: &str, e: tough::schema::Error) -> TrustError {
+    TrustError::Refused {
+        refusal: crate::error::Refusal::Signature,
+        detail: format!("the root proposal does not meet {whose} root threshold: {e}"),
+    }
+}
+
+fn replace_key(layout: &Layout, role: &str) -> Result<(), TrustError> {
+    let next = layout.key(&format!("{role}.next"));
+    keys::generate(&next)?;
+    let stamp = jiff::Timestamp::now().as_second();
+    let old = layout.key(&format!("{role}.revoked-{stamp}"));
+    fs_err::rename(layout.key(role), &old).map_err(|e| TrustError::io(&old, e))?;
+    fs_err::rename(&next, layout.key(role)).map_err(|e| TrustError::io(&next, e))
+}
+
+/// Root keys stored in `keys/` (`root-N.pk8`).
+fn local_root_keys(layout: &Layout) -> Result<Vec<PathBuf>, TrustError> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(layout.keys()).map_err(|e| TrustError::io(layout.keys(), e))? {
+        let e = e.map_err(|e| TrustError::io(layout.keys(), e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("root-") && name.ends_with(".pk8") {
+            found.push(e.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+async fn add_signature(proposal: &mut Signed<Root>, key: &Path) -> Result<(), TrustError> {
+    let bytes = std::fs::read(key).map_err(|e| TrustError::io(key, e))?;
+    let pair = parse_keypair(&bytes).map_err(|e| TrustError::Key { path: key.into(), detail: e.to_string() })?;
+    let keyid = pair.tuf_key().key_id().map_err(|e| TrustError::Key { path: key.into(), detail: e.to_string() })?;
+    let listed = proposal.signed.roles.get(&RoleType::Root).is_some_and(|r| r.keyids.contains(&keyid));
+    if !listed {
+        return Err(TrustError::Key { path: key.into(), detail: "is not a root key of this root".into() });
+    }
+    let message = canonical(&proposal.signed, key)?;
+    let sig = pair
+        .sign(&message, &SystemRandom::new())
+        .await
+        .map_err(|e| TrustError::Key { path: key.into(), detail: e.to_string() })?;
+    proposal.signatures.retain(|s| s.keyid != keyid);
+    proposal.signatures.push(Signature { keyid, sig: Decoded::<Hex>::from(sig) });
+    Ok(())
+}
+
+fn canonical<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, TrustError> {
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, CanonicalFormatter::new());
+    value.serialize(&mut ser).map_err(|e| TrustError::invalid(path, e.to_string()))?;
+    Ok(buf)
+}
+
+fn read_root(path: &Path) -> Result<Signed<Root>, TrustError> {
+    let bytes = std::fs::read(path).map_err(|e| TrustError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| TrustError::invalid(path, format!("not a signed root: {e}")))
+}
+
+fn write_root(path: &Path, root: &Signed<Root>) -> Result<(), TrustError> {
+    let bytes = serde_json::to_vec_pretty(root).map_err(|e| TrustError::invalid(path, e.to_string()))?;
+    std::fs::write(path, bytes).map_err(|e| TrustError::io(path, e))
+}

@@ -1,0 +1,22 @@
+//! Mix-and-match attack: metadata from one snapshot served under another's name is refused.
+
+use wua_trust::Refusal;
+use wua_trust::repo::InitOptions;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_of_another_snapshot_are_refused() {
+    let f = Fixture::new(InitOptions::default()).await;
+    f.publish(1, 1, "one").await;
+    let source = serve(&f.repo.join("repository")).await;
+    f.refresh(&source).await.unwrap();
+    let metadata = f.repo.join("repository/metadata");
+    let (n, older) = newest(&metadata, "targets");
+    f.publish(2, 1, "two").await;
+    let (m, newer) = newest(&metadata, "targets");
+    assert_eq!(m, n + 1);
+    // The newest snapshot lists targets version m; serve version n's content under that name.
+    std::fs::copy(older, newer).unwrap();
+    assert_refused(&f, &source, Refusal::MixAndMatch).await;
+}

@@ -1,0 +1,49 @@
+//! Root rotation revokes old keys: once an agent trusts a root that replaced the timestamp key,
+//! a timestamp signed by the old key is refused. The rotation itself goes through the offline
+//! flow: a proposal signed with each root key elsewhere and merged, refused with too few.
+
+use wua_trust::Refusal;
+use wua_trust::repo::InitOptions;
+use wua_trust::root::{self, Rotation};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threshold_two_root_rotation_and_revoked_key() {
+    let f = Fixture::new(InitOptions { root_keys: 2, root_threshold: 2 }).await;
+    f.publish(1, 1, "one").await;
+    let source = serve(&f.repo.join("repository")).await;
+    f.refresh(&source).await.unwrap();
+    // The root keys leave the repository machine.
+    let offline = f.work.join("offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    for k in ["root-1.pk8", "root-2.pk8"] {
+        std::fs::rename(f.repo.join("keys").join(k), offline.join(k)).unwrap();
+    }
+    let proposal = match root::rotate_key(&f.repo, "timestamp").await.unwrap() {
+        Rotation::Proposed(p) => p,
+        Rotation::Installed => panic!("no root key is here: the rotation must wait for signatures"),
+    };
+    let (a, b) = (f.work.join("a.json"), f.work.join("b.json"));
+    std::fs::copy(&proposal, &a).unwrap();
+    std::fs::copy(&proposal, &b).unwrap();
+    root::sign(&a, &offline.join("root-1.pk8")).await.unwrap();
+    root::sign(&b, &offline.join("root-2.pk8")).await.unwrap();
+    // One signature of a threshold of two is refused.
+    let e = root::merge(&f.repo, std::slice::from_ref(&a)).await.unwrap_err();
+    assert_eq!(e.hresult(), wua_types::HResult::WUA_E_TRUST_SIGNATURE, "{e}");
+    // A key that is no root key cannot sign.
+    let e = root::sign(&b, &f.repo.join("keys/targets.pk8")).await.unwrap_err();
+    assert_eq!(e.hresult(), wua_types::HResult::WUA_E_TRUST_KEY, "{e}");
+    root::merge(&f.repo, &[a, b]).await.unwrap();
+    let r = f.refresh(&source).await.unwrap();
+    assert_eq!(r.catalog.documents.len(), 1, "the agent follows the rotation");
+    let root: serde_json::Value = serde_json::from_slice(&f.trusted_root()).unwrap();
+    assert_eq!(root["signed"]["version"], 2);
+
+    // The old timestamp key is revoked.
+    let revoked = f.repo.join("keys/timestamp.revoked-1.pk8");
+    assert!(revoked.exists());
+    resign_file(&f.repo.join("repository/metadata/timestamp.json"), &revoked, bump_version).await;
+    assert_refused(&f, &source, Refusal::Signature).await;
+}

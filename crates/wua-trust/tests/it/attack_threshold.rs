@@ -1,0 +1,28 @@
+//! A root threshold not met: a new root version carrying one signature where two are needed is
+//! refused by agents, even when it is served as the next root.
+
+use wua_trust::Refusal;
+use wua_trust::repo::InitOptions;
+use wua_trust::root::{self, Rotation};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_signed_below_threshold_is_refused() {
+    let f = Fixture::new(InitOptions { root_keys: 2, root_threshold: 2 }).await;
+    f.publish(1, 1, "one").await;
+    let source = serve(&f.repo.join("repository")).await;
+    f.refresh(&source).await.unwrap();
+    let offline = f.work.join("offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    std::fs::rename(f.repo.join("keys/root-2.pk8"), offline.join("root-2.pk8")).unwrap();
+    // With one of the two root keys here, the rotation stays a proposal with one signature.
+    let Rotation::Proposed(proposal) = root::rotate_key(&f.repo, "snapshot").await.unwrap() else {
+        panic!("one root key of two cannot install a root");
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&proposal).unwrap()).unwrap();
+    assert_eq!(doc["signatures"].as_array().unwrap().len(), 1);
+    // Served anyway, as the next root version.
+    std::fs::copy(&proposal, f.repo.join("repository/metadata/2.root.json")).unwrap();
+    assert_refused(&f, &source, Refusal::Signature).await;
+}
