@@ -8,9 +8,7 @@ use wua_agent::wua_types::{
 use wua_agent::{BootIdSource, SessionOptions, UpdateSession};
 use wua_package::Compression;
 
-use crate::{
-    Cli, CliResult, Command, EXIT_CALL_ERROR, EXIT_FAILED, EXIT_OK, EXIT_REBOOT_REQUIRED, PackageCommand, RepoCommand,
-};
+use crate::{Cli, CliResult, Command, EXIT_CALL_ERROR, EXIT_FAILED, EXIT_OK, EXIT_REBOOT_REQUIRED, PackageCommand};
 use crate::{jobrun, output};
 
 /// The client application id the CLI records in history.
@@ -78,7 +76,7 @@ pub fn run(cli: &Cli) -> CliResult<u8> {
             Ok(EXIT_OK)
         }
         Command::Quickstart { dir } => crate::quickstart::run(cli, dir),
-        Command::Repo(RepoCommand::Serve { dir, listen }) => serve(dir, *listen),
+        Command::Repo(command) => crate::repo::run(cli, command),
     }
 }
 
@@ -138,21 +136,4 @@ pub fn exit_code(result: &InstallationResult) -> u8 {
         OperationResultCode::NotStarted | OperationResultCode::InProgress => EXIT_CALL_ERROR,
         _ => EXIT_FAILED,
     }
-}
-
-/// `wua repo serve`: the static repository handler on `listen` until the process ends.
-fn serve(dir: &Path, listen: std::net::SocketAddr) -> CliResult<u8> {
-    let io = |what: String, e: std::io::Error| WuError::new(HResult::WU_E_INVALID_FILE, format!("{what}: {e}"));
-    if !dir.is_dir() {
-        return Err(WuError::new(HResult::COR_E_DIRECTORYNOTFOUND, format!("{} is not a directory", dir.display())));
-    }
-    let rt = tokio::runtime::Runtime::new().map_err(|e| io("starting the runtime".into(), e))?;
-    rt.block_on(async {
-        let listener =
-            tokio::net::TcpListener::bind(listen).await.map_err(|e| io(format!("listening on {listen}"), e))?;
-        let bound = listener.local_addr().map_err(|e| io("the bound address".into(), e))?;
-        println!("serving {} on http://{bound}/", dir.display());
-        wua_trust::serve(listener, dir.to_path_buf()).await.map_err(|e| io(format!("serving on {bound}"), e))
-    })?;
-    Ok(EXIT_OK)
 }

@@ -10,6 +10,7 @@ mod commands;
 mod jobrun;
 mod output;
 mod quickstart;
+mod repo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -124,18 +125,150 @@ pub enum PackageCommand {
     },
 }
 
-/// `wua repo ...`.
+/// `wua repo ...`: the signed update repository (docs/repository.md).
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
-    /// Serve a repository directory over HTTP as a static host would (ranges, ETags, no
-    /// listing), until interrupted.
+    /// Create a repository: keys (mode 0600), a root signed by a threshold of root keys, the
+    /// online roles and the approvals delegation.
+    Init {
+        /// The new repository's directory (empty or missing).
+        dir: PathBuf,
+        /// How many root keys to create.
+        #[arg(long, default_value_t = 1)]
+        root_keys: usize,
+        /// How many root keys must sign a root.
+        #[arg(long, default_value_t = 1)]
+        root_threshold: usize,
+    },
+    /// Publish an update from a publishing manifest and its payload.
+    Publish {
+        /// The repository.
+        dir: PathBuf,
+        /// The TOML publishing manifest.
+        manifest: PathBuf,
+        /// The payload directory.
+        #[arg(long)]
+        payload: PathBuf,
+    },
+    /// Publish a new revision of a published update (its revision must be higher).
+    Revise {
+        /// The repository.
+        dir: PathBuf,
+        /// The TOML publishing manifest.
+        manifest: PathBuf,
+        /// The payload directory.
+        #[arg(long)]
+        payload: PathBuf,
+    },
+    /// Stop offering a revision to new installs (installed copies stay visible).
+    Decline {
+        /// The repository.
+        dir: PathBuf,
+        /// The update.
+        update_id: String,
+        /// The revision.
+        #[arg(long)]
+        revision: i32,
+    },
+    /// Re-sign the online roles with fresh expiry dates (run it from a timer).
+    Refresh {
+        /// The repository.
+        dir: PathBuf,
+    },
+    /// Replace a role's key (targets, snapshot, timestamp or approvals); the old key is revoked.
+    RotateKey {
+        /// The repository.
+        dir: PathBuf,
+        /// The role.
+        role: String,
+    },
+    /// List the published updates.
+    List {
+        /// The repository.
+        dir: PathBuf,
+    },
+    /// Approve a published update for a group of computers.
+    Approve {
+        /// The repository.
+        dir: PathBuf,
+        /// The update.
+        update_id: String,
+        /// The group.
+        #[arg(long)]
+        group: String,
+        /// What the group's computers do with it.
+        #[arg(long, value_enum)]
+        action: ApproveAction,
+        /// An RFC 3339 deadline.
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+    /// Withdraw an approval.
+    Unapprove {
+        /// The repository.
+        dir: PathBuf,
+        /// The update.
+        update_id: String,
+        /// The group.
+        #[arg(long)]
+        group: String,
+    },
+    /// Write one file holding a consistent signed state: the offline scan package, or with
+    /// --with-content a complete offline repository.
+    Export {
+        /// The repository.
+        dir: PathBuf,
+        /// The file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Include every blob.
+        #[arg(long)]
+        with_content: bool,
+    },
+    /// Offline root signing.
+    #[command(subcommand)]
+    Root(RootCommand),
+    /// Serve a repository (its `repository/` tree) or any directory over HTTP as a static host
+    /// would (ranges, ETags, no listing), until interrupted.
     Serve {
-        /// The repository directory.
+        /// The repository or directory.
         dir: PathBuf,
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+}
+
+/// `wua repo root ...`.
+#[derive(Debug, Subcommand)]
+pub enum RootCommand {
+    /// Add a root key's signature to a root proposal (`root-N.proposed.json`).
+    Sign {
+        /// The proposal (a copy of it, on the machine holding the key).
+        file: PathBuf,
+        /// The root key.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Install a root proposal from signed copies; refused below either threshold.
+    Merge {
+        /// The repository.
+        dir: PathBuf,
+        /// Signed copies of the proposal.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// What an approval asks (D-27).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ApproveAction {
+    /// Install it.
+    Install,
+    /// Uninstall it.
+    Uninstall,
+    /// Offer it as optional.
+    Optional,
 }
 
 /// Exit code: every update succeeded.
@@ -148,6 +281,11 @@ pub const EXIT_CALL_ERROR: u8 = 2;
 pub const EXIT_REBOOT_REQUIRED: u8 = 102;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away (`| head`).
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("WUA_LOG"))
         .with_writer(std::io::stderr)

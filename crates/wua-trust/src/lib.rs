@@ -8,6 +8,7 @@
 //! host would.
 
 pub mod error;
+pub mod export;
 pub mod keys;
 pub mod layout;
 pub mod pack;

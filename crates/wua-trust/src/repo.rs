@@ -33,11 +33,13 @@ pub struct InitOptions {
     pub root_keys: usize,
     /// How many of them must sign the root (at most `root_keys`).
     pub root_threshold: usize,
+    /// A pack with this many entries is sealed (kept in `catalog/versions.json`).
+    pub seal_entries: usize,
 }
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions { root_keys: 1, root_threshold: 1 }
+        InitOptions { root_keys: 1, root_threshold: 1, seal_entries: SEAL_ENTRIES }
     }
 }
 
@@ -61,13 +63,16 @@ impl Default for Lifetimes {
     }
 }
 
-/// The role versions last signed (`catalog/versions.json`), so versions only go up.
+/// The role versions last signed (`catalog/versions.json`), so versions only go up, and the
+/// repository's pack size.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Versions {
     targets: u64,
     snapshot: u64,
     timestamp: u64,
     approvals: u64,
+    #[serde(default)]
+    seal_entries: Option<usize>,
 }
 
 /// The online roles, whose keys sign every change.
@@ -133,7 +138,7 @@ pub async fn init(dir: &Path, options: &InitOptions) -> Result<(), TrustError> {
         SignedRole::new(root.clone(), &KeyHolder::Root(root), &sources, &SystemRandom::new()).await.map_err(refused)?;
     signed.write(layout.metadata(), true).await.map_err(refused)?;
     write_atomically(&layout.trusted_root(), signed.buffer())?;
-    save_versions(&layout, &Versions::default())?;
+    save_versions(&layout, &Versions { seal_entries: Some(options.seal_entries.max(1)), ..Versions::default() })?;
     sign_all(&layout, &Lifetimes::default()).await
 }
 
@@ -148,6 +153,16 @@ fn expires_in(d: jiff::SignedDuration) -> jiff::Timestamp {
 /// Publishes the update a publishing manifest and its payload describe (a new update, or a
 /// higher revision of a published one): blobs, the pack entry, and signed metadata.
 pub async fn publish(dir: &Path, manifest: &Path, payload: &Path) -> Result<UpdateDocument, TrustError> {
+    publish_as(dir, manifest, payload, false).await
+}
+
+/// Publishes a new revision of an update that is already published (its revision must be
+/// higher); refused for an update id the repository does not have.
+pub async fn revise(dir: &Path, manifest: &Path, payload: &Path) -> Result<UpdateDocument, TrustError> {
+    publish_as(dir, manifest, payload, true).await
+}
+
+async fn publish_as(dir: &Path, manifest: &Path, payload: &Path, revision: bool) -> Result<UpdateDocument, TrustError> {
     let layout = open(dir)?;
     let package_err = |e: wua_package::PackageError| TrustError::invalid(manifest, e.to_string());
     let parsed = wua_package::Manifest::load(manifest).map_err(package_err)?;
@@ -156,6 +171,12 @@ pub async fn publish(dir: &Path, manifest: &Path, payload: &Path) -> Result<Upda
         parsed.to_document(manifest, files.iter().map(|f| f.entry.clone()).collect()).map_err(package_err)?;
     let _lock = RepoLock::acquire(&layout)?;
     let catalog = working_catalog(&layout)?;
+    if revision && !catalog.documents.iter().any(|d| d.update_id == document.update_id) {
+        return Err(TrustError::invalid(
+            manifest,
+            format!("update {} is not published; publish it first", document.update_id),
+        ));
+    }
     if let Some(newest) =
         catalog.documents.iter().filter(|d| d.update_id == document.update_id).map(|d| d.revision_number).max()
     {
@@ -370,10 +391,11 @@ fn working_catalog(layout: &Layout) -> Result<Catalog, TrustError> {
 fn append(layout: &Layout, entry: &PackEntry) -> Result<(), TrustError> {
     let line = entry.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?;
     let packs = pack_files(layout)?;
+    let seal = load_versions(layout)?.seal_entries.unwrap_or(SEAL_ENTRIES);
     let (n, mut text) = match packs.last() {
         Some((n, path)) => {
             let text = fs_err::read_to_string(path).map_err(|e| TrustError::io(path, e))?;
-            if text.lines().count() >= SEAL_ENTRIES || text.len() as u64 + line.len() as u64 > SEAL_BYTES {
+            if text.lines().count() >= seal || text.len() as u64 + line.len() as u64 > SEAL_BYTES {
                 (n + 1, String::new())
             } else {
                 (*n, text)
@@ -498,12 +520,12 @@ fn fsync_dir(dir: &Path) -> Result<(), TrustError> {
 
 /// The writers' lock: an exclusive `flock` on `repo.lock`, with the holder's pid inside.
 #[derive(Debug)]
-struct RepoLock {
+pub(crate) struct RepoLock {
     _file: std::fs::File,
 }
 
 impl RepoLock {
-    fn acquire(layout: &Layout) -> Result<Self, TrustError> {
+    pub(crate) fn acquire(layout: &Layout) -> Result<Self, TrustError> {
         let path = layout.lock();
         let mut file = std::fs::OpenOptions::new()
             .read(true)

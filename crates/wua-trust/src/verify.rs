@@ -168,6 +168,17 @@ struct Loaded {
     snapshot_version: u64,
 }
 
+/// Refreshes from an export file (`wua repo export`), with no network: it is unpacked into a
+/// temporary directory under `state_dir` and verified like any source.
+pub async fn refresh_offline(trusted_root: &[u8], state_dir: &Path, export: &Path) -> Result<Refreshed, TrustError> {
+    fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
+    let tree =
+        tempfile::Builder::new().prefix(".export-").tempdir_in(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
+    crate::export::unpack(export, tree.path())?;
+    let source = Source::parse(&tree.path().to_string_lossy())?;
+    refresh(trusted_root, state_dir, &source).await
+}
+
 /// Checks a blob's bytes against the verified content entry that names it (D-31): the length
 /// first, then the SHA-256.
 pub fn check_blob(bytes: &[u8], entry: &ContentEntry) -> Result<(), TrustError> {

@@ -209,3 +209,46 @@ fn repo_serve_serves_a_directory() {
     child.wait().unwrap();
     assert!(reply.starts_with("HTTP/1.1 200") && reply.ends_with("{}"), "{reply}");
 }
+
+/// The repository verbs through the binary: init, publish, revise, approve, decline, list,
+/// refresh, rotate-key, export; errors carry their codes.
+#[test]
+fn repo_verbs() {
+    let w = World::new().unwrap();
+    let repo = w.work.join("repo");
+    let wua = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_wua"));
+        c.arg("--json").arg("repo");
+        c
+    };
+    let payload = w.work.join("payload");
+    wua_test_support::write_payload(&payload, &[("etc/app.conf", 0o644, b"v1")]).unwrap();
+    let m1 = w.work.join("m1.toml");
+    let m2 = w.work.join("m2.toml");
+    std::fs::write(&m1, files_manifest(&test_id(1), 1, "app", "", "")).unwrap();
+    std::fs::write(&m2, files_manifest(&test_id(1), 2, "app", "", "")).unwrap();
+    let ok = |o: std::process::Output| {
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        json(&o)
+    };
+    ok(run(wua().args(["init", "--root-keys", "2", "--root-threshold", "2"]).arg(&repo)));
+    ok(run(wua().arg("publish").arg(&repo).arg(&m1).arg("--payload").arg(&payload)));
+    let o = run(wua().arg("publish").arg(&repo).arg(&m1).arg("--payload").arg(&payload));
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(json(&o)["hresult_name"], "WUA_E_REPO_INVALID");
+    let j = ok(run(wua().arg("revise").arg(&repo).arg(&m2).arg("--payload").arg(&payload)));
+    assert_eq!(j["revision_number"], 2);
+    ok(run(wua().arg("approve").arg(&repo).arg(test_id(1)).args(["--group", "web", "--action", "install"])));
+    ok(run(wua().arg("decline").arg(&repo).arg(test_id(1)).args(["--revision", "1"])));
+    let j = ok(run(wua().arg("list").arg(&repo)));
+    assert_eq!(j["updates"].as_array().unwrap().len(), 2);
+    assert_eq!(j["updates"][0]["declined"], true);
+    ok(run(wua().arg("refresh").arg(&repo)));
+    let j = ok(run(wua().arg("rotate-key").arg(&repo).arg("snapshot")));
+    assert_eq!(j["rotated"], "snapshot");
+    let out = w.work.join("scan.tar");
+    let j = ok(run(wua().arg("export").arg(&repo).arg("-o").arg(&out)));
+    assert!(j["files"].as_u64().unwrap() > 5 && out.exists());
+    let o = run(wua().arg("rotate-key").arg(&repo).arg("root"));
+    assert_eq!(json(&o)["hresult_name"], "WUA_E_REPO_INVALID");
+}

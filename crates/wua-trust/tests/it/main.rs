@@ -9,6 +9,7 @@ mod attack_rollback;
 mod attack_root_rotation;
 mod attack_threshold;
 mod attack_wrong_key;
+mod export;
 mod round_trip;
 mod static_repo;
 mod support;

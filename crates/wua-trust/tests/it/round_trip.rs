@@ -10,7 +10,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_then_refresh_over_http_reads_every_document_and_blob() {
-    let f = Fixture::new(InitOptions { root_keys: 2, root_threshold: 2 }).await;
+    let f = Fixture::new(InitOptions { root_keys: 2, root_threshold: 2, ..InitOptions::default() }).await;
     let mut published = Vec::new();
     for n in 1..=5 {
         published.push(f.publish(n, 1, &format!("content of update {n}\n")).await);
@@ -64,7 +64,7 @@ async fn revise_and_decline() {
 /// repository carries two root signatures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_files_and_threshold_root() {
-    let f = Fixture::new(InitOptions { root_keys: 3, root_threshold: 2 }).await;
+    let f = Fixture::new(InitOptions { root_keys: 3, root_threshold: 2, ..InitOptions::default() }).await;
     let keys = f.repo.join("keys");
     assert_eq!(std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o700);
     let mut names = Vec::new();
@@ -81,6 +81,9 @@ async fn key_files_and_threshold_root() {
     let root: serde_json::Value = serde_json::from_slice(&f.trusted_root()).unwrap();
     assert_eq!(root["signed"]["roles"]["root"]["threshold"], 2);
     assert_eq!(root["signatures"].as_array().unwrap().len(), 3, "init signs with every root key it made");
-    let bad = repo::init(&f.work.join("bad"), &InitOptions { root_keys: 1, root_threshold: 2 }).await.unwrap_err();
+    let bad =
+        repo::init(&f.work.join("bad"), &InitOptions { root_keys: 1, root_threshold: 2, ..InitOptions::default() })
+            .await
+            .unwrap_err();
     assert_eq!(bad.hresult(), wua_types::HResult::WUA_E_REPO_INVALID);
 }

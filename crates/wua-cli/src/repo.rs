@@ -1,0 +1,156 @@
+//! `wua repo ...`: the signed repository's verbs (wua-trust), each in a runtime of its own.
+
+use std::path::Path;
+
+use serde_json::json;
+use wua_agent::wua_types::{HResult, WuError};
+use wua_trust::export::ExportKind;
+use wua_trust::repo::{self, ApprovalAction, InitOptions, Lifetimes};
+use wua_trust::root::{self, Rotation};
+use wua_trust::{Layout, TrustError};
+
+use crate::output::print_table;
+use crate::{ApproveAction, Cli, CliResult, EXIT_OK, RepoCommand, RootCommand};
+
+pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
+    let rt = tokio::runtime::Runtime::new()
+        .map_err(|e| WuError::new(HResult::WUA_E_TRUST_IO, format!("starting the runtime: {e}")))?;
+    rt.block_on(run_async(cli, command))
+}
+
+async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
+    let t = |e: TrustError| WuError::from(e);
+    match command {
+        RepoCommand::Init { dir, root_keys, root_threshold } => {
+            let options =
+                InitOptions { root_keys: *root_keys, root_threshold: *root_threshold, ..InitOptions::default() };
+            repo::init(dir, &options).await.map_err(t)?;
+            say(cli, json!({ "initialized": dir, "trusted_root": Layout::new(dir).trusted_root() }), || {
+                format!(
+                    "created repository {} ({root_threshold} of {root_keys} root keys); give agents {} as their trusted root, and keep keys/ private",
+                    dir.display(),
+                    Layout::new(dir).trusted_root().display()
+                )
+            });
+        }
+        RepoCommand::Publish { dir, manifest, payload } | RepoCommand::Revise { dir, manifest, payload } => {
+            let doc = if matches!(command, RepoCommand::Revise { .. }) {
+                repo::revise(dir, manifest, payload).await
+            } else {
+                repo::publish(dir, manifest, payload).await
+            }
+            .map_err(t)?;
+            say(
+                cli,
+                json!({ "update_id": doc.update_id, "revision_number": doc.revision_number, "title": doc.title }),
+                || format!("published {} rev {} \"{}\"", doc.update_id, doc.revision_number, doc.title),
+            );
+        }
+        RepoCommand::Decline { dir, update_id, revision } => {
+            repo::decline(dir, update_id, *revision).await.map_err(t)?;
+            say(cli, json!({ "declined": update_id, "revision_number": revision }), || {
+                format!("declined {update_id} rev {revision}")
+            });
+        }
+        RepoCommand::Refresh { dir } => {
+            repo::resign(dir, &Lifetimes::default()).await.map_err(t)?;
+            say(cli, json!({ "resigned": dir }), || "re-signed targets, snapshot and timestamp".into());
+        }
+        RepoCommand::RotateKey { dir, role } => match root::rotate_key(dir, role).await.map_err(t)? {
+            Rotation::Installed => {
+                say(cli, json!({ "rotated": role }), || format!("the {role} key is replaced; the old one is revoked"))
+            }
+            Rotation::Proposed(file) => say(cli, json!({ "proposed": file }), || {
+                format!(
+                    "the root keys are not here: sign copies of {} with `wua repo root sign`, then `wua repo root merge`",
+                    file.display()
+                )
+            }),
+        },
+        RepoCommand::List { dir } => list(cli, dir)?,
+        RepoCommand::Approve { dir, update_id, group, action, deadline } => {
+            let action = match action {
+                ApproveAction::Install => ApprovalAction::Install,
+                ApproveAction::Uninstall => ApprovalAction::Uninstall,
+                ApproveAction::Optional => ApprovalAction::Optional,
+            };
+            repo::approve(dir, update_id, group, action, deadline.as_deref()).await.map_err(t)?;
+            say(cli, json!({ "approved": update_id, "group": group }), || format!("approved {update_id} for {group}"));
+        }
+        RepoCommand::Unapprove { dir, update_id, group } => {
+            repo::unapprove(dir, update_id, group).await.map_err(t)?;
+            say(cli, json!({ "unapproved": update_id, "group": group }), || {
+                format!("withdrew {update_id} from {group}")
+            });
+        }
+        RepoCommand::Export { dir, output, with_content } => {
+            let kind = if *with_content { ExportKind::WithContent } else { ExportKind::ScanPackage };
+            let files = wua_trust::export::export(dir, output, kind).map_err(t)?;
+            say(cli, json!({ "export": output, "files": files }), || {
+                format!("wrote {} ({files} files)", output.display())
+            });
+        }
+        RepoCommand::Root(RootCommand::Sign { file, key }) => {
+            root::sign(file, key).await.map_err(t)?;
+            say(cli, json!({ "signed": file }), || format!("signed {}", file.display()));
+        }
+        RepoCommand::Root(RootCommand::Merge { dir, files }) => {
+            root::merge(dir, files).await.map_err(t)?;
+            say(cli, json!({ "merged": files.len() }), || "installed the new root and re-signed".into());
+        }
+        RepoCommand::Serve { dir, listen } => serve(dir, *listen).await?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn say(cli: &Cli, json: serde_json::Value, text: impl FnOnce() -> String) {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+    } else {
+        println!("{}", text());
+    }
+}
+
+fn list(cli: &Cli, dir: &Path) -> CliResult<()> {
+    let catalog = repo::list(dir).map_err(WuError::from)?;
+    if cli.json {
+        let docs: Vec<_> = catalog
+            .documents
+            .iter()
+            .map(|d| {
+                let declined = catalog.declined.contains(&(d.update_id.clone(), d.revision_number));
+                json!({ "update_id": d.update_id, "revision_number": d.revision_number, "title": d.title, "declined": declined })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json!({ "updates": docs })).unwrap_or_default());
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = catalog
+        .documents
+        .iter()
+        .map(|d| {
+            let declined = catalog.declined.contains(&(d.update_id.clone(), d.revision_number));
+            vec![
+                d.update_id.clone(),
+                d.revision_number.to_string(),
+                d.title.clone(),
+                if declined { "declined" } else { "" }.into(),
+            ]
+        })
+        .collect();
+    print_table(&["update id", "rev", "title", "state"], &rows);
+    Ok(())
+}
+
+/// The static repository handler on `listen`: a repository's `repository/` tree, or `dir`.
+async fn serve(dir: &Path, listen: std::net::SocketAddr) -> CliResult<()> {
+    let io = |what: String, e: std::io::Error| WuError::new(HResult::WUA_E_TRUST_IO, format!("{what}: {e}"));
+    let tree = if Layout::is_repository(dir) { Layout::new(dir).public() } else { dir.to_path_buf() };
+    if !tree.is_dir() {
+        return Err(WuError::new(HResult::COR_E_DIRECTORYNOTFOUND, format!("{} is not a directory", tree.display())));
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| io(format!("listening on {listen}"), e))?;
+    let bound = listener.local_addr().map_err(|e| io("the bound address".into(), e))?;
+    println!("serving {} on http://{bound}/", tree.display());
+    wua_trust::serve(listener, tree.clone()).await.map_err(|e| io(format!("serving on {bound}"), e))
+}
