@@ -146,8 +146,11 @@ fn role_keys(keyids: Vec<Decoded<Hex>>, threshold: NonZeroU64) -> RoleKeys {
     RoleKeys { keyids, threshold, _extra: HashMap::new() }
 }
 
-fn expires_in(d: jiff::SignedDuration) -> jiff::Timestamp {
-    jiff::Timestamp::now().checked_add(d).unwrap_or(jiff::Timestamp::MAX)
+/// Now plus `d`, in whole seconds: TUF writes expiry dates as `YYYY-MM-DDTHH:MM:SSZ`, and
+/// other clients (python-tuf) refuse fractions of a second.
+pub(crate) fn expires_in(d: jiff::SignedDuration) -> jiff::Timestamp {
+    let t = jiff::Timestamp::now().checked_add(d).unwrap_or(jiff::Timestamp::MAX);
+    jiff::Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
 /// Publishes the update a publishing manifest and its payload describe (a new update, or a

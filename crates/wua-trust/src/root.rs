@@ -70,7 +70,7 @@ pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> 
         new_key.key_id().map_err(|e| TrustError::Key { path: next_key_path.clone(), detail: e.to_string() })?;
     let mut root = current.signed.clone();
     root.version = NonZeroU64::new(root.version.get() + 1).unwrap_or(NonZeroU64::MIN);
-    root.expires = jiff::Timestamp::now().checked_add(Lifetimes::default().root).unwrap_or(jiff::Timestamp::MAX);
+    root.expires = repo::expires_in(Lifetimes::default().root);
     if let Some(old) = root.roles.get(&role_type).map(|r| r.keyids.clone()) {
         for id in old {
             let still_used = root.roles.iter().any(|(t, r)| *t != role_type && r.keyids.contains(&id));

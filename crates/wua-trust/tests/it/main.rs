@@ -10,6 +10,7 @@ mod attack_root_rotation;
 mod attack_threshold;
 mod attack_wrong_key;
 mod export;
+mod interop_python_tuf;
 mod round_trip;
 mod static_repo;
 mod support;
