@@ -87,3 +87,40 @@ async fn key_files_and_threshold_root() {
             .unwrap_err();
     assert_eq!(bad.hresult(), wua_types::HResult::WUA_E_REPO_INVALID);
 }
+
+/// A reader refreshing in a loop while `publish` runs never sees a half-published state: every
+/// refresh verifies, the catalog only grows, and every blob a verified document names is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_never_see_a_half_published_state() {
+    let f = std::sync::Arc::new(Fixture::new(InitOptions { seal_entries: 3, ..InitOptions::default() }).await);
+    f.publish(1, 1, "first").await;
+    let source = serve(&f.repo.join("repository")).await;
+    let publisher = {
+        let f = f.clone();
+        tokio::spawn(async move {
+            for n in 2..=12 {
+                f.publish(n, 1, &format!("update {n}")).await;
+            }
+        })
+    };
+    let mut seen = 0;
+    let mut refreshes = 0;
+    loop {
+        let done = publisher.is_finished();
+        let r = f.refresh(&source).await.expect("a refresh during publishing verifies");
+        refreshes += 1;
+        assert!(r.catalog.documents.len() >= seen, "the catalog never shrinks");
+        seen = r.catalog.documents.len();
+        for doc in &r.catalog.documents {
+            for e in &doc.content {
+                verify::check_blob(&get(source.blob_url(&e.sha256).unwrap()).await, e).unwrap();
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    publisher.await.unwrap();
+    assert_eq!(seen, 12);
+    assert!(refreshes >= 2, "the reader ran during publishing");
+}
