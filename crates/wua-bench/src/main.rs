@@ -9,12 +9,14 @@
 //! target/release/wua-bench install                 # 10,000 small files
 //! target/release/wua-bench install --big-mb 1024   # plus one 1 GB file (by hand, not CI)
 //! target/release/wua-bench jobs                    # a job's own overhead, callback latency
+//! target/release/wua-bench repo --updates 100000   # publish, verify, refresh after 1% changed (by hand)
 //! ```
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod install;
 mod jobs;
+mod repo;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -55,12 +57,26 @@ enum Scenario {
         #[arg(long, default_value_t = 300)]
         iterations: usize,
     },
+    /// A synthetic repository: publish and verify, then the refresh cost after a share of the
+    /// updates changed, against a cold sync.
+    Repo {
+        /// How many updates.
+        #[arg(long, default_value_t = 10_000)]
+        updates: usize,
+        /// The share that gets a new revision, in percent.
+        #[arg(long, default_value_t = 1.0)]
+        change_percent: f64,
+        /// Where to work (default: a temporary directory in /var/tmp).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
     match Args::parse().scenario {
         Scenario::Install { files, big_mb, runs, workdir } => install::run(files, big_mb, runs, workdir),
         Scenario::Jobs { iterations } => jobs::run(iterations),
+        Scenario::Repo { updates, change_percent, workdir } => repo::run(updates, change_percent, workdir),
     }
 }
 

@@ -389,25 +389,90 @@ fn working_catalog(layout: &Layout) -> Result<Catalog, TrustError> {
     Ok(catalog)
 }
 
-/// Appends an entry to the newest pack, or starts a new pack when that one is sealed. The
-/// pack is rewritten under a temporary name and renamed, so it is whole at every instant.
+/// Appends an entry to the newest pack, or starts a new pack when that one is sealed.
 fn append(layout: &Layout, entry: &PackEntry) -> Result<(), TrustError> {
-    let line = entry.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?;
+    append_all(layout, std::slice::from_ref(entry))
+}
+
+/// Appends entries to the newest pack and new ones as packs seal. Each pack written is
+/// rewritten once, under a temporary name and renamed, so it is whole at every instant.
+fn append_all(layout: &Layout, entries: &[PackEntry]) -> Result<(), TrustError> {
     let packs = pack_files(layout)?;
     let seal = load_versions(layout)?.seal_entries.unwrap_or(SEAL_ENTRIES);
-    let (n, mut text) = match packs.last() {
-        Some((n, path)) => {
-            let text = fs_err::read_to_string(path).map_err(|e| TrustError::io(path, e))?;
-            if text.lines().count() >= seal || text.len() as u64 + line.len() as u64 > SEAL_BYTES {
-                (n + 1, String::new())
-            } else {
-                (*n, text)
-            }
-        }
+    let (mut n, mut text) = match packs.last() {
+        Some((n, path)) => (*n, fs_err::read_to_string(path).map_err(|e| TrustError::io(path, e))?),
         None => (1, String::new()),
     };
-    text.push_str(&line);
-    write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())
+    let mut lines = text.lines().count();
+    let mut dirty = false;
+    for entry in entries {
+        let line = entry.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?;
+        if lines >= seal || (lines > 0 && text.len() as u64 + line.len() as u64 > SEAL_BYTES) {
+            if dirty {
+                write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
+            }
+            n += 1;
+            text.clear();
+            lines = 0;
+        }
+        text.push_str(&line);
+        lines += 1;
+        dirty = true;
+    }
+    if dirty {
+        write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Stores a blob in the repository (content-addressed); returns its SHA-256 and size. For
+/// bulk publishing with [`publish_documents`].
+pub fn add_blob(dir: &Path, bytes: &[u8]) -> Result<(String, u64), TrustError> {
+    use sha2::Digest;
+    let layout = open(dir)?;
+    let sha = hex::encode(sha2::Sha256::digest(bytes));
+    let path = layout.blob(&sha);
+    if !path.exists() {
+        let mut tmp = tempfile::NamedTempFile::new_in(layout.blobs()).map_err(|e| TrustError::io(layout.blobs(), e))?;
+        tmp.write_all(bytes).map_err(|e| TrustError::io(&path, e))?;
+        tmp.persist(&path).map_err(|e| TrustError::io(&path, e.error))?;
+    }
+    Ok((sha, bytes.len() as u64))
+}
+
+/// Publishes many documents in one signed change (a catalog import): each must be valid, name
+/// only blobs the repository has, and be a new update or a higher revision.
+pub async fn publish_documents(dir: &Path, documents: Vec<UpdateDocument>) -> Result<(), TrustError> {
+    let layout = open(dir)?;
+    let _lock = RepoLock::acquire(&layout)?;
+    let catalog = working_catalog(&layout)?;
+    let mut newest: HashMap<String, i32> = HashMap::new();
+    for d in &catalog.documents {
+        let slot = newest.entry(d.update_id.clone()).or_insert(d.revision_number);
+        *slot = (*slot).max(d.revision_number);
+    }
+    for doc in &documents {
+        doc.validate().map_err(|e| TrustError::invalid(dir, e.message))?;
+        if newest.get(&doc.update_id).is_some_and(|r| doc.revision_number <= *r) {
+            return Err(TrustError::invalid(
+                dir,
+                format!(
+                    "update {} revision {} is not newer than the published one",
+                    doc.update_id, doc.revision_number
+                ),
+            ));
+        }
+        newest.insert(doc.update_id.clone(), doc.revision_number);
+        if let Some(missing) = doc.content.iter().find(|c| !layout.blob(&c.sha256).is_file()) {
+            return Err(TrustError::invalid(
+                dir,
+                format!("update {}: blob {} is not in the repository", doc.update_id, missing.sha256),
+            ));
+        }
+    }
+    let entries: Vec<PackEntry> = documents.into_iter().map(|d| PackEntry::Document(Box::new(d))).collect();
+    append_all(&layout, &entries)?;
+    sign_all(&layout, &Lifetimes::default()).await
 }
 
 /// Signs targets (every pack), the approvals delegation, snapshot and timestamp with the next
