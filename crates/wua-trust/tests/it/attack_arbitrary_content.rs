@@ -22,10 +22,7 @@ pub fn served_pack(f: &Fixture) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swapped_pack_is_refused() {
-    let f = Fixture::new(InitOptions::default()).await;
-    f.publish(1, 1, "one").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = trusted(InitOptions::default()).await;
     f.publish(2, 1, "two").await;
     let pack = served_pack(&f);
     let mut bytes = std::fs::read(&pack).unwrap();

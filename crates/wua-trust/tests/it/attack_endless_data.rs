@@ -9,10 +9,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pack_longer_than_listed_is_refused() {
-    let f = Fixture::new(InitOptions::default()).await;
-    f.publish(1, 1, "one").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = trusted(InitOptions::default()).await;
     f.publish(2, 1, "two").await;
     let pack = served_pack(&f);
     let mut bytes = std::fs::read(&pack).unwrap();

@@ -7,10 +7,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_timestamp_is_refused() {
-    let f = Fixture::new(InitOptions::default()).await;
-    f.publish(1, 1, "one").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = trusted(InitOptions::default()).await;
     let expired = Lifetimes { timestamp: jiff::SignedDuration::from_secs(-3600), ..Lifetimes::default() };
     repo::resign(&f.repo, &expired).await.unwrap();
     assert_refused(&f, &source, Refusal::Expired).await;

@@ -7,10 +7,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_of_another_snapshot_are_refused() {
-    let f = Fixture::new(InitOptions::default()).await;
-    f.publish(1, 1, "one").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = trusted(InitOptions::default()).await;
     let metadata = f.repo.join("repository/metadata");
     let (n, older) = newest(&metadata, "targets");
     f.publish(2, 1, "two").await;

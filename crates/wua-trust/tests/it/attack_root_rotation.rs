@@ -10,10 +10,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threshold_two_root_rotation_and_revoked_key() {
-    let f = Fixture::new(InitOptions { root_keys: 2, root_threshold: 2, ..InitOptions::default() }).await;
-    f.publish(1, 1, "one").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = trusted(InitOptions { root_keys: 2, root_threshold: 2, ..InitOptions::default() }).await;
     // The root keys leave the repository machine.
     let offline = f.work.join("offline");
     std::fs::create_dir_all(&offline).unwrap();

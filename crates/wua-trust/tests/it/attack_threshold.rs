@@ -9,10 +9,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_signed_below_threshold_is_refused() {
-    let f = Fixture::new(InitOptions { root_keys: 2, root_threshold: 2, ..InitOptions::default() }).await;
-    f.publish(1, 1, "one").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = trusted(InitOptions { root_keys: 2, root_threshold: 2, ..InitOptions::default() }).await;
     let offline = f.work.join("offline");
     std::fs::create_dir_all(&offline).unwrap();
     std::fs::rename(f.repo.join("keys/root-2.pk8"), offline.join("root-2.pk8")).unwrap();

@@ -8,10 +8,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timestamp_signed_by_a_stranger_is_refused() {
-    let f = Fixture::new(InitOptions::default()).await;
-    f.publish(1, 1, "one").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = trusted(InitOptions::default()).await;
     let stranger = stranger_key(&f.work);
     resign_file(&f.repo.join("repository/metadata/timestamp.json"), &stranger, bump_version).await;
     assert_refused(&f, &source, Refusal::Signature).await;

@@ -147,3 +147,13 @@ pub async fn assert_refused(f: &Fixture, source: &Source, refusal: wua_trust::Re
     assert_eq!(e.hresult(), wua_trust::TrustError::Refused { refusal, detail: String::new() }.hresult());
     assert_eq!(state_of(f), before, "the trusted state and local files are unchanged");
 }
+
+/// A repository with one published update, served over HTTP, and an agent that refreshed from
+/// it once (so it trusts a state an attack then tries to move it from).
+pub async fn trusted(options: wua_trust::repo::InitOptions) -> (Fixture, Source) {
+    let f = Fixture::new(options).await;
+    f.publish(1, 1, "one").await;
+    let source = serve(&f.repo.join("repository")).await;
+    f.refresh(&source).await.unwrap();
+    (f, source)
+}
