@@ -175,6 +175,15 @@ pub enum RepoCommand {
         /// The repository.
         dir: PathBuf,
     },
+    /// Rewrite the packs without superseded revisions, when they are half the catalog (or
+    /// with --force).
+    Compact {
+        /// The repository.
+        dir: PathBuf,
+        /// Compact although fewer than half the entries are superseded.
+        #[arg(long)]
+        force: bool,
+    },
     /// Replace a role's key (targets, snapshot, timestamp or approvals); the old key is revoked.
     RotateKey {
         /// The repository.

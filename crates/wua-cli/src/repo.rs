@@ -56,6 +56,13 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
             repo::resign(dir, &Lifetimes::default()).await.map_err(t)?;
             say(cli, json!({ "resigned": dir }), || "re-signed targets, snapshot and timestamp".into());
         }
+        RepoCommand::Compact { dir, force } => {
+            let dropped = repo::compact(dir, *force).await.map_err(t)?;
+            say(cli, json!({ "dropped": dropped }), || match dropped {
+                0 => "nothing to compact (fewer than half the entries are superseded; --force compacts anyway)".into(),
+                n => format!("compacted: {n} superseded entries left the catalog"),
+            });
+        }
         RepoCommand::RotateKey { dir, role } => match root::rotate_key(dir, role).await.map_err(t)? {
             Rotation::Installed => {
                 say(cli, json!({ "rotated": role }), || format!("the {role} key is replaced; the old one is revoked"))

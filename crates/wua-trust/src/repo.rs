@@ -230,6 +230,56 @@ pub async fn resign(dir: &Path, lifetimes: &Lifetimes) -> Result<(), TrustError>
     sign_all(&layout, lifetimes).await
 }
 
+/// Compacts the catalog when superseded entries make up at least half of it: the packs are
+/// rewritten as new packs holding the newest revision of each update (with its decline, if it
+/// was declined), and re-signed. Older revisions leave the catalog; agents keep the documents
+/// of what they installed in their own datastore, so an installed copy stays visible and
+/// uninstallable. Returns the number of entries dropped (0 when the rule did not call for it).
+/// A refresh after a compaction fetches the new packs, as a cold sync does.
+pub async fn compact(dir: &Path, force: bool) -> Result<usize, TrustError> {
+    let layout = open(dir)?;
+    let _lock = RepoLock::acquire(&layout)?;
+    let catalog = working_catalog(&layout)?;
+    let total = catalog.documents.len() + catalog.declined.len();
+    let mut newest: std::collections::BTreeMap<&str, &UpdateDocument> = std::collections::BTreeMap::new();
+    for d in &catalog.documents {
+        let slot = newest.entry(d.update_id.as_str()).or_insert(d);
+        if d.revision_number > slot.revision_number {
+            *slot = d;
+        }
+    }
+    let mut entries: Vec<PackEntry> = Vec::new();
+    for doc in newest.values() {
+        entries.push(PackEntry::Document(Box::new((*doc).clone())));
+        if catalog.declined.contains(&(doc.update_id.clone(), doc.revision_number)) {
+            entries
+                .push(PackEntry::Declined { update_id: doc.update_id.clone(), revision_number: doc.revision_number });
+        }
+    }
+    let dropped = total - entries.len();
+    if dropped == 0 || (!force && dropped * 2 < total) {
+        return Ok(0);
+    }
+    // New pack numbers after the old ones, so a pack name never stands for other content.
+    let old = pack_files(&layout)?;
+    let first = old.last().map_or(1, |(n, _)| n + 1);
+    let seal = load_versions(&layout)?.seal_entries.unwrap_or(SEAL_ENTRIES);
+    let mut n = first;
+    for chunk in entries.chunks(seal.max(1)) {
+        let mut text = String::new();
+        for e in chunk {
+            text.push_str(&e.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?);
+        }
+        write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
+        n += 1;
+    }
+    for (_, path) in old {
+        fs_err::remove_file(&path).map_err(|e| TrustError::io(&path, e))?;
+    }
+    sign_all(&layout, &Lifetimes::default()).await?;
+    Ok(dropped)
+}
+
 /// The publisher's view of the catalog (its working packs).
 pub fn list(dir: &Path) -> Result<Catalog, TrustError> {
     working_catalog(&open(dir)?)

@@ -124,3 +124,29 @@ async fn readers_never_see_a_half_published_state() {
     assert_eq!(seen, 12);
     assert!(refreshes >= 2, "the reader ran during publishing");
 }
+
+/// Compaction: only when superseded entries are half the catalog (or forced); the newest
+/// revisions and their declines stay, agents see the same offered updates afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_what_is_offered() {
+    let f = Fixture::new(InitOptions { seal_entries: 2, ..InitOptions::default() }).await;
+    f.publish(1, 1, "a").await;
+    f.publish(2, 1, "b").await;
+    assert_eq!(repo::compact(&f.repo, false).await.unwrap(), 0, "nothing superseded");
+    f.publish(1, 2, "a2").await;
+    f.publish(1, 3, "a3").await;
+    repo::decline(&f.repo, &test_id(2), 1).await.unwrap();
+    let source = Source::parse(f.repo.to_str().unwrap()).unwrap();
+    let before = f.refresh(&source).await.unwrap();
+    let offered = |r: &verify::Refreshed| {
+        r.catalog.offered().into_iter().map(|d| (d.update_id.clone(), d.revision_number)).collect::<Vec<_>>()
+    };
+    // 5 entries, 2 superseded: below half, so only a forced compaction runs.
+    assert_eq!(repo::compact(&f.repo, false).await.unwrap(), 0);
+    assert_eq!(repo::compact(&f.repo, true).await.unwrap(), 2);
+    let after = f.refresh(&source).await.unwrap();
+    assert_eq!(offered(&after), offered(&before));
+    assert_eq!(after.catalog.documents.len(), 2);
+    assert!(after.catalog.declined.contains(&(test_id(2), 1)));
+    assert!(after.catalog.document(&test_id(1), 1).is_none(), "an old revision left the catalog");
+}
