@@ -311,27 +311,25 @@ impl fmt::Display for Clause {
 impl fmt::Display for Group {
     /// The clauses joined by ` and ` (the implied deployment is not written).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, clause) in self.clauses.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" and ")?;
-            }
-            write!(f, "{clause}")?;
-        }
-        Ok(())
+        write_joined(f, &self.clauses, " and ")
     }
 }
 
 impl fmt::Display for Criteria {
     /// Canonical criteria text that [`parse`] reads back to the same AST (positions aside).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, group) in self.groups.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" or ")?;
-            }
-            write!(f, "{group}")?;
-        }
-        Ok(())
+        write_joined(f, &self.groups, " or ")
     }
+}
+
+fn write_joined<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T], separator: &str) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(separator)?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 /// A criteria fault: `WU_E_INVALID_CRITERIA` at a byte offset of the input.
