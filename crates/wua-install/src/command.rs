@@ -243,6 +243,7 @@ fn execute(
         Ok(child) => child,
         Err(e) => return Ended::NotStarted(e),
     };
+    crash_point("command-spawned");
     let pgid = child.id() as i32;
     let group = ProcessGroup { pgid, start_ticks: process::start_ticks(pgid).unwrap_or(0) };
     plan.group = Some(group);

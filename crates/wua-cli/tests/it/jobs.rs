@@ -2,6 +2,7 @@
 //! program runs, and Ctrl-C as `request_abort` (a second one leaves at once). Every wait is
 //! bounded; synchronisation is on files the programs write, never on time.
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -174,4 +175,32 @@ fn d38_crash_during_a_command_with_an_is_installed_rule() {
     assert_eq!((e["result_code"].as_str(), e["hresult_name"].as_str()), (Some("Succeeded"), Some("S_OK")), "{h}");
     assert_eq!(e["recovered"], true);
     assert!(library_session(&w).find_update(&test_id(1)).unwrap().unwrap().is_installed());
+}
+
+/// D-38 in the narrowest window: the agent dies right after it started the program, before
+/// it recorded the program's process group. The journal record written before the start lets
+/// recovery find the program by the operation id in its environment, kill it, and record the
+/// interruption.
+#[test]
+fn d38_crash_before_the_group_is_recorded() {
+    let w = World::new().unwrap();
+    let dir = w.work.join("hold");
+    let holding = holding_package(&w, 1, &dir, "", "").unwrap();
+    let log = w.work.join("crash.log");
+    let o = run(wua(&w.state, &w.root)
+        .arg("install-package")
+        .arg(&holding)
+        .env("WUA_CRASH_LOG", &log)
+        .env("WUA_CRASH_AT_STEP", "1"));
+    assert_eq!(o.status.signal(), Some(9), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "1 command-spawned");
+    wait_for("the program", LONG, || dir.join("pid").exists());
+    let (pid, child) = (read_pid(&dir.join("pid")), read_pid(&dir.join("child.pid")));
+    assert!(pid_alive(pid) && pid_alive(child));
+    let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!pid_alive(pid) && !pid_alive(child), "found by its environment and killed");
+    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
+    assert_eq!(h["entries"][0]["hresult_name"], "WUA_E_OPERATION_INTERRUPTED", "{h}");
+    assert_eq!(h["entries"][0]["recovered"], true);
 }
