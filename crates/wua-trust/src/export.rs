@@ -1,7 +1,8 @@
 //! One-file exports of a repository: the offline scan package (metadata and catalog packs, as
-//! WUA's `wsusscn2.cab`) or a complete offline repository (with every blob). An export is a tar
-//! archive of the served tree taken under the writers' lock, so it is one consistent signed
-//! state; an agent verifies it like any source (`verify::refresh` with a [`crate::verify::Source`]
+//! WUA's `wsusscn2.cab`) or a complete offline repository (with the blobs its documents name).
+//! An export is a tar archive of the current signed state only (every root version, then the
+//! timestamp, snapshot, targets and approvals it names), taken under the writers' lock, so it
+//! is one consistent signed state; an agent verifies it like any source (`verify::refresh` with a [`crate::verify::Source`]
 //! made by [`unpack`]), with no network.
 
 use std::path::{Path, PathBuf};
@@ -32,28 +33,78 @@ pub fn export(dir: &Path, out: &Path, kind: ExportKind) -> Result<usize, TrustEr
     let mut tar = tar::Builder::new(std::io::BufWriter::new(tmp.as_file()));
     tar.mode(tar::HeaderMode::Deterministic);
     let mut count = 0;
-    let mut dirs = vec![(layout.metadata(), "metadata"), (layout.targets(), "targets")];
-    if kind == ExportKind::WithContent {
-        dirs.push((layout.blobs(), "blobs/sha256"));
-    }
-    for (dir, name) in dirs {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| TrustError::io(&dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        for file in files {
-            let Some(file_name) = file.file_name().and_then(|n| n.to_str()) else { continue };
-            tar.append_path_with_name(&file, format!("{name}/{file_name}")).map_err(|e| TrustError::io(&file, e))?;
-            count += 1;
-        }
+    for (path, name) in current_files(&layout, kind)? {
+        tar.append_path_with_name(&path, &name).map_err(|e| TrustError::io(&path, e))?;
+        count += 1;
     }
     let writer = tar.into_inner().map_err(|e| TrustError::io(out, e))?;
     drop(writer);
     tmp.as_file().sync_all().map_err(|e| TrustError::io(out, e))?;
     tmp.persist(out).map_err(|e| TrustError::io(out, e.error))?;
     Ok(count)
+}
+
+/// The files of the current signed state: every root version (agents may trust an old one),
+/// `timestamp.json`, the snapshot it names, the targets and approvals versions that snapshot
+/// names, the targets those list and, with content, the blobs the current documents name.
+fn current_files(layout: &Layout, kind: ExportKind) -> Result<Vec<(PathBuf, String)>, TrustError> {
+    let metadata = layout.metadata();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&metadata).map_err(|e| TrustError::io(&metadata, e))? {
+        let name = entry.map_err(|e| TrustError::io(&metadata, e))?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".root.json") {
+            files.push((metadata.join(&name), format!("metadata/{name}")));
+        }
+    }
+    files.sort();
+    let read = |name: &str| -> Result<serde_json::Value, TrustError> {
+        let path = metadata.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| TrustError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| TrustError::invalid(&path, e.to_string()))
+    };
+    let mut take = |name: String| files.push((metadata.join(&name), format!("metadata/{name}")));
+    let timestamp = read("timestamp.json")?;
+    take("timestamp.json".into());
+    let version = |v: &serde_json::Value, role: &str| v["signed"]["meta"][format!("{role}.json")]["version"].as_u64();
+    let snapshot_name = format!(
+        "{}.snapshot.json",
+        version(&timestamp, "snapshot")
+            .ok_or_else(|| TrustError::invalid(&metadata, "timestamp.json names no snapshot"))?
+    );
+    let snapshot = read(&snapshot_name)?;
+    take(snapshot_name);
+    let mut targets = Vec::new();
+    for role in ["targets", crate::repo::APPROVALS] {
+        if let Some(v) = version(&snapshot, role) {
+            let name = format!("{v}.{role}.json");
+            let doc = read(&name)?;
+            take(name);
+            if let Some(map) = doc["signed"]["targets"].as_object() {
+                for (target, info) in map {
+                    if let Some(sha) = info["hashes"]["sha256"].as_str() {
+                        targets.push(format!("{sha}.{target}"));
+                    }
+                }
+            }
+        }
+    }
+    let mut catalog = crate::pack::Catalog::default();
+    for name in targets {
+        let path = layout.targets().join(&name);
+        if kind == ExportKind::WithContent && name.contains(".pack-") {
+            let text = std::fs::read_to_string(&path).map_err(|e| TrustError::io(&path, e))?;
+            catalog.add_pack(&name, &text);
+        }
+        files.push((path, format!("targets/{name}")));
+    }
+    let mut blobs: Vec<&str> =
+        catalog.documents.iter().flat_map(|d| d.content.iter().map(|c| c.sha256.as_str())).collect();
+    blobs.sort_unstable();
+    blobs.dedup();
+    for sha in blobs {
+        files.push((layout.blob(sha), format!("blobs/sha256/{sha}")));
+    }
+    Ok(files)
 }
 
 /// Unpacks an export into `into` (a fresh directory) as a served tree. Nothing in the archive
