@@ -184,7 +184,8 @@ pub enum RepoCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Replace a role's key (targets, snapshot, timestamp or approvals); the old key is revoked.
+    /// Replace a role's key (targets, snapshot, timestamp, approvals, or a root key root-N);
+    /// the old key is revoked.
     RotateKey {
         /// The repository.
         dir: PathBuf,

@@ -44,6 +44,7 @@ pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> 
         "targets" => RoleType::Targets,
         "snapshot" => RoleType::Snapshot,
         "timestamp" => RoleType::Timestamp,
+        root_key if is_root_key_name(root_key) => RoleType::Root,
         APPROVALS => {
             // The delegation lives in the targets role, re-signed with the new key at once.
             replace_key(&layout, APPROVALS)?;
@@ -53,7 +54,7 @@ pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> 
         other => {
             return Err(TrustError::invalid(
                 dir,
-                format!("cannot rotate {other:?}: targets, snapshot, timestamp or approvals"),
+                format!("cannot rotate {other:?}: targets, snapshot, timestamp, approvals or a root key (root-N)"),
             ));
         }
     };
@@ -71,20 +72,35 @@ pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> 
     let mut root = current.signed.clone();
     root.version = NonZeroU64::new(root.version.get() + 1).unwrap_or(NonZeroU64::MIN);
     root.expires = repo::expires_in(Lifetimes::default().root);
-    if let Some(old) = root.roles.get(&role_type).map(|r| r.keyids.clone()) {
-        for id in old {
-            let still_used = root.roles.iter().any(|(t, r)| *t != role_type && r.keyids.contains(&id));
-            if !still_used {
-                root.keys.remove(&id);
+    // The key ids the new one replaces: the role's only key, or the one root key named.
+    let replaced: Vec<Decoded<Hex>> = if role_type == RoleType::Root {
+        let path = layout.key(role);
+        let old = keys::public_key(&path)
+            .and_then(|k| k.key_id().map_err(|e| TrustError::Key { path: path.clone(), detail: e.to_string() }));
+        match old {
+            Ok(id) => vec![id],
+            Err(e) => {
+                let _ = std::fs::remove_file(&next_key_path);
+                return Err(e);
             }
+        }
+    } else {
+        root.roles.get(&role_type).map(|r| r.keyids.clone()).unwrap_or_default()
+    };
+    for id in &replaced {
+        let still_used = root.roles.iter().any(|(t, r)| *t != role_type && r.keyids.contains(id));
+        if !still_used {
+            root.keys.remove(id);
         }
     }
     root.keys.insert(new_id.clone(), new_key);
     if let Some(r) = root.roles.get_mut(&role_type) {
-        r.keyids = vec![new_id];
+        r.keyids.retain(|id| !replaced.contains(id));
+        r.keyids.push(new_id);
     }
     let mut proposal = Signed { signed: root, signatures: vec![] };
-    // Sign with every root key present here.
+    // Sign with every root key present here: the current ones count toward the current root's
+    // threshold, the new one (when a root key is rotated) toward the new root's.
     for path in local_root_keys(&layout)? {
         add_signature(&mut proposal, &path).await?;
     }
@@ -143,7 +159,13 @@ pub async fn merge(dir: &Path, files: &[PathBuf]) -> Result<(), TrustError> {
     std::fs::write(&versioned, &bytes).map_err(|e| TrustError::io(&versioned, e))?;
     std::fs::write(layout.trusted_root(), &bytes).map_err(|e| TrustError::io(layout.trusted_root(), e))?;
     // Keys proposed for roles move into place now that the root names them.
-    for role in ["targets", "snapshot", "timestamp"] {
+    let mut roles: Vec<String> = ["targets", "snapshot", "timestamp"].map(String::from).into();
+    roles.extend(
+        local_root_keys(&layout)?
+            .iter()
+            .filter_map(|p| p.file_stem()?.to_str()?.strip_suffix(".next").map(str::to_owned)),
+    );
+    for role in &roles {
         let next = layout.key(&format!("{role}.next"));
         if next.exists() {
             let id = keys::key_id(&keys::public_key(&next)?, &next)?;
@@ -168,6 +190,11 @@ fn threshold_refusal(whose: &str, e: tough::schema::Error) -> TrustError {
     }
 }
 
+/// `root-N`: a root key's name.
+fn is_root_key_name(name: &str) -> bool {
+    name.strip_prefix("root-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn replace_key(layout: &Layout, role: &str) -> Result<(), TrustError> {
     let next = layout.key(&format!("{role}.next"));
     keys::generate(&next)?;
@@ -177,13 +204,15 @@ fn replace_key(layout: &Layout, role: &str) -> Result<(), TrustError> {
     fs_err::rename(&next, layout.key(role)).map_err(|e| TrustError::io(&next, e))
 }
 
-/// Root keys stored in `keys/` (`root-N.pk8`).
+/// Root keys stored in `keys/` (`root-N.pk8`, and `root-N.next.pk8` while one is rotated; not
+/// the revoked ones).
 fn local_root_keys(layout: &Layout) -> Result<Vec<PathBuf>, TrustError> {
     let mut found = Vec::new();
     for e in std::fs::read_dir(layout.keys()).map_err(|e| TrustError::io(layout.keys(), e))? {
         let e = e.map_err(|e| TrustError::io(layout.keys(), e))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("root-") && name.ends_with(".pk8") {
+        let stem = name.strip_suffix(".pk8").map(|s| s.strip_suffix(".next").unwrap_or(s));
+        if stem.is_some_and(is_root_key_name) {
             found.push(e.path());
         }
     }
@@ -195,9 +224,12 @@ async fn add_signature(proposal: &mut Signed<Root>, key: &Path) -> Result<(), Tr
     let bytes = std::fs::read(key).map_err(|e| TrustError::io(key, e))?;
     let pair = parse_keypair(&bytes).map_err(|e| TrustError::Key { path: key.into(), detail: e.to_string() })?;
     let keyid = pair.tuf_key().key_id().map_err(|e| TrustError::Key { path: key.into(), detail: e.to_string() })?;
-    let listed = proposal.signed.roles.get(&RoleType::Root).is_some_and(|r| r.keyids.contains(&keyid));
-    if !listed {
-        return Err(TrustError::Key { path: key.into(), detail: "is not a root key of this root".into() });
+    // A root key of the proposal, or a key it does not list at all (a current root key being
+    // replaced); never a key of another role. `merge` checks both thresholds.
+    let online = proposal.signed.roles.iter().any(|(t, r)| *t != RoleType::Root && r.keyids.contains(&keyid));
+    let root_key = proposal.signed.roles.get(&RoleType::Root).is_some_and(|r| r.keyids.contains(&keyid));
+    if online && !root_key {
+        return Err(TrustError::Key { path: key.into(), detail: "is a key of an online role, not a root key".into() });
     }
     let message = canonical(&proposal.signed, key)?;
     let sig = pair

@@ -44,3 +44,22 @@ async fn threshold_two_root_rotation_and_revoked_key() {
     resign_file(&f.repo.join("repository/metadata/timestamp.json"), &revoked, bump_version).await;
     assert_refused(&f, &source, Refusal::Signature).await;
 }
+
+/// A root key itself is rotated: the new root is signed by the current root keys and by the
+/// new key, agents follow it, and the old key is no longer a root key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_key_is_rotated() {
+    let (f, source) = trusted(InitOptions { root_keys: 2, root_threshold: 2, ..InitOptions::default() }).await;
+    let old_id = hex::encode(&*wua_trust::keys::public_key(&f.repo.join("keys/root-2.pk8")).unwrap().key_id().unwrap());
+    assert_eq!(root::rotate_key(&f.repo, "root-2").await.unwrap(), Rotation::Installed);
+    let root: serde_json::Value = serde_json::from_slice(&f.trusted_root()).unwrap();
+    let ids: Vec<&str> =
+        root["signed"]["roles"]["root"]["keyids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(!ids.contains(&old_id.as_str()), "the old root key is gone");
+    assert!(f.repo.join("keys/root-2.revoked-1.pk8").exists());
+    f.refresh(&source).await.unwrap();
+    // The next rotation is signed by the new set.
+    assert_eq!(root::rotate_key(&f.repo, "snapshot").await.unwrap(), Rotation::Installed);
+    f.refresh(&source).await.unwrap();
+}
