@@ -264,14 +264,12 @@ pub async fn compact(dir: &Path, force: bool) -> Result<usize, TrustError> {
     let old = pack_files(&layout)?;
     let first = old.last().map_or(1, |(n, _)| n + 1);
     let seal = load_versions(&layout)?.seal_entries.unwrap_or(SEAL_ENTRIES);
-    let mut n = first;
-    for chunk in entries.chunks(seal.max(1)) {
+    for (n, chunk) in (first..).zip(entries.chunks(seal.max(1))) {
         let mut text = String::new();
         for e in chunk {
             text.push_str(&e.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?);
         }
         write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
-        n += 1;
     }
     for (_, path) in old {
         fs_err::remove_file(&path).map_err(|e| TrustError::io(&path, e))?;
