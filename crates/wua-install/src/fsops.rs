@@ -211,14 +211,24 @@ pub fn stage_verified(
         Err(e) => return Err(InstallError::io(src, e)),
     };
     let linked = size >= LINK_MIN_SIZE && meta.nlink() == 1 && std::fs::hard_link(src, dst).is_ok();
-    let verdict = if linked { verify(dst, sha256, size, buf)? } else { copy_hashing(src, dst, sha256, size, buf)? };
+    let (verdict, copied) = if linked {
+        (verify(dst, sha256, size, buf)?, None)
+    } else {
+        let (verdict, out) = copy_hashing(src, dst, sha256, size, buf)?;
+        (verdict, Some(out))
+    };
     if let Some(why) = verdict {
+        drop(copied);
         remove_file_if_present(dst)?;
         // A cache entry that does not match its name is damaged: drop it.
         remove_file_if_present(src)?;
         return Ok(CopyOutcome::Mismatch(why));
     }
-    let out = std::fs::OpenOptions::new().write(true).open(dst).map_err(|e| InstallError::io(dst, e))?;
+    // The copy's own handle sets owner and mode (no second open per file).
+    let out = match copied {
+        Some(out) => out,
+        None => std::fs::OpenOptions::new().write(true).open(dst).map_err(|e| InstallError::io(dst, e))?,
+    };
     if owner.0.is_some() || owner.1.is_some() {
         std::os::unix::fs::fchown(&out, owner.0, owner.1).map_err(|e| InstallError::io(dst, e))?;
     }
@@ -239,7 +249,7 @@ fn copy_hashing(
     sha256: &str,
     size: u64,
     buf: &mut [u8],
-) -> Result<Option<String>, InstallError> {
+) -> Result<(Option<String>, std::fs::File), InstallError> {
     let mut input = std::fs::File::open(src).map_err(|e| InstallError::io(src, e))?;
     let mut out = std::fs::OpenOptions::new()
         .write(true)
@@ -247,7 +257,8 @@ fn copy_hashing(
         .mode(0o600)
         .open(dst)
         .map_err(|e| InstallError::io(dst, e))?;
-    hash_into(&mut input, &mut out, src, sha256, size, buf)
+    let verdict = hash_into(&mut input, &mut out, src, sha256, size, buf)?;
+    Ok((verdict, out))
 }
 
 fn hash_into(
