@@ -1,11 +1,16 @@
-//! wua's signed update repository.
+//! wua's signed update repository: a TUF repository (specification 1.0) on the `tough` crate,
+//! and the only code of wua that touches keys or signatures (docs/repository.md).
 //!
-//! - [`static_repo`]: the static repository handler (`wua repo serve`, and mounted by the
-//!   server): byte ranges, ETags, content types, no listing, no path leaving the directory.
-//!
-//! The TUF side (keys, signing, publishing, verification, export, on the `tough` crate) is the
-//! next part of this crate; until it lands, `wua repo serve` serves any directory as a static
-//! host would.
+//! - Writing, for publishers: [`repo`] (`init`, `publish`, `revise`, `decline`, `approve`,
+//!   `unapprove`, `resign`, `compact`, bulk `publish_documents`; every writer holds the
+//!   repository lock), [`root`] (key rotation, offline root signing with `sign` and `merge`),
+//!   [`export`] (one-file offline repositories), over [`pack`] (catalog packs, the TUF targets),
+//!   [`keys`] and [`layout`].
+//! - Reading, for agents: [`verify`] (`refresh` from a URL, a directory or an export into a copy
+//!   of the trusted state swapped in only when everything verified; `check_blob`).
+//! - Serving: [`static_repo`], the static handler (`wua repo serve`, and mounted by the server):
+//!   byte ranges, ETags, content types, no listing, no path leaving the directory.
+//! - [`error`]: every refusal is a distinct [`Refusal`] with its code from wua's trust block.
 
 pub mod error;
 pub mod export;
