@@ -573,23 +573,18 @@ impl<'a> Parser<'a> {
         let Some(c) = self.rest().chars().next() else {
             return Ok((Tok::End, start));
         };
+        let single = match c {
+            '(' => Some(Tok::LParen),
+            ')' => Some(Tok::RParen),
+            '=' => Some(Tok::Eq),
+            '*' => Some(Tok::Star),
+            _ => None,
+        };
+        if let Some(tok) = single {
+            self.pos += 1;
+            return Ok((tok, start));
+        }
         let tok = match c {
-            '(' => {
-                self.pos += 1;
-                Tok::LParen
-            }
-            ')' => {
-                self.pos += 1;
-                Tok::RParen
-            }
-            '=' => {
-                self.pos += 1;
-                Tok::Eq
-            }
-            '*' => {
-                self.pos += 1;
-                Tok::Star
-            }
             '!' => {
                 if self.rest().starts_with("!=") {
                     self.pos += 2;
