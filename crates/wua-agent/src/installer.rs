@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use wua_install::{InstallLock, Target, recover};
+use wua_install::{InstallLock, Target, bind_root, recover};
 use wua_store::Store;
 use wua_types::{
     HResult, InstallationImpact, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateOperation, WuError,
@@ -264,9 +264,12 @@ impl UpdateInstaller {
         let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
         let mut store = Store::open(&inner.state_dir)?;
         let boot_id = inner.boot_id.current();
+        // A state directory serves one root: checked before any journal record is touched.
+        let root_id = bind_root(&mut store, &inner.state_dir, &inner.root, &lock)?;
         {
             let target = Target {
                 root: &inner.root,
+                root_id: &root_id,
                 state_dir: &inner.state_dir,
                 boot_id: &boot_id,
                 client_application_id: &settings.client_application_id,
@@ -322,6 +325,7 @@ impl UpdateInstaller {
             force_quiet: settings.force_quiet,
             client_application_id: settings.client_application_id,
             boot_id,
+            root_id,
             lock,
             store,
         };

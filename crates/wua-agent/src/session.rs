@@ -178,10 +178,12 @@ impl UpdateSession {
         crate::installer::check_writable(inner)?;
         let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
         let mut store = Store::open(&inner.state_dir)?;
+        let root_id = wua_install::bind_root(&mut store, &inner.state_dir, &inner.root, &lock)?;
         let boot_id = inner.boot_id.current();
         let client = self.client_application_id();
         let target = Target {
             root: &inner.root,
+            root_id: &root_id,
             state_dir: &inner.state_dir,
             boot_id: &boot_id,
             client_application_id: &client,

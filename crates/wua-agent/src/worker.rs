@@ -26,6 +26,7 @@ pub(crate) struct Work {
     pub(crate) force_quiet: bool,
     pub(crate) client_application_id: String,
     pub(crate) boot_id: String,
+    pub(crate) root_id: String,
     pub(crate) lock: InstallLock,
     pub(crate) store: Store,
 }
@@ -88,6 +89,7 @@ impl Work {
         let session = &self.session.inner;
         let target = Target {
             root: &session.root,
+            root_id: &self.root_id,
             state_dir: &session.state_dir,
             boot_id: &self.boot_id,
             client_application_id: &self.client_application_id,

@@ -91,8 +91,14 @@ fn same_work_without_a_job(session: &UpdateSession) -> Result<()> {
     let lock = InstallLock::acquire(session.state_dir(), session.root())?;
     let mut store = Store::open(session.state_dir())?;
     let boot = wua_install::BootIdSource::System.current();
-    let target =
-        Target { root: session.root(), state_dir: session.state_dir(), boot_id: &boot, client_application_id: "bench" };
+    let root_id = wua_install::bind_root(&mut store, session.state_dir(), session.root(), &lock)?;
+    let target = Target {
+        root: session.root(),
+        root_id: &root_id,
+        state_dir: session.state_dir(),
+        boot_id: &boot,
+        client_application_id: "bench",
+    };
     wua_install::recover(&target, &mut store, &lock)?;
     {
         let tx = store.write()?;

@@ -142,16 +142,15 @@ pub fn run(
         );
     }
 
-    let mut record = JournalRecord {
-        op_id: op_id.clone(),
+    let mut record = JournalRecord::start(
+        &op_id,
         operation,
-        update_id: doc.update_id.clone(),
-        revision: doc.revision_number,
-        phase: JournalPhase::Intent,
-        plan: String::new(),
-        client_application_id: target.client_application_id.to_owned(),
-        started_at: now_rfc3339(),
-    };
+        doc,
+        target.root_id,
+        JournalPhase::Intent,
+        String::new(),
+        target.client_application_id,
+    );
     let mut plan = CommandPlan { group: None, boot_id: target.boot_id.to_owned(), work_dir: work.clone(), log };
     let ended = execute(target, store, doc, operation, cmd, &mut record, &mut plan, monitor);
     let mut result = outcome(doc, operation, cmd, &ended);

@@ -28,6 +28,24 @@ pub enum InstallError {
     /// The datastore failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The state directory belongs to another target root: nothing is done to this one.
+    #[error(
+        "state directory {state_dir} belongs to the target root {bound_path} (root id {bound_id}), \
+         not to {root} ({}); use the state directory that root was installed with, or another --state-dir",
+        root_id.as_deref().map_or_else(|| "a root wua has not used".to_owned(), |id| format!("root id {id}"))
+    )]
+    RootMismatch {
+        /// The state directory.
+        state_dir: PathBuf,
+        /// The root it belongs to, as last seen.
+        bound_path: String,
+        /// That root's id.
+        bound_id: String,
+        /// The root asked for.
+        root: PathBuf,
+        /// Its id, if it has one.
+        root_id: Option<String>,
+    },
     /// A journal plan in the datastore does not decode.
     #[error("journal record {op_id}: {detail}")]
     BadJournal {
@@ -49,6 +67,7 @@ impl InstallError {
             InstallError::Io { .. } => HResult::WUA_E_INSTALL_IO,
             InstallError::Store(e) => e.hresult(),
             InstallError::BadJournal { .. } => HResult::WUA_E_STORE,
+            InstallError::RootMismatch { .. } => HResult::WUA_E_ROOT_MISMATCH,
         }
     }
 

@@ -19,7 +19,8 @@
 //! at any instant. Recovery of a `Staging` record rolls back; of an `Intent` record rolls
 //! forward; of a `Cleanup` record finishes the cleanup.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use wua_store::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, Store, now_rfc3339};
@@ -56,19 +57,19 @@ pub fn install(
         Ok(plan) => plan,
         Err(e) => return finish_failed(target, store, doc, UpdateOperation::Installation, None, e),
     };
-    let record = JournalRecord {
-        op_id: op_id.clone(),
-        operation: UpdateOperation::Installation,
-        update_id: doc.update_id.clone(),
-        revision: doc.revision_number,
-        phase: JournalPhase::Staging,
-        plan: match serde_json::to_string(&plan) {
-            Ok(p) => p,
-            Err(e) => return finish_failed(target, store, doc, UpdateOperation::Installation, None, internal(e)),
-        },
-        client_application_id: target.client_application_id.to_owned(),
-        started_at: now_rfc3339(),
+    let plan_json = match serde_json::to_string(&plan) {
+        Ok(p) => p,
+        Err(e) => return finish_failed(target, store, doc, UpdateOperation::Installation, None, internal(e)),
     };
+    let record = JournalRecord::start(
+        &op_id,
+        UpdateOperation::Installation,
+        doc,
+        target.root_id,
+        JournalPhase::Staging,
+        plan_json,
+        target.client_application_id,
+    );
     crash_point("plan");
     let staged = (|| -> Result<(), InstallError> {
         let tx = store.write()?;
@@ -151,17 +152,17 @@ pub fn uninstall(
         return finish(target, store, doc, UpdateOperation::Uninstallation, None, result);
     }
     let intent = (|| -> Result<(), InstallError> {
-        let record = JournalRecord {
-            op_id: op_id.clone(),
-            operation: UpdateOperation::Uninstallation,
-            update_id: doc.update_id.clone(),
-            revision: doc.revision_number,
-            phase: JournalPhase::Intent,
-            plan: serde_json::to_string(&plan)
-                .map_err(|e| InstallError::BadJournal { op_id: op_id.clone(), detail: e.to_string() })?,
-            client_application_id: target.client_application_id.to_owned(),
-            started_at: now_rfc3339(),
-        };
+        let plan = serde_json::to_string(&plan)
+            .map_err(|e| InstallError::BadJournal { op_id: op_id.clone(), detail: e.to_string() })?;
+        let record = JournalRecord::start(
+            &op_id,
+            UpdateOperation::Uninstallation,
+            doc,
+            target.root_id,
+            JournalPhase::Intent,
+            plan,
+            target.client_application_id,
+        );
         let tx = store.write()?;
         tx.put_journal(&record)?;
         tx.commit()?;
@@ -203,12 +204,11 @@ fn plan_install(
         Some(_) => tx.files_of(&doc.update_id)?,
         None => vec![],
     };
-    let op_dir = format!("{ADMIN_DIR}/backup/{op_id}");
-    let area_dev = SyncSet::dev_of(&under(root, ADMIN_DIR))?;
+    let mut areas = Areas::new(root, op_id)?;
     let short = &op_id[..8];
     let mut resolver = Resolver::new(root);
     let mut plan = InstallPlan {
-        op_dir: op_dir.clone(),
+        op_dir: areas.admin_area(),
         replaced_revision: previous.as_ref().map(|p| p.revision),
         ..Default::default()
     };
@@ -248,14 +248,7 @@ fn plan_install(
                 ));
             }
             Kind::File | Kind::Symlink => {
-                let same_fs = resolved.missing.is_empty() && SyncSet::dev_of(&under(root, &resolved.real))? == area_dev;
-                let moved = if same_fs {
-                    format!("{op_dir}/{n}")
-                } else {
-                    // Another filesystem: keep the moved file beside its target so the move stays a rename.
-                    let sibling = format!(".wua-{short}-b{n}");
-                    if resolved.real.is_empty() { sibling } else { format!("{}/{sibling}", resolved.real) }
-                };
+                let moved = format!("{}/{n}", areas.for_dir(&resolved.real)?);
                 match tx.file_owner(&path)? {
                     None => (Some(moved.clone()), true, Some(moved)),
                     Some(owner) if owner.update_id == doc.update_id => (Some(moved), false, owner.backup),
@@ -287,19 +280,28 @@ fn plan_install(
     // A replaced revision's files that the new one does not place are taken away (D-40).
     let mut buf = vec![0u8; BUF_SIZE];
     for (n, f) in previous_files.iter().filter(|f| !placed.contains(&f.path)).enumerate() {
-        plan.removals.push(removal(root, f, &format!("{op_dir}/r{n}"), &mut buf)?);
+        plan.removals.push(removal(root, f, &mut areas, &format!("r{n}"), &mut buf)?);
     }
+    plan.areas = areas.used();
     let mut owned: BTreeSet<String> = previous.map(|p| p.created_dirs.into_iter().collect()).unwrap_or_default();
     owned.extend(plan.created_dirs.iter().cloned());
     plan.owned_dirs = owned.into_iter().collect();
     Ok(plan)
 }
 
-fn removal(root: &Path, owner: &FileOwner, trash: &str, buf: &mut [u8]) -> Result<RemoveFile, WuError> {
+/// Taking away an owned file: it moves to `name` in the area of its filesystem.
+fn removal(
+    root: &Path,
+    owner: &FileOwner,
+    areas: &mut Areas<'_>,
+    name: &str,
+    buf: &mut [u8],
+) -> Result<RemoveFile, WuError> {
     let current = fsops::sha256_of(&under(root, &owner.path), buf)?;
+    let dir = owner.path.rsplit_once('/').map_or("", |(d, _)| d);
     Ok(RemoveFile {
         path: owner.path.clone(),
-        trash: trash.to_owned(),
+        trash: format!("{}/{name}", areas.for_dir(dir)?),
         restore: owner.backup.clone(),
         modified: current.as_deref() != Some(owner.sha256.as_str()),
     })
@@ -314,21 +316,19 @@ fn plan_uninstall(
     let tx = store.read()?;
     let installed = tx.installed(&doc.update_id)?;
     let files = tx.files_of(&doc.update_id)?;
-    let op_dir = format!("{ADMIN_DIR}/backup/{op_id}");
+    let mut areas = Areas::new(target.root, op_id)?;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut plan = UninstallPlan::default();
-    let mut op_dirs = BTreeSet::from([op_dir.clone()]);
+    let mut op_dirs = BTreeSet::new();
     for (n, f) in files.iter().enumerate() {
-        let r = removal(target.root, f, &format!("{op_dir}/{n}"), &mut buf)?;
-        if let Some(b) = &r.restore {
-            if let Some((dir, _)) = b.rsplit_once('/') {
-                if dir.starts_with(&format!("{ADMIN_DIR}/backup/")) {
-                    op_dirs.insert(dir.to_owned());
-                }
-            }
+        let r = removal(target.root, f, &mut areas, &n.to_string(), &mut buf)?;
+        // The area a restored backup leaves is removed once empty.
+        if let Some(area) = r.restore.as_deref().and_then(area_of) {
+            op_dirs.insert(area.to_owned());
         }
         plan.removals.push(r);
     }
+    op_dirs.extend(areas.used());
     plan.dirs = installed.map(|i| i.created_dirs).unwrap_or_default();
     plan.dirs.sort_by(|a, b| b.cmp(a)); // deepest (longest, in reverse order) first
     plan.op_dirs = op_dirs.into_iter().collect();
@@ -354,10 +354,8 @@ fn stage(target: &Target<'_>, plan: &InstallPlan, monitor: &mut dyn Monitor) -> 
     for d in &plan.created_dirs {
         fsops::create_dir_if_missing(&under(target.root, d))?;
     }
-    if plan.entries.iter().any(|e| e.moved.as_deref().is_some_and(|m| m.starts_with(&plan.op_dir)))
-        || !plan.removals.is_empty()
-    {
-        fs_err::create_dir_all(under(target.root, &plan.op_dir)).map_err(|e| InstallError::io(&plan.op_dir, e))?;
+    for area in &plan.areas {
+        fs_err::create_dir_all(under(target.root, area)).map_err(|e| InstallError::io(area, e))?;
     }
     let mut buf = vec![0u8; BUF_SIZE];
     let total = plan.entries.len().max(1);
@@ -477,7 +475,7 @@ pub(crate) fn roll_forward_install(
     tx.commit()?;
     crash_point("commit");
 
-    cleanup(target, store, op_id, &plan.discarded(), std::slice::from_ref(&plan.op_dir))?;
+    cleanup(target, store, op_id, &plan.discarded(), &plan.areas())?;
     Ok(result)
 }
 
@@ -576,7 +574,7 @@ pub(crate) fn cleanup(
         crash_point("cleanup");
     }
     for d in dirs {
-        fsops::remove_dir_if_empty(&under(target.root, d))?;
+        remove_area_if_empty(target.root, d)?;
     }
     let tx = store.write()?;
     tx.remove_journal(op_id)?;
@@ -594,7 +592,9 @@ pub(crate) fn remove_staged(target: &Target<'_>, plan: &InstallPlan) -> Result<(
     for d in plan.created_dirs.iter().rev() {
         fsops::remove_dir_if_empty(&under(target.root, d))?;
     }
-    fsops::remove_dir_if_empty(&under(target.root, &plan.op_dir))?;
+    for area in plan.areas() {
+        remove_area_if_empty(target.root, &area)?;
+    }
     sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>())?.sync()
 }
 
@@ -645,6 +645,95 @@ fn roll_back(
         };
     }
     finish(target, store, doc, UpdateOperation::Installation, Some(op_id), result)
+}
+
+/// Where an operation keeps the files it moves away (replaced files, backups, trash): one area
+/// per filesystem, so every move is a rename and nothing lands in the user's directories.
+/// On the filesystem of `<root>/var/lib/wua` the area is `var/lib/wua/backup/<op>`; on any
+/// other (a separate `/opt` mounted inside the root) it is `<top>/.wua-backup/<op>`, `<top>`
+/// being that filesystem's highest directory inside the root. The plan records the paths, so
+/// recovery after a reboot needs no device numbers.
+pub(crate) struct Areas<'a> {
+    root: &'a Path,
+    op_id: &'a str,
+    admin_dev: u64,
+    by_dev: HashMap<u64, String>,
+    used: BTreeSet<String>,
+}
+
+/// The directory name of an area on a filesystem other than the backup area's.
+const OTHER_FS_AREA: &str = ".wua-backup";
+
+impl<'a> Areas<'a> {
+    fn new(root: &'a Path, op_id: &'a str) -> Result<Self, InstallError> {
+        let admin_dev = SyncSet::dev_of(&under(root, ADMIN_DIR))?;
+        Ok(Areas { root, op_id, admin_dev, by_dev: HashMap::new(), used: BTreeSet::new() })
+    }
+
+    fn admin_area(&self) -> String {
+        format!("{ADMIN_DIR}/backup/{}", self.op_id)
+    }
+
+    /// The area for files in `dir` (relative, real). A directory that does not exist (a file
+    /// already gone) gets the backup area: nothing will move.
+    fn for_dir(&mut self, dir: &str) -> Result<String, InstallError> {
+        let dev = match std::fs::metadata(under(self.root, dir)) {
+            Ok(m) => m.dev(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.admin_dev,
+            Err(e) => return Err(InstallError::io(under(self.root, dir), e)),
+        };
+        let area = match self.by_dev.get(&dev) {
+            Some(area) => area.clone(),
+            None => {
+                let area = if dev == self.admin_dev { self.admin_area() } else { self.other_area(dir, dev)? };
+                self.by_dev.insert(dev, area.clone());
+                area
+            }
+        };
+        self.used.insert(area.clone());
+        Ok(area)
+    }
+
+    /// `<top>/.wua-backup/<op>` for the filesystem `dev` that holds `dir`.
+    fn other_area(&self, dir: &str, dev: u64) -> Result<String, InstallError> {
+        let parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+        for i in 0..=parts.len() {
+            let top = parts[..i].join("/");
+            if SyncSet::dev_of(&under(self.root, &top))? == dev {
+                let base = if top.is_empty() { OTHER_FS_AREA.to_owned() } else { format!("{top}/{OTHER_FS_AREA}") };
+                return Ok(format!("{base}/{}", self.op_id));
+            }
+        }
+        // The last prefix is the directory itself: only a mount that changed under the plan
+        // gets here.
+        let changed = std::io::Error::other("its filesystem changed while the operation was planned");
+        Err(InstallError::io(under(self.root, dir), changed))
+    }
+
+    fn used(&self) -> Vec<String> {
+        self.used.iter().cloned().collect()
+    }
+}
+
+/// The area a backup lives in, if it is in one (backups of older agents may sit elsewhere).
+fn area_of(backup: &str) -> Option<&str> {
+    let (area, _) = backup.rsplit_once('/')?;
+    let parent = area.rsplit_once('/').map_or("", |(p, _)| p);
+    let is_area = parent == format!("{ADMIN_DIR}/backup")
+        || parent == OTHER_FS_AREA
+        || parent.ends_with(&format!("/{OTHER_FS_AREA}"));
+    is_area.then_some(area)
+}
+
+/// Removes an empty area, and an emptied `.wua-backup` directory above it.
+fn remove_area_if_empty(root: &Path, area: &str) -> Result<(), InstallError> {
+    fsops::remove_dir_if_empty(&under(root, area))?;
+    if let Some((parent, _)) = area.rsplit_once('/') {
+        if parent == OTHER_FS_AREA || parent.ends_with(&format!("/{OTHER_FS_AREA}")) {
+            fsops::remove_dir_if_empty(&under(root, parent))?;
+        }
+    }
+    Ok(())
 }
 
 fn failure(err: WuError) -> UpdateInstallationResult {

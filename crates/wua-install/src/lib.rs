@@ -31,6 +31,7 @@ pub mod plan;
 pub mod process;
 pub mod reboot;
 pub mod recovery;
+pub mod root_identity;
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,7 @@ pub use lock::InstallLock;
 pub use monitor::{Monitor, Unmonitored};
 pub use reboot::BootIdSource;
 pub use recovery::{RecoveredOperation, recover};
+pub use root_identity::bind_root;
 
 /// wua's own directory under a target root (D-8): lock, backups. Never part of an update.
 pub const ADMIN_DIR: &str = wua_types::document::RESERVED_ROOT_DIR;
@@ -56,6 +58,8 @@ pub fn root_admin_dir(root: &Path) -> PathBuf {
 pub struct Target<'a> {
     /// The target root: canonical and absolute.
     pub root: &'a Path,
+    /// The root's identity (see [`root_identity`]): what journal records name.
+    pub root_id: &'a str,
     /// The agent's state directory.
     pub state_dir: &'a Path,
     /// The current boot id (D-9).

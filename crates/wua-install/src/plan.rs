@@ -16,8 +16,13 @@ pub struct InstallPlan {
     pub removals: Vec<RemoveFile>,
     /// The revision this install replaces, if any.
     pub replaced_revision: Option<i32>,
-    /// The operation's area for moved-away files (relative), removed when empty.
+    /// The operation's area for moved-away files on the backup area's filesystem (relative).
     pub op_dir: String,
+    /// Every area this operation moves files into, one per filesystem (relative; see
+    /// `files::Areas`), removed when empty. Empty in plans written before areas were per
+    /// filesystem: then `op_dir` is the only one.
+    #[serde(default)]
+    pub areas: Vec<String>,
 }
 
 /// One file to place.
@@ -72,6 +77,11 @@ pub struct UninstallPlan {
 }
 
 impl InstallPlan {
+    /// The areas files are moved into.
+    pub fn areas(&self) -> Vec<String> {
+        if self.areas.is_empty() { vec![self.op_dir.clone()] } else { self.areas.clone() }
+    }
+
     /// Files (relative) deleted at cleanup: moved-away files that are not kept as backups, and
     /// the trash of dropped files.
     pub fn discarded(&self) -> Vec<&str> {

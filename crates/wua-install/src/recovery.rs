@@ -57,10 +57,23 @@ fn recover_one(
     rec: &JournalRecord,
 ) -> Result<RecoveredOperation, InstallError> {
     let bad = |detail: String| InstallError::BadJournal { op_id: rec.op_id.clone(), detail };
-    let doc: UpdateDocument = store
-        .read()?
-        .document(&rec.update_id, rec.revision)?
-        .ok_or_else(|| bad(format!("no document for {} rev {}", rec.update_id, rec.revision)))?;
+    // `bind_root` keeps a state directory to one root; a record naming another root is never
+    // applied here whatever led to it.
+    if let Some(id) = rec.root_id.as_deref().filter(|id| *id != target.root_id) {
+        return Err(bad(format!(
+            "it belongs to the target root with id {id}, not to {} (root id {})",
+            target.root.display(),
+            target.root_id
+        )));
+    }
+    // The record carries its document; older records name one that is recorded.
+    let doc: UpdateDocument = match &rec.document {
+        Some(doc) => doc.clone(),
+        None => store
+            .read()?
+            .document(&rec.update_id, rec.revision)?
+            .ok_or_else(|| bad(format!("no document for {} rev {}", rec.update_id, rec.revision)))?,
+    };
     // The history entry names the caller of the interrupted operation.
     let target = Target { client_application_id: &rec.client_application_id, ..*target };
     let target = &target;
@@ -101,7 +114,7 @@ fn recover_one(
                     files::roll_forward_install(target, store, &doc, &plan, &rec.op_id, true)?;
                 }
                 JournalPhase::Cleanup => {
-                    files::cleanup(target, store, &rec.op_id, &plan.discarded(), std::slice::from_ref(&plan.op_dir))?;
+                    files::cleanup(target, store, &rec.op_id, &plan.discarded(), &plan.areas())?;
                 }
             }
         }

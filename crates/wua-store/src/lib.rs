@@ -16,7 +16,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use wua_types::{HResult, WuError};
 
-pub use tx::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, Tx};
+pub use tx::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, RootBinding, Tx};
+
+/// The schema version this build writes (datastores are migrated up to it).
+pub const SCHEMA_VERSION: i64 = migrations::LATEST;
 
 /// The datastore's file name inside the state directory.
 pub const DB_FILE: &str = "wua.db";
@@ -42,6 +45,19 @@ pub enum StoreError {
         /// This build's.
         supported: i64,
     },
+    /// A different document is already recorded under this identity: a revision never changes.
+    #[error(
+        "datastore {path}: update {update_id} revision {revision} is already recorded with other content; \
+         a revision never changes (publish the change as a new revision)"
+    )]
+    RevisionConflict {
+        /// The database file.
+        path: PathBuf,
+        /// The update id.
+        update_id: String,
+        /// The revision.
+        revision: i32,
+    },
     /// A stored value does not decode.
     #[error("datastore {path}: bad stored value: {detail}")]
     Corrupt {
@@ -65,6 +81,7 @@ impl StoreError {
                 _ => HResult::WUA_E_STORE,
             },
             StoreError::TooNew { .. } => HResult::WUA_E_STORE_TOO_NEW,
+            StoreError::RevisionConflict { .. } => HResult::WUA_E_REVISION_CONFLICT,
             StoreError::Corrupt { .. } => HResult::WUA_E_STORE,
         }
     }

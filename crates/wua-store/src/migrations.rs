@@ -59,6 +59,18 @@ const MIGRATIONS: &[&str] = &[
         recorded_at TEXT NOT NULL
     );
     "#,
+    // 2: a state directory belongs to one target root; a journal record names its root and
+    // carries the document its recovery needs.
+    r#"
+    CREATE TABLE root_binding (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        root_id   TEXT NOT NULL,
+        root_path TEXT NOT NULL,
+        bound_at  TEXT NOT NULL
+    );
+    ALTER TABLE journal ADD COLUMN root_id TEXT;
+    ALTER TABLE journal ADD COLUMN document TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -71,7 +71,7 @@ impl JournalPhase {
 }
 
 /// One journaled operation in flight.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct JournalRecord {
     /// Unique id of the operation.
     pub op_id: String,
@@ -89,6 +89,47 @@ pub struct JournalRecord {
     pub client_application_id: String,
     /// When it started.
     pub started_at: String,
+    /// The identity of the target root it works on (`None` in records written before roots
+    /// had identities).
+    pub root_id: Option<String>,
+    /// The document of the revision it installs or removes, so recovery never depends on
+    /// what else is recorded (`None` in records written before records carried it).
+    pub document: Option<UpdateDocument>,
+}
+
+impl JournalRecord {
+    /// The record of operation `op_id` starting now on `doc` in the root `root_id`.
+    pub fn start(
+        op_id: &str,
+        operation: UpdateOperation,
+        doc: &UpdateDocument,
+        root_id: &str,
+        phase: JournalPhase,
+        plan: String,
+        client_application_id: &str,
+    ) -> Self {
+        JournalRecord {
+            op_id: op_id.to_owned(),
+            operation,
+            update_id: doc.update_id.clone(),
+            revision: doc.revision_number,
+            phase,
+            plan,
+            client_application_id: client_application_id.to_owned(),
+            started_at: now_rfc3339(),
+            root_id: Some(root_id.to_owned()),
+            document: Some(doc.clone()),
+        }
+    }
+}
+
+/// The target root a state directory belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootBinding {
+    /// The root's identity (the id in `<root>/var/lib/wua/root-id`).
+    pub root_id: String,
+    /// Its canonical path when last used, for messages.
+    pub root_path: String,
 }
 
 /// A reboot an install or uninstall asked for, tied to the boot it happened in (D-9).
@@ -126,13 +167,23 @@ impl<'a> Tx<'a> {
 
     // --- update documents -------------------------------------------------------------------
 
-    /// Records a document (a revision is immutable: an existing one is kept).
+    /// Records a document. A revision is immutable: recording the same document again does
+    /// nothing, a different one under a recorded identity is [`StoreError::RevisionConflict`].
     pub fn put_document(&self, doc: &UpdateDocument) -> Result<(), StoreError> {
+        if let Some(existing) = self.document(&doc.update_id, doc.revision_number)? {
+            if existing == *doc {
+                return Ok(());
+            }
+            return Err(StoreError::RevisionConflict {
+                path: self.path.to_path_buf(),
+                update_id: doc.update_id.clone(),
+                revision: doc.revision_number,
+            });
+        }
         let json = serde_json::to_string(doc).map_err(|e| self.corrupt(e.to_string()))?;
         self.tx
             .execute(
-                "INSERT INTO update_documents (update_id, revision, document, recorded_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (update_id, revision) DO UPDATE SET document = excluded.document",
+                "INSERT INTO update_documents (update_id, revision, document, recorded_at) VALUES (?1, ?2, ?3, ?4)",
                 params![doc.update_id, doc.revision_number, json, now_rfc3339()],
             )
             .map_err(|e| self.err(e))?;
@@ -288,10 +339,14 @@ impl<'a> Tx<'a> {
 
     /// Inserts or updates a journal record.
     pub fn put_journal(&self, rec: &JournalRecord) -> Result<(), StoreError> {
+        let document = match &rec.document {
+            Some(doc) => Some(serde_json::to_string(doc).map_err(|e| self.corrupt(e.to_string()))?),
+            None => None,
+        };
         self.tx
             .execute(
-                "INSERT OR REPLACE INTO journal (op_id, operation, update_id, revision, phase, plan, client_application_id, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO journal (op_id, operation, update_id, revision, phase, plan, client_application_id, started_at, root_id, document)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     rec.op_id,
                     rec.operation.value(),
@@ -300,7 +355,9 @@ impl<'a> Tx<'a> {
                     rec.phase.as_str(),
                     rec.plan,
                     rec.client_application_id,
-                    rec.started_at
+                    rec.started_at,
+                    rec.root_id,
+                    document
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -326,7 +383,7 @@ impl<'a> Tx<'a> {
         let mut stmt = self
             .tx
             .prepare(
-                "SELECT op_id, operation, update_id, revision, phase, plan, client_application_id, started_at
+                "SELECT op_id, operation, update_id, revision, phase, plan, client_application_id, started_at, root_id, document
                  FROM journal ORDER BY started_at, op_id",
             )
             .map_err(|e| self.err(e))?;
@@ -341,13 +398,18 @@ impl<'a> Tx<'a> {
                     r.get::<_, String>(5)?,
                     r.get::<_, String>(6)?,
                     r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (op_id, op, update_id, revision, phase, plan, client_application_id, started_at) =
+            let (op_id, op, update_id, revision, phase, plan, client_application_id, started_at, root_id, document) =
                 row.map_err(|e| self.err(e))?;
+            let document = document
+                .map(|j| serde_json::from_str(&j).map_err(|e| self.corrupt(format!("journal {op_id} document: {e}"))))
+                .transpose()?;
             out.push(JournalRecord {
                 operation: UpdateOperation::from_value(op)
                     .ok_or_else(|| self.corrupt(format!("journal operation {op}")))?,
@@ -358,9 +420,35 @@ impl<'a> Tx<'a> {
                 plan,
                 client_application_id,
                 started_at,
+                root_id,
+                document,
             });
         }
         Ok(out)
+    }
+
+    // --- the target root ----------------------------------------------------------------------
+
+    /// The root this state directory belongs to, once it has been used.
+    pub fn root_binding(&self) -> Result<Option<RootBinding>, StoreError> {
+        self.tx
+            .query_row("SELECT root_id, root_path FROM root_binding WHERE singleton = 1", [], |r| {
+                Ok(RootBinding { root_id: r.get(0)?, root_path: r.get(1)? })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records (or updates the path of) the root this state directory belongs to.
+    pub fn set_root_binding(&self, binding: &RootBinding) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO root_binding (singleton, root_id, root_path, bound_at) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (singleton) DO UPDATE SET root_id = excluded.root_id, root_path = excluded.root_path",
+                params![binding.root_id, binding.root_path, now_rfc3339()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     // --- history ----------------------------------------------------------------------------

@@ -175,12 +175,14 @@ hresults! {
     WUA_E_TARGET_TYPE_CONFLICT = 0xA024_2004, "a target path exists with another type (file over directory or directory over file)";
     WUA_E_INSTALL_IO = 0xA024_2005, "an I/O error while changing the target root";
     WUA_E_LOCK_IO = 0xA024_2006, "a lock file could not be opened or written";
+    WUA_E_ROOT_MISMATCH = 0xA024_2007, "the state directory belongs to another target root";
 
     // wua's own block, datastore (0xA0243xxx).
     WUA_E_STATE_DIR = 0xA024_3001, "the state directory cannot be used";
     WUA_E_STORE = 0xA024_3002, "the agent datastore failed";
     WUA_E_STORE_TOO_NEW = 0xA024_3003, "the agent datastore was written by a newer wua";
     WUA_E_CACHE_IO = 0xA024_3004, "the content cache could not be read or written";
+    WUA_E_REVISION_CONFLICT = 0xA024_3005, "another document is already recorded under this update id and revision";
 
     // wua's own block, trust and repository (0xA0244xxx).
     WUA_E_TRUST_IO = 0xA024_4001, "the repository or the trusted state could not be read or written";

@@ -7,4 +7,6 @@ mod cli;
 mod crash;
 mod durability;
 mod jobs;
+mod revisions;
+mod roots;
 mod support;

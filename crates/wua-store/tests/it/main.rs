@@ -11,7 +11,7 @@ fn opens_in_wal_with_full_sync_and_current_schema() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, wua_store::SCHEMA_VERSION);
     // Reopening an up-to-date datastore changes nothing.
     drop(Store::open(dir.path()).unwrap());
 }
@@ -44,6 +44,8 @@ fn uncommitted_transactions_roll_back() {
         plan: "{}".into(),
         client_application_id: "t".into(),
         started_at: "2026-01-01T00:00:00Z".into(),
+        root_id: None,
+        document: None,
     };
     {
         let tx = store.write().unwrap();
