@@ -3,6 +3,7 @@
 
 mod api_shape;
 mod commands;
+mod example;
 mod job_model;
 mod jobs;
 mod rule_based;
