@@ -92,14 +92,19 @@ pub fn open_session(_cli: &Cli, state_dir: &Path, root: &Path) -> CliResult<Upda
     Ok(session)
 }
 
-/// The newest known revision of each id; an unknown id is a call error.
+/// The newest known revision of each id, each update once, in the order first named; an
+/// unknown id is a call error.
 fn known(session: &UpdateSession, ids: &[String]) -> CliResult<UpdateCollection> {
     let mut updates = UpdateCollection::new();
+    let mut seen = std::collections::HashSet::new();
     for id in ids {
         let update = session.find_update(id)?.ok_or_else(|| {
             WuError::new(HResult::WU_E_UNKNOWN_ID, format!("no update with id {id} is known to this agent"))
         })?;
-        updates.add(update)?;
+        // Compared as resolved, so two spellings of one id count as one.
+        if seen.insert(update.identity()) {
+            updates.add(update)?;
+        }
     }
     Ok(updates)
 }

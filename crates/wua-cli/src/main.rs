@@ -8,6 +8,7 @@
 
 mod commands;
 mod jobrun;
+mod json;
 mod output;
 mod quickstart;
 mod repo;
@@ -15,7 +16,7 @@ mod repo;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
 use wua_agent::wua_types::WuError;
 
 /// wua: the Windows Update Agent for Linux.
@@ -55,8 +56,9 @@ pub enum Command {
     },
     /// Install updates already known to this agent (imported or downloaded), by id.
     Install {
-        /// Update ids to install (the newest known revision of each).
-        #[arg(long = "update-id", required = true)]
+        /// Update ids to install (the newest known revision of each), repeated or several after
+        /// one flag; an id given twice is installed once.
+        #[arg(long = "update-id", required = true, num_args = 1.., action = ArgAction::Append)]
         update_ids: Vec<String>,
         /// Accept the license terms of these updates (they are printed first).
         #[arg(long)]
@@ -67,8 +69,9 @@ pub enum Command {
     },
     /// Uninstall installed updates.
     Uninstall {
-        /// Update ids to remove.
-        #[arg(long = "update-id", required = true)]
+        /// Update ids to remove, repeated or several after one flag; an id given twice is
+        /// removed once.
+        #[arg(long = "update-id", required = true, num_args = 1.., action = ArgAction::Append)]
         update_ids: Vec<String>,
         /// Uninstall although the update is not recorded as installed or a reboot is pending.
         #[arg(long)]

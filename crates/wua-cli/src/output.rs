@@ -1,31 +1,18 @@
-//! Everything the CLI prints: tables for people, JSON with `--json` (D-2's `hresult` fields).
+//! Everything the CLI prints: tables for people, JSON with `--json` (its shapes in
+//! [`crate::json`]).
 
 use std::path::Path;
 
-use serde_json::{Value, json};
 use wua_agent::UpdateSession;
-use wua_agent::wua_types::{
-    HResult, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry,
-    UpdateInstallationResult, WuError,
-};
+use wua_agent::wua_types::{InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry, WuError};
 
 use crate::Cli;
-
-fn with_hresult(mut v: Value, h: HResult) -> Value {
-    if let Some(map) = v.as_object_mut() {
-        map.extend(h.json_fields());
-    }
-    v
-}
-
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
-}
+use crate::json;
 
 /// A call error: to stderr as text, or to stdout as JSON.
 pub fn print_error(cli: &Cli, e: &WuError) {
     if cli.json {
-        print_json(&with_hresult(json!({ "error": e.message }), e.hresult));
+        json::print(&json::CallError::from(e));
     } else {
         eprintln!("wua: error: {e}");
     }
@@ -33,10 +20,7 @@ pub fn print_error(cli: &Cli, e: &WuError) {
 
 pub fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
     if cli.json {
-        print_json(&json!({
-            "package": out, "update_id": doc.update_id, "revision_number": doc.revision_number,
-            "title": doc.title, "files": doc.content.len(), "bytes": doc.content_size(),
-        }));
+        json::print(&json::Built::new(doc, out));
     } else {
         println!(
             "built {} ({} rev {}, \"{}\", {} files, {} bytes)",
@@ -52,11 +36,7 @@ pub fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
 
 pub fn print_imported(cli: &Cli, updates: &UpdateCollection) {
     if cli.json {
-        let list: Vec<Value> = updates
-            .iter()
-            .map(|u| json!({ "update_id": u.identity().update_id, "revision_number": u.identity().revision_number, "title": u.title(), "is_installed": u.is_installed() }))
-            .collect();
-        print_json(&json!({ "imported": list }));
+        json::print(&json::Imported { imported: updates.iter().map(json::ImportedUpdate::from).collect() });
         return;
     }
     for u in updates {
@@ -79,29 +59,9 @@ pub fn print_eula(cli: &Cli, update: &Update) {
     let _ = cli;
 }
 
-fn update_result_json(update: &Update, r: &UpdateInstallationResult) -> Value {
-    let id = update.identity();
-    with_hresult(
-        json!({
-            "update_id": id.update_id, "revision_number": id.revision_number, "title": update.title(),
-            "result_code": r.result_code, "reboot_required": r.reboot_required,
-            "message": r.message, "warnings": r.warnings,
-        }),
-        r.hresult,
-    )
-}
-
-pub fn result_json(operation: &str, updates: &UpdateCollection, result: &InstallationResult) -> Value {
-    let per: Vec<Value> = updates.iter().zip(&result.update_results).map(|(u, r)| update_result_json(u, r)).collect();
-    with_hresult(
-        json!({ "operation": operation, "result_code": result.result_code, "reboot_required": result.reboot_required, "updates": per }),
-        result.hresult,
-    )
-}
-
 pub fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollection, result: &InstallationResult) {
     if cli.json {
-        print_json(&result_json(operation, updates, result));
+        json::print(&json::Operation::new(operation, updates, result));
         return;
     }
     let rows: Vec<Vec<String>> = updates
@@ -138,17 +98,7 @@ pub fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollection, resu
 
 pub fn print_history(cli: &Cli, total: i32, entries: &[UpdateHistoryEntry]) {
     if cli.json {
-        let list: Vec<Value> = entries
-            .iter()
-            .map(|e| {
-                let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-                if let Some(m) = v.as_object_mut() {
-                    m.extend(e.hresult.json_fields());
-                }
-                v
-            })
-            .collect();
-        print_json(&json!({ "total": total, "entries": list }));
+        json::print(&json::History { total, entries: entries.iter().map(json::HistoryEntry::from).collect() });
         return;
     }
     let rows: Vec<Vec<String>> = entries
@@ -171,11 +121,7 @@ pub fn print_history(cli: &Cli, total: i32, entries: &[UpdateHistoryEntry]) {
 
 pub fn print_recovered(cli: &Cli, done: &[wua_agent::RecoveredOperation]) {
     if cli.json {
-        let list: Vec<Value> = done
-            .iter()
-            .map(|r| json!({ "op_id": r.op_id, "operation": r.operation, "update_id": r.update_id, "rolled_forward": r.rolled_forward }))
-            .collect();
-        print_json(&json!({ "recovered": list }));
+        json::print(&json::Recovered { recovered: done.iter().map(json::RecoveredEntry::from).collect() });
         return;
     }
     if done.is_empty() {
@@ -193,21 +139,14 @@ pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
     let blocking = session.create_update_installer().reboot_required_before_installation()?;
     let interrupted = session.interrupted_operations()?;
     if cli.json {
-        let list: Vec<Value> = updates
-            .iter()
-            .map(|u| {
-                let f = u.flags();
-                json!({
-                    "update_id": u.identity().update_id, "revision_number": u.identity().revision_number,
-                    "title": u.title(), "is_installed": f.is_installed, "is_downloaded": f.is_downloaded,
-                    "is_hidden": f.is_hidden, "eula_accepted": f.eula_accepted, "reboot_required": f.reboot_required,
-                })
-            })
-            .collect();
-        print_json(&json!({
-            "state_dir": session.state_dir(), "root": session.root(), "reboot_required": reboot,
-            "reboot_required_before_installation": blocking, "interrupted_operations": interrupted, "updates": list,
-        }));
+        json::print(&json::Status {
+            state_dir: session.state_dir().to_owned(),
+            root: session.root().to_owned(),
+            reboot_required: reboot,
+            reboot_required_before_installation: blocking,
+            interrupted_operations: interrupted,
+            updates: updates.iter().map(json::StatusUpdate::from).collect(),
+        });
         return Ok(());
     }
     println!("state directory: {}", session.state_dir().display());

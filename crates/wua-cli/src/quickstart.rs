@@ -6,14 +6,13 @@
 
 use std::path::Path;
 
-use serde_json::json;
 use wua_agent::wua_types::{HResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError};
 use wua_package::Compression;
 
 use crate::commands::{exit_code, open_session};
-use crate::jobrun;
-use crate::output::{print_history, print_table, result_json};
+use crate::output::{print_history, print_table};
 use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK};
+use crate::{jobrun, json};
 
 /// A sample update: a manifest and its payload files (path, mode, content).
 struct Sample {
@@ -146,7 +145,11 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
                 "already installed, skipped".into(),
                 String::new(),
             ]);
-            json_rows.push(json!({ "sample": sample.name, "skipped": "already installed" }));
+            json_rows.push(json::QuickstartSample {
+                sample: sample.name.into(),
+                skipped: Some("already installed".into()),
+                result: None,
+            });
             continue;
         }
         if !update.eula_text().is_empty() && !update.eula_accepted() {
@@ -171,7 +174,11 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
             other => other.to_string(),
         };
         rows.push(vec![sample.name.into(), update.title().into(), identity, outcome, r.hresult.name_or_hex()]);
-        json_rows.push(json!({ "sample": sample.name, "result": result_json("install", &one, &result) }));
+        json_rows.push(json::QuickstartSample {
+            sample: sample.name.into(),
+            skipped: None,
+            result: Some(json::Operation::new("install", &one, &result)),
+        });
     }
     let searcher = session.create_update_searcher();
     let total = searcher.get_total_history_count()?;
@@ -180,8 +187,7 @@ pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     // rerun skips what is installed instead of running into the pending reboot (D-9).
     let reboot_required = session.system_information().reboot_required()?;
     if cli.json {
-        let doc = json!({ "root": root, "state_dir": state, "samples": json_rows, "reboot_required": reboot_required });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        json::print(&json::Quickstart { root, state_dir: state, samples: json_rows, reboot_required });
         return Ok(code);
     }
     println!("quickstart: samples into {} (state in {})\n", root.display(), state.display());

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use serde_json::json;
 use wua_agent::wua_types::{HResult, WuError};
 use wua_trust::export::ExportKind;
 use wua_trust::repo::{self, ApprovalAction, InitOptions, Lifetimes};
 use wua_trust::root::{self, Rotation};
 use wua_trust::{Layout, TrustError};
 
+use crate::json;
 use crate::output::print_table;
 use crate::{ApproveAction, Cli, CliResult, EXIT_OK, RepoCommand, RootCommand};
 
@@ -25,7 +25,8 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
             let options =
                 InitOptions { root_keys: *root_keys, root_threshold: *root_threshold, ..InitOptions::default() };
             repo::init(dir, &options).await.map_err(t)?;
-            say(cli, json!({ "initialized": dir, "trusted_root": Layout::new(dir).trusted_root() }), || {
+            let doc = json::RepoInitialized { initialized: dir.clone(), trusted_root: Layout::new(dir).trusted_root() };
+            say(cli, &doc, || {
                 format!(
                     "created repository {} ({root_threshold} of {root_keys} root keys); give agents {} as their trusted root, and keep keys/ private",
                     dir.display(),
@@ -42,32 +43,38 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
             .map_err(t)?;
             say(
                 cli,
-                json!({ "update_id": doc.update_id, "revision_number": doc.revision_number, "title": doc.title }),
+                &json::RepoPublished {
+                    update_id: doc.update_id.clone(),
+                    revision_number: doc.revision_number,
+                    title: doc.title.clone(),
+                },
                 || format!("published {} rev {} \"{}\"", doc.update_id, doc.revision_number, doc.title),
             );
         }
         RepoCommand::Decline { dir, update_id, revision } => {
             repo::decline(dir, update_id, *revision).await.map_err(t)?;
-            say(cli, json!({ "declined": update_id, "revision_number": revision }), || {
+            say(cli, &json::RepoDeclined { declined: update_id.clone(), revision_number: *revision }, || {
                 format!("declined {update_id} rev {revision}")
             });
         }
         RepoCommand::Refresh { dir } => {
             repo::resign(dir, &Lifetimes::default()).await.map_err(t)?;
-            say(cli, json!({ "resigned": dir }), || "re-signed targets, snapshot and timestamp".into());
+            say(cli, &json::RepoResigned { resigned: dir.clone() }, || {
+                "re-signed targets, snapshot and timestamp".into()
+            });
         }
         RepoCommand::Compact { dir, force } => {
             let dropped = repo::compact(dir, *force).await.map_err(t)?;
-            say(cli, json!({ "dropped": dropped }), || match dropped {
+            say(cli, &json::RepoCompacted { dropped }, || match dropped {
                 0 => "nothing to compact (fewer than half the entries are superseded; --force compacts anyway)".into(),
                 n => format!("compacted: {n} superseded entries left the catalog"),
             });
         }
         RepoCommand::RotateKey { dir, role } => match root::rotate_key(dir, role).await.map_err(t)? {
-            Rotation::Installed => {
-                say(cli, json!({ "rotated": role }), || format!("the {role} key is replaced; the old one is revoked"))
-            }
-            Rotation::Proposed(file) => say(cli, json!({ "proposed": file }), || {
+            Rotation::Installed => say(cli, &json::RepoRotated { rotated: role.clone() }, || {
+                format!("the {role} key is replaced; the old one is revoked")
+            }),
+            Rotation::Proposed(file) => say(cli, &json::RepoProposed { proposed: file.clone() }, || {
                 format!(
                     "the root keys are not here: sign copies of {} with `wua repo root sign`, then `wua repo root merge`",
                     file.display()
@@ -82,37 +89,40 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
                 ApproveAction::Optional => ApprovalAction::Optional,
             };
             repo::approve(dir, update_id, group, action, deadline.as_deref()).await.map_err(t)?;
-            say(cli, json!({ "approved": update_id, "group": group }), || format!("approved {update_id} for {group}"));
+            say(cli, &json::RepoApproved { approved: update_id.clone(), group: group.clone() }, || {
+                format!("approved {update_id} for {group}")
+            });
         }
         RepoCommand::Unapprove { dir, update_id, group } => {
             repo::unapprove(dir, update_id, group).await.map_err(t)?;
-            say(cli, json!({ "unapproved": update_id, "group": group }), || {
+            say(cli, &json::RepoUnapproved { unapproved: update_id.clone(), group: group.clone() }, || {
                 format!("withdrew {update_id} from {group}")
             });
         }
         RepoCommand::Export { dir, output, with_content } => {
             let kind = if *with_content { ExportKind::WithContent } else { ExportKind::ScanPackage };
             let files = wua_trust::export::export(dir, output, kind).map_err(t)?;
-            say(cli, json!({ "export": output, "files": files }), || {
+            say(cli, &json::RepoExported { export: output.clone(), files }, || {
                 format!("wrote {} ({files} files)", output.display())
             });
         }
         RepoCommand::Root(RootCommand::Sign { file, key }) => {
             root::sign(file, key).await.map_err(t)?;
-            say(cli, json!({ "signed": file }), || format!("signed {}", file.display()));
+            say(cli, &json::RootSigned { signed: file.clone() }, || format!("signed {}", file.display()));
         }
         RepoCommand::Root(RootCommand::Merge { dir, files }) => {
             root::merge(dir, files).await.map_err(t)?;
-            say(cli, json!({ "merged": files.len() }), || "installed the new root and re-signed".into());
+            say(cli, &json::RootMerged { merged: files.len() }, || "installed the new root and re-signed".into());
         }
         RepoCommand::Serve { dir, listen } => serve(dir, *listen).await?,
     }
     Ok(EXIT_OK)
 }
 
-fn say(cli: &Cli, json: serde_json::Value, text: impl FnOnce() -> String) {
+/// The verb's JSON document with `--json`, else `text`.
+fn say(cli: &Cli, doc: &impl serde::Serialize, text: impl FnOnce() -> String) {
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        json::print(doc);
     } else {
         println!("{}", text());
     }
@@ -121,15 +131,17 @@ fn say(cli: &Cli, json: serde_json::Value, text: impl FnOnce() -> String) {
 fn list(cli: &Cli, dir: &Path) -> CliResult<()> {
     let catalog = repo::list(dir).map_err(WuError::from)?;
     if cli.json {
-        let docs: Vec<_> = catalog
+        let updates = catalog
             .documents
             .iter()
-            .map(|d| {
-                let declined = catalog.declined.contains(&(d.update_id.clone(), d.revision_number));
-                json!({ "update_id": d.update_id, "revision_number": d.revision_number, "title": d.title, "declined": declined })
+            .map(|d| json::RepoListEntry {
+                update_id: d.update_id.clone(),
+                revision_number: d.revision_number,
+                title: d.title.clone(),
+                declined: catalog.declined.contains(&(d.update_id.clone(), d.revision_number)),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "updates": docs })).unwrap_or_default());
+        json::print(&json::RepoList { updates });
         return Ok(());
     }
     let rows: Vec<Vec<String>> = catalog

@@ -252,3 +252,46 @@ fn repo_verbs() {
     let o = run(wua().arg("rotate-key").arg(&repo).arg("root"));
     assert_eq!(json(&o)["hresult_name"], "WUA_E_REPO_INVALID");
 }
+
+/// Two imported updates `a` and `b`, with their ids.
+fn two_imported(w: &World) -> (String, String) {
+    let a = w.package("a", &files_manifest(&test_id(1), 1, "a", "", ""), &[("etc/a", 0o644, b"a")]).unwrap();
+    let b = w.package("b", &files_manifest(&test_id(2), 1, "b", "", ""), &[("etc/b", 0o644, b"b")]).unwrap();
+    let o = run(wua(&w.state, &w.root).args(["package", "import"]).arg(&a).arg(&b));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    (test_id(1), test_id(2))
+}
+
+/// The ids of a `--json` result's updates, in order.
+fn result_ids(j: &serde_json::Value) -> Vec<String> {
+    let updates = j["updates"].as_array().unwrap_or_else(|| panic!("no updates: {j}"));
+    updates.iter().map(|u| u["update_id"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// `--update-id A --update-id A` installs A once: one update in the job, one history entry.
+#[test]
+fn install_repeated_update_id_installs_once() {
+    let w = World::new().unwrap();
+    let (a, _) = two_imported(&w);
+    let o = run(wua(&w.state, &w.root).args(["--json", "install", "--update-id", &a, "--update-id", &a]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(result_ids(&json(&o)), [a], "{}", text(&o));
+    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
+    assert_eq!(h["total"], 1, "{h}");
+}
+
+/// `--update-id B A B` (docs/cli.md's `--update-id ID...`) and the repeated flag mix: every id
+/// once, in the order first given, for install and uninstall.
+#[test]
+fn update_id_takes_several_values_deduplicated_in_order() {
+    let w = World::new().unwrap();
+    let (a, b) = two_imported(&w);
+    let o = run(wua(&w.state, &w.root).args(["--json", "install", "--update-id", &b, &a, &b]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(result_ids(&json(&o)), [b.clone(), a.clone()]);
+    let o = run(wua(&w.state, &w.root).args(["--json", "uninstall", "--update-id", &a, &b, "--update-id", &a]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(result_ids(&json(&o)), [a.clone(), b.clone()]);
+    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
+    assert_eq!(h["total"], 4, "{h}");
+}

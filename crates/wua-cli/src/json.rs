@@ -1,0 +1,437 @@
+//! The shapes of everything `--json` prints, one type per document (docs/cli.md). Field names
+//! are WUA's property names in snake_case where WUA has the property; every HResult appears as
+//! D-2's three fields ([`HResultFields`], flattened).
+//!
+//! Each document is one pretty-printed JSON object on stdout.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use wua_agent::RecoveredOperation;
+use wua_agent::wua_types::{
+    HResult, InstallationResult, OperationResultCode, ServerSelection, Update, UpdateCollection, UpdateDocument,
+    UpdateHistoryEntry, UpdateIdentity, UpdateInstallationResult, UpdateOperation, WuError,
+};
+
+/// Prints a document on stdout, pretty.
+pub fn print(doc: &impl Serialize) {
+    match serde_json::to_string_pretty(doc) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("wua: error: printing JSON: {e}"),
+    }
+}
+
+/// D-2: an HResult as `hresult` (signed 32-bit), `hresult_name` and `hresult_hex`; flattened
+/// into the object that carries the code.
+#[derive(Debug, Serialize)]
+pub struct HResultFields {
+    /// The code, signed as WUA's `HRESULT`.
+    pub hresult: i32,
+    /// The constant's name, or the hex spelling for a code outside the table.
+    pub hresult_name: String,
+    /// The unsigned hex spelling, `0x80240016`.
+    pub hresult_hex: String,
+}
+
+impl From<HResult> for HResultFields {
+    fn from(h: HResult) -> Self {
+        HResultFields { hresult: h.0, hresult_name: h.name_or_hex(), hresult_hex: h.hex() }
+    }
+}
+
+/// Any verb's call error (exit code 2).
+#[derive(Debug, Serialize)]
+pub struct CallError {
+    /// What went wrong, with its context.
+    pub error: String,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+}
+
+impl From<&WuError> for CallError {
+    fn from(e: &WuError) -> Self {
+        CallError { error: e.message.clone(), hresult: e.hresult.into() }
+    }
+}
+
+/// `wua package build`: the package written.
+#[derive(Debug, Serialize)]
+pub struct Built {
+    /// The package file.
+    pub package: PathBuf,
+    pub update_id: String,
+    pub revision_number: i32,
+    pub title: String,
+    /// How many content files it carries.
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+impl Built {
+    pub fn new(doc: &UpdateDocument, package: &std::path::Path) -> Self {
+        Built {
+            package: package.to_owned(),
+            update_id: doc.update_id.clone(),
+            revision_number: doc.revision_number,
+            title: doc.title.clone(),
+            files: doc.content.len(),
+            bytes: doc.content_size(),
+        }
+    }
+}
+
+/// `wua package import`: the updates brought in.
+#[derive(Debug, Serialize)]
+pub struct Imported {
+    pub imported: Vec<ImportedUpdate>,
+}
+
+/// `wua package import`: one update brought in.
+#[derive(Debug, Serialize)]
+pub struct ImportedUpdate {
+    pub update_id: String,
+    pub revision_number: i32,
+    pub title: String,
+    pub is_installed: bool,
+}
+
+impl From<&Update> for ImportedUpdate {
+    fn from(u: &Update) -> Self {
+        let UpdateIdentity { update_id, revision_number } = u.identity();
+        ImportedUpdate { update_id, revision_number, title: u.title().to_owned(), is_installed: u.is_installed() }
+    }
+}
+
+/// `wua install-package`, `install`, `uninstall` (and each `quickstart` sample):
+/// `IInstallationResult`.
+#[derive(Debug, Serialize)]
+pub struct Operation {
+    /// `install` or `uninstall`.
+    pub operation: String,
+    pub result_code: OperationResultCode,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+    pub reboot_required: bool,
+    /// `GetUpdateResult(i)` for each update, in the job's order.
+    pub updates: Vec<UpdateResult>,
+}
+
+impl Operation {
+    pub fn new(operation: &str, updates: &UpdateCollection, result: &InstallationResult) -> Self {
+        Operation {
+            operation: operation.to_owned(),
+            result_code: result.result_code,
+            hresult: result.hresult.into(),
+            reboot_required: result.reboot_required,
+            updates: updates.iter().zip(&result.update_results).map(|(u, r)| UpdateResult::new(u, r)).collect(),
+        }
+    }
+}
+
+/// `wua install-package`, `install`, `uninstall`: one update's `IUpdateInstallationResult`.
+#[derive(Debug, Serialize)]
+pub struct UpdateResult {
+    pub update_id: String,
+    pub revision_number: i32,
+    pub title: String,
+    pub result_code: OperationResultCode,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+    pub reboot_required: bool,
+    /// What happened, for people; empty on success.
+    pub message: String,
+    /// Non-fatal notes (D-39).
+    pub warnings: Vec<String>,
+}
+
+impl UpdateResult {
+    fn new(update: &Update, r: &UpdateInstallationResult) -> Self {
+        let UpdateIdentity { update_id, revision_number } = update.identity();
+        UpdateResult {
+            update_id,
+            revision_number,
+            title: update.title().to_owned(),
+            result_code: r.result_code,
+            hresult: r.hresult.into(),
+            reboot_required: r.reboot_required,
+            message: r.message.clone(),
+            warnings: r.warnings.clone(),
+        }
+    }
+}
+
+/// `wua history`: `GetTotalHistoryCount` and a page of `QueryHistory`.
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub total: i32,
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// `wua history`: one `IUpdateHistoryEntry`, with wua's additions.
+#[derive(Debug, Serialize)]
+pub struct HistoryEntry {
+    pub operation: UpdateOperation,
+    pub result_code: OperationResultCode,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+    /// The handler's raw code (a command's exit code), 0 otherwise.
+    pub unmapped_result_code: i32,
+    /// RFC 3339 UTC.
+    pub date: String,
+    pub update_identity: UpdateIdentity,
+    pub title: String,
+    pub description: String,
+    pub client_application_id: String,
+    pub server_selection: ServerSelection,
+    pub service_id: String,
+    pub support_url: String,
+    pub uninstallation_notes: String,
+    /// The entry recovery wrote for an interrupted operation (D-17).
+    pub recovered: bool,
+    /// What happened, for people.
+    pub message: String,
+    /// Non-fatal notes (D-39).
+    pub warnings: Vec<String>,
+    /// A log file in the state directory (command output), or null.
+    pub log_path: Option<String>,
+}
+
+impl From<&UpdateHistoryEntry> for HistoryEntry {
+    fn from(e: &UpdateHistoryEntry) -> Self {
+        // Every field named: a field added to the entry fails to compile here until it is printed.
+        let UpdateHistoryEntry {
+            operation,
+            result_code,
+            hresult,
+            unmapped_result_code,
+            date,
+            update_identity,
+            title,
+            description,
+            client_application_id,
+            server_selection,
+            service_id,
+            support_url,
+            uninstallation_notes,
+            recovered,
+            message,
+            warnings,
+            log_path,
+        } = e;
+        HistoryEntry {
+            operation: *operation,
+            result_code: *result_code,
+            hresult: (*hresult).into(),
+            unmapped_result_code: *unmapped_result_code,
+            date: date.clone(),
+            update_identity: update_identity.clone(),
+            title: title.clone(),
+            description: description.clone(),
+            client_application_id: client_application_id.clone(),
+            server_selection: *server_selection,
+            service_id: service_id.clone(),
+            support_url: support_url.clone(),
+            uninstallation_notes: uninstallation_notes.clone(),
+            recovered: *recovered,
+            message: message.clone(),
+            warnings: warnings.clone(),
+            log_path: log_path.clone(),
+        }
+    }
+}
+
+/// `wua recover`: the operations finished or undone.
+#[derive(Debug, Serialize)]
+pub struct Recovered {
+    pub recovered: Vec<RecoveredEntry>,
+}
+
+/// `wua recover`: one interrupted operation.
+#[derive(Debug, Serialize)]
+pub struct RecoveredEntry {
+    /// The journal's operation id.
+    pub op_id: String,
+    pub operation: UpdateOperation,
+    pub update_id: String,
+    /// True when completed, false when rolled back.
+    pub rolled_forward: bool,
+}
+
+impl From<&RecoveredOperation> for RecoveredEntry {
+    fn from(r: &RecoveredOperation) -> Self {
+        RecoveredEntry {
+            op_id: r.op_id.clone(),
+            operation: r.operation,
+            update_id: r.update_id.clone(),
+            rolled_forward: r.rolled_forward,
+        }
+    }
+}
+
+/// `wua status`: the session, the machine's reboot state and the known updates.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub state_dir: PathBuf,
+    pub root: PathBuf,
+    /// `ISystemInformation.RebootRequired`.
+    pub reboot_required: bool,
+    /// `IUpdateInstaller.RebootRequiredBeforeInstallation`.
+    pub reboot_required_before_installation: bool,
+    /// Journaled operations waiting for recovery (D-17).
+    pub interrupted_operations: usize,
+    pub updates: Vec<StatusUpdate>,
+}
+
+/// `wua status`: one known update and its flags.
+#[derive(Debug, Serialize)]
+pub struct StatusUpdate {
+    pub update_id: String,
+    pub revision_number: i32,
+    pub title: String,
+    pub is_installed: bool,
+    pub is_downloaded: bool,
+    pub is_hidden: bool,
+    pub eula_accepted: bool,
+    pub reboot_required: bool,
+}
+
+impl From<&Update> for StatusUpdate {
+    fn from(u: &Update) -> Self {
+        let UpdateIdentity { update_id, revision_number } = u.identity();
+        let f = u.flags();
+        StatusUpdate {
+            update_id,
+            revision_number,
+            title: u.title().to_owned(),
+            is_installed: f.is_installed,
+            is_downloaded: f.is_downloaded,
+            is_hidden: f.is_hidden,
+            eula_accepted: f.eula_accepted,
+            reboot_required: f.reboot_required,
+        }
+    }
+}
+
+/// `wua quickstart`: where it worked, each sample's outcome, the reboot state.
+#[derive(Debug, Serialize)]
+pub struct Quickstart {
+    pub root: PathBuf,
+    pub state_dir: PathBuf,
+    pub samples: Vec<QuickstartSample>,
+    /// `ISystemInformation.RebootRequired` afterwards.
+    pub reboot_required: bool,
+}
+
+/// `wua quickstart`: one sample, skipped or installed.
+#[derive(Debug, Serialize)]
+pub struct QuickstartSample {
+    /// The sample's name.
+    pub sample: String,
+    /// Why it was not installed (`already installed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Its install.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Operation>,
+}
+
+/// `wua repo init`: the repository and the file agents trust.
+#[derive(Debug, Serialize)]
+pub struct RepoInitialized {
+    /// The repository.
+    pub initialized: PathBuf,
+    pub trusted_root: PathBuf,
+}
+
+/// `wua repo publish` and `revise`: the revision published.
+#[derive(Debug, Serialize)]
+pub struct RepoPublished {
+    pub update_id: String,
+    pub revision_number: i32,
+    pub title: String,
+}
+
+/// `wua repo decline`: the revision declined.
+#[derive(Debug, Serialize)]
+pub struct RepoDeclined {
+    /// The update id.
+    pub declined: String,
+    pub revision_number: i32,
+}
+
+/// `wua repo refresh`: the repository re-signed.
+#[derive(Debug, Serialize)]
+pub struct RepoResigned {
+    pub resigned: PathBuf,
+}
+
+/// `wua repo compact`: how many superseded entries left the catalog.
+#[derive(Debug, Serialize)]
+pub struct RepoCompacted {
+    pub dropped: usize,
+}
+
+/// `wua repo rotate-key`, when the new key is installed: the role.
+#[derive(Debug, Serialize)]
+pub struct RepoRotated {
+    pub rotated: String,
+}
+
+/// `wua repo rotate-key root-N`, when the root keys are elsewhere: the proposal to sign.
+#[derive(Debug, Serialize)]
+pub struct RepoProposed {
+    pub proposed: PathBuf,
+}
+
+/// `wua repo approve`: the update and the group.
+#[derive(Debug, Serialize)]
+pub struct RepoApproved {
+    /// The update id.
+    pub approved: String,
+    pub group: String,
+}
+
+/// `wua repo unapprove`: the update and the group.
+#[derive(Debug, Serialize)]
+pub struct RepoUnapproved {
+    /// The update id.
+    pub unapproved: String,
+    pub group: String,
+}
+
+/// `wua repo export`: the file written and how many files it holds.
+#[derive(Debug, Serialize)]
+pub struct RepoExported {
+    /// The file written.
+    pub export: PathBuf,
+    pub files: usize,
+}
+
+/// `wua repo root sign`: the proposal signed.
+#[derive(Debug, Serialize)]
+pub struct RootSigned {
+    pub signed: PathBuf,
+}
+
+/// `wua repo root merge`: how many signed copies were merged.
+#[derive(Debug, Serialize)]
+pub struct RootMerged {
+    pub merged: usize,
+}
+
+/// `wua repo list`: the published revisions.
+#[derive(Debug, Serialize)]
+pub struct RepoList {
+    pub updates: Vec<RepoListEntry>,
+}
+
+/// `wua repo list`: one published revision.
+#[derive(Debug, Serialize)]
+pub struct RepoListEntry {
+    pub update_id: String,
+    pub revision_number: i32,
+    pub title: String,
+    /// Declined: no longer offered to new installs.
+    pub declined: bool,
+}
