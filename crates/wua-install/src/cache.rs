@@ -58,6 +58,29 @@ impl ContentCache {
         content.iter().all(|c| self.contains(&c.sha256, c.size))
     }
 
+    /// Removes what imports killed half-way (Ctrl-C, a crash) left: staging files whose
+    /// importing process is gone. A live import's files are left alone, since imports do not
+    /// take the D-8 lock. Returns how many were removed.
+    pub fn remove_stale_imports(&self) -> Result<usize, InstallError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(InstallError::io(&self.dir, e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| InstallError::io(&self.dir, e))?;
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(wua_package::staging_owner) else { continue };
+            let owner_runs = pid == std::process::id() || crate::process::is_running(pid as i32);
+            if !owner_runs {
+                crate::fsops::remove_file_if_present(&entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Moves a verified staged file into the cache under its hash.
     pub fn adopt(&self, staged: &Path, sha256: &str) -> Result<(), InstallError> {
         let target = self.path(sha256);

@@ -77,10 +77,10 @@ pub fn log_root(state_dir: &Path) -> PathBuf {
 enum Ended {
     /// It exited, or was killed by a signal from outside the agent.
     Status(ExitStatus),
-    /// Over its time limit: its group was terminated.
-    TimedOut(u64),
-    /// An abort was requested: its group was terminated.
-    Aborted,
+    /// Over its time limit: its group was terminated (how the program ended, when known).
+    TimedOut(u64, Option<ExitStatus>),
+    /// An abort was requested: its group was terminated (how the program ended, when known).
+    Aborted(Option<ExitStatus>),
     /// It could not be started.
     NotStarted(String),
 }
@@ -154,7 +154,7 @@ pub fn run(
     let mut plan = CommandPlan { group: None, boot_id: target.boot_id.to_owned(), work_dir: work.clone(), log };
     let ended = execute(target, store, doc, operation, cmd, &mut record, &mut plan, monitor);
     let mut result = outcome(doc, operation, cmd, &ended);
-    if matches!(ended, Ended::Aborted) && operation == UpdateOperation::Installation {
+    if matches!(ended, Ended::Aborted(_)) && operation == UpdateOperation::Installation {
         // D-38: the program's effects are its own; its uninstall command undoes them.
         if let Some(undo) = handler.uninstall.as_deref() {
             let again = execute(
@@ -263,13 +263,11 @@ fn execute(
         }
         if monitor.abort_requested() {
             group.terminate(TERMINATE_GRACE);
-            let _ = child.wait();
-            return Ended::Aborted;
+            return Ended::Aborted(child.wait().ok());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             group.terminate(TERMINATE_GRACE);
-            let _ = child.wait();
-            return Ended::TimedOut(limit);
+            return Ended::TimedOut(limit, child.wait().ok());
         }
         std::thread::sleep(POLL);
     }
@@ -367,11 +365,11 @@ fn outcome(
                 format!("{} was killed by signal {} from outside the agent", cmd.program, status.signal().unwrap_or(0)),
             ),
         },
-        Ended::TimedOut(limit) => UpdateInstallationResult::failed(
+        Ended::TimedOut(limit, _) => UpdateInstallationResult::failed(
             HResult::WU_E_UH_INSTALLERHUNG,
             format!("{} ran over its time limit of {limit} s; its process group was killed", cmd.program),
         ),
-        Ended::Aborted => UpdateInstallationResult::aborted(format!(
+        Ended::Aborted(_) => UpdateInstallationResult::aborted(format!(
             "an abort was requested; the process group of {} was terminated",
             cmd.program
         )),
@@ -385,19 +383,21 @@ fn describe(ended: &Ended) -> String {
             Some(c) => format!("exit code {c}"),
             None => format!("killed by signal {}", s.signal().unwrap_or(0)),
         },
-        Ended::TimedOut(limit) => format!("over its time limit of {limit} s"),
-        Ended::Aborted => "aborted".into(),
+        Ended::TimedOut(limit, _) => format!("over its time limit of {limit} s"),
+        Ended::Aborted(_) => "aborted".into(),
         Ended::NotStarted(why) => why.clone(),
     }
 }
 
 /// The history's `unmapped_result_code` (D-15): the exit code, or 128 + the signal number as a
-/// shell reports it, 0 when nothing ran.
+/// shell reports it (also for a program the agent terminated), 0 when nothing ran.
 fn unmapped(ended: &Ended) -> i32 {
-    match ended {
-        Ended::Status(s) => s.code().or_else(|| s.signal().map(|n| 128 + n)).unwrap_or(0),
-        _ => 0,
-    }
+    let status = match ended {
+        Ended::Status(s) => Some(s),
+        Ended::TimedOut(_, s) | Ended::Aborted(s) => s.as_ref(),
+        Ended::NotStarted(_) => None,
+    };
+    status.and_then(|s| s.code().or_else(|| s.signal().map(|n| 128 + n))).unwrap_or(0)
 }
 
 /// Records the outcome of an operation in one transaction.

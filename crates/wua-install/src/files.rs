@@ -283,9 +283,16 @@ fn plan_install(
         plan.removals.push(removal(root, f, &mut areas, &format!("r{n}"), &mut buf)?);
     }
     plan.areas = areas.used();
-    let mut owned: BTreeSet<String> = previous.map(|p| p.created_dirs.into_iter().collect()).unwrap_or_default();
+    // The replaced revision's directories that hold none of the new files go once empty, as
+    // dpkg does; the rest stay the update's own.
+    let needed = |dir: &String| plan.entries.iter().any(|e| e.path.starts_with(&format!("{dir}/")));
+    let (kept, stale): (Vec<String>, Vec<String>) =
+        previous.map(|p| p.created_dirs).unwrap_or_default().into_iter().partition(needed);
+    let mut owned: BTreeSet<String> = kept.into_iter().collect();
     owned.extend(plan.created_dirs.iter().cloned());
     plan.owned_dirs = owned.into_iter().collect();
+    plan.stale_dirs = stale;
+    plan.stale_dirs.sort_by(|a, b| b.cmp(a)); // deepest (longest, in reverse order) first
     Ok(plan)
 }
 
@@ -431,8 +438,12 @@ pub(crate) fn roll_forward_install(
     }
     let mut warnings = Vec::new();
     apply_removals(root, &plan.removals, &mut warnings)?;
+    for d in &plan.stale_dirs {
+        fsops::remove_dir_if_empty(&under(root, d))?;
+    }
     let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
     paths.extend(plan.removals.iter().map(|r| r.path.as_str()));
+    paths.extend(plan.stale_dirs.iter().map(String::as_str));
     sync_for(target, &paths)?.sync()?;
     crash_point("renamed-synced");
 

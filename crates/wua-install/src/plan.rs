@@ -12,6 +12,10 @@ pub struct InstallPlan {
     pub created_dirs: Vec<String>,
     /// Directories to record as the update's own (created by it or by the revision it replaces).
     pub owned_dirs: Vec<String>,
+    /// Directories of the replaced revision that none of the new files need, deepest first:
+    /// removed when empty (and no longer the update's own either way).
+    #[serde(default)]
+    pub stale_dirs: Vec<String>,
     /// Files of the replaced revision that the new one does not have.
     pub removals: Vec<RemoveFile>,
     /// The revision this install replaces, if any.

@@ -190,7 +190,7 @@ fn read_archive<R: Read>(
         let actual = if skip(sha256) {
             copy_hashing(&mut entry, &mut io::sink(), &mut buf).map_err(|e| read_err(e, &what))?
         } else {
-            let target = staging_dir.join(format!(".import-{sha256}"));
+            let target = staging_dir.join(staging_name(sha256));
             let mut out = fs_err::File::create(&target).map_err(|e| PackageError::io(&target, e))?;
             guard.0.push(target.clone());
             let r = copy_hashing(&mut entry, &mut out, &mut buf).map_err(|e| read_err(e, &what))?;
@@ -254,4 +254,21 @@ fn copy_hashing(from: &mut dyn Read, to: &mut dyn io::Write, buf: &mut [u8]) -> 
         total += n as u64;
     }
     Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// The prefix of the files an import stages blobs in, beside the cache.
+pub const STAGING_PREFIX: &str = ".import-";
+
+/// A staging name no other import uses: `.import-<pid>-<n>-<sha256>`. Two imports of the same
+/// package at the same instant then never write into each other's file, and whoever cleans up
+/// after a killed import can tell by the pid whether its owner still runs.
+fn staging_name(sha256: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{STAGING_PREFIX}{}-{n}-{sha256}", std::process::id())
+}
+
+/// The pid in a staging file's name, if `name` is one.
+pub fn staging_owner(name: &str) -> Option<u32> {
+    name.strip_prefix(STAGING_PREFIX)?.split('-').next()?.parse().ok()
 }

@@ -90,6 +90,9 @@ fn d15_time_limit() {
     assert_eq!((one.result_code, one.hresult), (Orc::Failed, HResult::WU_E_UH_INSTALLERHUNG));
     let (pid, child) = (read_pid(&dir.join("pid")), read_pid(&dir.join("child.pid")));
     assert!(!pid_alive(pid) && !pid_alive(child), "the process group was killed");
+    // The program the agent killed: 128 + the signal that ended it (SIGTERM here: the holding
+    // script does not ignore it), as docs/formats.md says, never 0.
+    assert_eq!(newest_history(&s).unmapped_result_code, 128 + libc::SIGTERM);
 }
 
 /// D-41: the environment, the working directory with a verified copy of the content, stdin

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod durability;
+mod imports;
 mod jobs;
 mod revisions;
 mod roots;

@@ -61,3 +61,35 @@ fn an_interrupted_revision_is_recovered_as_it_was() {
     let o = run(wua(&w.state, &w.root).args(["--json", "history"]));
     assert_eq!(json(&o)["entries"][0]["title"], "first title");
 }
+
+/// An upgrade from revision 1 to 2 removes the directories only revision 1 needed (as dpkg
+/// does), keeps those revision 2 still uses and a directory holding someone else's file, and
+/// the uninstall of revision 2 then leaves nothing of the update behind.
+#[test]
+fn an_upgrade_removes_directories_only_the_old_revision_needed() {
+    let w = World::new().unwrap();
+    let id = test_id(8);
+    let files1: &[(&str, u32, &[u8])] = &[
+        ("usr/share/doc/app/README", 0o644, b"readme"),
+        ("usr/lib/app/plugins/old/one.so", 0o644, b"old"),
+        ("usr/lib/app/core.so", 0o644, b"core 1"),
+        ("opt/app/cache/keep/data", 0o644, b"data"),
+    ];
+    let files2: &[(&str, u32, &[u8])] = &[("usr/lib/app/core.so", 0o644, b"core 2")];
+    let one = w.package("one", &files_manifest(&id, 1, "app", "", ""), files1).unwrap();
+    let two = w.package("two", &files_manifest(&id, 2, "app", "", ""), files2).unwrap();
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&one));
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(w.root.join("opt/app/cache/user-file"), "mine").unwrap();
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&two));
+    assert!(o.status.success(), "{}", text(&o));
+    for gone in ["usr/share/doc/app", "usr/share/doc", "usr/share", "usr/lib/app/plugins", "opt/app/cache/keep"] {
+        assert!(!w.root.join(gone).exists(), "{gone} is left behind");
+    }
+    assert!(w.root.join("usr/lib/app/core.so").exists());
+    assert!(w.root.join("opt/app/cache/user-file").exists(), "a directory with a user's file stays");
+    let o = run(wua(&w.state, &w.root).args(["uninstall", "--update-id", &id]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!w.root.join("usr").exists(), "the uninstall removes what revision 2 still owned");
+    assert!(w.root.join("opt/app/cache/user-file").exists());
+}
