@@ -82,6 +82,21 @@ impl Resolver {
         let mut links = 0;
         let mut missing = Vec::new();
         while let Some(comp) = pending.pop() {
+            match comp.as_str() {
+                "." => continue,
+                // `real` holds no links, so its parent is the kernel's `..` (not a lexical step
+                // back over a link's name); a missing directory left again need not be created.
+                ".." => {
+                    if missing.last() == Some(&real.join("/")) {
+                        missing.pop();
+                    }
+                    if real.pop().is_none() {
+                        return Err(escape(dir, "'..' leads above the root"));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             if !missing.is_empty() {
                 // Below a missing directory everything is missing.
                 real.push(comp);
@@ -105,8 +120,10 @@ impl Resolver {
                     }
                     let target = std::fs::read_link(&candidate).map_err(io)?;
                     // An absolute target is absolute on the machine: it must name a place under
-                    // the root. A relative one continues from the link's directory.
-                    let (mut next, rel) = if target.is_absolute() {
+                    // the root, and continues from the root. A relative one continues from the
+                    // link's directory. Either way its components are resolved in turn, so a `..`
+                    // after a link in the target is the kernel's.
+                    let rel = if target.is_absolute() {
                         let inside = target.strip_prefix(&self.root).map_err(|_| {
                             escape(
                                 dir,
@@ -117,33 +134,18 @@ impl Resolver {
                                 ),
                             )
                         })?;
-                        (Vec::new(), inside.to_path_buf())
+                        real.clear();
+                        inside.to_path_buf()
                     } else {
-                        (real.clone(), target.clone())
+                        target.clone()
                     };
-                    for c in rel.components() {
+                    for c in rel.components().rev() {
                         match c {
-                            Component::Normal(s) => next.push(s.to_string_lossy().into_owned()),
+                            Component::Normal(s) => pending.push(s.to_string_lossy().into_owned()),
+                            Component::ParentDir => pending.push("..".to_owned()),
                             Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
-                            Component::ParentDir => {
-                                if next.pop().is_none() {
-                                    return Err(escape(
-                                        dir,
-                                        &format!(
-                                            "{} is a symbolic link to {}, outside the root",
-                                            candidate.display(),
-                                            target.display()
-                                        ),
-                                    ));
-                                }
-                            }
                         }
                     }
-                    // Re-resolve from the top: the link's target may itself contain links.
-                    for c in next.into_iter().rev() {
-                        pending.push(c);
-                    }
-                    real.clear();
                 }
                 Ok(_) => {
                     return Err(WuError::new(
@@ -398,4 +400,298 @@ pub fn syncfs(dir: &Path) -> Result<(), InstallError> {
         return Err(InstallError::io(dir, err));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// A scratch area holding the root (`<base>/root`, canonical) and, beside it, places
+    /// outside the root.
+    struct Scratch {
+        _base: tempfile::TempDir,
+        base: PathBuf,
+        root: PathBuf,
+    }
+
+    impl Scratch {
+        fn new() -> Self {
+            let tmp = tempfile::tempdir().unwrap();
+            let base = tmp.path().canonicalize().unwrap();
+            let root = base.join("root");
+            std::fs::create_dir(&root).unwrap();
+            Scratch { _base: tmp, base, root }
+        }
+
+        fn dir(&self, rel: &str) {
+            std::fs::create_dir_all(self.root.join(rel)).unwrap();
+        }
+
+        fn file(&self, rel: &str) {
+            std::fs::write(self.root.join(rel), b"x").unwrap();
+        }
+
+        fn link(&self, rel: &str, target: impl AsRef<Path>) {
+            symlink(target, self.root.join(rel)).unwrap();
+        }
+
+        fn resolver(&self) -> Resolver {
+            Resolver::new(&self.root)
+        }
+
+        /// Where the kernel lands for `dir` under the root (the path must exist), relative.
+        fn kernel(&self, dir: &str) -> String {
+            let real = std::fs::canonicalize(under(&self.root, dir)).unwrap();
+            real.strip_prefix(&self.root).unwrap().to_str().unwrap().to_owned()
+        }
+    }
+
+    fn found(real: &str, missing: &[&str]) -> ResolvedDir {
+        ResolvedDir { real: real.to_owned(), missing: missing.iter().map(|m| (*m).to_owned()).collect() }
+    }
+
+    fn refused(result: Result<ResolvedDir, WuError>) -> HResult {
+        match result {
+            Ok(r) => panic!("resolved to {r:?}, expected an error"),
+            Err(e) => e.hresult,
+        }
+    }
+
+    #[test]
+    fn plain_directories_resolve_to_themselves() {
+        let s = Scratch::new();
+        s.dir("a/b/c");
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("").unwrap(), found("", &[]));
+        assert_eq!(r.resolve("a").unwrap(), found("a", &[]));
+        assert_eq!(r.resolve("a/b/c").unwrap(), found("a/b/c", &[]));
+        assert_eq!(s.kernel("a/b/c"), "a/b/c");
+    }
+
+    #[test]
+    fn missing_directories_are_listed_parents_first() {
+        let s = Scratch::new();
+        s.dir("a");
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("x").unwrap(), found("x", &["x"]));
+        // Everything below the first missing component is missing too, parents first.
+        assert_eq!(r.resolve("a/b/c/d").unwrap(), found("a/b/c/d", &["a/b", "a/b/c", "a/b/c/d"]));
+    }
+
+    #[test]
+    fn relative_symlink_chain_is_followed() {
+        let s = Scratch::new();
+        s.dir("c/d/e");
+        s.dir("p");
+        s.link("a", "b");
+        s.link("b", "c/d");
+        // Relative to the link's own directory, as the kernel does.
+        s.link("p/q", "../a");
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("a").unwrap(), found("c/d", &[]));
+        assert_eq!(r.resolve("a/e").unwrap(), found("c/d/e", &[]));
+        assert_eq!(r.resolve("p/q/e").unwrap(), found("c/d/e", &[]));
+        for dir in ["a", "a/e", "p/q/e"] {
+            assert_eq!(r.resolve(dir).unwrap().real, s.kernel(dir), "{dir}");
+        }
+        // Below the chain, missing parts are missing under the real target.
+        assert_eq!(r.resolve("a/new/deeper").unwrap(), found("c/d/new/deeper", &["c/d/new", "c/d/new/deeper"]));
+    }
+
+    #[test]
+    fn absolute_link_inside_the_root_is_followed() {
+        let s = Scratch::new();
+        s.dir("x/y");
+        // Absolute on the machine: `<root>/x`, not `/x`.
+        s.link("abs", s.root.join("x"));
+        s.link("x/y/back", s.root.join("x"));
+        s.link("top", &s.root);
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("abs").unwrap(), found("x", &[]));
+        assert_eq!(r.resolve("abs/y").unwrap(), found("x/y", &[]));
+        assert_eq!(r.resolve("x/y/back/y").unwrap(), found("x/y", &[]));
+        assert_eq!(r.resolve("top").unwrap(), found("", &[]));
+        assert_eq!(r.resolve("top/abs/new").unwrap(), found("x/new", &["x/new"]));
+        for dir in ["abs", "abs/y", "x/y/back/y", "top"] {
+            assert_eq!(r.resolve(dir).unwrap().real, s.kernel(dir), "{dir}");
+        }
+    }
+
+    #[test]
+    fn symlink_loops_are_refused() {
+        let s = Scratch::new();
+        s.dir("d");
+        // The plain case: a long chain that ends is followed.
+        for i in 0..10 {
+            s.link(&format!("l{i}"), format!("l{}", i + 1));
+        }
+        s.link("l10", "d");
+        assert_eq!(s.resolver().resolve("l0").unwrap(), found("d", &[]));
+
+        // A loop and a self-link end in an error, not a hang or a stack overflow.
+        s.link("a", "b");
+        s.link("b", "a");
+        s.link("self", "self");
+        s.link("d/abs-loop", s.root.join("d/abs-loop"));
+        let mut r = s.resolver();
+        for dir in ["a", "b", "a/below", "self", "self/below", "d/abs-loop"] {
+            assert_eq!(refused(r.resolve(dir)), HResult::WUA_E_PATH_ESCAPES_ROOT, "{dir}");
+        }
+    }
+
+    /// The kernel's limit (MAXSYMLINKS): 40 links in one lookup are followed, the 41st is ELOOP.
+    #[test]
+    fn symlink_limit_is_the_kernels() {
+        let s = Scratch::new();
+        s.dir("d");
+        for i in 0..41 {
+            s.link(&format!("l{i}"), format!("l{}", i + 1));
+        }
+        s.link("l41", "d");
+        // l1 -> ... -> l41 -> d: 41 links.
+        let mut r = s.resolver();
+        assert!(std::fs::metadata(s.root.join("l2")).unwrap().is_dir());
+        assert_eq!(r.resolve("l2").unwrap(), found("d", &[]));
+        let kernel = std::fs::metadata(s.root.join("l1")).unwrap_err();
+        assert_eq!(kernel.raw_os_error(), Some(libc::ELOOP));
+        assert_eq!(refused(r.resolve("l1")), HResult::WUA_E_PATH_ESCAPES_ROOT);
+    }
+
+    #[test]
+    fn links_out_of_the_root_are_refused_at_every_depth() {
+        let s = Scratch::new();
+        let outside = s.base.join("outside");
+        std::fs::create_dir_all(outside.join("sub")).unwrap();
+        // A sibling whose name starts with the root's: a string prefix, not a path prefix.
+        let evil = s.base.join("root-evil");
+        std::fs::create_dir(&evil).unwrap();
+        s.dir("a/b");
+        // The plain case: links at depth 1, 2 and 3 that stay inside are followed.
+        s.link("in1", "a");
+        s.link("a/in2", "b");
+        s.link("a/b/in3", "../..");
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("in1").unwrap(), found("a", &[]));
+        assert_eq!(r.resolve("a/in2").unwrap(), found("a/b", &[]));
+        assert_eq!(r.resolve("a/b/in3").unwrap(), found("", &[]));
+
+        // Out of the root, absolute or by `..`, at every depth: refused.
+        s.link("out1", &outside);
+        s.link("a/out2", &outside);
+        s.link("a/b/out3", outside.join("sub"));
+        s.link("a/b/up", "../../..");
+        s.link("a/b/up-and-over", "../../../outside");
+        s.link("gone", s.base.join("does-not-exist"));
+        s.link("evil", &evil);
+        s.link("dotdot-abs", s.root.join("a/../../outside"));
+        s.link("a/via", "../out1");
+        let mut r = s.resolver();
+        for dir in [
+            "out1",
+            "out1/sub",
+            "a/out2",
+            "a/out2/new",
+            "a/b/out3",
+            "a/b/up",
+            "a/b/up-and-over/sub",
+            "in1/b/up",
+            "gone",
+            "gone/new",
+            "evil",
+            "dotdot-abs",
+            "a/via",
+        ] {
+            assert_eq!(refused(r.resolve(dir)), HResult::WUA_E_PATH_ESCAPES_ROOT, "{dir}");
+        }
+        assert!(!s.base.join("does-not-exist").exists());
+    }
+
+    /// `..` after a link is the parent of the link's real target, as the kernel has it, not a
+    /// lexical step back over the link's name. Content paths never hold `..` (they are checked
+    /// before they get here), but link targets do.
+    #[test]
+    fn dotdot_after_a_link_is_the_kernels() {
+        let s = Scratch::new();
+        s.dir("sub/inner");
+        s.dir("sub/y");
+        // A decoy where the lexical reading of `x/../y` would land.
+        s.dir("y");
+        s.link("x", "sub/inner");
+        // In a link's target: x/../y is sub/inner/../y, that is sub/y.
+        s.link("l", "x/../y");
+        s.link("labs", s.root.join("x/../y"));
+        let mut r = s.resolver();
+        for dir in ["l", "labs"] {
+            assert_eq!(s.kernel(dir), "sub/y", "{dir}");
+            assert_eq!(r.resolve(dir).unwrap(), found("sub/y", &[]), "{dir}");
+        }
+        s.link("lnew", "x/../new");
+        assert_eq!(r.resolve("lnew").unwrap(), found("sub/new", &["sub/new"]));
+
+        // The same in the directory itself (outside the contract, but it must still not escape).
+        assert_eq!(s.kernel("x/../y"), "sub/y");
+        assert_eq!(r.resolve("x/../y").unwrap(), found("sub/y", &[]));
+        assert_eq!(refused(r.resolve("..")), HResult::WUA_E_PATH_ESCAPES_ROOT);
+        assert_eq!(refused(r.resolve("x/../../..")), HResult::WUA_E_PATH_ESCAPES_ROOT);
+    }
+
+    /// A link to a directory that does not exist (inside the root): the missing part is reported
+    /// under the link's real target, so the directories are created where the link points and
+    /// the link itself is left alone; nothing is ever created through a link out of the root.
+    #[test]
+    fn dangling_link_inside_the_root_reports_its_target_missing() {
+        let s = Scratch::new();
+        s.dir("a");
+        s.link("d", "gone/deeper");
+        s.link("a/up", "../gone2");
+        s.link("abs", s.root.join("gone3"));
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("d").unwrap(), found("gone/deeper", &["gone", "gone/deeper"]));
+        assert_eq!(r.resolve("d/e").unwrap(), found("gone/deeper/e", &["gone", "gone/deeper", "gone/deeper/e"]));
+        assert_eq!(r.resolve("a/up").unwrap(), found("gone2", &["gone2"]));
+        assert_eq!(r.resolve("abs/e").unwrap(), found("gone3/e", &["gone3", "gone3/e"]));
+        // `..` after a missing part steps back out of it, which then need not be created (the
+        // kernel would stop at the missing part; either way the place is inside the root).
+        s.link("back", "gone4/../a/new");
+        assert_eq!(r.resolve("back").unwrap(), found("a/new", &["a/new"]));
+        // Once created, the kernel agrees.
+        std::fs::create_dir_all(s.root.join("gone/deeper/e")).unwrap();
+        assert_eq!(s.kernel("d/e"), "gone/deeper/e");
+
+        // Dangling out of the root: refused.
+        s.link("out", s.base.join("nowhere"));
+        assert_eq!(refused(r.resolve("out/e")), HResult::WUA_E_PATH_ESCAPES_ROOT);
+    }
+
+    #[test]
+    fn file_where_a_directory_is_expected_is_a_conflict() {
+        let s = Scratch::new();
+        s.dir("a");
+        s.file("f");
+        s.file("a/f");
+        s.link("lf", "a/f");
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("a").unwrap(), found("a", &[]));
+        for dir in ["f", "f/below", "a/f", "a/f/below", "lf", "lf/below"] {
+            assert_eq!(refused(r.resolve(dir)), HResult::WUA_E_TARGET_TYPE_CONFLICT, "{dir}");
+        }
+    }
+
+    /// Answers are cached per directory: the second call gives the first answer, even if the
+    /// tree changed in between (one resolver serves one plan); a new resolver looks again.
+    #[test]
+    fn cache_answers_the_same_twice() {
+        let s = Scratch::new();
+        s.dir("a");
+        s.link("l", "a");
+        let mut r = s.resolver();
+        let first = r.resolve("l/b").unwrap();
+        assert_eq!(first, found("a/b", &["a/b"]));
+        assert_eq!(r.resolve("l/b").unwrap(), first);
+        s.dir("a/b");
+        assert_eq!(r.resolve("l/b").unwrap(), first);
+        assert_eq!(s.resolver().resolve("l/b").unwrap(), found("a/b", &[]));
+    }
 }
