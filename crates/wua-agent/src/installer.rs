@@ -12,9 +12,9 @@ use wua_types::{
     HResult, InstallationImpact, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateOperation, WuError,
 };
 
-use crate::access::is_writable;
+use crate::access::check_writable;
 use crate::job::{AsyncState, CompletedCallback, InstallationJob, ProgressCallback};
-use crate::session::{SessionInner, UpdateSession, lock};
+use crate::session::{UpdateSession, lock};
 use crate::worker::Work;
 
 /// Installer ids, so a job knows which installer began it (D-21).
@@ -249,7 +249,7 @@ impl UpdateInstaller {
     ) -> Result<InstallationJob, WuError> {
         let settings = lock(&self.settings).clone();
         let inner = &self.session.inner;
-        check_writable(inner)?;
+        check_writable(&inner.state_dir, &inner.root)?;
         // D-7, D-11: the collection is snapshotted now.
         let updates: Vec<Update> = match &settings.updates {
             Some(c) if !c.is_empty() => c.as_slice().to_vec(),
@@ -335,19 +335,6 @@ impl UpdateInstaller {
             .map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start the job's thread: {e}")))?;
         Ok(job)
     }
-}
-
-/// D-6: the process must be able to write the state directory and the target root.
-pub(crate) fn check_writable(inner: &SessionInner) -> Result<(), WuError> {
-    for (what, dir) in [("state directory", &inner.state_dir), ("target root", &inner.root)] {
-        if !is_writable(dir) {
-            return Err(WuError::new(
-                HResult::E_ACCESSDENIED,
-                format!("this process cannot write the {what} {}", dir.display()),
-            ));
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn behavior(doc: &UpdateDocument, operation: UpdateOperation) -> &wua_types::InstallationBehavior {

@@ -1,4 +1,5 @@
-//! `IUpdateSearcher`: history queries. Searching arrives with the repository.
+//! `IUpdateSearcher`: history queries (D-35). Searching the repository's catalog arrives with
+//! the agent's search and download.
 
 use wua_types::{HResult, UpdateHistoryEntry, WuError};
 

@@ -175,7 +175,7 @@ impl UpdateSession {
     /// install and uninstall does first, as a verb of its own (`wua recover`).
     pub fn recover(&self) -> Result<Vec<RecoveredOperation>, WuError> {
         let inner = &self.inner;
-        crate::installer::check_writable(inner)?;
+        crate::access::check_writable(&inner.state_dir, &inner.root)?;
         let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
         let mut store = Store::open(&inner.state_dir)?;
         let root_id = wua_install::bind_root(&mut store, &inner.state_dir, &inner.root, &lock)?;
@@ -209,7 +209,7 @@ impl UpdateSession {
         let boot = self.inner.boot_id.current();
         let mut store = self.store();
         let tx = store.read()?;
-        let is_installed = crate::worker::installed_equivalent(&tx, &self.inner.root, doc)?;
+        let is_installed = wua_install::detect::installed_equivalent(&tx, &self.inner.root, doc)?;
         let eula_accepted = match &doc.eula {
             None => true,
             Some(text) => tx.eula_accepted(&doc.update_id, &eula_hash(text))?,

@@ -4,10 +4,8 @@
 //! The thread owns the D-8 lock and its own datastore connection for the job's lifetime and
 //! releases both before the completion callback runs, so a callback may begin the next job.
 
-use std::path::Path;
-
 use wua_install::{ContentCache, InstallLock, Target, command, files};
-use wua_store::{Store, Tx};
+use wua_store::Store;
 use wua_types::{
     HResult, Handler, InstallationResult, OperationResultCode, Update, UpdateDocument, UpdateInstallationResult,
     UpdateOperation, WuError,
@@ -133,7 +131,7 @@ impl Work {
         let quiet = |message| failed(HResult::WU_E_UH_DOESNOTSUPPORTACTION, message);
         match self.operation {
             UpdateOperation::Installation => {
-                if !self.is_forced && installed_equivalent(&tx, &self.session.inner.root, doc)? {
+                if !self.is_forced && wua_install::detect::installed_equivalent(&tx, &self.session.inner.root, doc)? {
                     return done(HResult::WU_S_ALREADY_INSTALLED);
                 }
                 if self.force_quiet && doc.installation_behavior.can_request_user_input {
@@ -184,23 +182,6 @@ impl Work {
         tx.commit()?;
         Ok(())
     }
-}
-
-/// `IsInstalled` (D-40): by the update's `is_installed` rule when it has one; otherwise the
-/// update id is installed at this revision or a newer one (an older revision is not offered
-/// over a newer one), or at an older revision with the same content.
-pub(crate) fn installed_equivalent(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Result<bool, WuError> {
-    if let Some(verdict) = wua_install::detect::installed_by_rule(tx, root, doc)? {
-        return Ok(verdict);
-    }
-    let Some(installed) = tx.installed(&doc.update_id)? else { return Ok(false) };
-    if installed.revision >= doc.revision_number {
-        return Ok(true);
-    }
-    Ok(match tx.document(&doc.update_id, installed.revision)? {
-        Some(old) => old.content == doc.content,
-        None => false,
-    })
 }
 
 /// For an uninstall, the installed revision's document (its uninstall behaviour applies).

@@ -1,19 +1,14 @@
 //! One function per verb.
 
-use std::path::Path;
-
-use wua_agent::wua_types::{
-    HResult, InstallationResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError,
-};
-use wua_agent::{BootIdSource, SessionOptions, UpdateSession};
+use wua_agent::UpdateSession;
+use wua_agent::wua_types::{HResult, UpdateCollection, UpdateOperation, WuError};
 use wua_package::Compression;
 
-use crate::{Cli, CliResult, Command, EXIT_CALL_ERROR, EXIT_FAILED, EXIT_OK, EXIT_REBOOT_REQUIRED, PackageCommand};
+use crate::session::open_session;
+use crate::{Cli, CliResult, Command, EXIT_OK, PackageCommand, exit_code};
 use crate::{jobrun, output};
 
-/// The client application id the CLI records in history.
-pub const CLIENT_ID: &str = "wua-cli";
-
+/// Runs the verb the command line names; the process's exit code.
 pub fn run(cli: &Cli) -> CliResult<u8> {
     match &cli.command {
         Command::Package(PackageCommand::Build { manifest, payload, output, zstd }) => {
@@ -80,18 +75,6 @@ pub fn run(cli: &Cli) -> CliResult<u8> {
     }
 }
 
-/// Opens a session; `WUA_BOOT_ID_FILE` replaces the system's boot id (tests simulate a reboot
-/// with it).
-pub fn open_session(_cli: &Cli, state_dir: &Path, root: &Path) -> CliResult<UpdateSession> {
-    let mut options = SessionOptions::new(state_dir, root);
-    if let Some(file) = std::env::var_os("WUA_BOOT_ID_FILE") {
-        options.boot_id = BootIdSource::File(file.into());
-    }
-    let session = UpdateSession::open(options)?;
-    session.set_client_application_id(CLIENT_ID);
-    Ok(session)
-}
-
 /// The newest known revision of each id, each update once, in the order first named; an
 /// unknown id is a call error.
 fn known(session: &UpdateSession, ids: &[String]) -> CliResult<UpdateCollection> {
@@ -131,14 +114,4 @@ pub fn install(cli: &Cli, session: &UpdateSession, updates: UpdateCollection, fo
     let result = jobrun::run(cli, &installer, &updates, UpdateOperation::Installation)?;
     output::print_result(cli, "install", &updates, &result);
     Ok(exit_code(&result))
-}
-
-/// 0, 1 or 102 from a result.
-pub fn exit_code(result: &InstallationResult) -> u8 {
-    match result.result_code {
-        OperationResultCode::Succeeded if result.reboot_required => EXIT_REBOOT_REQUIRED,
-        OperationResultCode::Succeeded => EXIT_OK,
-        OperationResultCode::NotStarted | OperationResultCode::InProgress => EXIT_CALL_ERROR,
-        _ => EXIT_FAILED,
-    }
 }

@@ -12,6 +12,7 @@ mod json;
 mod output;
 mod quickstart;
 mod repo;
+mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -292,6 +293,17 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_CALL_ERROR: u8 = 2;
 /// Exit code: every update succeeded and a reboot is required.
 pub const EXIT_REBOOT_REQUIRED: u8 = 102;
+
+/// 0, 1 or 102 from a result.
+pub fn exit_code(result: &wua_agent::wua_types::InstallationResult) -> u8 {
+    match result.result_code {
+        wua_agent::wua_types::OperationResultCode::Succeeded if result.reboot_required => EXIT_REBOOT_REQUIRED,
+        wua_agent::wua_types::OperationResultCode::Succeeded => EXIT_OK,
+        wua_agent::wua_types::OperationResultCode::NotStarted
+        | wua_agent::wua_types::OperationResultCode::InProgress => EXIT_CALL_ERROR,
+        _ => EXIT_FAILED,
+    }
+}
 
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away (`| head`).

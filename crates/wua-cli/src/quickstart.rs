@@ -9,9 +9,9 @@ use std::path::Path;
 use wua_agent::wua_types::{HResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError};
 use wua_package::Compression;
 
-use crate::commands::{exit_code, open_session};
 use crate::output::{print_history, print_table};
-use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK};
+use crate::session::open_session;
+use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK, exit_code};
 use crate::{jobrun, json};
 
 /// A sample update: a manifest and its payload files (path, mode, content).

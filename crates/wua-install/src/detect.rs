@@ -24,3 +24,20 @@ pub fn installed_by_rule(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Resu
         }
     }
 }
+
+/// `IsInstalled` (D-40): by the update's `is_installed` rule when it has one; otherwise the
+/// update id is installed at this revision or a newer one (an older revision is not offered
+/// over a newer one), or at an older revision with the same content.
+pub fn installed_equivalent(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Result<bool, StoreError> {
+    if let Some(verdict) = installed_by_rule(tx, root, doc)? {
+        return Ok(verdict);
+    }
+    let Some(installed) = tx.installed(&doc.update_id)? else { return Ok(false) };
+    if installed.revision >= doc.revision_number {
+        return Ok(true);
+    }
+    Ok(match tx.document(&doc.update_id, installed.revision)? {
+        Some(old) => old.content == doc.content,
+        None => false,
+    })
+}

@@ -368,7 +368,7 @@ impl SyncSet {
         Ok(())
     }
 
-    /// Whether `dir` is on a filesystem already noted with `other`'s device.
+    /// The device number of the filesystem holding `dir`.
     pub fn dev_of(dir: &Path) -> Result<u64, InstallError> {
         std::fs::metadata(dir).map(|m| m.dev()).map_err(|e| InstallError::io(dir, e))
     }

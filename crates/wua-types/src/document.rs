@@ -202,8 +202,9 @@ impl Default for InstallationBehavior {
     }
 }
 
-/// Applicability rules (architecture page, "Applicability"). The rule language arrives with
-/// its evaluator; until then the rules are carried unchanged.
+/// Applicability rules (architecture page, "Applicability"), carried as JSON expression trees;
+/// `wua_catalog::rules` parses and evaluates them, so a rule kind this agent does not know
+/// never breaks reading the document (D-42).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Applicability {

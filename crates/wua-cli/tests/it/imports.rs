@@ -14,7 +14,11 @@ fn two_installs_of_one_package_at_the_same_instant() {
     let refs: Vec<(&str, u32, &[u8])> = files.iter().map(|(p, m, b)| (p.as_str(), *m, b.as_slice())).collect();
     let pkg = w.package("app", &files_manifest(&test_id(1), 1, "app", "", ""), &refs).unwrap();
     for round in 0..3 {
-        let spawn = || wua(&w.state, &w.root).arg("install-package").arg("--forced").arg(&pkg).spawn().unwrap();
+        let spawn = || {
+            let mut c = wua(&w.state, &w.root);
+            c.arg("install-package").arg("--forced").arg(&pkg);
+            c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        };
         let (a, b) = (spawn(), spawn());
         let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
         for o in &outs {
