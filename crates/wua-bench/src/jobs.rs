@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use wua_agent::wua_types::{HResult, OperationResultCode, UpdateOperation};
+use wua_agent::wua_types::{HResult, OperationResultCode, UpdateOperation, lock_unpoisoned};
 use wua_agent::{CompletedCallback, InstallationJob, ProgressCallback, SessionOptions, UpdateSession};
 use wua_install::{InstallLock, Target};
 use wua_store::Store;
@@ -44,11 +44,11 @@ pub fn run(iterations: usize) -> Result<()> {
         let stamps = Arc::new(Mutex::new(Stamps::default()));
         let (a, b) = (stamps.clone(), stamps.clone());
         let progress: ProgressCallback = Box::new(move |_: &InstallationJob, _| {
-            let mut s = a.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = lock_unpoisoned(&a);
             s.first_progress.get_or_insert_with(Instant::now);
         });
         let completed: CompletedCallback = Box::new(move |_: &InstallationJob, _| {
-            b.lock().unwrap_or_else(|e| e.into_inner()).completed = Some(Instant::now());
+            lock_unpoisoned(&b).completed = Some(Instant::now());
         });
         let start = Instant::now();
         let job = installer.begin_install(Some(progress), Some(completed), None)?;
@@ -57,7 +57,7 @@ pub fn run(iterations: usize) -> Result<()> {
         let ended = Instant::now();
         ensure!(result.update_results[0].hresult == HResult::WU_S_ALREADY_INSTALLED, "unexpected {result:?}");
         total.push(ended - start);
-        let s = stamps.lock().unwrap_or_else(|e| e.into_inner());
+        let s = lock_unpoisoned(&stamps);
         if let (Some(first), Some(done)) = (s.first_progress, s.completed) {
             to_first_callback.push(first.saturating_duration_since(begun));
             completion_to_end.push(ended.saturating_duration_since(done));

@@ -491,13 +491,10 @@ fn eq_ci(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b) || a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
 }
 
-/// Whether `s` is a UUID: 8-4-4-4-12 hexadecimal digits, either case, no braces.
-fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
+/// Whether `s` is a UUID as criteria accept it: the document's rule (8-4-4-4-12 hexadecimal
+/// digits, no braces) in either case, as WUA accepts it; values compare case-insensitively.
+fn is_uuid_any_case(s: &str) -> bool {
+    wua_types::document::is_uuid(&s.to_ascii_lowercase())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -779,7 +776,7 @@ impl<'a> Parser<'a> {
                 t => Err(bad("'Installation', 'Uninstallation', 'OptionalInstallation', 'Detection' or *", &t)),
             },
             Criterion::UpdateId | Criterion::CategoryIds => match tok {
-                Tok::Str(s) if is_uuid(&s) => Ok(Value::Str(s)),
+                Tok::Str(s) if is_uuid_any_case(&s) => Ok(Value::Str(s)),
                 t => Err(bad("a UUID string like '00000000-0000-0000-0000-000000000000'", &t)),
             },
             Criterion::RevisionNumber => match tok {

@@ -31,7 +31,6 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use wua_types::Applicability;
 
 use crate::debversion;
@@ -321,21 +320,12 @@ fn read_small(path: &Path) -> Option<String> {
     Some(text)
 }
 
+/// The SHA-256 of a regular file; `None` for anything else or an unreadable file.
 fn sha256_of(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
+    if !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(buf.get(..n)?);
-    }
-    Some(hex::encode(hasher.finalize()))
+    wua_fs::sha256_file(path).ok().flatten()
 }
 
 /// Resolves `rel` under `root` as if `root` were `/`: symbolic links are followed with absolute

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use wua_agent::wua_types::{InstallationProgress, InstallationResult, UpdateCollection, UpdateOperation};
+use wua_agent::wua_types::{
+    InstallationProgress, InstallationResult, UpdateCollection, UpdateOperation, lock_unpoisoned,
+};
 use wua_agent::{InstallationJob, ProgressCallback, UpdateInstaller};
 
 use crate::{Cli, CliResult};
@@ -24,7 +26,7 @@ const EXIT_INTERRUPTED: i32 = 130;
 pub fn handle_interrupts() {
     let installed = ctrlc::set_handler(|| {
         let presses = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
-        let job = CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let job = lock_unpoisoned(&CURRENT_JOB).clone();
         match job {
             Some(job) if presses == 1 => {
                 eprintln!("\nwua: stopping at the next safe point (press Ctrl-C again to leave at once)");
@@ -75,7 +77,7 @@ pub fn run(
 }
 
 fn set_current(job: Option<&InstallationJob>) {
-    *CURRENT_JOB.lock().unwrap_or_else(|e| e.into_inner()) = job.cloned();
+    *lock_unpoisoned(&CURRENT_JOB) = job.cloned();
 }
 
 /// Two bars on a terminal (the job overall, the current update); nothing otherwise.

@@ -1,10 +1,8 @@
 //! Turning a payload directory into content entries (paths, modes, SHA-256, sizes).
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wua_types::ContentEntry;
 
 use crate::error::PackageError;
@@ -71,17 +69,9 @@ pub fn scan_payload(dir: &Path) -> Result<Vec<PayloadFile>, PackageError> {
 
 /// SHA-256 (lower-case hex) and length of a file.
 pub fn hash_file(path: &Path) -> Result<(String, u64), PackageError> {
-    let mut file = fs_err::File::open(path).map_err(|e| PackageError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(|e| PackageError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), size))
+    let file = fs_err::File::open(path).map_err(|e| PackageError::io(path, e))?;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let (size, digest) =
+        wua_fs::copy_hashing(&mut reader, &mut std::io::sink()).map_err(|e| PackageError::io(path, e))?;
+    Ok((hex::encode(digest), size))
 }

@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
 use wua_types::UpdateDocument;
 
 use crate::error::PackageError;
 use crate::{BLOB_PREFIX, DOCUMENT_NAME, MAX_DOCUMENT_BYTES};
+
+/// The largest write of a staged blob.
+const WRITE_CHUNK: usize = 256 * 1024;
 
 /// Zero padding accepted after the end-of-archive blocks (tar pads to records of 10 KiB).
 const MAX_TRAILER_BYTES: u64 = 64 * 1024;
@@ -113,9 +115,6 @@ fn read_archive<R: Read>(
 ) -> Result<VerifiedPackage, PackageError> {
     let malformed = |detail: String| PackageError::Malformed { path: path.into(), detail };
     let truncated = |detail: String| PackageError::Truncated { path: path.into(), detail };
-    // One copy buffer for every blob: a package of 10,000 small files would otherwise zero
-    // 2.5 GB of buffers.
-    let mut buf = vec![0u8; 256 * 1024];
     // A read error inside an entry is a truncation when it is an unexpected EOF.
     let read_err = |e: io::Error, what: &str| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -188,12 +187,15 @@ fn read_archive<R: Read>(
         }
         let what = format!("blob {sha256}");
         let actual = if skip(sha256) {
-            copy_hashing(&mut entry, &mut io::sink(), &mut buf).map_err(|e| read_err(e, &what))?
+            copy_hashing(&mut entry, &mut io::sink()).map_err(|e| read_err(e, &what))?
         } else {
             let target = staging_dir.join(staging_name(sha256));
-            let mut out = fs_err::File::create(&target).map_err(|e| PackageError::io(&target, e))?;
+            let out = fs_err::File::create(&target).map_err(|e| PackageError::io(&target, e))?;
             guard.0.push(target.clone());
-            let r = copy_hashing(&mut entry, &mut out, &mut buf).map_err(|e| read_err(e, &what))?;
+            // Written in large chunks; the buffer is not zeroed, so a small blob costs little.
+            let mut out =
+                io::BufWriter::with_capacity(usize::try_from(size).unwrap_or(WRITE_CHUNK).clamp(1, WRITE_CHUNK), out);
+            let r = copy_hashing(&mut entry, &mut out).map_err(|e| read_err(e, &what))?;
             staged.push(StagedBlob { sha256: sha256.into(), size, path: target });
             r
         };
@@ -240,21 +242,10 @@ fn read_archive<R: Read>(
     Ok(VerifiedPackage { document, staged, staging: std::mem::take(&mut guard.0) })
 }
 
-fn copy_hashing(from: &mut dyn Read, to: &mut dyn io::Write, buf: &mut [u8]) -> io::Result<(String, u64)> {
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        to.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), total))
+/// Copies a blob's bytes to `to`, hashing them: its SHA-256 in hex and its length.
+fn copy_hashing(from: &mut impl Read, to: &mut impl io::Write) -> io::Result<(String, u64)> {
+    let (n, digest) = wua_fs::copy_hashing(from, to)?;
+    Ok((hex::encode(digest), n))
 }
 
 /// The prefix of the files an import stages blobs in, beside the cache.

@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
+pub use wua_fs::sha256_hex;
 
 /// A temporary directory with `root/` (holding an empty `var/lib`), `state/`, `work/` inside.
 #[derive(Debug)]
@@ -188,7 +188,7 @@ pub fn snapshot(root: &Path, exclude: &[&str]) -> Result<BTreeMap<String, Node>>
         } else if meta.is_dir() {
             Node::Dir(mode)
         } else {
-            Node::File(mode, hex::encode(Sha256::digest(fs_err::read(item.path())?)))
+            Node::File(mode, sha256_hex(&fs_err::read(item.path())?))
         };
         out.insert(rel, node);
     }
@@ -236,9 +236,4 @@ pub fn raw_package(out: &Path, document: &serde_json::Value, blobs: &[(&str, &[u
     }
     tar.into_inner()?;
     Ok(())
-}
-
-/// SHA-256 of bytes, lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }

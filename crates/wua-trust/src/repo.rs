@@ -476,9 +476,8 @@ fn append_all(layout: &Layout, entries: &[PackEntry]) -> Result<(), TrustError> 
 /// Stores a blob in the repository (content-addressed); returns its SHA-256 and size. For
 /// bulk publishing with [`publish_documents`].
 pub fn add_blob(dir: &Path, bytes: &[u8]) -> Result<(String, u64), TrustError> {
-    use sha2::Digest;
     let layout = open(dir)?;
-    let sha = hex::encode(sha2::Sha256::digest(bytes));
+    let sha = wua_fs::sha256_hex(bytes);
     let path = layout.blob(&sha);
     if !path.exists() {
         let mut tmp = tempfile::NamedTempFile::new_in(layout.blobs()).map_err(|e| TrustError::io(layout.blobs(), e))?;

@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use tough::{DefaultTransport, IntoVec, RepositoryLoader, Transport, TransportError, TransportStream};
 use url::Url;
-use wua_types::ContentEntry;
+use wua_types::{ContentEntry, lock_unpoisoned};
 
 use crate::error::{Refusal, TrustError, refused};
 use crate::layout::Layout;
@@ -189,7 +188,7 @@ pub fn check_blob(bytes: &[u8], entry: &ContentEntry) -> Result<(), TrustError> 
             detail: format!("blob {} has {} bytes, {} listed", entry.sha256, bytes.len(), entry.size),
         });
     }
-    let got = hex::encode(Sha256::digest(bytes));
+    let got = wua_fs::sha256_hex(bytes);
     if got != entry.sha256 {
         return Err(TrustError::Refused {
             refusal: Refusal::HashMismatch,
@@ -224,9 +223,9 @@ impl CachingTransport {
     /// Writes the files fetched in this refresh into the cache (best effort: a cache that
     /// cannot be written only costs a later download).
     fn persist(&self) {
-        let pending = std::mem::take(&mut *lock(&self.pending));
+        let pending = std::mem::take(&mut *lock_unpoisoned(&self.pending));
         for (path, bytes) in pending {
-            let Some(bytes) = lock(&bytes).take().filter(|b| !b.is_empty()) else { continue };
+            let Some(bytes) = lock_unpoisoned(&bytes).take().filter(|b| !b.is_empty()) else { continue };
             let tmp = path.with_extension("partial");
             if std::fs::write(&tmp, &bytes).is_ok() {
                 let _ = std::fs::rename(&tmp, &path);
@@ -237,10 +236,6 @@ impl CachingTransport {
 
 /// What a download left for the cache: `None` when its stream failed.
 type Download = Arc<Mutex<Option<Vec<u8>>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// An immutable name: `N.role.json` or `<64 hex>.name`.
 fn immutable(name: &str) -> bool {
@@ -267,7 +262,7 @@ impl Transport for CachingTransport {
         // root) leaves no copy: `None` marks it.
         let copy = Arc::new(Mutex::new(Some(Vec::new())));
         if let Some(path) = cached {
-            lock(&self.pending).push((path, copy.clone()));
+            lock_unpoisoned(&self.pending).push((path, copy.clone()));
         }
         let counter = self.fetched.clone();
         let keep = immutable(&name);
@@ -275,12 +270,12 @@ impl Transport for CachingTransport {
             Ok(c) => {
                 counter.fetch_add(c.len() as u64, Ordering::SeqCst);
                 if keep {
-                    if let Some(buf) = lock(&copy).as_mut() {
+                    if let Some(buf) = lock_unpoisoned(&copy).as_mut() {
                         buf.extend_from_slice(c);
                     }
                 }
             }
-            Err(_) => *lock(&copy) = None,
+            Err(_) => *lock_unpoisoned(&copy) = None,
         })))
     }
 }

@@ -9,11 +9,13 @@
 //!   with a read-only flag, D-33).
 //! - [`InstallationResult`], [`InstallationProgress`], [`UpdateHistoryEntry`]: what
 //!   operations return and record; [`InstallationResult::aggregate`] is D-3.
+//! - [`lock_unpoisoned`]: mutex-poison recovery, the one place wua takes a poisoned lock's data.
 
 pub mod document;
 pub mod enums;
 pub mod hresult;
 pub mod result;
+pub mod sync;
 pub mod update;
 
 pub use document::{
@@ -23,6 +25,7 @@ pub use document::{
 pub use enums::*;
 pub use hresult::{HResult, WuError};
 pub use result::{InstallationProgress, InstallationResult, UpdateHistoryEntry, UpdateInstallationResult};
+pub use sync::lock_unpoisoned;
 pub use update::{Update, UpdateCollection, UpdateFlags, UpdateStateSink};
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ impl Update {
 
     fn lock_flags(&self) -> MutexGuard<'_, UpdateFlags> {
         // The flags are plain data: a panic while holding the lock cannot leave them invalid.
-        self.inner.flags.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock_unpoisoned(&self.inner.flags)
     }
 
     /// The metadata document.

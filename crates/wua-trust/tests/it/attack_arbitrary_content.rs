@@ -16,7 +16,7 @@ pub fn served_pack(f: &Fixture) -> std::path::PathBuf {
         .max()
         .unwrap();
     let working = std::fs::read(f.repo.join("catalog").join(&newest)).unwrap();
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&working));
+    let sha = wua_fs::sha256_hex(&working);
     dir.join(format!("{sha}.{newest}"))
 }
 

@@ -54,7 +54,7 @@ async fn approvals_signed_by_another_key_are_refused() {
             meta["length"] = serde_json::json!(bytes.len());
         }
         if meta.get("hashes").is_some() {
-            meta["hashes"]["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+            meta["hashes"]["sha256"] = serde_json::json!(wua_fs::sha256_hex(&bytes));
         }
     })
     .await;
@@ -67,8 +67,7 @@ async fn approvals_signed_by_another_key_are_refused() {
             meta["length"] = serde_json::json!(snap_bytes.len());
         }
         if meta.get("hashes").is_some() {
-            meta["hashes"]["sha256"] =
-                serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&snap_bytes)));
+            meta["hashes"]["sha256"] = serde_json::json!(wua_fs::sha256_hex(&snap_bytes));
         }
     })
     .await;

@@ -1,0 +1,49 @@
+//! wua's filesystem primitives, one implementation of each, shared by every crate that
+//! touches files:
+//!
+//! - [`lock`]: [`LockFile`], an exclusive `flock` on a file that holds its holder's pid
+//!   (std's `File::try_lock`), taken at once or within a bounded wait, and [`lock::holder`],
+//!   which names the holder from the kernel's `/proc/locks` without taking the lock.
+//! - [`atomic`]: [`write_atomic`], the one way to replace a file durably (temporary file in the
+//!   same directory, explicit mode, `fsync`, `rename`, `fsync` of the directory), and
+//!   [`fsync_dir`].
+//! - [`hash`]: [`copy_hashing`] (a copy that hashes what it writes, on `io::copy`),
+//!   [`sha256_file`] and [`sha256_hex`].
+//! - [`remove`]: [`remove_file_if_present`], removal of what may already be gone.
+//! - [`sync`]: [`syncfs`], one flush for a whole filesystem (the crate's only `unsafe`).
+//! - [`crash`]: named crash points for crash-safety tests (compiled in with the
+//!   `crash-points` feature only).
+//!
+//! Every `io::Error` these functions return names the path it is about.
+
+pub mod atomic;
+pub mod crash;
+pub mod hash;
+pub mod lock;
+pub mod remove;
+pub mod sync;
+
+pub use atomic::{fsync_dir, write_atomic};
+pub use hash::{copy_hashing, sha256_file, sha256_hex};
+pub use lock::{LockError, LockFile};
+pub use remove::remove_file_if_present;
+pub use sync::syncfs;
+
+/// Mode of files meant to be shared (repository metadata, packs, blobs, `root.json`).
+pub const SHARED_FILE_MODE: u32 = 0o644;
+/// Mode of private files (keys, tokens).
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// An `io::Error` of the same kind that names `path` and what was being done, with the
+/// original's message (as `fs-err` does for the calls it wraps).
+pub(crate) fn with_path(cause: std::io::Error, op: &'static str, path: &std::path::Path) -> std::io::Error {
+    std::io::Error::new(cause.kind(), PathError { op, path: path.to_path_buf(), cause })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed to {op} `{}`: {cause}", path.display())]
+struct PathError {
+    op: &'static str,
+    path: std::path::PathBuf,
+    cause: std::io::Error,
+}

@@ -1,0 +1,29 @@
+//! Removing what may already be gone.
+
+use std::io;
+use std::path::Path;
+
+/// Removes the file at `path`; `Ok(false)` when there was none.
+pub fn remove_file_if_present(path: &Path) -> io::Result<bool> {
+    match fs_err::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        assert!(remove_file_if_present(&path).unwrap());
+        assert!(!remove_file_if_present(&path).unwrap());
+        let e = remove_file_if_present(dir.path()).unwrap_err();
+        assert!(e.to_string().contains(&*dir.path().to_string_lossy()), "{e}");
+    }
+}
