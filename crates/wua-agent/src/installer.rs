@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use wua_install::lock::DEFAULT_LOCK_WAIT;
 use wua_install::{InstallLock, Target, bind_root, recover};
 use wua_store::Store;
 use wua_types::{
@@ -261,7 +262,7 @@ impl UpdateInstaller {
             }
         };
         // D-8
-        let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
+        let lock = InstallLock::acquire(&inner.state_dir, &inner.root, DEFAULT_LOCK_WAIT)?;
         let mut store = Store::open(&inner.state_dir)?;
         let boot_id = inner.boot_id.current();
         // A state directory serves one root: checked before any journal record is touched.

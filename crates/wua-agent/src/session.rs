@@ -166,9 +166,19 @@ impl UpdateSession {
     }
 
     /// Operations a crash interrupted that still wait for recovery (read without the lock;
-    /// recovery itself runs only under it, D-17).
+    /// recovery itself runs only under it, D-17). While an operation runs on this state
+    /// directory (its lock is held) its journal record is live, not interrupted: then 0.
     pub fn interrupted_operations(&self) -> Result<usize, WuError> {
+        if self.operation_in_progress()?.is_some() {
+            return Ok(0);
+        }
         Ok(self.store().read()?.journal()?.len())
+    }
+
+    /// The pid of the install, uninstall or recovery running on this state directory now, if
+    /// any (advisory: it can end as soon as this returns).
+    pub fn operation_in_progress(&self) -> Result<Option<u32>, WuError> {
+        Ok(wua_install::lock::state_holder(&self.inner.state_dir)?)
     }
 
     /// Finishes or undoes operations a crash interrupted (D-17), under the D-8 lock: what every
@@ -176,7 +186,7 @@ impl UpdateSession {
     pub fn recover(&self) -> Result<Vec<RecoveredOperation>, WuError> {
         let inner = &self.inner;
         crate::access::check_writable(&inner.state_dir, &inner.root)?;
-        let lock = InstallLock::acquire(&inner.state_dir, &inner.root)?;
+        let lock = InstallLock::acquire(&inner.state_dir, &inner.root, wua_install::lock::DEFAULT_LOCK_WAIT)?;
         let mut store = Store::open(&inner.state_dir)?;
         let root_id = wua_install::bind_root(&mut store, &inner.state_dir, &inner.root, &lock)?;
         let boot_id = inner.boot_id.current();

@@ -88,7 +88,7 @@ pub fn run(iterations: usize) -> Result<()> {
 /// What an install of an already-installed update does outside the job machinery: the locks,
 /// the datastore, recovery and reboot checks, the precheck's read and the history commit.
 fn same_work_without_a_job(session: &UpdateSession) -> Result<()> {
-    let lock = InstallLock::acquire(session.state_dir(), session.root())?;
+    let lock = InstallLock::acquire(session.state_dir(), session.root(), std::time::Duration::ZERO)?;
     let mut store = Store::open(session.state_dir())?;
     let boot = wua_install::BootIdSource::System.current();
     let root_id = wua_install::bind_root(&mut store, session.state_dir(), session.root(), &lock)?;

@@ -278,8 +278,11 @@ pub struct Status {
     pub reboot_required: bool,
     /// `IUpdateInstaller.RebootRequiredBeforeInstallation`.
     pub reboot_required_before_installation: bool,
-    /// Journaled operations waiting for recovery (D-17).
+    /// Journaled operations waiting for recovery (D-17); a running operation's record is not
+    /// one of them.
     pub interrupted_operations: usize,
+    /// The pid of the install, uninstall or recovery running on this state directory now.
+    pub operation_in_progress_pid: Option<u32>,
     pub updates: Vec<StatusUpdate>,
 }
 

@@ -137,6 +137,7 @@ pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
     let updates = session.known_updates()?;
     let reboot = session.system_information().reboot_required()?;
     let blocking = session.create_update_installer().reboot_required_before_installation()?;
+    let running = session.operation_in_progress()?;
     let interrupted = session.interrupted_operations()?;
     if cli.json {
         json::print(&json::Status {
@@ -145,6 +146,7 @@ pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
             reboot_required: reboot,
             reboot_required_before_installation: blocking,
             interrupted_operations: interrupted,
+            operation_in_progress_pid: running,
             updates: updates.iter().map(json::StatusUpdate::from).collect(),
         });
         return Ok(());
@@ -156,6 +158,9 @@ pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
         if reboot { "yes" } else { "no" },
         if blocking { " (installs are blocked until the machine reboots; --forced overrides)" } else { "" }
     );
+    if let Some(pid) = running {
+        println!("operation in progress: pid {pid} (an install, uninstall or recovery is running)");
+    }
     if interrupted > 0 {
         println!(
             "interrupted operations: {interrupted} (the next install or uninstall, or `wua recover`, finishes them)"

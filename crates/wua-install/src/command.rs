@@ -32,7 +32,7 @@ use wua_types::{
 };
 
 use crate::cache::ContentCache;
-use crate::crash::crash_point;
+use crate::crash_point;
 use crate::error::InstallError;
 use crate::fsops::{self, CopyOutcome};
 use crate::history::history_entry;
@@ -41,7 +41,7 @@ use crate::monitor::Monitor;
 use crate::process::{self, ProcessGroup};
 use crate::reboot::record_pending_reboot;
 use crate::recovery::RecoveredOperation;
-use crate::{Target, crash};
+use crate::Target;
 
 /// How long a program has to leave after SIGTERM (abort, time limit) before SIGKILL.
 pub const TERMINATE_GRACE: Duration = Duration::from_secs(2);
@@ -517,7 +517,7 @@ pub(crate) fn recover(
     tx.append_history(&entry)?;
     tx.remove_journal(&rec.op_id)?;
     tx.commit()?;
-    crash::crash_point("recovered");
+    crash_point("recovered");
     remove_work_dir(&plan.work_dir);
     Ok(RecoveredOperation {
         op_id: rec.op_id.clone(),

@@ -10,12 +10,24 @@ use wua_types::{HResult, WuError};
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     /// Another install or uninstall holds the lock (D-8).
-    #[error("another installation is running (pid {pid}, lock {path})")]
+    #[error(
+        "another installation is running ({}, lock {})",
+        pid.map_or_else(|| "its pid is not visible from here".to_owned(), |p| format!("pid {p}")),
+        path.display()
+    )]
     Busy {
         /// The lock file.
         path: PathBuf,
-        /// The holder's pid as it wrote it (0 when unreadable).
-        pid: u32,
+        /// The holder's pid as the kernel records it, when visible.
+        pid: Option<u32>,
+    },
+    /// A lock file could not be created, opened or written.
+    #[error("lock file {}: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
     },
     /// An I/O error on a named path.
     #[error("{path}: {source}")]
@@ -61,6 +73,10 @@ impl InstallError {
     pub fn hresult(&self) -> HResult {
         match self {
             InstallError::Busy { .. } => HResult::WU_E_INSTALL_NOT_ALLOWED,
+            InstallError::Lock { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                HResult::E_ACCESSDENIED
+            }
+            InstallError::Lock { .. } => HResult::WUA_E_LOCK_IO,
             InstallError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
                 HResult::E_ACCESSDENIED
             }

@@ -30,7 +30,7 @@ use wua_types::{
 };
 
 use crate::cache::ContentCache;
-use crate::crash::crash_point;
+use crate::crash_point;
 use crate::error::InstallError;
 use crate::fsops::{self, CopyOutcome, Kind, Resolver, SyncSet, under};
 use crate::history::history_entry;
@@ -278,9 +278,8 @@ fn plan_install(
         });
     }
     // A replaced revision's files that the new one does not place are taken away (D-40).
-    let mut buf = vec![0u8; BUF_SIZE];
     for (n, f) in previous_files.iter().filter(|f| !placed.contains(&f.path)).enumerate() {
-        plan.removals.push(removal(root, f, &mut areas, &format!("r{n}"), &mut buf)?);
+        plan.removals.push(removal(root, f, &mut areas, &format!("r{n}"))?);
     }
     plan.areas = areas.used();
     // The replaced revision's directories that hold none of the new files go once empty, as
@@ -302,9 +301,8 @@ fn removal(
     owner: &FileOwner,
     areas: &mut Areas<'_>,
     name: &str,
-    buf: &mut [u8],
 ) -> Result<RemoveFile, WuError> {
-    let current = fsops::sha256_of(&under(root, &owner.path), buf)?;
+    let current = fsops::sha256_of(&under(root, &owner.path))?;
     let dir = owner.path.rsplit_once('/').map_or("", |(d, _)| d);
     Ok(RemoveFile {
         path: owner.path.clone(),
@@ -324,11 +322,10 @@ fn plan_uninstall(
     let installed = tx.installed(&doc.update_id)?;
     let files = tx.files_of(&doc.update_id)?;
     let mut areas = Areas::new(target.root, op_id)?;
-    let mut buf = vec![0u8; BUF_SIZE];
     let mut plan = UninstallPlan::default();
     let mut op_dirs = BTreeSet::new();
     for (n, f) in files.iter().enumerate() {
-        let r = removal(target.root, f, &mut areas, &n.to_string(), &mut buf)?;
+        let r = removal(target.root, f, &mut areas, &n.to_string())?;
         // The area a restored backup leaves is removed once empty.
         if let Some(area) = r.restore.as_deref().and_then(area_of) {
             op_dirs.insert(area.to_owned());

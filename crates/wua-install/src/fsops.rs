@@ -2,13 +2,10 @@
 //! idempotent renames and `syncfs`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wua_types::{HResult, WuError};
 
 use crate::error::InstallError;
@@ -263,6 +260,8 @@ fn copy_hashing(
     Ok((verdict, out))
 }
 
+/// Copies `input` to `out` while hashing it, reading at most one byte past `size`; `Some(why)`
+/// when the bytes are not the `size` bytes with SHA-256 `sha256` that the document lists.
 fn hash_into(
     input: &mut std::fs::File,
     out: &mut dyn Write,
@@ -271,24 +270,17 @@ fn hash_into(
     size: u64,
     buf: &mut [u8],
 ) -> Result<Option<String>, InstallError> {
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
-    loop {
-        let n = input.read(buf).map_err(|e| InstallError::io(src, e))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        if total > size {
-            return Ok(Some(format!("{} is longer than the {size} bytes listed", src.display())));
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| InstallError::io(src, e))?;
+    // A large buffer on the reading side: `io::copy` reads through a `BufReader`'s own buffer.
+    let limited = input.take(size.saturating_add(1));
+    let mut reader = std::io::BufReader::with_capacity(buf.len().max(8192), limited);
+    let (total, digest) = wua_fs::copy_hashing(&mut reader, out).map_err(|e| InstallError::io(src, e))?;
+    if total > size {
+        return Ok(Some(format!("{} is longer than the {size} bytes listed", src.display())));
     }
     if total != size {
         return Ok(Some(format!("{} has {total} bytes, {size} listed", src.display())));
     }
-    let actual = hex::encode(hasher.finalize());
+    let actual = hex::encode(digest);
     if actual != sha256 {
         return Ok(Some(format!("{} hashes to {actual}, {sha256} listed", src.display())));
     }
@@ -296,23 +288,13 @@ fn hash_into(
 }
 
 /// SHA-256 of a file, or `None` when it is missing or not a regular file.
-pub fn sha256_of(path: &Path, buf: &mut [u8]) -> Result<Option<String>, InstallError> {
+pub fn sha256_of(path: &Path) -> Result<Option<String>, InstallError> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => return Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(InstallError::io(path, e)),
+        Ok(m) if m.is_file() => wua_fs::sha256_file(path).map_err(|e| InstallError::io(path, e)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(InstallError::io(path, e)),
     }
-    let mut f = std::fs::File::open(path).map_err(|e| InstallError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    loop {
-        let n = f.read(buf).map_err(|e| InstallError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(Some(hex::encode(hasher.finalize())))
 }
 
 /// Renames `from` to `to` if `from` exists; a missing `from` is a step already done (the
@@ -327,11 +309,7 @@ pub fn rename_if_present(from: &Path, to: &Path) -> Result<bool, InstallError> {
 
 /// Removes a file if present.
 pub fn remove_file_if_present(path: &Path) -> Result<(), InstallError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(InstallError::io(path, e)),
-    }
+    wua_fs::remove_file_if_present(path).map(|_| ()).map_err(|e| InstallError::io(path, e))
 }
 
 /// Removes a directory if it exists and is empty; anything else is left alone.
@@ -384,22 +362,7 @@ impl SyncSet {
 
 /// `syncfs(2)` on the filesystem holding `dir`.
 pub fn syncfs(dir: &Path) -> Result<(), InstallError> {
-    let c = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| InstallError::io(dir, std::io::ErrorKind::InvalidInput.into()))?;
-    // SAFETY: a valid NUL-terminated path; the fd is closed below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(InstallError::io(dir, std::io::Error::last_os_error()));
-    }
-    // SAFETY: fd is a valid open descriptor.
-    let rc = unsafe { libc::syncfs(fd) };
-    let err = std::io::Error::last_os_error();
-    // SAFETY: closing the descriptor opened above.
-    unsafe { libc::close(fd) };
-    if rc != 0 {
-        return Err(InstallError::io(dir, err));
-    }
-    Ok(())
+    wua_fs::syncfs(dir).map_err(|e| InstallError::io(dir, e))
 }
 
 #[cfg(test)]

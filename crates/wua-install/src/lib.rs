@@ -12,14 +12,14 @@
 //! - [`detect`]: whether an update is installed by its `is_installed` rule (D-38, D-40).
 //! - [`ContentCache`]: blobs by SHA-256 in the state directory.
 //! - [`BootIdSource`]: the boot id that pending reboots are tied to (D-9).
-//! - [`crash_point`]: the step counter the crash-safety tests use (feature `crash-points`).
+//! - [`crash_point`]: `wua_fs`'s step counter, which the crash-safety tests use (feature
+//!   `crash-points`).
 //!
 //! The journal lives in the agent's datastore (`wua-store`), so the intent, installed state,
 //! file ownership and history of an operation change in one durable transaction.
 
 pub mod cache;
 pub mod command;
-pub mod crash;
 pub mod detect;
 pub mod error;
 pub mod files;
@@ -36,7 +36,7 @@ pub mod root_identity;
 use std::path::{Path, PathBuf};
 
 pub use cache::ContentCache;
-pub use crash::crash_point;
+pub use wua_fs::crash::crash_point;
 pub use error::InstallError;
 pub use history::history_entry;
 pub use lock::InstallLock;

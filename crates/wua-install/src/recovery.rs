@@ -11,7 +11,7 @@ use crate::files;
 use crate::history::history_entry;
 use crate::lock::InstallLock;
 use crate::plan::{InstallPlan, UninstallPlan};
-use crate::{Target, crash::crash_point};
+use crate::{Target, crash_point};
 
 /// What recovery did with one interrupted operation.
 #[derive(Clone, Debug, PartialEq, Eq)]

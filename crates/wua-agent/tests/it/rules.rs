@@ -96,7 +96,7 @@ fn d8_lock_excludes_second_operation() {
     let w = World::new().unwrap();
     let s = session(&w);
     let u = simple(&w, &s, 1, &[("f", 0o644, b"f")]);
-    let held = InstallLock::acquire(s.state_dir(), s.root()).unwrap();
+    let held = InstallLock::acquire(s.state_dir(), s.root(), std::time::Duration::ZERO).unwrap();
     let i = s.create_update_installer();
     i.set_updates(coll(&[&u]));
     let e = i.install().unwrap_err();

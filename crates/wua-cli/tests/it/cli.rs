@@ -169,7 +169,11 @@ fn status_during_a_live_install_does_not_recover_it() {
     let staged_before = snapshot(&w.root, OWN).unwrap();
     let o = run(wua(&w.state, &w.root).args(["--json", "status"]));
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(json(&o)["interrupted_operations"], 1, "the live operation's record is visible");
+    // A live operation is not an interrupted one: status names it and does not send the user
+    // to `wua recover` (which would only wait for it).
+    let j = json(&o);
+    assert_eq!(j["interrupted_operations"], 0, "a live operation is not an interrupted one: {j}");
+    assert_eq!(j["operation_in_progress_pid"], child.id(), "{j}");
     assert_eq!(snapshot(&w.root, OWN).unwrap(), staged_before, "status changed the root of a live install");
     let o = run(wua(&w.state, &w.root).arg("install-package").arg(&other));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
