@@ -20,7 +20,7 @@ pub use build::{Compression, build_package};
 pub use error::PackageError;
 pub use manifest::{ContentOverride, Manifest, ManifestUpdate};
 pub use payload::{PayloadFile, hash_file, scan_payload};
-pub use read::{StagedBlob, VerifiedPackage, open_package};
+pub use read::{OpenLimits, StagedBlob, VerifiedPackage, open_package};
 
 /// The name of the document entry, first in every package.
 pub const DOCUMENT_NAME: &str = "update.json";

@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod durability;
 mod jobs;
+mod modes;
 mod revisions;
 mod roots;
 mod support;
