@@ -33,4 +33,5 @@ pub use searcher::UpdateSearcher;
 pub use session::{DEFAULT_STATE_DIR, SessionOptions, UpdateSession};
 pub use system::SystemInformation;
 pub use wua_install::{BootIdSource, RecoveredOperation};
+pub use wua_package::OpenLimits;
 pub use wua_types;

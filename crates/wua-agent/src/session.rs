@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 use wua_install::{BootIdSource, ContentCache, InstallLock, RecoveredOperation, Target};
+use wua_package::OpenLimits;
 use wua_store::Store;
 use wua_types::{HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError};
 
@@ -25,12 +26,20 @@ pub struct SessionOptions {
     pub root: PathBuf,
     /// Where the boot id comes from (D-9).
     pub boot_id: BootIdSource,
+    /// What opening a standalone package may write (its declared content is checked against
+    /// these and the cache's free space before a byte is written).
+    pub package_limits: OpenLimits,
 }
 
 impl SessionOptions {
     /// Options for a state directory and a root, with the system's boot id.
     pub fn new(state_dir: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
-        SessionOptions { state_dir: state_dir.into(), root: root.into(), boot_id: BootIdSource::System }
+        SessionOptions {
+            state_dir: state_dir.into(),
+            root: root.into(),
+            boot_id: BootIdSource::System,
+            package_limits: OpenLimits::default(),
+        }
     }
 }
 
@@ -45,6 +54,7 @@ pub(crate) struct SessionInner {
     pub(crate) state_dir: PathBuf,
     pub(crate) root: PathBuf,
     pub(crate) boot_id: BootIdSource,
+    package_limits: OpenLimits,
     store: Mutex<Store>,
     client_application_id: Mutex<String>,
 }
@@ -54,7 +64,7 @@ impl UpdateSession {
     /// (read-only when the process cannot write it; installs then fail with
     /// `E_ACCESSDENIED`, D-6).
     pub fn open(options: SessionOptions) -> Result<Self, WuError> {
-        let SessionOptions { state_dir, root, boot_id } = options;
+        let SessionOptions { state_dir, root, boot_id, package_limits } = options;
         let state_err = |what: String| {
             WuError::new(HResult::WUA_E_STATE_DIR, format!("state directory {}: {what}", state_dir.display()))
         };
@@ -87,6 +97,7 @@ impl UpdateSession {
                 state_dir,
                 root,
                 boot_id,
+                package_limits,
                 store: Mutex::new(store),
                 client_application_id: Mutex::new("Unknown".into()),
             }),
@@ -144,7 +155,7 @@ impl UpdateSession {
         }
         let cache = ContentCache::new(&self.inner.state_dir);
         cache.ensure()?;
-        let package = wua_package::open_package(path, cache.dir(), &|_| false)?;
+        let package = wua_package::open_package(path, cache.dir(), &|_| false, &self.inner.package_limits)?;
         for blob in &package.staged {
             cache.adopt(&blob.path, &blob.sha256)?;
         }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use wua_types::UpdateDocument;
@@ -23,7 +24,8 @@ pub enum Compression {
 /// Builds `out` from `manifest_path` and `payload_dir`; returns the document it holds.
 ///
 /// The file is written under a temporary name beside `out` and renamed into place, so a failed
-/// build never leaves a partial package at `out`.
+/// build never leaves a partial package at `out`. It is readable by everyone (0644) whatever
+/// the umask: a package is meant to be shared.
 pub fn build_package(
     manifest_path: &Path,
     payload_dir: &Path,
@@ -37,6 +39,11 @@ pub fn build_package(
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp =
         tempfile::Builder::new().prefix(".wua-package-").tempfile_in(dir).map_err(|e| PackageError::io(dir, e))?;
+    // A package is meant to be shared: 0644 whatever the umask (tempfile creates 0600, and a
+    // mode given at creation would be narrowed by the umask; fchmod is not).
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| PackageError::io(tmp.path(), e))?;
     let file = tmp.as_file().try_clone().map_err(|e| PackageError::io(tmp.path(), e))?;
     let json = serde_json::to_vec_pretty(&document)
         .map_err(|e| PackageError::Manifest { path: manifest_path.into(), detail: e.to_string() })?;

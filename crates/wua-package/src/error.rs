@@ -23,12 +23,29 @@ pub enum PackageError {
         /// Where it ended.
         detail: String,
     },
-    /// The file is not a wua package, or has entries a package never has.
+    /// The file is not a wua package at all (it does not begin like one; empty). The detail
+    /// never quotes the file's bytes.
+    #[error("{path}: not a wua package ({detail})")]
+    NotAPackage {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        detail: String,
+    },
+    /// The file is not a valid wua package: it has entries a package never has.
     #[error("{path}: not a valid wua package: {detail}")]
     Malformed {
         /// The package.
         path: PathBuf,
         /// What is wrong.
+        detail: String,
+    },
+    /// The document declares more content than the limit or the free space allows.
+    #[error("{path}: the package is too large to open: {detail}")]
+    TooLarge {
+        /// The package.
+        path: PathBuf,
+        /// Declared against allowed.
         detail: String,
     },
     /// A blob's bytes do not match the document.
@@ -83,7 +100,8 @@ impl PackageError {
         match self {
             PackageError::Io { .. } => HResult::WU_E_INVALID_FILE,
             PackageError::Truncated { .. } => HResult::WUA_E_PACKAGE_TRUNCATED,
-            PackageError::Malformed { .. } => HResult::WUA_E_PACKAGE_MALFORMED,
+            PackageError::NotAPackage { .. } | PackageError::Malformed { .. } => HResult::WUA_E_PACKAGE_MALFORMED,
+            PackageError::TooLarge { .. } => HResult::WUA_E_PACKAGE_TOO_LARGE,
             PackageError::HashMismatch { .. } => HResult::WUA_E_PACKAGE_HASH_MISMATCH,
             PackageError::MissingBlob { .. } => HResult::WUA_E_PACKAGE_MISSING_BLOB,
             PackageError::Document { source, .. } => source.hresult,

@@ -237,3 +237,52 @@ pub fn raw_package(out: &Path, document: &serde_json::Value, blobs: &[(&str, &[u
     tar.into_inner()?;
     Ok(())
 }
+
+/// Writes a zstd package whose document lists one blob (`big.img`) of `declared` bytes and
+/// whose archive holds that blob's header followed by `filler` zero bytes (the blob's declared
+/// size and SHA-256 are not its bytes'; with `filler == declared` the size is right but the
+/// hash is not). Such a package is a few KiB whatever it declares.
+pub fn oversized_zstd_package(out: &Path, declared: u64, filler: u64) -> Result<()> {
+    use std::io::Write;
+    let sha = sha256_hex(b"not the blob's bytes");
+    let document = serde_json::json!({
+        "schema_version": 1, "update_id": test_id(99), "revision_number": 1, "title": "oversized",
+        "handler": { "kind": "files" },
+        "content": [{ "sha256": sha, "size": declared, "path": "big.img", "mode": "0644" }],
+    });
+    let json = serde_json::to_vec(&document)?;
+    let mut z = zstd::Encoder::new(fs_err::File::create(out)?, 3)?;
+    let header = |name: &str, size: u64| -> Result<tar::Header> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name)?;
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        Ok(h)
+    };
+    z.write_all(header("update.json", json.len() as u64)?.as_bytes())?;
+    z.write_all(&json)?;
+    z.write_all(&vec![0u8; json.len().next_multiple_of(512) - json.len()])?;
+    z.write_all(header(&format!("blobs/sha256/{sha}"), declared)?.as_bytes())?;
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = filler;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        z.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    z.finish()?.sync_all()?;
+    Ok(())
+}
+
+/// Total bytes of the regular files under `dir` (0 if it does not exist).
+pub fn tree_bytes(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}

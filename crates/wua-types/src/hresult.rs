@@ -167,6 +167,7 @@ hresults! {
     WUA_E_MANIFEST_INVALID = 0xA024_1008, "the publishing manifest is invalid";
     WUA_E_DOCUMENT_INVALID = 0xA024_1009, "the update metadata document is invalid";
     WUA_E_PAYLOAD_INVALID = 0xA024_100A, "the payload directory cannot be packaged";
+    WUA_E_PACKAGE_TOO_LARGE = 0xA024_100B, "the package declares more content than the size limit or the free space allows";
 
     // wua's own block, journal and handlers (0xA0242xxx).
     WUA_E_OPERATION_INTERRUPTED = 0xA024_2001, "the operation was interrupted (crash or power loss) and rolled back";

@@ -94,8 +94,38 @@ fn truncated_packages() {
     let p = w.work.join("boundary.wuapkg");
     std::fs::write(&p, &bytes[..boundary]).unwrap();
     refused(&w, &p, "WUA_E_PACKAGE_TRUNCATED", "end-of-archive");
+    // An empty file is no package at all (item 13: "truncated" or "not a wua package").
     std::fs::write(&p, b"").unwrap();
-    refused(&w, &p, "WUA_E_PACKAGE_TRUNCATED", "update.json");
+    refused(&w, &p, "WUA_E_PACKAGE_MALFORMED", "empty");
+}
+
+/// Item 13: a 64 KiB zstd package made the agent write about 2 GiB into the state directory
+/// before refusing it. Declared sizes are checked against the cap and the free space first.
+#[test]
+fn oversized_package_is_refused_before_writing() {
+    let w = World::new().unwrap();
+    let p = w.work.join("huge.wuapkg");
+    let declared = 1u64 << 50;
+    oversized_zstd_package(&p, declared, 8 << 20).unwrap();
+    refused(&w, &p, "WUA_E_PACKAGE_TOO_LARGE", &declared.to_string());
+    assert!(tree_bytes(&w.state.join("cache")) < 1 << 20);
+}
+
+/// Item 13: a file that is not a package says so, and never quotes its bytes.
+#[test]
+fn not_a_package_is_named_as_such_without_its_bytes() {
+    let w = World::new().unwrap();
+    let passwd = w.work.join("passwd");
+    std::fs::write(&passwd, "root:x:0:0:root:/root:/bin/bash\n".repeat(30)).unwrap();
+    let mut files = vec![passwd];
+    if Path::new("/etc/passwd").exists() {
+        files.push("/etc/passwd".into());
+    }
+    for f in &files {
+        refused(&w, f, "WUA_E_PACKAGE_MALFORMED", "not a wua package");
+        let t = text(&run(wua(&w.state, &w.root).arg("install-package").arg(f)));
+        assert!(!t.contains("root:"), "quotes the file: {t}");
+    }
 }
 
 #[test]

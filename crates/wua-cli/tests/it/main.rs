@@ -8,6 +8,7 @@ mod crash;
 mod durability;
 mod imports;
 mod jobs;
+mod modes;
 mod revisions;
 mod roots;
 mod support;

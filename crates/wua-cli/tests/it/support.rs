@@ -2,8 +2,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 pub use wua_test_support::{
-    World, copy_tree, files_manifest, holding_package, pid_alive, raw_package, read_pid, sha256_hex, snapshot, test_id,
-    wait_for,
+    World, copy_tree, files_manifest, holding_package, oversized_zstd_package, pid_alive, raw_package, read_pid,
+    sha256_hex, snapshot, test_id, tree_bytes, wait_for,
 };
 
 /// wua's own files under a root, left out of comparisons.

@@ -1,8 +1,10 @@
 //! wua-package: building and opening packages, and the manifest of docs/formats.md.
 
+mod hostile;
+
 use std::path::Path;
 
-use wua_package::{Compression, Manifest, build_package, open_package};
+use wua_package::{Compression, Manifest, OpenLimits, build_package, open_package};
 use wua_types::Handler;
 
 fn payload(dir: &Path) {
@@ -50,7 +52,7 @@ fn build_then_open_round_trips_both_compressions() {
         assert_eq!(built.content.len(), 3);
         let staging = dir.path().join("staging");
         std::fs::create_dir_all(&staging).unwrap();
-        let opened = open_package(&out, &staging, &|_| false).unwrap();
+        let opened = open_package(&out, &staging, &|_| false, &OpenLimits::default()).unwrap();
         assert_eq!(opened.document, built);
         // Two paths with the same bytes share one blob.
         assert_eq!(opened.staged.len(), 2);
