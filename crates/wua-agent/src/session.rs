@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 use wua_install::{BootIdSource, ContentCache, InstallLock, RecoveredOperation, Target};
 use wua_package::OpenLimits;
-use wua_store::Store;
+use wua_store::{Store, StoreError};
 use wua_types::{HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError};
 
 use crate::access::is_writable;
@@ -72,7 +72,7 @@ impl UpdateSession {
             Ok(m) if !m.is_dir() => return Err(state_err("is not a directory".into())),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs_err::create_dir_all(&state_dir).map_err(|e| state_err(e.to_string()))?;
+                std::fs::create_dir_all(&state_dir).map_err(|e| state_err(format!("cannot be created: {e}")))?;
             }
             Err(e) => return Err(state_err(e.to_string())),
         }
@@ -89,7 +89,12 @@ impl UpdateSession {
         };
         let store = if is_writable(&state_dir) { Store::open(&state_dir) } else { Store::open_read_only(&state_dir) };
         let store = store.map_err(|e| {
-            let code = if is_writable(&state_dir) { e.hresult() } else { HResult::E_ACCESSDENIED };
+            // A datastore this process cannot open is a matter of access; a schema it cannot
+            // use (older, newer) keeps its own code.
+            let code = match e {
+                StoreError::Sqlite { .. } if !is_writable(&state_dir) => HResult::E_ACCESSDENIED,
+                _ => e.hresult(),
+            };
             WuError::new(code, e.to_string())
         })?;
         Ok(UpdateSession {

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use wua_agent::wua_types::HResult;
 use wua_agent::{BootIdSource, SessionOptions, UpdateSession};
 
 use crate::{Cli, CliResult};
@@ -16,7 +17,19 @@ pub fn open_session(_cli: &Cli, state_dir: &Path, root: &Path) -> CliResult<Upda
     if let Some(file) = std::env::var_os("WUA_BOOT_ID_FILE") {
         options.boot_id = BootIdSource::File(file.into());
     }
-    let session = UpdateSession::open(options)?;
+    let session = UpdateSession::open(options).map_err(|mut e| {
+        // This user cannot create the state directory, or cannot open its datastore: say what
+        // to do.
+        let denied = e.hresult == HResult::E_ACCESSDENIED;
+        if denied || (e.hresult == HResult::WUA_E_STATE_DIR && !state_dir.exists()) {
+            e.message.push_str(if state_dir == Path::new(wua_agent::DEFAULT_STATE_DIR) {
+                "; run as root or pass --state-dir with a directory you can write"
+            } else {
+                "; run as root or pass a --state-dir you can write"
+            });
+        }
+        e
+    })?;
     session.set_client_application_id(CLIENT_ID);
     Ok(session)
 }

@@ -45,6 +45,21 @@ pub enum StoreError {
         /// This build's.
         supported: i64,
     },
+    /// The schema is older than this build's, and the datastore was opened read-only, so it
+    /// cannot be migrated.
+    #[error(
+        "datastore {path} has schema version {found}, older than this wua's {supported}, and this process \
+         cannot write it to bring it up to date; run any writing command once as a user who can write the \
+         state directory (for example `wua recover` as root), then try again"
+    )]
+    TooOld {
+        /// The database file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// This build's.
+        supported: i64,
+    },
     /// A different document is already recorded under this identity: a revision never changes.
     #[error(
         "datastore {path}: update {update_id} revision {revision} is already recorded with other content; \
@@ -69,6 +84,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            StoreError::Sqlite { source, .. } => source.sqlite_error_code(),
+            _ => None,
+        }
+    }
+
     /// The code for this error.
     pub fn hresult(&self) -> HResult {
         match self {
@@ -81,6 +103,7 @@ impl StoreError {
                 _ => HResult::WUA_E_STORE,
             },
             StoreError::TooNew { .. } => HResult::WUA_E_STORE_TOO_NEW,
+            StoreError::TooOld { .. } => HResult::WUA_E_STORE_TOO_OLD,
             StoreError::RevisionConflict { .. } => HResult::WUA_E_REVISION_CONFLICT,
             StoreError::Corrupt { .. } => HResult::WUA_E_STORE,
         }
@@ -124,20 +147,62 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing datastore read-only (for callers that cannot write the state
-    /// directory). The schema must already be current.
+    /// Opens an existing datastore read-only, for callers that cannot write the state directory
+    /// (`wua status` as an ordinary user). Nothing in the directory is created or changed.
+    ///
+    /// The datastore is in WAL mode, whose readers normally share the `-wal` and `-shm` files
+    /// beside it. When they exist (a writer has it open, or one left them behind) they are
+    /// opened read-only and the newest commits are read from the WAL. When they do not exist
+    /// (the last writer checkpointed and removed them) and cannot be created, the database file
+    /// holds every commit and is read as immutable (SQLite takes no locks then): the caveat is
+    /// that a writer which starts and checkpoints during that read can be missed or, at worst,
+    /// make the read fail; reading again sees it.
+    ///
+    /// The schema must be current: an older one is [`StoreError::TooOld`] (a writing open
+    /// migrates it), a newer one [`StoreError::TooNew`].
     pub fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
         let path = state_dir.join(DB_FILE);
-        let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let conn =
-            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        let store = Store { conn, path };
+        let store = match Self::open_uri(&path, false) {
+            Ok(store) => store,
+            // The WAL's files are missing and cannot be created here: without them every
+            // commit is in the database file itself.
+            Err(e @ StoreError::Sqlite { .. })
+                if path.is_file()
+                    && matches!(
+                        e.sqlite_code(),
+                        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+                    ) =>
+            {
+                Self::open_uri(&path, true).map_err(|_| e)?
+            }
+            Err(e) => return Err(e),
+        };
         let version = migrations::version(&store)?;
-        if version != migrations::LATEST {
-            return Err(StoreError::TooNew { path: store.path.clone(), found: version, supported: migrations::LATEST });
+        if version < migrations::LATEST {
+            return Err(StoreError::TooOld { path: store.path, found: version, supported: migrations::LATEST });
         }
+        if version > migrations::LATEST {
+            return Err(StoreError::TooNew { path: store.path, found: version, supported: migrations::LATEST });
+        }
+        Ok(store)
+    }
+
+    /// A read-only connection by URI (`mode=ro`, and `immutable=1` when asked), checked by
+    /// reading the schema version (which opens the WAL, if any).
+    fn open_uri(path: &Path, immutable: bool) -> Result<Self, StoreError> {
+        let err = |source| StoreError::Sqlite { path: path.to_owned(), source };
+        let mut uri = format!("file:{}?mode=ro", uri_path(path));
+        if immutable {
+            uri.push_str("&immutable=1");
+        }
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        let store = Store { conn, path: path.to_owned() };
+        migrations::version(&store)?;
         Ok(store)
     }
 
@@ -163,6 +228,22 @@ impl Store {
             .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         Ok(Tx::new(tx, &self.path))
     }
+}
+
+/// A path as the path part of an SQLite `file:` URI: every byte but the unreserved ones and `/`
+/// percent-encoded (so `?`, `#` and `%` in a name stay part of it).
+fn uri_path(path: &Path) -> String {
+    use std::fmt::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// The current time as RFC 3339 UTC, as every stored date is written.

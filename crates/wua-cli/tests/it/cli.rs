@@ -121,6 +121,157 @@ fn d6_access_denied_for_unprivileged_caller() {
     assert_eq!(json(&o)["updates"][0]["is_installed"], true);
 }
 
+/// Runs the CLI as uid 65534 with a fixed boot id file; `state` is passed as `--state-dir`
+/// when given (otherwise the default applies: `WUA_STATE_DIR` is removed).
+fn as_nobody(w: &World, state: Option<&std::path::Path>, args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_wua")]);
+    if let Some(state) = state {
+        c.arg("--state-dir").arg(state);
+    }
+    c.arg("--root").arg(&w.root).args(args);
+    c.env_remove("WUA_STATE_DIR").env_remove("WUA_LOG");
+    c.env("WUA_BOOT_ID_FILE", w.dir.path().join("boot_id"));
+    run(&mut c)
+}
+
+/// Every directory under `dir` (and `dir`) 0755, every file 0644: readable, not writable, by
+/// anyone but root.
+fn read_only_for_others(dir: &std::path::Path) {
+    for e in walkdir::WalkDir::new(dir) {
+        let e = e.unwrap();
+        let mode = if e.file_type().is_dir() { 0o755 } else { 0o644 };
+        if !e.file_type().is_symlink() {
+            std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+}
+
+/// Item 13: a user who can read but not write the state directory runs `wua status` and
+/// `wua history` (text and JSON): the datastore opens truly read-only, both without `-wal` and
+/// `-shm` files (after a clean checkpoint) and with them (a writer has the datastore open,
+/// its newest commits still in the WAL). Runs the CLI as uid 65534.
+#[test]
+fn readers_who_cannot_write_the_state_directory() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: cannot switch to an unprivileged uid; skipping");
+        return;
+    }
+    let w = World::new().unwrap();
+    let p1 = w.package("p1", &files_manifest(&test_id(1), 1, "first", "", ""), &[("etc/p1", 0o644, b"1")]).unwrap();
+    let p2 = w.package("p2", &files_manifest(&test_id(2), 1, "second", "", ""), &[("etc/p2", 0o644, b"2")]).unwrap();
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&p1));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(w.dir.path().join("boot_id"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let db = w.state.join("wua.db");
+    let wal = w.state.join("wua.db-wal");
+    let shm = w.state.join("wua.db-shm");
+    let check = |titles: &[&str], case: &str| {
+        let o = as_nobody(&w, Some(&w.state), &["--json", "status"]);
+        assert_eq!(o.status.code(), Some(0), "{case}: {}", text(&o));
+        let j = json(&o);
+        let updates = j["updates"].as_array().unwrap();
+        assert_eq!(updates.len(), titles.len(), "{case}: {j}");
+        for u in updates {
+            assert_eq!(u["is_installed"], true, "{case}: {j}");
+        }
+        assert_eq!(j["interrupted_operations"], 0, "{case}: {j}");
+        let o = as_nobody(&w, Some(&w.state), &["status"]);
+        assert_eq!(o.status.code(), Some(0), "{case}: {}", text(&o));
+        for t in titles {
+            assert!(text(&o).contains(t), "{case}: {}", text(&o));
+        }
+        let o = as_nobody(&w, Some(&w.state), &["--json", "history"]);
+        assert_eq!(o.status.code(), Some(0), "{case}: {}", text(&o));
+        let j = json(&o);
+        assert_eq!(j["total"], titles.len(), "{case}: {j}");
+        assert!(j["entries"].as_array().unwrap().iter().all(|e| e["hresult_name"] == "S_OK"), "{case}: {j}");
+        let o = as_nobody(&w, Some(&w.state), &["history"]);
+        assert_eq!(o.status.code(), Some(0), "{case}: {}", text(&o));
+        assert!(text(&o).contains(&format!("history: {} entries", titles.len())), "{case}: {}", text(&o));
+        for t in titles {
+            assert!(text(&o).contains(t), "{case}: {}", text(&o));
+        }
+    };
+
+    // After a clean checkpoint (the last connection to close checkpoints and removes -wal and
+    // -shm) only the database file is left.
+    drop(rusqlite::Connection::open(&db).unwrap());
+    read_only_for_others(&w.state);
+    assert!(
+        db.exists() && !wal.exists() && !shm.exists(),
+        "a clean close leaves only the database file: {:?}",
+        std::fs::read_dir(&w.state).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>()
+    );
+    let before = snapshot(&w.state, &[]).unwrap();
+    check(&["first"], "no -wal, no -shm");
+    assert!(!wal.exists() && !shm.exists(), "the reader created -wal or -shm");
+    assert_eq!(snapshot(&w.state, &[]).unwrap(), before, "the reader changed the state directory");
+
+    // A writer holds the datastore open; the next install's commits stay in its WAL. It does
+    // not checkpoint when it closes, so afterwards -wal and -shm stay behind with those commits
+    // (as after a crash).
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    assert!(holder.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).unwrap());
+    let mode: String = holder.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&p2));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    read_only_for_others(&w.state);
+    assert!(wal.exists() && shm.exists(), "a writer with the datastore open keeps -wal and -shm");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 32, "the newest commits are in the WAL");
+    check(&["first", "second"], "-wal and -shm, a writer connected");
+
+    drop(holder);
+    assert!(wal.exists() && shm.exists() && std::fs::metadata(&wal).unwrap().len() > 32);
+    read_only_for_others(&w.state);
+    check(&["first", "second"], "-wal and -shm, no writer connected");
+}
+
+/// Item 13: a state directory that cannot be created names the way out; for the default
+/// `/var/lib/wua` that is "run as root or pass --state-dir". Runs the CLI as uid 65534.
+#[test]
+fn a_state_directory_that_cannot_be_created_says_what_to_do() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: cannot switch to an unprivileged uid; skipping");
+        return;
+    }
+    let w = World::new().unwrap();
+    std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(w.dir.path().join("boot_id"), "boot-1").unwrap();
+    std::fs::set_permissions(w.dir.path().join("boot_id"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let locked = w.dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = locked.join("state");
+    for args in [&["status"][..], &["history"], &["--json", "status"]] {
+        let o = as_nobody(&w, Some(&state), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("WUA_E_STATE_DIR") && t.contains(&state.display().to_string()), "{args:?}: {t}");
+        assert!(t.contains("--state-dir"), "{args:?}: {t}");
+        assert!(!state.exists());
+    }
+    // The default, only where it certainly cannot be created by uid 65534.
+    let default = std::path::Path::new("/var/lib/wua");
+    let parent_mode = std::fs::metadata("/var/lib").map(|m| m.permissions().mode()).unwrap_or(0o777);
+    if default.exists() || parent_mode & 0o002 != 0 {
+        eprintln!("/var/lib/wua exists or /var/lib is world-writable: skipping the default case");
+        return;
+    }
+    for args in [&["status"][..], &["--json", "history"]] {
+        let o = as_nobody(&w, None, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("WUA_E_STATE_DIR") && t.contains("/var/lib/wua"), "{args:?}: {t}");
+        assert!(t.contains("run as root or pass --state-dir"), "{args:?}: {t}");
+        assert!(!default.exists());
+    }
+}
+
 unsafe extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
