@@ -31,6 +31,7 @@ use wua_types::{
     UpdateInstallationResult, UpdateOperation, WuError,
 };
 
+use crate::Target;
 use crate::cache::ContentCache;
 use crate::crash_point;
 use crate::error::InstallError;
@@ -41,7 +42,6 @@ use crate::monitor::Monitor;
 use crate::process::{self, ProcessGroup};
 use crate::reboot::record_pending_reboot;
 use crate::recovery::RecoveredOperation;
-use crate::Target;
 
 /// How long a program has to leave after SIGTERM (abort, time limit) before SIGKILL.
 pub const TERMINATE_GRACE: Duration = Duration::from_secs(2);

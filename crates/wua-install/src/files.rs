@@ -296,12 +296,7 @@ fn plan_install(
 }
 
 /// Taking away an owned file: it moves to `name` in the area of its filesystem.
-fn removal(
-    root: &Path,
-    owner: &FileOwner,
-    areas: &mut Areas<'_>,
-    name: &str,
-) -> Result<RemoveFile, WuError> {
+fn removal(root: &Path, owner: &FileOwner, areas: &mut Areas<'_>, name: &str) -> Result<RemoveFile, WuError> {
     let current = fsops::sha256_of(&under(root, &owner.path))?;
     let dir = owner.path.rsplit_once('/').map_or("", |(d, _)| d);
     Ok(RemoveFile {

@@ -36,7 +36,6 @@ pub mod root_identity;
 use std::path::{Path, PathBuf};
 
 pub use cache::ContentCache;
-pub use wua_fs::crash::crash_point;
 pub use error::InstallError;
 pub use history::history_entry;
 pub use lock::InstallLock;
@@ -44,6 +43,7 @@ pub use monitor::{Monitor, Unmonitored};
 pub use reboot::BootIdSource;
 pub use recovery::{RecoveredOperation, recover};
 pub use root_identity::bind_root;
+pub use wua_fs::crash::crash_point;
 
 /// wua's own directory under a target root (D-8): lock, backups. Never part of an update.
 pub const ADMIN_DIR: &str = wua_types::document::RESERVED_ROOT_DIR;
