@@ -177,10 +177,7 @@ impl Work {
 
     fn record(&mut self, doc: &UpdateDocument, result: &UpdateInstallationResult) -> Result<(), WuError> {
         let entry = wua_install::history_entry(doc, self.operation, result, &self.client_application_id, false);
-        let tx = self.store.write()?;
-        tx.append_history(&entry)?;
-        tx.commit()?;
-        Ok(())
+        Ok(self.store.transact(|tx| tx.append_history(&entry))?)
     }
 }
 
