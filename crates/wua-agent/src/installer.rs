@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use wua_install::lock::DEFAULT_LOCK_WAIT;
+use wua_install::DEFAULT_LOCK_WAIT;
 use wua_install::{InstallLock, Target, bind_root, recover};
 use wua_store::Store;
 use wua_types::{
@@ -132,7 +132,7 @@ impl UpdateInstaller {
     /// root now, in this or another process. Advisory, as in WUA.
     pub fn is_busy(&self) -> Result<bool, WuError> {
         let inner = &self.session.inner;
-        Ok(wua_install::lock::holder(&inner.state_dir, &inner.root)?.is_some())
+        Ok(wua_install::lock_holder(&inner.state_dir, &inner.root)?.is_some())
     }
 
     /// `Install`: `begin_install` and `end_install` in one call.

@@ -191,7 +191,7 @@ impl UpdateSession {
     /// The pid of the install, uninstall or recovery running on this state directory now, if
     /// any (advisory: it can end as soon as this returns).
     pub fn operation_in_progress(&self) -> Result<Option<u32>, WuError> {
-        Ok(wua_install::lock::state_holder(&self.inner.state_dir)?)
+        Ok(wua_install::state_holder(&self.inner.state_dir)?)
     }
 
     /// Finishes or undoes operations a crash interrupted (D-17), under the D-8 lock: what every
@@ -199,7 +199,7 @@ impl UpdateSession {
     pub fn recover(&self) -> Result<Vec<RecoveredOperation>, WuError> {
         let inner = &self.inner;
         crate::access::check_writable(&inner.state_dir, &inner.root)?;
-        let lock = InstallLock::acquire(&inner.state_dir, &inner.root, wua_install::lock::DEFAULT_LOCK_WAIT)?;
+        let lock = InstallLock::acquire(&inner.state_dir, &inner.root, wua_install::DEFAULT_LOCK_WAIT)?;
         let mut store = Store::open(&inner.state_dir)?;
         let root_id = wua_install::bind_root(&mut store, &inner.state_dir, &inner.root, &lock)?;
         let boot_id = inner.boot_id.current();
@@ -232,7 +232,7 @@ impl UpdateSession {
         let boot = self.inner.boot_id.current();
         let mut store = self.store();
         let tx = store.read()?;
-        let is_installed = wua_install::detect::installed_equivalent(&tx, &self.inner.root, doc)?;
+        let is_installed = wua_install::installed_equivalent(&tx, &self.inner.root, doc)?;
         let eula_accepted = match &doc.eula {
             None => true,
             Some(text) => tx.eula_accepted(&doc.update_id, &eula_hash(text))?,

@@ -356,8 +356,6 @@ fn read_archive(
     };
     // tar's end of archive is two zero blocks (a writer may pad further with zeros). The
     // reader stops after the first, so read the rest: a cut anywhere in it is a truncation.
-    // The entry iterator borrows the archive; it is done.
-    drop(entries);
     let mut rest = archive.into_inner();
     let mut tail = Vec::new();
     (&mut rest)
