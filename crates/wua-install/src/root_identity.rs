@@ -62,7 +62,7 @@ pub fn bind_root(
 }
 
 /// The root's id, or `None` when it has never been used by wua.
-pub fn read_root_id(root: &Path) -> Result<Option<String>, InstallError> {
+pub(crate) fn read_root_id(root: &Path) -> Result<Option<String>, InstallError> {
     let path = root_admin_dir(root).join(ROOT_ID_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
