@@ -10,7 +10,8 @@
 //! - [`hash`]: [`copy_hashing`] (a copy that hashes what it writes, on `io::copy`),
 //!   [`sha256_file`] and [`sha256_hex`].
 //! - [`remove`]: [`remove_file_if_present`], removal of what may already be gone.
-//! - [`sync`]: [`syncfs`], one flush for a whole filesystem (the crate's only `unsafe`).
+//! - [`space`]: [`available_bytes`], the free space an unprivileged writer may still use.
+//! - [`sync`]: [`syncfs`], one flush for a whole filesystem.
 //! - [`crash`]: named crash points for crash-safety tests (compiled in with the
 //!   `crash-points` feature only).
 //!
@@ -21,12 +22,14 @@ pub mod crash;
 pub mod hash;
 pub mod lock;
 pub mod remove;
+pub mod space;
 pub mod sync;
 
 pub use atomic::{fsync_dir, write_atomic};
 pub use hash::{copy_hashing, sha256_file, sha256_hex};
 pub use lock::{LockError, LockFile};
 pub use remove::remove_file_if_present;
+pub use space::available_bytes;
 pub use sync::syncfs;
 
 /// Mode of files meant to be shared (repository metadata, packs, blobs, `root.json`).
