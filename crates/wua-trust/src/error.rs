@@ -32,13 +32,16 @@ pub enum TrustError {
         /// What is wrong.
         detail: String,
     },
-    /// Another writer holds the repository lock.
-    #[error("repository {path} is locked by another writer (pid {pid})")]
+    /// Another writer held the repository lock for longer than this one would wait.
+    #[error("repository {path} is locked by another writer ({})", match holder {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid unknown".into(),
+    })]
     Locked {
         /// The repository.
         path: PathBuf,
-        /// The holder's pid as it wrote it (0 when unreadable).
-        pid: u32,
+        /// The holder's pid, as the kernel names it (`wua_fs::lock::holder`).
+        holder: Option<u32>,
     },
     /// Verification refused what the repository served.
     #[error("{refusal}: {detail}")]

@@ -1,30 +1,35 @@
 //! Writing a repository: `init`, `publish` (also a new revision), `decline` and `resign`.
 //!
-//! Every writer takes the repository lock (`repo.lock`, an exclusive `flock` holding the
-//! writer's pid). A publish writes in the order a reader can never see half of: blobs, then
-//! the new pack version (a new, hash-named target), then the versioned metadata files, and
-//! `timestamp.json` last by an atomic rename: until that rename, readers see the previous
-//! state, complete.
+//! Every writer takes a [`RepoLock`] (`repo.lock`, an exclusive `flock` holding the writer's
+//! pid, waited for a bounded time): public entry points take it once and call the `_locked`
+//! form, which cannot run without it. A publish writes in the order a reader can never see half
+//! of, each file durably (`wua_fs::write_atomic`): blobs, then the new pack version (a new,
+//! hash-named target), then the versioned metadata files, and `timestamp.json` last: until it
+//! is replaced, readers see the previous state, complete. Every shared file is written mode
+//! 0644 whatever the umask; keys stay 0600 in a 0700 directory.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::num::NonZeroU64;
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use serde::{Deserialize, Serialize};
 use tough::editor::RepositoryEditor;
-use tough::editor::signed::{PathExists, SignedRole};
+use tough::editor::signed::SignedRole;
 use tough::key_source::KeySource;
 use tough::schema::decoded::{Decoded, Hex};
-use tough::schema::{KeyHolder, PathPattern, PathSet, RoleKeys, RoleType, Root, Target};
+use tough::schema::{KeyHolder, PathPattern, PathSet, RoleKeys, RoleType, Root, Signed, Target};
+use wua_fs::crash::crash_point;
+use wua_fs::{LockError, LockFile, SHARED_FILE_MODE};
 use wua_types::UpdateDocument;
 
 use crate::error::{TrustError, refused};
 use crate::keys;
 use crate::layout::Layout;
 use crate::pack::{self, Catalog, PackEntry, SEAL_BYTES, SEAL_ENTRIES};
+use crate::root;
 
 /// How a repository is created.
 #[derive(Clone, Debug)]
@@ -94,11 +99,21 @@ pub async fn init(dir: &Path, options: &InitOptions) -> Result<(), TrustError> {
     for d in [layout.catalog(), layout.metadata(), layout.targets(), layout.blobs()] {
         fs_err::create_dir_all(&d).map_err(|e| TrustError::io(&d, e))?;
     }
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().mode(0o700).create(layout.keys()).map_err(|e| TrustError::io(layout.keys(), e))?;
+    // The served tree is readable by the host serving it, whatever the umask.
+    let blobs_parent = layout.blobs().parent().map(Path::to_path_buf).unwrap_or_else(|| layout.public());
+    for d in [
+        layout.dir.clone(),
+        layout.catalog(),
+        layout.public(),
+        layout.metadata(),
+        layout.targets(),
+        blobs_parent,
+        layout.blobs(),
+    ] {
+        fs_err::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).map_err(|e| TrustError::io(&d, e))?;
     }
-    let _lock = RepoLock::acquire(&layout)?;
+    std::fs::DirBuilder::new().mode(0o700).create(layout.keys()).map_err(|e| TrustError::io(layout.keys(), e))?;
+    let lock = RepoLock::acquire_in(layout.clone(), RepoLock::DEFAULT_WAIT).await?;
 
     let mut root_keys = Vec::new();
     for n in 1..=options.root_keys {
@@ -136,10 +151,10 @@ pub async fn init(dir: &Path, options: &InitOptions) -> Result<(), TrustError> {
     let sources: Vec<Box<dyn KeySource>> = root_keys.iter().map(keys::source).collect();
     let signed =
         SignedRole::new(root.clone(), &KeyHolder::Root(root), &sources, &SystemRandom::new()).await.map_err(refused)?;
-    signed.write(layout.metadata(), true).await.map_err(refused)?;
-    write_atomically(&layout.trusted_root(), signed.buffer())?;
+    write_shared(&layout.metadata().join("1.root.json"), signed.buffer())?;
+    write_shared(&layout.trusted_root(), signed.buffer())?;
     save_versions(&layout, &Versions { seal_entries: Some(options.seal_entries.max(1)), ..Versions::default() })?;
-    sign_all(&layout, &Lifetimes::default()).await
+    resign_locked(&lock, &Lifetimes::default()).await
 }
 
 fn role_keys(keyids: Vec<Decoded<Hex>>, threshold: NonZeroU64) -> RoleKeys {
@@ -156,24 +171,38 @@ pub(crate) fn expires_in(d: jiff::SignedDuration) -> jiff::Timestamp {
 /// Publishes the update a publishing manifest and its payload describe (a new update, or a
 /// higher revision of a published one): blobs, the pack entry, and signed metadata.
 pub async fn publish(dir: &Path, manifest: &Path, payload: &Path) -> Result<UpdateDocument, TrustError> {
-    publish_as(dir, manifest, payload, false).await
+    publish_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, manifest, payload).await
 }
 
 /// Publishes a new revision of an update that is already published (its revision must be
 /// higher); refused for an update id the repository does not have.
 pub async fn revise(dir: &Path, manifest: &Path, payload: &Path) -> Result<UpdateDocument, TrustError> {
-    publish_as(dir, manifest, payload, true).await
+    revise_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, manifest, payload).await
 }
 
-async fn publish_as(dir: &Path, manifest: &Path, payload: &Path, revision: bool) -> Result<UpdateDocument, TrustError> {
-    let layout = open(dir)?;
+/// [`publish`] under a lock the caller holds.
+pub async fn publish_locked(lock: &RepoLock, manifest: &Path, payload: &Path) -> Result<UpdateDocument, TrustError> {
+    publish_as(lock, manifest, payload, false).await
+}
+
+/// [`revise`] under a lock the caller holds.
+pub async fn revise_locked(lock: &RepoLock, manifest: &Path, payload: &Path) -> Result<UpdateDocument, TrustError> {
+    publish_as(lock, manifest, payload, true).await
+}
+
+async fn publish_as(
+    lock: &RepoLock,
+    manifest: &Path,
+    payload: &Path,
+    revision: bool,
+) -> Result<UpdateDocument, TrustError> {
+    let layout = lock.layout();
     let package_err = |e: wua_package::PackageError| TrustError::invalid(manifest, e.to_string());
     let parsed = wua_package::Manifest::load(manifest).map_err(package_err)?;
     let files = wua_package::scan_payload(payload).map_err(package_err)?;
     let document =
         parsed.to_document(manifest, files.iter().map(|f| f.entry.clone()).collect()).map_err(package_err)?;
-    let _lock = RepoLock::acquire(&layout)?;
-    let catalog = working_catalog(&layout)?;
+    let catalog = working_catalog(layout)?;
     if revision && !catalog.documents.iter().any(|d| d.update_id == document.update_id) {
         return Err(TrustError::invalid(
             manifest,
@@ -193,41 +222,48 @@ async fn publish_as(dir: &Path, manifest: &Path, payload: &Path, revision: bool)
             ));
         }
     }
+    let mut stored = false;
     for f in &files {
-        let blob = layout.blob(&f.entry.sha256);
-        if !blob.exists() {
-            let tmp = tempfile::NamedTempFile::new_in(layout.blobs()).map_err(|e| TrustError::io(layout.blobs(), e))?;
-            fs_err::copy(&f.source, tmp.path()).map_err(|e| TrustError::io(&f.source, e))?;
-            tmp.persist(&blob).map_err(|e| TrustError::io(&blob, e.error))?;
-        }
+        let mut source = fs_err::File::open(&f.source).map_err(|e| TrustError::io(&f.source, e))?;
+        stored |= store_blob(layout, &f.entry.sha256, &mut source, &f.source)?;
     }
-    append(&layout, &PackEntry::Document(Box::new(document.clone())))?;
-    sign_all(&layout, &Lifetimes::default()).await?;
+    if stored {
+        wua_fs::fsync_dir(&layout.blobs()).map_err(|e| TrustError::io(layout.blobs(), e))?;
+    }
+    append(layout, &PackEntry::Document(Box::new(document.clone())))?;
+    resign_locked(lock, &Lifetimes::default()).await?;
     Ok(document)
 }
 
 /// Declines a published revision: no longer offered to new installs; an installed copy stays
 /// visible and uninstallable.
 pub async fn decline(dir: &Path, update_id: &str, revision_number: i32) -> Result<(), TrustError> {
-    let layout = open(dir)?;
-    let _lock = RepoLock::acquire(&layout)?;
-    let catalog = working_catalog(&layout)?;
+    decline_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, update_id, revision_number).await
+}
+
+/// [`decline`] under a lock the caller holds.
+pub async fn decline_locked(lock: &RepoLock, update_id: &str, revision_number: i32) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    let catalog = working_catalog(layout)?;
     if catalog.document(update_id, revision_number).is_none() {
         return Err(TrustError::invalid(
-            dir,
+            &layout.dir,
             format!("update {update_id} revision {revision_number} is not published"),
         ));
     }
-    append(&layout, &PackEntry::Declined { update_id: update_id.into(), revision_number })?;
-    sign_all(&layout, &Lifetimes::default()).await
+    append(layout, &PackEntry::Declined { update_id: update_id.into(), revision_number })?;
+    resign_locked(lock, &Lifetimes::default()).await
 }
 
 /// Re-signs the online roles with new versions and expiry dates (what a timer does for the
 /// timestamp).
 pub async fn resign(dir: &Path, lifetimes: &Lifetimes) -> Result<(), TrustError> {
-    let layout = open(dir)?;
-    let _lock = RepoLock::acquire(&layout)?;
-    sign_all(&layout, lifetimes).await
+    resign_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, lifetimes).await
+}
+
+/// [`resign`] under a lock the caller holds: what every writer does last.
+pub async fn resign_locked(lock: &RepoLock, lifetimes: &Lifetimes) -> Result<(), TrustError> {
+    sign_all(lock, lifetimes, &Signing::Current).await
 }
 
 /// Compacts the catalog when superseded entries make up at least half of it: the packs are
@@ -237,9 +273,13 @@ pub async fn resign(dir: &Path, lifetimes: &Lifetimes) -> Result<(), TrustError>
 /// uninstallable. Returns the number of entries dropped (0 when the rule did not call for it).
 /// A refresh after a compaction fetches the new packs, as a cold sync does.
 pub async fn compact(dir: &Path, force: bool) -> Result<usize, TrustError> {
-    let layout = open(dir)?;
-    let _lock = RepoLock::acquire(&layout)?;
-    let catalog = working_catalog(&layout)?;
+    compact_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, force).await
+}
+
+/// [`compact`] under a lock the caller holds.
+pub async fn compact_locked(lock: &RepoLock, force: bool) -> Result<usize, TrustError> {
+    let layout = lock.layout();
+    let catalog = working_catalog(layout)?;
     let total = catalog.documents.len() + catalog.declined.len();
     let mut newest: std::collections::BTreeMap<&str, &UpdateDocument> = std::collections::BTreeMap::new();
     for d in &catalog.documents {
@@ -261,20 +301,20 @@ pub async fn compact(dir: &Path, force: bool) -> Result<usize, TrustError> {
         return Ok(0);
     }
     // New pack numbers after the old ones, so a pack name never stands for other content.
-    let old = pack_files(&layout)?;
+    let old = pack_files(layout)?;
     let first = old.last().map_or(1, |(n, _)| n + 1);
-    let seal = load_versions(&layout)?.seal_entries.unwrap_or(SEAL_ENTRIES);
+    let seal = load_versions(layout)?.seal_entries.unwrap_or(SEAL_ENTRIES);
     for (n, chunk) in (first..).zip(entries.chunks(seal.max(1))) {
         let mut text = String::new();
         for e in chunk {
             text.push_str(&e.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?);
         }
-        write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
+        write_shared(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
     }
     for (_, path) in old {
         fs_err::remove_file(&path).map_err(|e| TrustError::io(&path, e))?;
     }
-    sign_all(&layout, &Lifetimes::default()).await?;
+    resign_locked(lock, &Lifetimes::default()).await?;
     Ok(dropped)
 }
 
@@ -343,37 +383,52 @@ pub async fn approve(
     action: ApprovalAction,
     deadline: Option<&str>,
 ) -> Result<(), TrustError> {
-    let layout = open(dir)?;
+    approve_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, update_id, group, action, deadline).await
+}
+
+/// [`approve`] under a lock the caller holds.
+pub async fn approve_locked(
+    lock: &RepoLock,
+    update_id: &str,
+    group: &str,
+    action: ApprovalAction,
+    deadline: Option<&str>,
+) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    let dir = &layout.dir;
     check_group(dir, group)?;
     if let Some(d) = deadline {
         d.parse::<jiff::Timestamp>()
             .map_err(|e| TrustError::invalid(dir, format!("deadline {d:?} is not RFC 3339: {e}")))?;
     }
-    let _lock = RepoLock::acquire(&layout)?;
-    if !working_catalog(&layout)?.documents.iter().any(|d| d.update_id == update_id) {
+    if !working_catalog(layout)?.documents.iter().any(|d| d.update_id == update_id) {
         return Err(TrustError::invalid(dir, format!("update {update_id} is not published")));
     }
-    let mut approvals = read_approvals(&layout, group)?;
+    let mut approvals = read_approvals(layout, group)?;
     approvals.approvals.retain(|a| a.update_id != update_id);
     approvals.approvals.push(Approval { update_id: update_id.into(), action, deadline: deadline.map(str::to_owned) });
     approvals.approvals.sort_by(|a, b| a.update_id.cmp(&b.update_id));
-    write_approvals(&layout, &approvals)?;
-    sign_all(&layout, &Lifetimes::default()).await
+    write_approvals(layout, &approvals)?;
+    resign_locked(lock, &Lifetimes::default()).await
 }
 
 /// Withdraws an update's approval for a group.
 pub async fn unapprove(dir: &Path, update_id: &str, group: &str) -> Result<(), TrustError> {
-    let layout = open(dir)?;
-    check_group(dir, group)?;
-    let _lock = RepoLock::acquire(&layout)?;
-    let mut approvals = read_approvals(&layout, group)?;
+    unapprove_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, update_id, group).await
+}
+
+/// [`unapprove`] under a lock the caller holds.
+pub async fn unapprove_locked(lock: &RepoLock, update_id: &str, group: &str) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    check_group(&layout.dir, group)?;
+    let mut approvals = read_approvals(layout, group)?;
     let before = approvals.approvals.len();
     approvals.approvals.retain(|a| a.update_id != update_id);
     if approvals.approvals.len() == before {
-        return Err(TrustError::invalid(dir, format!("update {update_id} is not approved for group {group}")));
+        return Err(TrustError::invalid(&layout.dir, format!("update {update_id} is not approved for group {group}")));
     }
-    write_approvals(&layout, &approvals)?;
-    sign_all(&layout, &Lifetimes::default()).await
+    write_approvals(layout, &approvals)?;
+    resign_locked(lock, &Lifetimes::default()).await
 }
 
 fn read_approvals(layout: &Layout, group: &str) -> Result<GroupApprovals, TrustError> {
@@ -390,7 +445,7 @@ fn read_approvals(layout: &Layout, group: &str) -> Result<GroupApprovals, TrustE
 fn write_approvals(layout: &Layout, approvals: &GroupApprovals) -> Result<(), TrustError> {
     let path = layout.catalog().join(approvals_target(&approvals.group));
     let bytes = serde_json::to_vec_pretty(approvals).map_err(|e| TrustError::invalid(&path, e.to_string()))?;
-    write_atomically(&path, &bytes)
+    write_shared(&path, &bytes)
 }
 
 /// The working approvals files.
@@ -407,7 +462,7 @@ fn approvals_files(layout: &Layout) -> Result<Vec<(String, PathBuf)>, TrustError
     Ok(files)
 }
 
-fn open(dir: &Path) -> Result<Layout, TrustError> {
+pub(crate) fn open(dir: &Path) -> Result<Layout, TrustError> {
     if !Layout::is_repository(dir) {
         return Err(TrustError::invalid(dir, "is not a wua repository (wua repo init creates one)"));
     }
@@ -457,7 +512,7 @@ fn append_all(layout: &Layout, entries: &[PackEntry]) -> Result<(), TrustError> 
         let line = entry.line().map_err(|e| TrustError::invalid(layout.catalog(), e.to_string()))?;
         if lines >= seal || (lines > 0 && text.len() as u64 + line.len() as u64 > SEAL_BYTES) {
             if dirty {
-                write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
+                write_shared(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
             }
             n += 1;
             text.clear();
@@ -468,7 +523,7 @@ fn append_all(layout: &Layout, entries: &[PackEntry]) -> Result<(), TrustError> 
         dirty = true;
     }
     if dirty {
-        write_atomically(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
+        write_shared(&layout.catalog().join(pack::target_name(n)), text.as_bytes())?;
     }
     Ok(())
 }
@@ -476,23 +531,58 @@ fn append_all(layout: &Layout, entries: &[PackEntry]) -> Result<(), TrustError> 
 /// Stores a blob in the repository (content-addressed); returns its SHA-256 and size. For
 /// bulk publishing with [`publish_documents`].
 pub fn add_blob(dir: &Path, bytes: &[u8]) -> Result<(String, u64), TrustError> {
-    let layout = open(dir)?;
+    add_blob_locked(&RepoLock::acquire_blocking(dir, RepoLock::DEFAULT_WAIT)?, bytes)
+}
+
+/// [`add_blob`] under a lock the caller holds.
+pub fn add_blob_locked(lock: &RepoLock, bytes: &[u8]) -> Result<(String, u64), TrustError> {
+    let layout = lock.layout();
     let sha = wua_fs::sha256_hex(bytes);
-    let path = layout.blob(&sha);
-    if !path.exists() {
-        let mut tmp = tempfile::NamedTempFile::new_in(layout.blobs()).map_err(|e| TrustError::io(layout.blobs(), e))?;
-        tmp.write_all(bytes).map_err(|e| TrustError::io(&path, e))?;
-        tmp.persist(&path).map_err(|e| TrustError::io(&path, e.error))?;
+    if store_blob(layout, &sha, &mut &bytes[..], Path::new("<bytes>"))? {
+        wua_fs::fsync_dir(&layout.blobs()).map_err(|e| TrustError::io(layout.blobs(), e))?;
     }
     Ok((sha, bytes.len() as u64))
+}
+
+/// Stores the bytes `source` yields as the blob `sha256` unless the repository has it: copied
+/// to a temporary file, hashed on the way, synced and given mode 0644, then renamed into place
+/// only if the bytes are the ones named (a payload changed since it was scanned is refused).
+/// The caller syncs the blob directory once for all. Returns whether a blob was stored.
+fn store_blob(layout: &Layout, sha256: &str, source: &mut dyn std::io::Read, from: &Path) -> Result<bool, TrustError> {
+    let path = layout.blob(sha256);
+    if path.exists() {
+        return Ok(false);
+    }
+    let dir = layout.blobs();
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| TrustError::io(&dir, e))?;
+    let (_, digest) =
+        wua_fs::copy_hashing(source, &mut std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()))
+            .map_err(|e| TrustError::io(from, e))?;
+    if hex::encode(digest) != sha256 {
+        return Err(TrustError::invalid(
+            from,
+            format!("changed while it was published (its SHA-256 is no longer {sha256})"),
+        ));
+    }
+    let file = tmp.as_file();
+    file.set_permissions(std::fs::Permissions::from_mode(SHARED_FILE_MODE))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| TrustError::io(tmp.path(), e))?;
+    tmp.persist(&path).map_err(|e| TrustError::io(&path, e.error))?;
+    Ok(true)
 }
 
 /// Publishes many documents in one signed change (a catalog import): each must be valid, name
 /// only blobs the repository has, and be a new update or a higher revision.
 pub async fn publish_documents(dir: &Path, documents: Vec<UpdateDocument>) -> Result<(), TrustError> {
-    let layout = open(dir)?;
-    let _lock = RepoLock::acquire(&layout)?;
-    let catalog = working_catalog(&layout)?;
+    publish_documents_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, documents).await
+}
+
+/// [`publish_documents`] under a lock the caller holds.
+pub async fn publish_documents_locked(lock: &RepoLock, documents: Vec<UpdateDocument>) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    let dir = &layout.dir;
+    let catalog = working_catalog(layout)?;
     let mut newest: HashMap<String, i32> = HashMap::new();
     for d in &catalog.documents {
         let slot = newest.entry(d.update_id.clone()).or_insert(d.revision_number);
@@ -518,20 +608,63 @@ pub async fn publish_documents(dir: &Path, documents: Vec<UpdateDocument>) -> Re
         }
     }
     let entries: Vec<PackEntry> = documents.into_iter().map(|d| PackEntry::Document(Box::new(d))).collect();
-    append_all(&layout, &entries)?;
-    sign_all(&layout, &Lifetimes::default()).await
+    append_all(layout, &entries)?;
+    resign_locked(lock, &Lifetimes::default()).await
+}
+
+/// Signs the online roles under a transition root (see [`Signing::Transition`]); for
+/// `root::merge`.
+pub(crate) async fn sign_transition(lock: &RepoLock, root: Root) -> Result<(), TrustError> {
+    sign_all(lock, &Lifetimes::default(), &Signing::Transition(Box::new(root))).await
+}
+
+/// Which root and keys sign the online roles.
+#[derive(Debug)]
+pub(crate) enum Signing {
+    /// The trusted root (`root.json`) and the online keys in place.
+    Current,
+    /// During a root change (`root::merge`): a root listing both the outgoing and the incoming
+    /// keys of each online role, and both keys, so what is signed verifies under the current
+    /// root and under the new one. It is never published itself.
+    Transition(Box<Root>),
 }
 
 /// Signs targets (every pack), the approvals delegation, snapshot and timestamp with the next
-/// versions, then publishes them in the safe order (see the module).
-async fn sign_all(layout: &Layout, lifetimes: &Lifetimes) -> Result<(), TrustError> {
+/// versions, then publishes them in the safe order (see the module). First completes a root
+/// change a crash interrupted (`root::settle`), so it signs with the keys the served root
+/// names.
+async fn sign_all(lock: &RepoLock, lifetimes: &Lifetimes, signing: &Signing) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    root::settle(lock)?;
     let mut versions = load_versions(layout)?;
     versions.targets += 1;
     versions.snapshot += 1;
     versions.timestamp += 1;
     versions.approvals += 1;
+    // Saved first: a version number used once is never used again, even if a crash stops
+    // this signing half way.
+    save_versions(layout, &versions)?;
+    crash_point("sign: versions saved");
     let nz = |v: u64| NonZeroU64::new(v).unwrap_or(NonZeroU64::MIN);
-    let mut editor = RepositoryEditor::new(layout.trusted_root()).await.map_err(refused)?;
+    // The editor reads the root from a file: the trusted root, or the transition root written
+    // beside the staging files.
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&layout.dir)
+        .map_err(|e| TrustError::io(&layout.dir, e))?;
+    let (root_path, mut online) = match signing {
+        Signing::Current => (layout.trusted_root(), Vec::new()),
+        Signing::Transition(root) => {
+            let path = staging.path().join("transition-root.json");
+            let signed = Signed { signed: (**root).clone(), signatures: vec![] };
+            let bytes = serde_json::to_vec(&signed).map_err(|e| TrustError::invalid(&path, e.to_string()))?;
+            fs_err::write(&path, bytes).map_err(|e| TrustError::io(&path, e))?;
+            let incoming = ONLINE.iter().map(|r| layout.key(&format!("{r}.next"))).filter(|p| p.exists());
+            (path, incoming.map(keys::source).collect())
+        }
+    };
+    online.extend(ONLINE.iter().map(|r| keys::source(layout.key(r))));
+    let mut editor = RepositoryEditor::new(&root_path).await.map_err(refused)?;
     editor.targets_version(nz(versions.targets)).map_err(refused)?;
     editor.targets_expires(expires_in(lifetimes.targets)).map_err(refused)?;
     editor
@@ -560,7 +693,6 @@ async fn sign_all(layout: &Layout, lifetimes: &Lifetimes) -> Result<(), TrustErr
         )
         .await
         .map_err(refused)?;
-    let online: Vec<Box<dyn KeySource>> = ONLINE.iter().map(|r| keys::source(layout.key(r))).collect();
     // The top-level targets, then the approvals role's own targets under its own key.
     editor.sign_targets_editor(&online).await.map_err(refused)?;
     editor.change_delegated_targets(APPROVALS).map_err(refused)?;
@@ -579,30 +711,33 @@ async fn sign_all(layout: &Layout, lifetimes: &Lifetimes) -> Result<(), TrustErr
     let mut copies: Vec<(String, PathBuf)> = packs.iter().map(|(n, p)| (pack::target_name(*n), p.clone())).collect();
     copies.extend(approvals);
     for (name, path) in &copies {
-        let name = tough::TargetName::new(name.as_str()).map_err(refused)?;
-        signed.copy_target(path, &layout.targets(), PathExists::Skip, Some(&name)).await.map_err(refused)?;
+        let bytes = fs_err::read(path).map_err(|e| TrustError::io(path, e))?;
+        let target = layout.targets().join(format!("{}.{name}", wua_fs::sha256_hex(&bytes)));
+        if !target.exists() {
+            write_shared(&target, &bytes)?;
+        }
     }
-    // Metadata into a staging directory, then moved: versioned names first, timestamp last.
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(layout.public())
-        .map_err(|e| TrustError::io(layout.public(), e))?;
-    signed.write(staging.path()).await.map_err(refused)?;
-    let mut names: Vec<String> = std::fs::read_dir(staging.path())
-        .map_err(|e| TrustError::io(staging.path(), e))?
+    // Metadata: versioned names first, timestamp last. Root versions are written by
+    // `root::merge` (and `init`), never here.
+    let out = staging.path().join("out");
+    fs_err::create_dir(&out).map_err(|e| TrustError::io(&out, e))?;
+    signed.write(&out).await.map_err(refused)?;
+    let mut names: Vec<String> = fs_err::read_dir(&out)
+        .map_err(|e| TrustError::io(&out, e))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.ends_with(".root.json"))
         .collect();
     names.sort_by_key(|n| n == "timestamp.json");
     for name in names {
-        let (from, to) = (staging.path().join(&name), layout.metadata().join(&name));
-        if name.ends_with(".root.json") && to.exists() {
-            continue; // a root version never changes once written
+        if name == "timestamp.json" {
+            crash_point("sign: versioned metadata written");
         }
-        fsync_file(&from)?;
-        fs_err::rename(&from, &to).map_err(|e| TrustError::io(&to, e))?;
+        let from = out.join(&name);
+        let bytes = fs_err::read(&from).map_err(|e| TrustError::io(&from, e))?;
+        write_shared(&layout.metadata().join(&name), &bytes)?;
     }
-    fsync_dir(&layout.metadata())?;
-    save_versions(layout, &versions)
+    crash_point("sign: timestamp written");
+    Ok(())
 }
 
 fn load_versions(layout: &Layout) -> Result<Versions, TrustError> {
@@ -613,53 +748,59 @@ fn load_versions(layout: &Layout) -> Result<Versions, TrustError> {
 
 fn save_versions(layout: &Layout, v: &Versions) -> Result<(), TrustError> {
     let text = serde_json::to_vec_pretty(v).map_err(|e| TrustError::invalid(layout.versions(), e.to_string()))?;
-    write_atomically(&layout.versions(), &text)
+    write_shared(&layout.versions(), &text)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| TrustError::io(dir, e))?;
-    tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| TrustError::io(path, e))?;
-    tmp.persist(path).map_err(|e| TrustError::io(path, e.error))?;
-    fsync_dir(dir)
+/// Replaces a file meant to be shared (metadata, packs, targets, `root.json`) durably, mode
+/// 0644 whatever the umask.
+pub(crate) fn write_shared(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
+    wua_fs::write_atomic(path, bytes, SHARED_FILE_MODE).map_err(|e| TrustError::io(path, e))
 }
 
-fn fsync_file(path: &Path) -> Result<(), TrustError> {
-    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| TrustError::io(path, e))
-}
-
-fn fsync_dir(dir: &Path) -> Result<(), TrustError> {
-    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| TrustError::io(dir, e))
-}
-
-/// The writers' lock: an exclusive `flock` on `repo.lock`, with the holder's pid inside.
+/// The writers' lock: an exclusive `flock` on `repo.lock`, with the holder's pid inside. Every
+/// function that changes a repository takes one (`&RepoLock`), so none can run without it;
+/// dropping it releases the lock.
 #[derive(Debug)]
-pub(crate) struct RepoLock {
-    _file: std::fs::File,
+pub struct RepoLock {
+    _file: LockFile,
+    layout: Layout,
 }
 
 impl RepoLock {
-    pub(crate) fn acquire(layout: &Layout) -> Result<Self, TrustError> {
-        let path = layout.lock();
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| TrustError::io(&path, e))?;
-        // SAFETY: flock on a valid, owned file descriptor.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Err(TrustError::Locked { path: layout.dir.clone(), pid: text.trim().parse().unwrap_or(0) });
+    /// How long a writer waits for another to finish by default: long enough that a writer
+    /// never fails because another finished a moment later.
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+    /// Takes the lock of the repository in `dir`, waiting at most `wait` for another writer to
+    /// finish, then `WUA_E_REPO_LOCKED` naming the holder's pid. The wait happens on a blocking
+    /// thread, never on the runtime's.
+    pub async fn acquire(dir: &Path, wait: Duration) -> Result<RepoLock, TrustError> {
+        RepoLock::acquire_in(open(dir)?, wait).await
+    }
+
+    /// [`RepoLock::acquire`] for callers outside a runtime.
+    pub fn acquire_blocking(dir: &Path, wait: Duration) -> Result<RepoLock, TrustError> {
+        RepoLock::take(open(dir)?, wait)
+    }
+
+    /// The lock of a repository being created (`init`), or one already opened.
+    pub(crate) async fn acquire_in(layout: Layout, wait: Duration) -> Result<RepoLock, TrustError> {
+        let dir = layout.dir.clone();
+        tokio::task::spawn_blocking(move || RepoLock::take(layout, wait))
+            .await
+            .map_err(|e| TrustError::io(dir, std::io::Error::other(e.to_string())))?
+    }
+
+    fn take(layout: Layout, wait: Duration) -> Result<RepoLock, TrustError> {
+        match LockFile::acquire_within(&layout.lock(), wait) {
+            Ok(file) => Ok(RepoLock { _file: file, layout }),
+            Err(LockError::Busy { holder, .. }) => Err(TrustError::Locked { path: layout.dir, holder }),
+            Err(LockError::Io { path, source }) => Err(TrustError::io(path, source)),
         }
-        let pid = std::process::id().to_string();
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(pid.as_bytes()))
-            .map_err(|e| TrustError::io(&path, e))?;
-        Ok(RepoLock { _file: file })
+    }
+
+    /// The repository this lock is for.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 }
