@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use wua_agent::wua_types::{HResult, WuError};
+use wua_trust::approvals::ApprovalAction;
 use wua_trust::export::ExportKind;
-use wua_trust::repo::{self, ApprovalAction, InitOptions, Lifetimes, RepoLock};
+use wua_trust::repo::{self, InitOptions, Lifetimes, RepoLock};
 use wua_trust::root::{self, Rotation};
 use wua_trust::{Layout, TrustError};
 

@@ -81,7 +81,7 @@ fn current_files(layout: &Layout, kind: ExportKind) -> Result<Vec<(PathBuf, Stri
     let snapshot = read(&snapshot_name)?;
     take(snapshot_name);
     let mut targets = Vec::new();
-    for role in ["targets", crate::repo::APPROVALS] {
+    for role in ["targets", crate::approvals::APPROVALS] {
         if let Some(v) = version(&snapshot, role) {
             let name = format!("{v}.{role}.json");
             let doc = read(&name)?;

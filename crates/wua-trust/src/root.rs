@@ -13,7 +13,7 @@
 //! the outgoing and the incoming keys together (valid under the current root and the new one),
 //! then the new root version is published, then `root.json` replaced, then the keys moved into
 //! place, then everything re-signed by the new keys alone. The next writer completes a change
-//! a crash interrupted ([`settle`]).
+//! a crash interrupted (`settle`).
 
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -27,10 +27,11 @@ use tough::sign::{Sign, parse_keypair};
 
 use wua_fs::crash::crash_point;
 
+use crate::approvals::APPROVALS;
 use crate::error::TrustError;
 use crate::keys;
 use crate::layout::Layout;
-use crate::repo::{self, APPROVALS, Lifetimes, RepoLock, write_shared};
+use crate::repo::{self, Lifetimes, RepoLock, write_shared};
 
 /// What `rotate_key` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +128,8 @@ pub async fn rotate_key_locked(lock: &RepoLock, role: &str) -> Result<Rotation, 
     crash_point("rotate: proposal written");
     match merge_locked(lock, std::slice::from_ref(&file)).await {
         Ok(()) => Ok(Rotation::Installed),
-        Err(TrustError::Refused { .. }) => Ok(Rotation::Proposed(file)),
+        // Only a proposal short of signatures waits; any other failure is the caller's to see.
+        Err(TrustError::RootThreshold { .. }) => Ok(Rotation::Proposed(file)),
         Err(e) => Err(e),
     }
 }
@@ -176,8 +178,13 @@ pub async fn merge_locked(lock: &RepoLock, files: &[PathBuf]) -> Result<(), Trus
         ));
     }
     // TUF 5.3.4: the new root must be signed by a threshold of the old root keys and of its own.
-    current.signed.verify_role(&merged).map_err(|e| threshold_refusal("the current root's", e))?;
-    merged.signed.verify_role(&merged).map_err(|e| threshold_refusal("its own", e))?;
+    let threshold = |whose: &'static str, e: tough::schema::Error| TrustError::RootThreshold {
+        path: first.clone(),
+        whose,
+        detail: e.to_string(),
+    };
+    current.signed.verify_role(&merged).map_err(|e| threshold("the current root's", e))?;
+    merged.signed.verify_role(&merged).map_err(|e| threshold("its own", e))?;
 
     let version = merged.signed.version.get();
     let bytes = serde_json::to_vec_pretty(&merged).map_err(|e| TrustError::invalid(first, e.to_string()))?;
@@ -277,13 +284,6 @@ fn transition_root(current: &Root, new: &Root) -> Root {
         }
     }
     transition
-}
-
-fn threshold_refusal(whose: &str, e: tough::schema::Error) -> TrustError {
-    TrustError::Refused {
-        refusal: crate::error::Refusal::Signature,
-        detail: format!("the root proposal does not meet {whose} root threshold: {e}"),
-    }
 }
 
 /// `root-N`: a root key's name.

@@ -3,7 +3,8 @@
 //! (consistent snapshots, the approvals delegation, several packs, a rotated root) over HTTP
 //! and downloads packs and approvals, unmodified.
 
-use wua_trust::repo::{self, ApprovalAction, InitOptions};
+use wua_trust::approvals::ApprovalAction;
+use wua_trust::repo::{self, InitOptions};
 use wua_trust::root::{self, Rotation};
 
 use crate::support::*;

@@ -10,6 +10,7 @@ mod attack_root_rotation;
 mod attack_threshold;
 mod attack_wrong_key;
 mod concurrent_writers;
+mod errors_by_side;
 mod export;
 mod interop_python_tuf;
 mod repo_lock;

@@ -5,8 +5,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use wua_trust::approvals::ApprovalAction;
 use wua_trust::export::{self, ExportKind};
-use wua_trust::repo::{self, ApprovalAction, InitOptions};
+use wua_trust::repo::{self, InitOptions};
 use wua_trust::root::{self, Rotation};
 
 use crate::support::*;
