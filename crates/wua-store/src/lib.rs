@@ -134,10 +134,10 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         // WAL keeps readers (`wua status`) out of a writer's way; FULL makes every commit durable
         // when it returns, which the journal protocol relies on.
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(err)?;
+        let mode = wal_mode(&conn).map_err(err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Corrupt { path, detail: format!("journal_mode is {mode}, not wal") });
         }
@@ -200,7 +200,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         let store = Store { conn, path: path.to_owned() };
         migrations::version(&store)?;
         Ok(store)
@@ -254,6 +254,28 @@ fn uri_path(path: &Path) -> String {
     }
     out
 }
+
+/// Switches a connection to WAL and returns the journal mode now in force. A new datastore
+/// opened by two processes at the same instant makes one of them see `SQLITE_BUSY` here
+/// without SQLite's busy handler being asked (the switch needs the database to itself), so
+/// it is retried for as long as the busy timeout.
+fn wal_mode(conn: &Connection) -> Result<String, rusqlite::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(e)
+                if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a connection waits for another writer.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The current time as RFC 3339 UTC, as every stored date is written.
 pub fn now_rfc3339() -> String {
