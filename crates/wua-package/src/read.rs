@@ -356,8 +356,6 @@ fn read_archive(
     };
     // tar's end of archive is two zero blocks (a writer may pad further with zeros). The
     // reader stops after the first, so read the rest: a cut anywhere in it is a truncation.
-    // The entry iterator borrows the archive; it is done.
-    drop(entries);
     let mut rest = archive.into_inner();
     let mut tail = Vec::new();
     (&mut rest)
@@ -421,7 +419,7 @@ fn copy_hashing(from: &mut impl Read, to: &mut impl io::Write) -> io::Result<(St
 }
 
 /// The prefix of the files an import stages blobs in, beside the cache.
-pub const STAGING_PREFIX: &str = ".import-";
+const STAGING_PREFIX: &str = ".import-";
 
 /// A staging name no other import uses: `.import-<pid>-<n>-<sha256>`. Two imports of the same
 /// package at the same instant then never write into each other's file, and whoever cleans up
