@@ -20,7 +20,7 @@ pub(crate) fn check_writable(state_dir: &Path, root: &Path) -> Result<(), WuErro
 }
 
 /// `faccessat(W_OK, AT_EACCESS)`: true when the effective user may write `path`.
-pub fn is_writable(path: &Path) -> bool {
+pub(crate) fn is_writable(path: &Path) -> bool {
     let Ok(c) = CString::new(path.as_os_str().as_bytes()) else { return false };
     // SAFETY: a valid NUL-terminated path; faccessat only reads it.
     unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0 }

@@ -6,16 +6,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use wua_install::lock::DEFAULT_LOCK_WAIT;
+use wua_install::DEFAULT_LOCK_WAIT;
 use wua_install::{InstallLock, Target, bind_root, recover};
 use wua_store::Store;
 use wua_types::{
-    HResult, InstallationImpact, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateOperation, WuError,
+    HResult, InstallationImpact, InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateOperation,
+    WuError, lock_unpoisoned,
 };
 
 use crate::access::check_writable;
 use crate::job::{AsyncState, CompletedCallback, InstallationJob, ProgressCallback};
-use crate::session::{UpdateSession, lock};
+use crate::session::UpdateSession;
 use crate::worker::Work;
 
 /// Installer ids, so a job knows which installer began it (D-21).
@@ -58,63 +59,66 @@ impl UpdateInstaller {
 
     /// `Updates` (get): a read-only view of the collection to act on.
     pub fn updates(&self) -> Option<UpdateCollection> {
-        lock(&self.settings).updates.as_ref().map(|c| UpdateCollection::read_only_from(c.as_slice().to_vec()))
+        lock_unpoisoned(&self.settings)
+            .updates
+            .as_ref()
+            .map(|c| UpdateCollection::read_only_from(c.as_slice().to_vec()))
     }
 
     /// `Updates` (put).
     pub fn set_updates(&self, updates: UpdateCollection) {
-        lock(&self.settings).updates = Some(updates);
+        lock_unpoisoned(&self.settings).updates = Some(updates);
     }
 
     /// `IsForced` (default false, D-34): reinstall what is installed, uninstall what is not,
     /// and install or uninstall although a reboot is pending (D-9).
     pub fn is_forced(&self) -> bool {
-        lock(&self.settings).is_forced
+        lock_unpoisoned(&self.settings).is_forced
     }
 
     /// Sets `IsForced`.
     pub fn set_is_forced(&self, value: bool) {
-        lock(&self.settings).is_forced = value;
+        lock_unpoisoned(&self.settings).is_forced = value;
     }
 
     /// `ForceQuiet` (default false): updates that may ask for input fail (D-16).
     pub fn force_quiet(&self) -> bool {
-        lock(&self.settings).force_quiet
+        lock_unpoisoned(&self.settings).force_quiet
     }
 
     /// Sets `ForceQuiet`.
     pub fn set_force_quiet(&self, value: bool) {
-        lock(&self.settings).force_quiet = value;
+        lock_unpoisoned(&self.settings).force_quiet = value;
     }
 
     /// `AllowSourcePrompts` (default true; ignored: content always comes from the cache).
     pub fn allow_source_prompts(&self) -> bool {
-        lock(&self.settings).allow_source_prompts
+        lock_unpoisoned(&self.settings).allow_source_prompts
     }
 
     /// Sets `AllowSourcePrompts`.
     pub fn set_allow_source_prompts(&self, value: bool) {
-        lock(&self.settings).allow_source_prompts = value;
+        lock_unpoisoned(&self.settings).allow_source_prompts = value;
     }
 
     /// `AttemptCloseAppsIfNecessary` (accepted and ignored).
     pub fn attempt_close_apps_if_necessary(&self) -> bool {
-        lock(&self.settings).attempt_close_apps_if_necessary
+        lock_unpoisoned(&self.settings).attempt_close_apps_if_necessary
     }
 
     /// Sets `AttemptCloseAppsIfNecessary`.
     pub fn set_attempt_close_apps_if_necessary(&self, value: bool) {
-        lock(&self.settings).attempt_close_apps_if_necessary = value;
+        lock_unpoisoned(&self.settings).attempt_close_apps_if_necessary = value;
     }
 
     /// `ClientApplicationID`, inherited from the session.
     pub fn client_application_id(&self) -> String {
-        lock(&self.settings).client_application_id.clone()
+        lock_unpoisoned(&self.settings).client_application_id.clone()
     }
 
     /// Sets `ClientApplicationID`.
     pub fn set_client_application_id(&self, id: impl Into<String>) {
-        lock(&self.settings).client_application_id = id.into();
+        lock_unpoisoned(&self.settings).client_application_id = id.into();
     }
 
     /// `RebootRequiredBeforeInstallation` (D-9): an `AlwaysRequiresReboot` update (or a
@@ -128,7 +132,7 @@ impl UpdateInstaller {
     /// root now, in this or another process. Advisory, as in WUA.
     pub fn is_busy(&self) -> Result<bool, WuError> {
         let inner = &self.session.inner;
-        Ok(wua_install::lock::holder(&inner.state_dir, &inner.root)?.is_some())
+        Ok(wua_install::lock_holder(&inner.state_dir, &inner.root)?.is_some())
     }
 
     /// `Install`: `begin_install` and `end_install` in one call.
@@ -248,7 +252,7 @@ impl UpdateInstaller {
         on_completed: Option<CompletedCallback>,
         state: Option<AsyncState>,
     ) -> Result<InstallationJob, WuError> {
-        let settings = lock(&self.settings).clone();
+        let settings = lock_unpoisoned(&self.settings).clone();
         let inner = &self.session.inner;
         check_writable(&inner.state_dir, &inner.root)?;
         // D-7, D-11: the collection is snapshotted now.
@@ -277,9 +281,7 @@ impl UpdateInstaller {
             };
             // D-17: finish whatever a crash interrupted before doing anything else.
             recover(&target, &mut store, &lock).map_err(WuError::from)?;
-            let tx = store.write()?;
-            tx.clear_reboots_not_of(&boot_id)?;
-            tx.commit()?;
+            store.transact(|tx| tx.clear_reboots_not_of(&boot_id))?;
         }
         // D-9
         let pending = store.read()?.pending_reboots(&boot_id)?;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use wua_install::Monitor;
 use wua_types::{
     HResult, InstallationProgress, InstallationResult, UpdateCollection, UpdateInstallationResult, UpdateOperation,
-    WuError,
+    WuError, lock_unpoisoned, wait_unpoisoned,
 };
 
 /// `AsyncState`: any value the caller passes to `begin_*`, returned unchanged (D-25).
@@ -116,7 +116,7 @@ impl InstallationJob {
 
     fn state(&self) -> MutexGuard<'_, JobState> {
         // Plain data behind the lock; callbacks never run while it is held.
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock_unpoisoned(&self.inner.state)
     }
 
     /// `AsyncState` (D-25).
@@ -163,7 +163,7 @@ impl InstallationJob {
     }
 
     pub(crate) fn refuse_inside_callback(&self, what: &str) -> Result<(), WuError> {
-        let worker = *self.inner.worker.lock().unwrap_or_else(|e| e.into_inner());
+        let worker = *lock_unpoisoned(&self.inner.worker);
         if worker == Some(std::thread::current().id()) {
             return Err(WuError::new(
                 HResult::WU_E_INVALID_OPERATION,
@@ -179,13 +179,13 @@ impl InstallationJob {
         let mut st = self.state();
         while !st.completed {
             match deadline {
-                None => st = self.inner.done.wait(st).unwrap_or_else(|e| e.into_inner()),
+                None => st = wait_unpoisoned(&self.inner.done, st, None),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return (st, false);
                     }
-                    st = self.inner.done.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0;
+                    st = wait_unpoisoned(&self.inner.done, st, Some(d - now));
                 }
             }
         }
@@ -213,7 +213,7 @@ impl InstallationJob {
     // --- the worker's side -----------------------------------------------------------------
 
     pub(crate) fn set_worker(&self) {
-        *self.inner.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current().id());
+        *lock_unpoisoned(&self.inner.worker) = Some(std::thread::current().id());
     }
 
     pub(crate) fn aborted(&self) -> bool {
@@ -290,7 +290,7 @@ impl InstallationJob {
             st.progress_callback = None;
             std::mem::take(&mut st.wakers)
         };
-        *self.inner.worker.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *lock_unpoisoned(&self.inner.worker) = None;
         self.inner.done.notify_all();
         for w in wakers {
             w.wake();

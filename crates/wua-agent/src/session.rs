@@ -7,7 +7,9 @@ use sha2::{Digest, Sha256};
 use wua_install::{BootIdSource, ContentCache, InstallLock, RecoveredOperation, Target};
 use wua_package::OpenLimits;
 use wua_store::{Store, StoreError};
-use wua_types::{HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError};
+use wua_types::{
+    HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError, lock_unpoisoned,
+};
 
 use crate::access::is_writable;
 use crate::installer::UpdateInstaller;
@@ -121,12 +123,12 @@ impl UpdateSession {
 
     /// `ClientApplicationID` ("Unknown" until set, D-34).
     pub fn client_application_id(&self) -> String {
-        lock(&self.inner.client_application_id).clone()
+        lock_unpoisoned(&self.inner.client_application_id).clone()
     }
 
     /// Sets `ClientApplicationID`; installers created afterwards inherit it.
     pub fn set_client_application_id(&self, id: impl Into<String>) {
-        *lock(&self.inner.client_application_id) = id.into();
+        *lock_unpoisoned(&self.inner.client_application_id) = id.into();
     }
 
     /// `CreateUpdateInstaller`.
@@ -166,12 +168,7 @@ impl UpdateSession {
         }
         let document = package.document.clone();
         package.keep();
-        {
-            let mut store = self.store();
-            let tx = store.write()?;
-            tx.put_document(&document)?;
-            tx.commit()?;
-        }
+        self.store().transact(|tx| tx.put_document(&document))?;
         self.update_for(Arc::new(document))
     }
 
@@ -194,7 +191,7 @@ impl UpdateSession {
     /// The pid of the install, uninstall or recovery running on this state directory now, if
     /// any (advisory: it can end as soon as this returns).
     pub fn operation_in_progress(&self) -> Result<Option<u32>, WuError> {
-        Ok(wua_install::lock::state_holder(&self.inner.state_dir)?)
+        Ok(wua_install::state_holder(&self.inner.state_dir)?)
     }
 
     /// Finishes or undoes operations a crash interrupted (D-17), under the D-8 lock: what every
@@ -202,7 +199,7 @@ impl UpdateSession {
     pub fn recover(&self) -> Result<Vec<RecoveredOperation>, WuError> {
         let inner = &self.inner;
         crate::access::check_writable(&inner.state_dir, &inner.root)?;
-        let lock = InstallLock::acquire(&inner.state_dir, &inner.root, wua_install::lock::DEFAULT_LOCK_WAIT)?;
+        let lock = InstallLock::acquire(&inner.state_dir, &inner.root, wua_install::DEFAULT_LOCK_WAIT)?;
         let mut store = Store::open(&inner.state_dir)?;
         let root_id = wua_install::bind_root(&mut store, &inner.state_dir, &inner.root, &lock)?;
         let boot_id = inner.boot_id.current();
@@ -235,7 +232,7 @@ impl UpdateSession {
         let boot = self.inner.boot_id.current();
         let mut store = self.store();
         let tx = store.read()?;
-        let is_installed = wua_install::detect::installed_equivalent(&tx, &self.inner.root, doc)?;
+        let is_installed = wua_install::installed_equivalent(&tx, &self.inner.root, doc)?;
         let eula_accepted = match &doc.eula {
             None => true,
             Some(text) => tx.eula_accepted(&doc.update_id, &eula_hash(text))?,
@@ -250,35 +247,22 @@ impl UpdateSession {
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.inner.store)
+        lock_unpoisoned(&self.inner.store)
     }
 }
 
 impl UpdateStateSink for SessionInner {
     fn accept_eula(&self, document: &UpdateDocument) -> Result<(), WuError> {
         let Some(text) = &document.eula else { return Ok(()) };
-        let mut store = lock(&self.store);
-        let tx = store.write()?;
-        tx.accept_eula(&document.update_id, &eula_hash(text))?;
-        tx.commit()?;
-        Ok(())
+        Ok(lock_unpoisoned(&self.store).transact(|tx| tx.accept_eula(&document.update_id, &eula_hash(text)))?)
     }
 
     fn set_hidden(&self, update_id: &str, hidden: bool) -> Result<(), WuError> {
-        let mut store = lock(&self.store);
-        let tx = store.write()?;
-        tx.set_hidden(update_id, hidden)?;
-        tx.commit()?;
-        Ok(())
+        Ok(lock_unpoisoned(&self.store).transact(|tx| tx.set_hidden(update_id, hidden))?)
     }
 }
 
 /// Acceptance is keyed by the EULA's text, so new terms in a new revision ask again.
 pub(crate) fn eula_hash(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere cannot leave these values (a connection, a string) half-written.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

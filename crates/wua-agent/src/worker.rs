@@ -131,7 +131,7 @@ impl Work {
         let quiet = |message| failed(HResult::WU_E_UH_DOESNOTSUPPORTACTION, message);
         match self.operation {
             UpdateOperation::Installation => {
-                if !self.is_forced && wua_install::detect::installed_equivalent(&tx, &self.session.inner.root, doc)? {
+                if !self.is_forced && wua_install::installed_equivalent(&tx, &self.session.inner.root, doc)? {
                     return done(HResult::WU_S_ALREADY_INSTALLED);
                 }
                 if self.force_quiet && doc.installation_behavior.can_request_user_input {
@@ -147,7 +147,7 @@ impl Work {
                 }
             }
             UpdateOperation::Uninstallation => {
-                let installed = match wua_install::detect::installed_by_rule(&tx, &self.session.inner.root, doc)? {
+                let installed = match wua_install::installed_by_rule(&tx, &self.session.inner.root, doc)? {
                     Some(verdict) => verdict,
                     None => tx.installed(id)?.is_some(),
                 };
@@ -177,10 +177,7 @@ impl Work {
 
     fn record(&mut self, doc: &UpdateDocument, result: &UpdateInstallationResult) -> Result<(), WuError> {
         let entry = wua_install::history_entry(doc, self.operation, result, &self.client_application_id, false);
-        let tx = self.store.write()?;
-        tx.append_history(&entry)?;
-        tx.commit()?;
-        Ok(())
+        Ok(self.store.transact(|tx| tx.append_history(&entry))?)
     }
 }
 

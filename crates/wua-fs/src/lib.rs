@@ -9,6 +9,7 @@
 //! - [`copy_hashing`] (a copy that hashes what it writes, on `io::copy`), [`sha256_file`] and
 //!   [`sha256_hex`].
 //! - [`remove_file_if_present`]: removal of what may already be gone.
+//! - [`available_bytes`]: the free space an unprivileged writer may still use.
 //! - [`syncfs`]: one flush for a whole filesystem.
 //! - [`crash_point`]: named crash points for crash-safety tests (compiled in with the
 //!   `crash-points` feature only).
@@ -23,6 +24,7 @@ mod crash;
 mod hash;
 mod lock;
 mod remove;
+mod space;
 mod sync;
 
 pub use atomic::{fsync_dir, write_atomic};
@@ -30,6 +32,7 @@ pub use crash::crash_point;
 pub use hash::{copy_hashing, sha256_file, sha256_hex};
 pub use lock::{LockError, LockFile, lock_holder};
 pub use remove::remove_file_if_present;
+pub use space::available_bytes;
 pub use sync::syncfs;
 
 /// Mode of files meant to be shared (repository metadata, packs, blobs, `root.json`).

@@ -25,7 +25,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wua_store::{InstalledRecord, JournalPhase, JournalRecord, Store, now_rfc3339};
+use wua_store::{InstalledRecord, JournalPhase, JournalRecord, Store};
 use wua_types::{
     CommandHandler, CommandResult, HResult, Handler, InstallationRebootBehavior, OperationResultCode, UpdateDocument,
     UpdateInstallationResult, UpdateOperation, WuError,
@@ -274,11 +274,11 @@ fn execute(
 }
 
 /// Writes the record with the plan as it is now (a durable commit).
-fn journal(store: &mut Store, record: &mut JournalRecord, plan: &CommandPlan) -> Result<(), String> {
-    record.plan = serde_json::to_string(plan).map_err(|e| e.to_string())?;
-    let tx = store.write().map_err(|e| e.to_string())?;
-    tx.put_journal(record).map_err(|e| e.to_string())?;
-    tx.commit().map_err(|e| e.to_string())
+fn journal(store: &mut Store, record: &mut JournalRecord, plan: &CommandPlan) -> Result<(), InstallError> {
+    record.plan = serde_json::to_string(plan)
+        .map_err(|e| InstallError::BadJournal { op_id: record.op_id.clone(), detail: e.to_string() })?;
+    store.transact(|tx| tx.put_journal(record))?;
+    Ok(())
 }
 
 /// The environment variable that names the operation a program belongs to.
@@ -410,28 +410,24 @@ fn commit(
     result: &UpdateInstallationResult,
     entry: wua_types::UpdateHistoryEntry,
 ) -> Result<(), InstallError> {
-    let tx = store.write()?;
-    if result.result_code == OperationResultCode::Succeeded {
-        match operation {
-            UpdateOperation::Installation => tx.set_installed(&InstalledRecord {
-                update_id: doc.update_id.clone(),
-                revision: doc.revision_number,
-                installed_at: now_rfc3339(),
-                created_dirs: vec![],
-            })?,
-            UpdateOperation::Uninstallation => tx.remove_installed(&doc.update_id)?,
+    store.transact(|tx| -> Result<(), InstallError> {
+        if result.result_code == OperationResultCode::Succeeded {
+            match operation {
+                UpdateOperation::Installation => tx.set_installed(&InstalledRecord::now(doc, vec![]))?,
+                UpdateOperation::Uninstallation => tx.remove_installed(&doc.update_id)?,
+            }
         }
-    }
-    if result.reboot_required {
-        // D-9: a reboot the handler reported blocks further installs until the machine reboots.
-        record_pending_reboot(&tx, target, doc, operation)?;
-    }
-    tx.append_history(&entry)?;
-    if let Some(op_id) = op_id {
-        tx.remove_journal(op_id)?;
-    }
-    tx.commit()?;
-    Ok(())
+        if result.reboot_required {
+            // D-9: a reboot the handler reported blocks further installs until the machine
+            // reboots.
+            record_pending_reboot(tx, target, doc, operation)?;
+        }
+        tx.append_history(&entry)?;
+        if let Some(op_id) = op_id {
+            tx.remove_journal(op_id)?;
+        }
+        Ok(())
+    })
 }
 
 fn remove_work_dir(work: &Path) {
@@ -504,19 +500,15 @@ pub(crate) fn recover(
     };
     let mut entry = history_entry(doc, rec.operation, &result, target.client_application_id, true);
     entry.log_path = Some(plan.log.display().to_string());
-    let tx = store.write()?;
-    match found {
-        Some(true) => tx.set_installed(&InstalledRecord {
-            update_id: doc.update_id.clone(),
-            revision: doc.revision_number,
-            installed_at: now_rfc3339(),
-            created_dirs: vec![],
-        })?,
-        Some(false) | None => tx.remove_installed(&doc.update_id)?,
-    }
-    tx.append_history(&entry)?;
-    tx.remove_journal(&rec.op_id)?;
-    tx.commit()?;
+    store.transact(|tx| -> Result<(), InstallError> {
+        match found {
+            Some(true) => tx.set_installed(&InstalledRecord::now(doc, vec![]))?,
+            Some(false) | None => tx.remove_installed(&doc.update_id)?,
+        }
+        tx.append_history(&entry)?;
+        tx.remove_journal(&rec.op_id)?;
+        Ok(())
+    })?;
     crash_point("recovered");
     remove_work_dir(&plan.work_dir);
     Ok(RecoveredOperation {

@@ -16,14 +16,18 @@
 //! 6. **cleanup**: discarded files are deleted and the record is removed.
 //!
 //! Every step is idempotent (it checks what is on disk), so recovery can redo it after a crash
-//! at any instant. Recovery of a `Staging` record rolls back; of an `Intent` record rolls
-//! forward; of a `Cleanup` record finishes the cleanup.
+//! at any instant. Recovery ([`recover`]) of a `Staging` record rolls back; of an `Intent`
+//! record rolls forward; of a `Cleanup` record finishes the cleanup.
+//!
+//! One [`Operation`] owns an operation's state (target, datastore, document, operation id) and
+//! has a method per step, in the shape of a transaction whose log is the durable journal.
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use wua_store::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, Store, now_rfc3339};
+use serde::Serialize;
+use wua_store::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, Store};
 use wua_types::{
     HResult, InstallationRebootBehavior, OperationResultCode, UpdateDocument, UpdateInstallationResult,
     UpdateOperation, WuError,
@@ -38,6 +42,7 @@ use crate::lock::InstallLock;
 use crate::monitor::Monitor;
 use crate::plan::{InstallPlan, PlaceFile, RemoveFile, UninstallPlan};
 use crate::reboot::record_pending_reboot;
+use crate::recovery::RecoveredOperation;
 use crate::{ADMIN_DIR, Target};
 
 const BUF_SIZE: usize = 256 * 1024;
@@ -52,85 +57,7 @@ pub fn install(
     doc: &UpdateDocument,
     monitor: &mut dyn Monitor,
 ) -> UpdateInstallationResult {
-    let op_id = uuid::Uuid::new_v4().to_string();
-    let plan = match plan_install(target, store, doc, &op_id) {
-        Ok(plan) => plan,
-        Err(e) => return finish_failed(target, store, doc, UpdateOperation::Installation, None, e),
-    };
-    let plan_json = match serde_json::to_string(&plan) {
-        Ok(p) => p,
-        Err(e) => return finish_failed(target, store, doc, UpdateOperation::Installation, None, internal(e)),
-    };
-    let record = JournalRecord::start(
-        &op_id,
-        UpdateOperation::Installation,
-        doc,
-        target.root_id,
-        JournalPhase::Staging,
-        plan_json,
-        target.client_application_id,
-    );
-    crash_point("plan");
-    let staged = (|| -> Result<(), InstallError> {
-        let tx = store.write()?;
-        tx.put_journal(&record)?;
-        tx.commit()?;
-        Ok(())
-    })();
-    if let Err(e) = staged {
-        return finish_failed(target, store, doc, UpdateOperation::Installation, None, e.into());
-    }
-    crash_point("stage-begin");
-
-    match stage(target, &plan, monitor) {
-        Ok(Staged::Done) => {}
-        Ok(Staged::Mismatch(mismatch)) => {
-            let err = WuError::new(HResult::WU_E_DM_INCORRECTFILEHASH, mismatch);
-            return roll_back(target, store, doc, &plan, &op_id, failure(err));
-        }
-        Ok(Staged::Aborted) => return roll_back(target, store, doc, &plan, &op_id, aborted("while staging")),
-        Err(e) => return roll_back(target, store, doc, &plan, &op_id, failure(e.into())),
-    }
-    let synced =
-        sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()).and_then(|s| s.sync());
-    if let Err(e) = synced {
-        return roll_back(target, store, doc, &plan, &op_id, failure(e.into()));
-    }
-    crash_point("staged-synced");
-    // The last safe point: once the intent commits, the update completes.
-    if monitor.abort_requested() {
-        return roll_back(target, store, doc, &plan, &op_id, aborted("before its intent was committed"));
-    }
-
-    let intent = (|| -> Result<(), InstallError> {
-        let tx = store.write()?;
-        tx.set_journal_phase(&op_id, JournalPhase::Intent)?;
-        tx.commit()?;
-        Ok(())
-    })();
-    if let Err(e) = intent {
-        return roll_back(target, store, doc, &plan, &op_id, failure(e.into()));
-    }
-    crash_point("intent");
-
-    match roll_forward_install(target, store, doc, &plan, &op_id, false) {
-        Ok(result) => {
-            monitor.progress(100);
-            result
-        }
-        Err(e) => {
-            // The intent is committed; try to undo the renames so the root is as before. If that
-            // fails too, the record stays at `Intent` and the next locked operation rolls forward.
-            let err: WuError = e.into();
-            match undo_renames(target, &plan) {
-                Ok(()) => roll_back(target, store, doc, &plan, &op_id, failure(err)),
-                Err(undo) => UpdateInstallationResult::failed(
-                    err.hresult,
-                    format!("{}; undoing it failed too ({undo}); recovery will complete it", err.message),
-                ),
-            }
-        }
-    }
+    Operation::new(target, store, doc, uuid::Uuid::new_v4().to_string()).install(monitor)
 }
 
 /// Uninstalls a `files` update. An abort (D-23) is honoured before the intent commit.
@@ -141,158 +68,609 @@ pub fn uninstall(
     doc: &UpdateDocument,
     monitor: &mut dyn Monitor,
 ) -> UpdateInstallationResult {
-    let op_id = uuid::Uuid::new_v4().to_string();
-    let plan = match plan_uninstall(target, store, doc, &op_id) {
-        Ok(plan) => plan,
-        Err(e) => return finish_failed(target, store, doc, UpdateOperation::Uninstallation, None, e),
-    };
-    crash_point("plan");
-    if monitor.abort_requested() {
-        let result = aborted("before its intent was committed");
-        return finish(target, store, doc, UpdateOperation::Uninstallation, None, result);
+    Operation::new(target, store, doc, uuid::Uuid::new_v4().to_string()).uninstall(monitor)
+}
+
+/// Finishes or undoes the interrupted operation `rec` of the `files` update `doc` (D-17):
+/// a `Staging` install is rolled back (one `Failed` history entry, marked recovered), an
+/// `Intent` install or any uninstall is rolled forward, a `Cleanup` is finished.
+pub(crate) fn recover(
+    target: &Target<'_>,
+    store: &mut Store,
+    _lock: &InstallLock,
+    rec: &JournalRecord,
+    doc: &UpdateDocument,
+) -> Result<RecoveredOperation, InstallError> {
+    let bad = |e: serde_json::Error| InstallError::BadJournal { op_id: rec.op_id.clone(), detail: e.to_string() };
+    let mut op = Operation::new(target, store, doc, rec.op_id.clone());
+    let mut rolled_forward = true;
+    match (rec.operation, rec.phase) {
+        (UpdateOperation::Installation, phase) => {
+            let plan: InstallPlan = serde_json::from_str(&rec.plan).map_err(bad)?;
+            match phase {
+                JournalPhase::Staging => {
+                    op.remove_staged(&plan)?;
+                    let result = UpdateInstallationResult::failed(
+                        HResult::WUA_E_OPERATION_INTERRUPTED,
+                        "the install was interrupted before its intent was committed and was rolled back",
+                    );
+                    op.store.transact(|tx| -> Result<(), InstallError> {
+                        tx.remove_journal(&op.op_id)?;
+                        tx.append_history(&history_entry(
+                            doc,
+                            rec.operation,
+                            &result,
+                            target.client_application_id,
+                            true,
+                        ))?;
+                        Ok(())
+                    })?;
+                    crash_point("recovered");
+                    rolled_forward = false;
+                }
+                JournalPhase::Intent => {
+                    op.roll_forward_install(&plan, true)?;
+                }
+                JournalPhase::Cleanup => op.cleanup(&plan.discarded(), &plan.areas())?,
+            }
+        }
+        (UpdateOperation::Uninstallation, phase) => {
+            let plan: UninstallPlan = serde_json::from_str(&rec.plan).map_err(bad)?;
+            match phase {
+                JournalPhase::Staging | JournalPhase::Intent => {
+                    op.roll_forward_uninstall(&plan, true)?;
+                }
+                JournalPhase::Cleanup => op.cleanup(&plan.discarded(), &plan.op_dirs)?,
+            }
+        }
     }
-    let intent = (|| -> Result<(), InstallError> {
-        let plan = serde_json::to_string(&plan)
-            .map_err(|e| InstallError::BadJournal { op_id: op_id.clone(), detail: e.to_string() })?;
+    Ok(RecoveredOperation {
+        op_id: rec.op_id.clone(),
+        operation: rec.operation,
+        update_id: rec.update_id.clone(),
+        rolled_forward,
+    })
+}
+
+/// One journaled operation on one update: where it works, the datastore its journal lives in,
+/// the update's document and the operation's id. Each method is a step of the protocol (see
+/// the module); each step checks the disk before acting, so recovery can redo it.
+struct Operation<'a, 't> {
+    target: &'a Target<'t>,
+    store: &'a mut Store,
+    doc: &'a UpdateDocument,
+    op_id: String,
+}
+
+impl<'a, 't> Operation<'a, 't> {
+    fn new(target: &'a Target<'t>, store: &'a mut Store, doc: &'a UpdateDocument, op_id: String) -> Self {
+        Operation { target, store, doc, op_id }
+    }
+
+    fn install(mut self, monitor: &mut dyn Monitor) -> UpdateInstallationResult {
+        let operation = UpdateOperation::Installation;
+        let plan = match self.plan_install() {
+            Ok(plan) => plan,
+            Err(e) => return self.finish(operation, false, failure(e)),
+        };
+        crash_point("plan");
+        if let Err(e) = self.begin(operation, JournalPhase::Staging, &plan) {
+            return self.finish(operation, false, failure(e.into()));
+        }
+        crash_point("stage-begin");
+
+        match self.stage(&plan, monitor) {
+            Ok(Staged::Done) => {}
+            Ok(Staged::Mismatch(mismatch)) => {
+                let err = WuError::new(HResult::WU_E_DM_INCORRECTFILEHASH, mismatch);
+                return self.roll_back(&plan, failure(err));
+            }
+            Ok(Staged::Aborted) => return self.roll_back(&plan, aborted("while staging")),
+            Err(e) => return self.roll_back(&plan, failure(e.into())),
+        }
+        let synced = self.sync_for(&plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>());
+        if let Err(e) = synced.and_then(|s| s.sync()) {
+            return self.roll_back(&plan, failure(e.into()));
+        }
+        crash_point("staged-synced");
+        // The last safe point: once the intent commits, the update completes.
+        if monitor.abort_requested() {
+            return self.roll_back(&plan, aborted("before its intent was committed"));
+        }
+
+        if let Err(e) = self.set_phase(JournalPhase::Intent) {
+            return self.roll_back(&plan, failure(e.into()));
+        }
+        crash_point("intent");
+
+        match self.roll_forward_install(&plan, false) {
+            Ok(result) => {
+                monitor.progress(100);
+                result
+            }
+            Err(e) => {
+                // The intent is committed; try to undo the renames so the root is as before. If
+                // that fails too, the record stays at `Intent` and the next locked operation
+                // rolls forward.
+                let err: WuError = e.into();
+                match self.undo_renames(&plan) {
+                    Ok(()) => self.roll_back(&plan, failure(err)),
+                    Err(undo) => UpdateInstallationResult::failed(
+                        err.hresult,
+                        format!("{}; undoing it failed too ({undo}); recovery will complete it", err.message),
+                    ),
+                }
+            }
+        }
+    }
+
+    fn uninstall(mut self, monitor: &mut dyn Monitor) -> UpdateInstallationResult {
+        let operation = UpdateOperation::Uninstallation;
+        let plan = match self.plan_uninstall() {
+            Ok(plan) => plan,
+            Err(e) => return self.finish(operation, false, failure(e)),
+        };
+        crash_point("plan");
+        if monitor.abort_requested() {
+            return self.finish(operation, false, aborted("before its intent was committed"));
+        }
+        if let Err(e) = self.begin(operation, JournalPhase::Intent, &plan) {
+            return self.finish(operation, false, failure(e.into()));
+        }
+        crash_point("intent");
+        monitor.progress(10);
+        match self.roll_forward_uninstall(&plan, false) {
+            Ok(result) => {
+                monitor.progress(100);
+                result
+            }
+            // An uninstall is only ever rolled forward: the record stays at `Intent`.
+            Err(e) => {
+                let err: WuError = e.into();
+                UpdateInstallationResult::failed(
+                    err.hresult,
+                    format!("{}; recovery will complete the uninstall", err.message),
+                )
+            }
+        }
+    }
+
+    /// Commits the operation's journal record with its plan, at `phase` (a durable commit).
+    fn begin(
+        &mut self,
+        operation: UpdateOperation,
+        phase: JournalPhase,
+        plan: &impl Serialize,
+    ) -> Result<(), InstallError> {
+        let plan = serde_json::to_string(plan)
+            .map_err(|e| InstallError::BadJournal { op_id: self.op_id.clone(), detail: e.to_string() })?;
+        let target = self.target;
         let record = JournalRecord::start(
-            &op_id,
-            UpdateOperation::Uninstallation,
-            doc,
+            &self.op_id,
+            operation,
+            self.doc,
             target.root_id,
-            JournalPhase::Intent,
+            phase,
             plan,
             target.client_application_id,
         );
-        let tx = store.write()?;
-        tx.put_journal(&record)?;
-        tx.commit()?;
+        self.store.transact(|tx| tx.put_journal(&record))?;
         Ok(())
-    })();
-    if let Err(e) = intent {
-        return finish_failed(target, store, doc, UpdateOperation::Uninstallation, None, e.into());
     }
-    crash_point("intent");
-    monitor.progress(10);
-    match roll_forward_uninstall(target, store, doc, &plan, &op_id, false) {
-        Ok(result) => {
-            monitor.progress(100);
-            result
+
+    /// Moves the journal record to `phase` (a durable commit).
+    fn set_phase(&mut self, phase: JournalPhase) -> Result<(), InstallError> {
+        let op_id = &self.op_id;
+        self.store.transact(|tx| tx.set_journal_phase(op_id, phase))?;
+        Ok(())
+    }
+
+    // --- planning -----------------------------------------------------------------------------
+
+    fn plan_install(&mut self) -> Result<InstallPlan, WuError> {
+        let (root, doc) = (self.target.root, self.doc);
+        let tx = self.store.read()?;
+        let previous = tx.installed(&doc.update_id)?;
+        let previous_files = match &previous {
+            Some(_) => tx.files_of(&doc.update_id)?,
+            None => vec![],
+        };
+        let mut areas = Areas::new(root, &self.op_id)?;
+        let short = &self.op_id[..8];
+        let mut resolver = Resolver::new(root);
+        let mut plan = InstallPlan {
+            op_dir: areas.admin_area(),
+            replaced_revision: previous.as_ref().map(|p| p.revision),
+            ..Default::default()
+        };
+        let mut created: BTreeSet<String> = BTreeSet::new();
+        let mut placed: BTreeSet<String> = BTreeSet::new();
+
+        for (n, c) in doc.content.iter().enumerate() {
+            let (dir, name) = c.path.rsplit_once('/').unwrap_or(("", c.path.as_str()));
+            let resolved = resolver.resolve(dir)?;
+            for m in &resolved.missing {
+                if created.insert(m.clone()) {
+                    plan.created_dirs.push(m.clone());
+                }
+            }
+            let path = if resolved.real.is_empty() { name.to_owned() } else { format!("{}/{name}", resolved.real) };
+            if !placed.insert(path.clone()) {
+                return Err(WuError::new(
+                    HResult::WUA_E_PACKAGE_DUPLICATE_PATH,
+                    format!("content path {:?} lands on {path:?}, which another content path already uses", c.path),
+                ));
+            }
+            if path == ADMIN_DIR || path.starts_with(&format!("{ADMIN_DIR}/")) {
+                return Err(WuError::new(
+                    HResult::WUA_E_PACKAGE_UNSAFE_PATH,
+                    format!("content path {:?} lands in {ADMIN_DIR}, which is reserved for wua", c.path),
+                ));
+            }
+            let staged_name = format!(".wua-{short}-{n}");
+            let staged =
+                if resolved.real.is_empty() { staged_name } else { format!("{}/{staged_name}", resolved.real) };
+            let abs = under(root, &path);
+            let (moved, keep_moved, backup) = match fsops::kind(&abs)? {
+                Kind::Missing => (None, false, None),
+                Kind::Dir => {
+                    return Err(WuError::new(
+                        HResult::WUA_E_TARGET_TYPE_CONFLICT,
+                        format!("{} is a directory, but content {:?} is a file", abs.display(), c.path),
+                    ));
+                }
+                Kind::File | Kind::Symlink => {
+                    let moved = format!("{}/{n}", areas.for_dir(&resolved.real)?);
+                    match tx.file_owner(&path)? {
+                        None => (Some(moved.clone()), true, Some(moved)),
+                        Some(owner) if owner.update_id == doc.update_id => (Some(moved), false, owner.backup),
+                        Some(owner) if doc.superseded_update_ids.contains(&owner.update_id) => {
+                            (Some(moved), false, owner.backup)
+                        }
+                        Some(owner) => {
+                            return Err(WuError::new(
+                                HResult::WUA_E_FILE_CONFLICT,
+                                format!("{path} belongs to installed update {} (D-39)", owner.update_id),
+                            ));
+                        }
+                    }
+                }
+            };
+            plan.entries.push(PlaceFile {
+                path,
+                staged,
+                sha256: c.sha256.clone(),
+                size: c.size,
+                mode: c.mode,
+                uid: c.uid,
+                gid: c.gid,
+                moved,
+                keep_moved,
+                backup,
+            });
         }
-        // An uninstall is only ever rolled forward: the record stays at `Intent`.
-        Err(e) => {
-            let err: WuError = e.into();
-            UpdateInstallationResult::failed(
-                err.hresult,
-                format!("{}; recovery will complete the uninstall", err.message),
-            )
+        // A replaced revision's files that the new one does not place are taken away (D-40).
+        for (n, f) in previous_files.iter().filter(|f| !placed.contains(&f.path)).enumerate() {
+            plan.removals.push(removal(root, f, &mut areas, &format!("r{n}"))?);
         }
+        plan.areas = areas.used();
+        // The replaced revision's directories that hold none of the new files go once empty, as
+        // dpkg does; the rest stay the update's own.
+        let needed = |dir: &String| plan.entries.iter().any(|e| e.path.starts_with(&format!("{dir}/")));
+        let (kept, stale): (Vec<String>, Vec<String>) =
+            previous.map(|p| p.created_dirs).unwrap_or_default().into_iter().partition(needed);
+        let mut owned: BTreeSet<String> = kept.into_iter().collect();
+        owned.extend(plan.created_dirs.iter().cloned());
+        plan.owned_dirs = owned.into_iter().collect();
+        plan.stale_dirs = stale;
+        plan.stale_dirs.sort_by(|a, b| b.cmp(a)); // deepest (longest, in reverse order) first
+        Ok(plan)
+    }
+
+    fn plan_uninstall(&mut self) -> Result<UninstallPlan, WuError> {
+        let (root, doc) = (self.target.root, self.doc);
+        let tx = self.store.read()?;
+        let installed = tx.installed(&doc.update_id)?;
+        let files = tx.files_of(&doc.update_id)?;
+        let mut areas = Areas::new(root, &self.op_id)?;
+        let mut plan = UninstallPlan::default();
+        let mut op_dirs = BTreeSet::new();
+        for (n, f) in files.iter().enumerate() {
+            let r = removal(root, f, &mut areas, &n.to_string())?;
+            // The area a restored backup leaves is removed once empty.
+            if let Some(area) = r.restore.as_deref().and_then(area_of) {
+                op_dirs.insert(area.to_owned());
+            }
+            plan.removals.push(r);
+        }
+        op_dirs.extend(areas.used());
+        plan.dirs = installed.map(|i| i.created_dirs).unwrap_or_default();
+        plan.dirs.sort_by(|a, b| b.cmp(a)); // deepest (longest, in reverse order) first
+        plan.op_dirs = op_dirs.into_iter().collect();
+        Ok(plan)
+    }
+
+    // --- executing ----------------------------------------------------------------------------
+
+    /// Creates directories and copies every file to its staged name, asking about an abort
+    /// before each file.
+    fn stage(&self, plan: &InstallPlan, monitor: &mut dyn Monitor) -> Result<Staged, InstallError> {
+        let target = self.target;
+        let cache = ContentCache::new(target.state_dir);
+        for d in &plan.created_dirs {
+            fsops::create_dir_if_missing(&under(target.root, d))?;
+        }
+        for area in &plan.areas {
+            fs_err::create_dir_all(under(target.root, area)).map_err(|e| InstallError::io(area, e))?;
+        }
+        let mut buf = vec![0u8; BUF_SIZE];
+        let total = plan.entries.len().max(1);
+        let mut last = 0;
+        for (i, e) in plan.entries.iter().enumerate() {
+            if monitor.abort_requested() {
+                return Ok(Staged::Aborted);
+            }
+            let outcome = fsops::stage_verified(
+                &cache.path(&e.sha256),
+                &under(target.root, &e.staged),
+                &e.sha256,
+                e.size,
+                e.mode,
+                (e.uid, e.gid),
+                &mut buf,
+            )?;
+            crash_point("stage");
+            if let CopyOutcome::Mismatch(why) = outcome {
+                return Ok(Staged::Mismatch(format!("content for {}: {why}", e.path)));
+            }
+            let pct = ((i + 1) * 95 / total) as u32;
+            if pct != last {
+                last = pct;
+                monitor.progress(pct);
+            }
+        }
+        Ok(Staged::Done)
+    }
+
+    /// The filesystems of the targets' directories and of the backup area.
+    fn sync_for(&self, paths: &[&str]) -> Result<SyncSet, InstallError> {
+        let root = self.target.root;
+        let mut set = SyncSet::default();
+        set.add(&under(root, ADMIN_DIR))?;
+        let mut dirs = BTreeSet::new();
+        for p in paths {
+            dirs.insert(p.rsplit_once('/').map_or("", |(d, _)| d));
+        }
+        for d in dirs {
+            let dir = under(root, d);
+            if dir.is_dir() {
+                set.add(&dir)?;
+            }
+        }
+        Ok(set)
+    }
+
+    /// Steps 4 to 6 of an install; also recovery's roll-forward of an `Intent` record.
+    fn roll_forward_install(
+        &mut self,
+        plan: &InstallPlan,
+        recovered: bool,
+    ) -> Result<UpdateInstallationResult, InstallError> {
+        let (target, doc) = (self.target, self.doc);
+        let root = target.root;
+        for e in &plan.entries {
+            let staged = under(root, &e.staged);
+            if fsops::kind(&staged)? == Kind::Missing {
+                continue; // already renamed into place
+            }
+            let path = under(root, &e.path);
+            if let Some(moved) = &e.moved {
+                let moved = under(root, moved);
+                if fsops::kind(&path)? != Kind::Missing && fsops::kind(&moved)? == Kind::Missing {
+                    fsops::rename_if_present(&path, &moved)?;
+                    crash_point("rename");
+                }
+            }
+            fsops::rename_if_present(&staged, &path)?;
+            crash_point("rename");
+        }
+        let mut warnings = Vec::new();
+        apply_removals(root, &plan.removals, &mut warnings)?;
+        for d in &plan.stale_dirs {
+            fsops::remove_dir_if_empty(&under(root, d))?;
+        }
+        let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
+        paths.extend(plan.removals.iter().map(|r| r.path.as_str()));
+        paths.extend(plan.stale_dirs.iter().map(String::as_str));
+        self.sync_for(&paths)?.sync()?;
+        crash_point("renamed-synced");
+
+        let always = doc.installation_behavior.reboot_behavior == InstallationRebootBehavior::AlwaysRequiresReboot;
+        let result = succeeded(warnings, always, recovered);
+        let op_id = &self.op_id;
+        self.store.transact(|tx| -> Result<(), InstallError> {
+            tx.set_installed(&InstalledRecord::now(doc, plan.owned_dirs.clone()))?;
+            for r in &plan.removals {
+                tx.remove_file_owner(&r.path)?;
+            }
+            for e in &plan.entries {
+                tx.put_file_owner(&FileOwner {
+                    path: e.path.clone(),
+                    update_id: doc.update_id.clone(),
+                    sha256: e.sha256.clone(),
+                    backup: e.backup.clone(),
+                })?;
+            }
+            if always {
+                record_pending_reboot(tx, target, doc, UpdateOperation::Installation)?;
+            }
+            let operation = UpdateOperation::Installation;
+            tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, recovered))?;
+            tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
+            Ok(())
+        })?;
+        crash_point("commit");
+
+        self.cleanup(&plan.discarded(), &plan.areas())?;
+        Ok(result)
+    }
+
+    /// Steps of an uninstall after its intent; also recovery's roll-forward.
+    fn roll_forward_uninstall(
+        &mut self,
+        plan: &UninstallPlan,
+        recovered: bool,
+    ) -> Result<UpdateInstallationResult, InstallError> {
+        let (target, doc) = (self.target, self.doc);
+        let root = target.root;
+        let mut warnings = Vec::new();
+        apply_removals(root, &plan.removals, &mut warnings)?;
+        for d in &plan.dirs {
+            fsops::remove_dir_if_empty(&under(root, d))?;
+        }
+        let mut paths: Vec<&str> = plan.removals.iter().map(|r| r.path.as_str()).collect();
+        paths.extend(plan.dirs.iter().map(String::as_str));
+        self.sync_for(&paths)?.sync()?;
+        crash_point("renamed-synced");
+
+        let always = doc.uninstallation_behavior.reboot_behavior == InstallationRebootBehavior::AlwaysRequiresReboot;
+        let result = succeeded(warnings, always, recovered);
+        let op_id = &self.op_id;
+        self.store.transact(|tx| -> Result<(), InstallError> {
+            tx.remove_installed(&doc.update_id)?;
+            for r in &plan.removals {
+                tx.remove_file_owner(&r.path)?;
+            }
+            if always {
+                record_pending_reboot(tx, target, doc, UpdateOperation::Uninstallation)?;
+            }
+            let operation = UpdateOperation::Uninstallation;
+            tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, recovered))?;
+            tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
+            Ok(())
+        })?;
+        crash_point("commit");
+
+        self.cleanup(&plan.discarded(), &plan.op_dirs)?;
+        Ok(result)
+    }
+
+    /// Step 6: deletes discarded files and empty operation areas, then forgets the record.
+    fn cleanup(&mut self, discard: &[&str], dirs: &[String]) -> Result<(), InstallError> {
+        let root = self.target.root;
+        for d in discard {
+            fsops::remove_file_if_present(&under(root, d))?;
+            crash_point("cleanup");
+        }
+        for d in dirs {
+            remove_area_if_empty(root, d)?;
+        }
+        let op_id = &self.op_id;
+        self.store.transact(|tx| tx.remove_journal(op_id))?;
+        crash_point("done");
+        Ok(())
+    }
+
+    /// Undoes a staging: removes staged files and the directories this operation created. Also
+    /// recovery's rollback of a `Staging` record.
+    fn remove_staged(&self, plan: &InstallPlan) -> Result<(), InstallError> {
+        let root = self.target.root;
+        for e in &plan.entries {
+            fsops::remove_file_if_present(&under(root, &e.staged))?;
+        }
+        for d in plan.created_dirs.iter().rev() {
+            fsops::remove_dir_if_empty(&under(root, d))?;
+        }
+        for area in plan.areas() {
+            remove_area_if_empty(root, &area)?;
+        }
+        self.sync_for(&plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>())?.sync()
+    }
+
+    /// Puts the root back as it was before the renames of an install (error path after intent).
+    fn undo_renames(&self, plan: &InstallPlan) -> Result<(), InstallError> {
+        let root = self.target.root;
+        for r in plan.removals.iter().rev().filter(|r| !r.modified) {
+            let path = under(root, &r.path);
+            let trash = under(root, &r.trash);
+            if fsops::kind(&trash)? == Kind::Missing {
+                continue;
+            }
+            if let Some(backup) = &r.restore {
+                let backup = under(root, backup);
+                if fsops::kind(&backup)? == Kind::Missing {
+                    fsops::rename_if_present(&path, &backup)?;
+                }
+            }
+            fsops::rename_if_present(&trash, &path)?;
+        }
+        for e in plan.entries.iter().rev() {
+            let staged = under(root, &e.staged);
+            let path = under(root, &e.path);
+            if fsops::kind(&staged)? == Kind::Missing && fsops::kind(&path)? != Kind::Missing {
+                fsops::rename_if_present(&path, &staged)?;
+            }
+            if let Some(moved) = &e.moved {
+                fsops::rename_if_present(&under(root, moved), &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes a staging and records `result` (a failure or an abort).
+    fn roll_back(&mut self, plan: &InstallPlan, result: UpdateInstallationResult) -> UpdateInstallationResult {
+        if let Err(e) = self.remove_staged(plan) {
+            tracing::warn!(op_id = %self.op_id, error = %e, "rolling back an install left files behind; recovery will retry");
+            return UpdateInstallationResult {
+                message: format!("{} (rollback incomplete: {e})", result.message),
+                ..result
+            };
+        }
+        self.finish(UpdateOperation::Installation, true, result)
+    }
+
+    /// Records an outcome that changed nothing in the root: removes the journal record (when
+    /// one was `journaled`) and writes the history entry in one transaction.
+    fn finish(
+        &mut self,
+        operation: UpdateOperation,
+        journaled: bool,
+        result: UpdateInstallationResult,
+    ) -> UpdateInstallationResult {
+        let (target, doc, op_id) = (self.target, self.doc, &self.op_id);
+        let written = self.store.transact(|tx| -> Result<(), InstallError> {
+            if journaled {
+                tx.remove_journal(op_id)?;
+            }
+            tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, false))?;
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not record a failed operation");
+        }
+        result
     }
 }
 
-// --- planning ---------------------------------------------------------------------------------
+/// How staging ended.
+enum Staged {
+    /// Every file is staged and verified.
+    Done,
+    /// A content mismatch (D-13).
+    Mismatch(String),
+    /// An abort was requested (D-23).
+    Aborted,
+}
 
-fn plan_install(
-    target: &Target<'_>,
-    store: &mut Store,
-    doc: &UpdateDocument,
-    op_id: &str,
-) -> Result<InstallPlan, WuError> {
-    let root = target.root;
-    let tx = store.read()?;
-    let previous = tx.installed(&doc.update_id)?;
-    let previous_files = match &previous {
-        Some(_) => tx.files_of(&doc.update_id)?,
-        None => vec![],
-    };
-    let mut areas = Areas::new(root, op_id)?;
-    let short = &op_id[..8];
-    let mut resolver = Resolver::new(root);
-    let mut plan = InstallPlan {
-        op_dir: areas.admin_area(),
-        replaced_revision: previous.as_ref().map(|p| p.revision),
-        ..Default::default()
-    };
-    let mut created: BTreeSet<String> = BTreeSet::new();
-    let mut placed: BTreeSet<String> = BTreeSet::new();
-
-    for (n, c) in doc.content.iter().enumerate() {
-        let (dir, name) = c.path.rsplit_once('/').unwrap_or(("", c.path.as_str()));
-        let resolved = resolver.resolve(dir)?;
-        for m in &resolved.missing {
-            if created.insert(m.clone()) {
-                plan.created_dirs.push(m.clone());
-            }
-        }
-        let path = if resolved.real.is_empty() { name.to_owned() } else { format!("{}/{name}", resolved.real) };
-        if !placed.insert(path.clone()) {
-            return Err(WuError::new(
-                HResult::WUA_E_PACKAGE_DUPLICATE_PATH,
-                format!("content path {:?} lands on {path:?}, which another content path already uses", c.path),
-            ));
-        }
-        if path == ADMIN_DIR || path.starts_with(&format!("{ADMIN_DIR}/")) {
-            return Err(WuError::new(
-                HResult::WUA_E_PACKAGE_UNSAFE_PATH,
-                format!("content path {:?} lands in {ADMIN_DIR}, which is reserved for wua", c.path),
-            ));
-        }
-        let staged_name = format!(".wua-{short}-{n}");
-        let staged = if resolved.real.is_empty() { staged_name } else { format!("{}/{staged_name}", resolved.real) };
-        let abs = under(root, &path);
-        let (moved, keep_moved, backup) = match fsops::kind(&abs)? {
-            Kind::Missing => (None, false, None),
-            Kind::Dir => {
-                return Err(WuError::new(
-                    HResult::WUA_E_TARGET_TYPE_CONFLICT,
-                    format!("{} is a directory, but content {:?} is a file", abs.display(), c.path),
-                ));
-            }
-            Kind::File | Kind::Symlink => {
-                let moved = format!("{}/{n}", areas.for_dir(&resolved.real)?);
-                match tx.file_owner(&path)? {
-                    None => (Some(moved.clone()), true, Some(moved)),
-                    Some(owner) if owner.update_id == doc.update_id => (Some(moved), false, owner.backup),
-                    Some(owner) if doc.superseded_update_ids.contains(&owner.update_id) => {
-                        (Some(moved), false, owner.backup)
-                    }
-                    Some(owner) => {
-                        return Err(WuError::new(
-                            HResult::WUA_E_FILE_CONFLICT,
-                            format!("{path} belongs to installed update {} (D-39)", owner.update_id),
-                        ));
-                    }
-                }
-            }
-        };
-        plan.entries.push(PlaceFile {
-            path,
-            staged,
-            sha256: c.sha256.clone(),
-            size: c.size,
-            mode: c.mode,
-            uid: c.uid,
-            gid: c.gid,
-            moved,
-            keep_moved,
-            backup,
-        });
+/// A completed operation's result.
+fn succeeded(warnings: Vec<String>, reboot_required: bool, recovered: bool) -> UpdateInstallationResult {
+    let mut result = UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK);
+    result.warnings = warnings;
+    result.reboot_required = reboot_required;
+    if recovered {
+        result.message = "completed by recovery after an interruption".into();
     }
-    // A replaced revision's files that the new one does not place are taken away (D-40).
-    for (n, f) in previous_files.iter().filter(|f| !placed.contains(&f.path)).enumerate() {
-        plan.removals.push(removal(root, f, &mut areas, &format!("r{n}"))?);
-    }
-    plan.areas = areas.used();
-    // The replaced revision's directories that hold none of the new files go once empty, as
-    // dpkg does; the rest stay the update's own.
-    let needed = |dir: &String| plan.entries.iter().any(|e| e.path.starts_with(&format!("{dir}/")));
-    let (kept, stale): (Vec<String>, Vec<String>) =
-        previous.map(|p| p.created_dirs).unwrap_or_default().into_iter().partition(needed);
-    let mut owned: BTreeSet<String> = kept.into_iter().collect();
-    owned.extend(plan.created_dirs.iter().cloned());
-    plan.owned_dirs = owned.into_iter().collect();
-    plan.stale_dirs = stale;
-    plan.stale_dirs.sort_by(|a, b| b.cmp(a)); // deepest (longest, in reverse order) first
-    Ok(plan)
+    result
 }
 
 /// Taking away an owned file: it moves to `name` in the area of its filesystem.
@@ -305,181 +683,6 @@ fn removal(root: &Path, owner: &FileOwner, areas: &mut Areas<'_>, name: &str) ->
         restore: owner.backup.clone(),
         modified: current.as_deref() != Some(owner.sha256.as_str()),
     })
-}
-
-fn plan_uninstall(
-    target: &Target<'_>,
-    store: &mut Store,
-    doc: &UpdateDocument,
-    op_id: &str,
-) -> Result<UninstallPlan, WuError> {
-    let tx = store.read()?;
-    let installed = tx.installed(&doc.update_id)?;
-    let files = tx.files_of(&doc.update_id)?;
-    let mut areas = Areas::new(target.root, op_id)?;
-    let mut plan = UninstallPlan::default();
-    let mut op_dirs = BTreeSet::new();
-    for (n, f) in files.iter().enumerate() {
-        let r = removal(target.root, f, &mut areas, &n.to_string())?;
-        // The area a restored backup leaves is removed once empty.
-        if let Some(area) = r.restore.as_deref().and_then(area_of) {
-            op_dirs.insert(area.to_owned());
-        }
-        plan.removals.push(r);
-    }
-    op_dirs.extend(areas.used());
-    plan.dirs = installed.map(|i| i.created_dirs).unwrap_or_default();
-    plan.dirs.sort_by(|a, b| b.cmp(a)); // deepest (longest, in reverse order) first
-    plan.op_dirs = op_dirs.into_iter().collect();
-    Ok(plan)
-}
-
-// --- executing --------------------------------------------------------------------------------
-
-/// How staging ended.
-enum Staged {
-    /// Every file is staged and verified.
-    Done,
-    /// A content mismatch (D-13).
-    Mismatch(String),
-    /// An abort was requested (D-23).
-    Aborted,
-}
-
-/// Creates directories and copies every file to its staged name, asking about an abort before
-/// each file.
-fn stage(target: &Target<'_>, plan: &InstallPlan, monitor: &mut dyn Monitor) -> Result<Staged, InstallError> {
-    let cache = ContentCache::new(target.state_dir);
-    for d in &plan.created_dirs {
-        fsops::create_dir_if_missing(&under(target.root, d))?;
-    }
-    for area in &plan.areas {
-        fs_err::create_dir_all(under(target.root, area)).map_err(|e| InstallError::io(area, e))?;
-    }
-    let mut buf = vec![0u8; BUF_SIZE];
-    let total = plan.entries.len().max(1);
-    let mut last = 0;
-    for (i, e) in plan.entries.iter().enumerate() {
-        if monitor.abort_requested() {
-            return Ok(Staged::Aborted);
-        }
-        let outcome = fsops::stage_verified(
-            &cache.path(&e.sha256),
-            &under(target.root, &e.staged),
-            &e.sha256,
-            e.size,
-            e.mode,
-            (e.uid, e.gid),
-            &mut buf,
-        )?;
-        crash_point("stage");
-        if let CopyOutcome::Mismatch(why) = outcome {
-            return Ok(Staged::Mismatch(format!("content for {}: {why}", e.path)));
-        }
-        let pct = ((i + 1) * 95 / total) as u32;
-        if pct != last {
-            last = pct;
-            monitor.progress(pct);
-        }
-    }
-    Ok(Staged::Done)
-}
-
-/// The filesystems of the targets' directories and of the backup area.
-fn sync_for(target: &Target<'_>, paths: &[&str]) -> Result<SyncSet, InstallError> {
-    let mut set = SyncSet::default();
-    set.add(&under(target.root, ADMIN_DIR))?;
-    let mut dirs = BTreeSet::new();
-    for p in paths {
-        dirs.insert(p.rsplit_once('/').map_or("", |(d, _)| d));
-    }
-    for d in dirs {
-        let dir = under(target.root, d);
-        if dir.is_dir() {
-            set.add(&dir)?;
-        }
-    }
-    Ok(set)
-}
-
-/// Steps 4 to 6 of an install; also recovery's roll-forward of an `Intent` record.
-pub(crate) fn roll_forward_install(
-    target: &Target<'_>,
-    store: &mut Store,
-    doc: &UpdateDocument,
-    plan: &InstallPlan,
-    op_id: &str,
-    recovered: bool,
-) -> Result<UpdateInstallationResult, InstallError> {
-    let root = target.root;
-    for e in &plan.entries {
-        let staged = under(root, &e.staged);
-        if fsops::kind(&staged)? == Kind::Missing {
-            continue; // already renamed into place
-        }
-        let path = under(root, &e.path);
-        if let Some(moved) = &e.moved {
-            let moved = under(root, moved);
-            if fsops::kind(&path)? != Kind::Missing && fsops::kind(&moved)? == Kind::Missing {
-                fsops::rename_if_present(&path, &moved)?;
-                crash_point("rename");
-            }
-        }
-        fsops::rename_if_present(&staged, &path)?;
-        crash_point("rename");
-    }
-    let mut warnings = Vec::new();
-    apply_removals(root, &plan.removals, &mut warnings)?;
-    for d in &plan.stale_dirs {
-        fsops::remove_dir_if_empty(&under(root, d))?;
-    }
-    let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
-    paths.extend(plan.removals.iter().map(|r| r.path.as_str()));
-    paths.extend(plan.stale_dirs.iter().map(String::as_str));
-    sync_for(target, &paths)?.sync()?;
-    crash_point("renamed-synced");
-
-    let mut result = UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK);
-    result.warnings = warnings;
-    if recovered {
-        result.message = "completed by recovery after an interruption".into();
-    }
-    let always = doc.installation_behavior.reboot_behavior == InstallationRebootBehavior::AlwaysRequiresReboot;
-    result.reboot_required = always;
-    let tx = store.write()?;
-    tx.set_installed(&InstalledRecord {
-        update_id: doc.update_id.clone(),
-        revision: doc.revision_number,
-        installed_at: now_rfc3339(),
-        created_dirs: plan.owned_dirs.clone(),
-    })?;
-    for r in &plan.removals {
-        tx.remove_file_owner(&r.path)?;
-    }
-    for e in &plan.entries {
-        tx.put_file_owner(&FileOwner {
-            path: e.path.clone(),
-            update_id: doc.update_id.clone(),
-            sha256: e.sha256.clone(),
-            backup: e.backup.clone(),
-        })?;
-    }
-    if always {
-        record_pending_reboot(&tx, target, doc, UpdateOperation::Installation)?;
-    }
-    tx.append_history(&history_entry(
-        doc,
-        UpdateOperation::Installation,
-        &result,
-        target.client_application_id,
-        recovered,
-    ))?;
-    tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
-    tx.commit()?;
-    crash_point("commit");
-
-    cleanup(target, store, op_id, &plan.discarded(), &plan.areas())?;
-    Ok(result)
 }
 
 /// Takes files away (uninstall, or what a new revision dropped): the file moves to its trash
@@ -512,142 +715,6 @@ fn apply_removals(root: &Path, removals: &[RemoveFile], warnings: &mut Vec<Strin
         }
     }
     Ok(())
-}
-
-/// Steps of an uninstall after its intent; also recovery's roll-forward.
-pub(crate) fn roll_forward_uninstall(
-    target: &Target<'_>,
-    store: &mut Store,
-    doc: &UpdateDocument,
-    plan: &UninstallPlan,
-    op_id: &str,
-    recovered: bool,
-) -> Result<UpdateInstallationResult, InstallError> {
-    let root = target.root;
-    let mut warnings = Vec::new();
-    apply_removals(root, &plan.removals, &mut warnings)?;
-    for d in &plan.dirs {
-        fsops::remove_dir_if_empty(&under(root, d))?;
-    }
-    let mut paths: Vec<&str> = plan.removals.iter().map(|r| r.path.as_str()).collect();
-    paths.extend(plan.dirs.iter().map(String::as_str));
-    sync_for(target, &paths)?.sync()?;
-    crash_point("renamed-synced");
-
-    let mut result = UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK);
-    result.warnings = warnings;
-    if recovered {
-        result.message = "completed by recovery after an interruption".into();
-    }
-    let always = doc.uninstallation_behavior.reboot_behavior == InstallationRebootBehavior::AlwaysRequiresReboot;
-    result.reboot_required = always;
-    let tx = store.write()?;
-    tx.remove_installed(&doc.update_id)?;
-    for r in &plan.removals {
-        tx.remove_file_owner(&r.path)?;
-    }
-    if always {
-        record_pending_reboot(&tx, target, doc, UpdateOperation::Uninstallation)?;
-    }
-    tx.append_history(&history_entry(
-        doc,
-        UpdateOperation::Uninstallation,
-        &result,
-        target.client_application_id,
-        recovered,
-    ))?;
-    tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
-    tx.commit()?;
-    crash_point("commit");
-
-    cleanup(target, store, op_id, &plan.discarded(), &plan.op_dirs)?;
-    Ok(result)
-}
-
-/// Step 6: deletes discarded files and empty operation areas, then forgets the record.
-pub(crate) fn cleanup(
-    target: &Target<'_>,
-    store: &mut Store,
-    op_id: &str,
-    discard: &[&str],
-    dirs: &[String],
-) -> Result<(), InstallError> {
-    for d in discard {
-        fsops::remove_file_if_present(&under(target.root, d))?;
-        crash_point("cleanup");
-    }
-    for d in dirs {
-        remove_area_if_empty(target.root, d)?;
-    }
-    let tx = store.write()?;
-    tx.remove_journal(op_id)?;
-    tx.commit()?;
-    crash_point("done");
-    Ok(())
-}
-
-/// Undoes a staging: removes staged files and the directories this operation created. Also
-/// recovery's rollback of a `Staging` record.
-pub(crate) fn remove_staged(target: &Target<'_>, plan: &InstallPlan) -> Result<(), InstallError> {
-    for e in &plan.entries {
-        fsops::remove_file_if_present(&under(target.root, &e.staged))?;
-    }
-    for d in plan.created_dirs.iter().rev() {
-        fsops::remove_dir_if_empty(&under(target.root, d))?;
-    }
-    for area in plan.areas() {
-        remove_area_if_empty(target.root, &area)?;
-    }
-    sync_for(target, &plan.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>())?.sync()
-}
-
-/// Puts the root back as it was before the renames of an install (error path after intent).
-fn undo_renames(target: &Target<'_>, plan: &InstallPlan) -> Result<(), InstallError> {
-    let root = target.root;
-    for r in plan.removals.iter().rev().filter(|r| !r.modified) {
-        let path = under(root, &r.path);
-        let trash = under(root, &r.trash);
-        if fsops::kind(&trash)? == Kind::Missing {
-            continue;
-        }
-        if let Some(backup) = &r.restore {
-            let backup = under(root, backup);
-            if fsops::kind(&backup)? == Kind::Missing {
-                fsops::rename_if_present(&path, &backup)?;
-            }
-        }
-        fsops::rename_if_present(&trash, &path)?;
-    }
-    for e in plan.entries.iter().rev() {
-        let staged = under(root, &e.staged);
-        let path = under(root, &e.path);
-        if fsops::kind(&staged)? == Kind::Missing && fsops::kind(&path)? != Kind::Missing {
-            fsops::rename_if_present(&path, &staged)?;
-        }
-        if let Some(moved) = &e.moved {
-            fsops::rename_if_present(&under(root, moved), &path)?;
-        }
-    }
-    Ok(())
-}
-
-/// Undoes a staging and records `result` (a failure or an abort).
-fn roll_back(
-    target: &Target<'_>,
-    store: &mut Store,
-    doc: &UpdateDocument,
-    plan: &InstallPlan,
-    op_id: &str,
-    result: UpdateInstallationResult,
-) -> UpdateInstallationResult {
-    if let Err(e) = remove_staged(target, plan) {
-        tracing::warn!(op_id, error = %e, "rolling back an install left files behind; recovery will retry");
-        return UpdateInstallationResult {
-            message: format!("{} (rollback incomplete: {e})", result.message),
-            ..result
-        };
-    }
-    finish(target, store, doc, UpdateOperation::Installation, Some(op_id), result)
 }
 
 /// Where an operation keeps the files it moves away (replaced files, backups, trash): one area
@@ -745,44 +812,4 @@ fn failure(err: WuError) -> UpdateInstallationResult {
 
 fn aborted(when: &str) -> UpdateInstallationResult {
     UpdateInstallationResult::aborted(format!("an abort was requested; the update was rolled back {when}"))
-}
-
-fn finish_failed(
-    target: &Target<'_>,
-    store: &mut Store,
-    doc: &UpdateDocument,
-    operation: UpdateOperation,
-    op_id: Option<&str>,
-    err: WuError,
-) -> UpdateInstallationResult {
-    finish(target, store, doc, operation, op_id, failure(err))
-}
-
-/// Records an outcome that changed nothing in the root: removes the journal record (if any)
-/// and writes the history entry in one transaction.
-fn finish(
-    target: &Target<'_>,
-    store: &mut Store,
-    doc: &UpdateDocument,
-    operation: UpdateOperation,
-    op_id: Option<&str>,
-    result: UpdateInstallationResult,
-) -> UpdateInstallationResult {
-    let written = (|| -> Result<(), InstallError> {
-        let tx = store.write()?;
-        if let Some(op_id) = op_id {
-            tx.remove_journal(op_id)?;
-        }
-        tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, false))?;
-        tx.commit()?;
-        Ok(())
-    })();
-    if let Err(e) = written {
-        tracing::error!(error = %e, "could not record a failed operation");
-    }
-    result
-}
-
-fn internal(e: impl std::fmt::Display) -> WuError {
-    WuError::new(HResult::WUA_E_STORE, e.to_string())
 }

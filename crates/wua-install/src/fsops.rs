@@ -12,7 +12,7 @@ use crate::error::InstallError;
 
 /// What is at a path (without following a final symbolic link).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Nothing.
     Missing,
     /// A directory.
@@ -24,7 +24,7 @@ pub enum Kind {
 }
 
 /// `lstat` as a [`Kind`].
-pub fn kind(path: &Path) -> Result<Kind, InstallError> {
+pub(crate) fn kind(path: &Path) -> Result<Kind, InstallError> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Ok(Kind::Dir),
         Ok(m) if m.file_type().is_symlink() => Ok(Kind::Symlink),
@@ -37,7 +37,7 @@ pub fn kind(path: &Path) -> Result<Kind, InstallError> {
 /// A directory resolved under the root: its real path relative to the root (symbolic links
 /// followed) and the components that do not exist yet, parents first.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResolvedDir {
+pub(crate) struct ResolvedDir {
     /// The real directory, relative to the root ("" for the root itself).
     pub real: String,
     /// Directories to create (relative to the root), parents first.
@@ -48,14 +48,14 @@ pub struct ResolvedDir {
 /// leads outside it; results are cached per directory, so 10,000 files in a few directories
 /// cost a few `lstat` calls.
 #[derive(Debug)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     root: PathBuf,
     cache: HashMap<String, ResolvedDir>,
 }
 
 impl Resolver {
     /// A resolver for `root` (canonical, absolute).
-    pub fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path) -> Self {
         Resolver { root: root.to_path_buf(), cache: HashMap::new() }
     }
 
@@ -64,7 +64,7 @@ impl Resolver {
     /// A symbolic link is followed as the kernel would (an absolute target is absolute on the
     /// machine), and the result must stay under the root: otherwise `WUA_E_PATH_ESCAPES_ROOT`.
     /// A component that exists but is not a directory -> `WUA_E_TARGET_TYPE_CONFLICT`.
-    pub fn resolve(&mut self, dir: &str) -> Result<ResolvedDir, WuError> {
+    pub(crate) fn resolve(&mut self, dir: &str) -> Result<ResolvedDir, WuError> {
         if let Some(hit) = self.cache.get(dir) {
             return Ok(hit.clone());
         }
@@ -161,16 +161,16 @@ fn escape(dir: &str, why: &str) -> WuError {
 }
 
 /// Joins a root and a relative path.
-pub fn under(root: &Path, rel: &str) -> PathBuf {
+pub(crate) fn under(root: &Path, rel: &str) -> PathBuf {
     if rel.is_empty() { root.to_path_buf() } else { root.join(rel) }
 }
 
 /// Blobs this large or larger are staged by a hard link from the cache when possible.
-pub const LINK_MIN_SIZE: u64 = 1024 * 1024;
+pub(crate) const LINK_MIN_SIZE: u64 = 1024 * 1024;
 
 /// The outcome of staging one file.
 #[derive(Debug, PartialEq, Eq)]
-pub enum CopyOutcome {
+pub(crate) enum CopyOutcome {
     /// The bytes matched; the file was hard-linked from the cache (true) or copied (false).
     Verified {
         /// True when the staged file is the cache's inode.
@@ -192,7 +192,7 @@ pub enum CopyOutcome {
 /// Linking shares the inode between the cache entry and the installed file, so an in-place edit
 /// of the installed file changes the cached bytes too; the next use detects it (D-13) and drops
 /// the entry. Small files, where such edits are common (configuration), are always copied.
-pub fn stage_verified(
+pub(crate) fn stage_verified(
     src: &Path,
     dst: &Path,
     sha256: &str,
@@ -288,7 +288,7 @@ fn hash_into(
 }
 
 /// SHA-256 of a file, or `None` when it is missing or not a regular file.
-pub fn sha256_of(path: &Path) -> Result<Option<String>, InstallError> {
+pub(crate) fn sha256_of(path: &Path) -> Result<Option<String>, InstallError> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => wua_fs::sha256_file(path).map_err(|e| InstallError::io(path, e)),
         Ok(_) => Ok(None),
@@ -299,7 +299,7 @@ pub fn sha256_of(path: &Path) -> Result<Option<String>, InstallError> {
 
 /// Renames `from` to `to` if `from` exists; a missing `from` is a step already done (the
 /// journal's steps are idempotent).
-pub fn rename_if_present(from: &Path, to: &Path) -> Result<bool, InstallError> {
+pub(crate) fn rename_if_present(from: &Path, to: &Path) -> Result<bool, InstallError> {
     match std::fs::rename(from, to) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind(from)? == Kind::Missing => Ok(false),
@@ -308,12 +308,12 @@ pub fn rename_if_present(from: &Path, to: &Path) -> Result<bool, InstallError> {
 }
 
 /// Removes a file if present.
-pub fn remove_file_if_present(path: &Path) -> Result<(), InstallError> {
+pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), InstallError> {
     wua_fs::remove_file_if_present(path).map(|_| ()).map_err(|e| InstallError::io(path, e))
 }
 
 /// Removes a directory if it exists and is empty; anything else is left alone.
-pub fn remove_dir_if_empty(path: &Path) -> Result<(), InstallError> {
+pub(crate) fn remove_dir_if_empty(path: &Path) -> Result<(), InstallError> {
     match std::fs::remove_dir(path) {
         Ok(()) => Ok(()),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR)) => {
@@ -324,7 +324,7 @@ pub fn remove_dir_if_empty(path: &Path) -> Result<(), InstallError> {
 }
 
 /// Creates one directory (mode 0755) if it does not exist.
-pub fn create_dir_if_missing(path: &Path) -> Result<(), InstallError> {
+pub(crate) fn create_dir_if_missing(path: &Path) -> Result<(), InstallError> {
     match std::fs::DirBuilder::new().mode(0o755).create(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
@@ -334,25 +334,25 @@ pub fn create_dir_if_missing(path: &Path) -> Result<(), InstallError> {
 
 /// The filesystems an operation touched, one directory on each, so each is synced once.
 #[derive(Debug, Default)]
-pub struct SyncSet {
+pub(crate) struct SyncSet {
     by_dev: BTreeMap<u64, PathBuf>,
 }
 
 impl SyncSet {
     /// Notes the filesystem of `dir` (an existing directory).
-    pub fn add(&mut self, dir: &Path) -> Result<(), InstallError> {
+    pub(crate) fn add(&mut self, dir: &Path) -> Result<(), InstallError> {
         let m = std::fs::metadata(dir).map_err(|e| InstallError::io(dir, e))?;
         self.by_dev.entry(m.dev()).or_insert_with(|| dir.to_path_buf());
         Ok(())
     }
 
     /// The device number of the filesystem holding `dir`.
-    pub fn dev_of(dir: &Path) -> Result<u64, InstallError> {
+    pub(crate) fn dev_of(dir: &Path) -> Result<u64, InstallError> {
         std::fs::metadata(dir).map(|m| m.dev()).map_err(|e| InstallError::io(dir, e))
     }
 
     /// `syncfs` on each filesystem: everything written there so far is durable on return.
-    pub fn sync(&self) -> Result<(), InstallError> {
+    pub(crate) fn sync(&self) -> Result<(), InstallError> {
         for dir in self.by_dev.values() {
             syncfs(dir)?;
         }
@@ -361,7 +361,7 @@ impl SyncSet {
 }
 
 /// `syncfs(2)` on the filesystem holding `dir`.
-pub fn syncfs(dir: &Path) -> Result<(), InstallError> {
+pub(crate) fn syncfs(dir: &Path) -> Result<(), InstallError> {
     wua_fs::syncfs(dir).map_err(|e| InstallError::io(dir, e))
 }
 

@@ -9,7 +9,9 @@
 //! - [`Monitor`]: how a handler reports progress to its job and learns of an abort (D-20,
 //!   D-23).
 //! - [`recover`]: finishes or undoes operations a crash interrupted, under the lock.
-//! - [`detect`]: whether an update is installed by its `is_installed` rule (D-38, D-40).
+//! - [`bind_root`]: a state directory belongs to one target root (checked before recovery).
+//! - [`installed_equivalent`], [`installed_by_rule`]: whether an update is installed, by its
+//!   `is_installed` rule or the agent's records (D-38, D-40).
 //! - [`ContentCache`]: blobs by SHA-256 in the state directory.
 //! - [`BootIdSource`]: the boot id that pending reboots are tied to (D-9).
 //! - [`crash_point`]: `wua_fs`'s step counter, which the crash-safety tests use (feature
@@ -18,31 +20,34 @@
 //! The journal lives in the agent's datastore (`wua-store`), so the intent, installed state,
 //! file ownership and history of an operation change in one durable transaction.
 
-pub mod cache;
+#![warn(unreachable_pub, missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod cache;
 pub mod command;
-pub mod detect;
-pub mod error;
+mod detect;
+mod error;
 pub mod files;
-pub mod fsops;
-pub mod history;
-pub mod lock;
-pub mod monitor;
-pub mod plan;
-pub mod process;
-pub mod reboot;
-pub mod recovery;
-pub mod root_identity;
+mod fsops;
+mod history;
+mod lock;
+mod monitor;
+mod plan;
+mod process;
+mod reboot;
+mod recovery;
+mod root_identity;
 
 use std::path::{Path, PathBuf};
 
 pub use cache::ContentCache;
+pub use detect::{installed_by_rule, installed_equivalent};
 pub use error::InstallError;
 pub use history::history_entry;
-pub use lock::InstallLock;
+pub use lock::{DEFAULT_LOCK_WAIT, InstallLock, holder as lock_holder, state_holder};
 pub use monitor::{Monitor, Unmonitored};
 pub use reboot::BootIdSource;
 pub use recovery::{RecoveredOperation, recover};
-pub use root_identity::bind_root;
+pub use root_identity::{ROOT_ID_FILE, bind_root};
 pub use wua_fs::crash_point;
 
 /// wua's own directory under a target root (D-8): lock, backups. Never part of an update.
@@ -58,7 +63,7 @@ pub fn root_admin_dir(root: &Path) -> PathBuf {
 pub struct Target<'a> {
     /// The target root: canonical and absolute.
     pub root: &'a Path,
-    /// The root's identity (see [`root_identity`]): what journal records name.
+    /// The root's identity (see [`bind_root`]): what journal records name.
     pub root_id: &'a str,
     /// The agent's state directory.
     pub state_dir: &'a Path,

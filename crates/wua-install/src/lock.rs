@@ -16,9 +16,9 @@ use crate::error::InstallError;
 use crate::root_admin_dir;
 
 /// The lock file name inside the state directory.
-pub const STATE_LOCK: &str = "state.lock";
+pub(crate) const STATE_LOCK: &str = "state.lock";
 /// The lock file name inside `<root>/var/lib/wua`.
-pub const ROOT_LOCK: &str = "root.lock";
+pub(crate) const ROOT_LOCK: &str = "root.lock";
 
 /// How long `begin_*` and `wua recover` wait for a holder that is finishing before they
 /// report it (D-8): long enough for a moment's overlap (a probe, the end of another job),

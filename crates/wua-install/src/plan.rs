@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The plan of a `files` install (also a revision replacement, D-40).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct InstallPlan {
+pub(crate) struct InstallPlan {
     /// Files to place.
     pub entries: Vec<PlaceFile>,
     /// Directories this operation creates (relative), parents first.
@@ -31,7 +31,7 @@ pub struct InstallPlan {
 
 /// One file to place.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PlaceFile {
+pub(crate) struct PlaceFile {
     /// The real target path (relative, symbolic links in its directories resolved).
     pub path: String,
     /// The staged file beside it (relative).
@@ -58,7 +58,7 @@ pub struct PlaceFile {
 
 /// One file to take away (uninstall, or a file a new revision no longer has).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RemoveFile {
+pub(crate) struct RemoveFile {
     /// The file (relative).
     pub path: String,
     /// Where it is moved (relative); deleted at cleanup.
@@ -71,7 +71,7 @@ pub struct RemoveFile {
 
 /// The plan of a `files` uninstall.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct UninstallPlan {
+pub(crate) struct UninstallPlan {
     /// Files to remove or restore.
     pub removals: Vec<RemoveFile>,
     /// Directories the install created, deepest first: removed when empty.
@@ -82,13 +82,13 @@ pub struct UninstallPlan {
 
 impl InstallPlan {
     /// The areas files are moved into.
-    pub fn areas(&self) -> Vec<String> {
+    pub(crate) fn areas(&self) -> Vec<String> {
         if self.areas.is_empty() { vec![self.op_dir.clone()] } else { self.areas.clone() }
     }
 
     /// Files (relative) deleted at cleanup: moved-away files that are not kept as backups, and
     /// the trash of dropped files.
-    pub fn discarded(&self) -> Vec<&str> {
+    pub(crate) fn discarded(&self) -> Vec<&str> {
         let moved = self.entries.iter().filter(|e| !e.keep_moved).filter_map(|e| e.moved.as_deref());
         moved.chain(trash_of(&self.removals)).collect()
     }
@@ -96,7 +96,7 @@ impl InstallPlan {
 
 impl UninstallPlan {
     /// Files (relative) deleted at cleanup: the trash of removed files.
-    pub fn discarded(&self) -> Vec<&str> {
+    pub(crate) fn discarded(&self) -> Vec<&str> {
         trash_of(&self.removals).collect()
     }
 }

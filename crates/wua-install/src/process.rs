@@ -38,18 +38,18 @@ fn stat(pid: i32) -> Option<Stat> {
 }
 
 /// The start time of a process, if it exists.
-pub fn start_ticks(pid: i32) -> Option<u64> {
+pub(crate) fn start_ticks(pid: i32) -> Option<u64> {
     stat(pid).map(|s| s.start_ticks)
 }
 
 /// True while `pid` runs (a zombie, dead but not yet reaped, counts as gone).
-pub fn is_running(pid: i32) -> bool {
+pub(crate) fn is_running(pid: i32) -> bool {
     stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
 }
 
 /// The groups of the live processes whose environment holds `name=value` (each as the group
 /// of that process, from its start on).
-pub fn groups_with_env(name: &str, value: &str) -> Vec<ProcessGroup> {
+pub(crate) fn groups_with_env(name: &str, value: &str) -> Vec<ProcessGroup> {
     let needle = format!("{name}={value}");
     let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
     let mut groups = Vec::new();

@@ -1,17 +1,17 @@
 //! Recovery after a crash (D-17): finishes or undoes every journaled operation. It runs only
 //! under the D-8 lock (the caller proves it with an [`InstallLock`]), so it can never touch a
-//! live operation.
+//! live operation. This module only dispatches: each handler recovers its own operations
+//! (`files::recover`, `command::recover`); here are the checks every record passes first (its
+//! root, its document) and the removal of what interrupted imports and commands left.
 
-use wua_store::{JournalPhase, JournalRecord, Store};
-use wua_types::{HResult, Handler, UpdateDocument, UpdateInstallationResult, UpdateOperation};
+use wua_store::{JournalRecord, Store};
+use wua_types::{Handler, UpdateDocument, UpdateOperation};
 
+use crate::Target;
 use crate::command;
 use crate::error::InstallError;
 use crate::files;
-use crate::history::history_entry;
 use crate::lock::InstallLock;
-use crate::plan::{InstallPlan, UninstallPlan};
-use crate::{Target, crash_point};
 
 /// What recovery did with one interrupted operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub fn recover(
 fn recover_one(
     target: &Target<'_>,
     store: &mut Store,
-    _lock: &InstallLock,
+    lock: &InstallLock,
     rec: &JournalRecord,
 ) -> Result<RecoveredOperation, InstallError> {
     let bad = |detail: String| InstallError::BadJournal { op_id: rec.op_id.clone(), detail };
@@ -80,59 +80,9 @@ fn recover_one(
     };
     // The history entry names the caller of the interrupted operation.
     let target = Target { client_application_id: &rec.client_application_id, ..*target };
-    let target = &target;
-    let mut report = RecoveredOperation {
-        op_id: rec.op_id.clone(),
-        operation: rec.operation,
-        update_id: rec.update_id.clone(),
-        rolled_forward: true,
-    };
     tracing::info!(op_id = %rec.op_id, update_id = %rec.update_id, phase = ?rec.phase, "recovering an interrupted operation");
-    if let Handler::Command(_) = doc.handler {
-        return command::recover(target, store, &doc, rec);
+    match doc.handler {
+        Handler::Command(_) => command::recover(&target, store, &doc, rec),
+        _ => files::recover(&target, store, lock, rec, &doc),
     }
-    match (rec.operation, rec.phase) {
-        (UpdateOperation::Installation, phase) => {
-            let plan: InstallPlan = serde_json::from_str(&rec.plan).map_err(|e| bad(e.to_string()))?;
-            match phase {
-                JournalPhase::Staging => {
-                    files::remove_staged(target, &plan)?;
-                    let result = UpdateInstallationResult::failed(
-                        HResult::WUA_E_OPERATION_INTERRUPTED,
-                        "the install was interrupted before its intent was committed and was rolled back",
-                    );
-                    let tx = store.write()?;
-                    tx.remove_journal(&rec.op_id)?;
-                    tx.append_history(&history_entry(
-                        &doc,
-                        rec.operation,
-                        &result,
-                        target.client_application_id,
-                        true,
-                    ))?;
-                    tx.commit()?;
-                    crash_point("recovered");
-                    report.rolled_forward = false;
-                }
-                JournalPhase::Intent => {
-                    files::roll_forward_install(target, store, &doc, &plan, &rec.op_id, true)?;
-                }
-                JournalPhase::Cleanup => {
-                    files::cleanup(target, store, &rec.op_id, &plan.discarded(), &plan.areas())?;
-                }
-            }
-        }
-        (UpdateOperation::Uninstallation, phase) => {
-            let plan: UninstallPlan = serde_json::from_str(&rec.plan).map_err(|e| bad(e.to_string()))?;
-            match phase {
-                JournalPhase::Staging | JournalPhase::Intent => {
-                    files::roll_forward_uninstall(target, store, &doc, &plan, &rec.op_id, true)?;
-                }
-                JournalPhase::Cleanup => {
-                    files::cleanup(target, store, &rec.op_id, &plan.discarded(), &plan.op_dirs)?;
-                }
-            }
-        }
-    }
-    Ok(report)
 }

@@ -30,8 +30,14 @@ pub fn bind_root(
     _lock: &InstallLock,
 ) -> Result<String, InstallError> {
     let found = read_root_id(root)?;
-    let tx = store.write()?;
     let root_path = root.display().to_string();
+    // The common case reads only: a job's own overhead stays a read here.
+    if let (Some(bound), Some(id)) = (store.read()?.root_binding()?, &found) {
+        if bound.root_id == *id && bound.root_path == root_path {
+            return Ok(bound.root_id);
+        }
+    }
+    let tx = store.write()?;
     let id = match (tx.root_binding()?, found) {
         (Some(bound), Some(id)) if bound.root_id == id => {
             if bound.root_path != root_path {
@@ -62,7 +68,7 @@ pub fn bind_root(
 }
 
 /// The root's id, or `None` when it has never been used by wua.
-pub fn read_root_id(root: &Path) -> Result<Option<String>, InstallError> {
+pub(crate) fn read_root_id(root: &Path) -> Result<Option<String>, InstallError> {
     let path = root_admin_dir(root).join(ROOT_ID_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {

@@ -14,9 +14,7 @@
 //! message never quotes the file's bytes (tar's own messages can, so they are not passed on).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::CString;
 use std::io::{self, BufReader, Read};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -199,22 +197,6 @@ fn is_document_header(block: &[u8; BLOCK]) -> bool {
 fn is_document_name_prefix(bytes: &[u8]) -> bool {
     let name = DOCUMENT_NAME.as_bytes();
     bytes.iter().take(100).enumerate().all(|(i, b)| *b == name.get(i).copied().unwrap_or(0))
-}
-
-/// Bytes an unprivileged process may still write on the filesystem holding `dir`.
-fn free_bytes(dir: &Path) -> io::Result<u64> {
-    let c = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c` is a NUL-terminated path and `st` is writable memory of the type statvfs(3)
-    // fills in.
-    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: statvfs returned 0, so it initialised `st`.
-    let st = unsafe { st.assume_init() };
-    #[allow(clippy::unnecessary_cast)] // u64 here; fsblkcnt_t and c_ulong are 32 bits on some targets
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 fn read_archive(
@@ -401,7 +383,7 @@ fn check_space(
     let to_stage =
         expected.iter().filter(|(sha256, _)| !skip(sha256)).fold(0u64, |sum, (_, size)| sum.saturating_add(*size));
     if to_stage > 0 {
-        let free = free_bytes(staging_dir).map_err(|e| PackageError::io(staging_dir, e))?;
+        let free = wua_fs::available_bytes(staging_dir).map_err(|e| PackageError::io(staging_dir, e))?;
         if to_stage > free {
             return Err(too_large(format!(
                 "its document declares {to_stage} bytes of content to stage in {}, which has {free} bytes free",

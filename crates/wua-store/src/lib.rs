@@ -223,6 +223,15 @@ impl Store {
         Ok(Tx::new(tx, &self.path))
     }
 
+    /// Runs `f` in a write transaction and commits it when `f` succeeds (durable on return);
+    /// an error from `f` rolls everything back. The one shape for write-then-commit.
+    pub fn transact<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        let tx = self.write()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Starts a read transaction (a consistent snapshot).
     pub fn read(&mut self) -> Result<Tx<'_>, StoreError> {
         let tx = self

@@ -27,6 +27,18 @@ pub struct InstalledRecord {
     pub created_dirs: Vec<String>,
 }
 
+impl InstalledRecord {
+    /// `doc`'s revision, installed now, owning `created_dirs`.
+    pub fn now(doc: &UpdateDocument, created_dirs: Vec<String>) -> Self {
+        InstalledRecord {
+            update_id: doc.update_id.clone(),
+            revision: doc.revision_number,
+            installed_at: now_rfc3339(),
+            created_dirs,
+        }
+    }
+}
+
 /// Who owns a file under the root (D-39), and what it replaced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileOwner {

@@ -30,7 +30,7 @@ pub use document::{
 pub use enums::*;
 pub use hresult::{HResult, WuError};
 pub use result::{InstallationProgress, InstallationResult, UpdateHistoryEntry, UpdateInstallationResult};
-pub use sync::lock_unpoisoned;
+pub use sync::{lock_unpoisoned, wait_unpoisoned};
 pub use update::{Update, UpdateCollection, UpdateFlags, UpdateStateSink};
 
 #[cfg(test)]

@@ -338,3 +338,51 @@ fn d19_completion_callback_may_begin_the_next_job() {
     let second = rx.recv_timeout(LONG).unwrap().expect("the lock was free in the completion callback");
     assert_eq!(next.end_install_timeout(&second, LONG).unwrap().result_code, Orc::Succeeded);
 }
+
+/// D-8: `is_busy` asks the kernel and takes no lock, so a client polling it as fast as it can
+/// never makes a real install fail as busy; and every refusal names a real pid, never 0.
+#[test]
+fn d8_polling_is_busy_never_fails_an_install() {
+    let w = World::new().unwrap();
+    let s = session(&w);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let poller = {
+        let (s, stop, polls) = (s.clone(), stop.clone(), polls.clone());
+        std::thread::spawn(move || {
+            let i = s.create_update_installer();
+            while !stop.load(Ordering::Relaxed) {
+                i.is_busy().unwrap();
+                polls.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    for n in 0..30u32 {
+        let u = simple(&w, &s, 100 + n, &[(&format!("poll/f{n}"), 0o644, b"x")]);
+        let i = s.create_update_installer();
+        i.set_updates(coll(&[&u]));
+        let r = i.install().unwrap_or_else(|e| panic!("install {n} refused while is_busy was polled: {e}"));
+        assert_eq!(r.result_code, Orc::Succeeded);
+    }
+    stop.store(true, Ordering::Relaxed);
+    poller.join().unwrap();
+    assert!(polls.load(Ordering::Relaxed) > 30, "the poller ran alongside");
+}
+
+/// D-8: `begin_install` waits a bounded moment for a holder that is finishing instead of
+/// refusing at once: a lock released 300 ms after the call began does not fail it.
+#[test]
+fn d8_begin_waits_for_a_holder_that_is_finishing() {
+    let w = World::new().unwrap();
+    let s = session(&w);
+    let u = simple(&w, &s, 1, &[("f", 0o644, b"f")]);
+    let held = wua_install::InstallLock::acquire(s.state_dir(), s.root(), Duration::ZERO).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+    });
+    let i = s.create_update_installer();
+    i.set_updates(coll(&[&u]));
+    assert_eq!(i.install().unwrap().result_code, Orc::Succeeded);
+    release.join().unwrap();
+}
