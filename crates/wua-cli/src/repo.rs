@@ -1,10 +1,12 @@
 //! `wua repo ...`: the signed repository's verbs (wua-trust), each in a runtime of its own.
 
 use std::path::Path;
+use std::time::Duration;
 
 use wua_agent::wua_types::{HResult, WuError};
+use wua_trust::approvals::ApprovalAction;
 use wua_trust::export::ExportKind;
-use wua_trust::repo::{self, ApprovalAction, InitOptions, Lifetimes};
+use wua_trust::repo::{self, InitOptions, Lifetimes, RepoLock};
 use wua_trust::root::{self, Rotation};
 use wua_trust::{Layout, TrustError};
 
@@ -20,6 +22,7 @@ pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
 
 async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
     let t = |e: TrustError| WuError::from(e);
+    let wait = lock_wait()?;
     match command {
         RepoCommand::Init { dir, root_keys, root_threshold } => {
             let options =
@@ -35,10 +38,11 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
             });
         }
         RepoCommand::Publish { dir, manifest, payload } | RepoCommand::Revise { dir, manifest, payload } => {
+            let lock = lock(dir, wait).await?;
             let doc = if matches!(command, RepoCommand::Revise { .. }) {
-                repo::revise(dir, manifest, payload).await
+                repo::revise_locked(&lock, manifest, payload).await
             } else {
-                repo::publish(dir, manifest, payload).await
+                repo::publish_locked(&lock, manifest, payload).await
             }
             .map_err(t)?;
             say(
@@ -52,35 +56,37 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
             );
         }
         RepoCommand::Decline { dir, update_id, revision } => {
-            repo::decline(dir, update_id, *revision).await.map_err(t)?;
+            repo::decline_locked(&lock(dir, wait).await?, update_id, *revision).await.map_err(t)?;
             say(cli, &json::RepoDeclined { declined: update_id.clone(), revision_number: *revision }, || {
                 format!("declined {update_id} rev {revision}")
             });
         }
         RepoCommand::Refresh { dir } => {
-            repo::resign(dir, &Lifetimes::default()).await.map_err(t)?;
+            repo::resign_locked(&lock(dir, wait).await?, &Lifetimes::default()).await.map_err(t)?;
             say(cli, &json::RepoResigned { resigned: dir.clone() }, || {
                 "re-signed targets, snapshot and timestamp".into()
             });
         }
         RepoCommand::Compact { dir, force } => {
-            let dropped = repo::compact(dir, *force).await.map_err(t)?;
+            let dropped = repo::compact_locked(&lock(dir, wait).await?, *force).await.map_err(t)?;
             say(cli, &json::RepoCompacted { dropped }, || match dropped {
                 0 => "nothing to compact (fewer than half the entries are superseded; --force compacts anyway)".into(),
                 n => format!("compacted: {n} superseded entries left the catalog"),
             });
         }
-        RepoCommand::RotateKey { dir, role } => match root::rotate_key(dir, role).await.map_err(t)? {
-            Rotation::Installed => say(cli, &json::RepoRotated { rotated: role.clone() }, || {
-                format!("the {role} key is replaced; the old one is revoked")
-            }),
-            Rotation::Proposed(file) => say(cli, &json::RepoProposed { proposed: file.clone() }, || {
-                format!(
-                    "the root keys are not here: sign copies of {} with `wua repo root sign`, then `wua repo root merge`",
-                    file.display()
-                )
-            }),
-        },
+        RepoCommand::RotateKey { dir, role } => {
+            match root::rotate_key_locked(&lock(dir, wait).await?, role).await.map_err(t)? {
+                Rotation::Installed => say(cli, &json::RepoRotated { rotated: role.clone() }, || {
+                    format!("the {role} key is replaced; the old one is revoked")
+                }),
+                Rotation::Proposed(file) => say(cli, &json::RepoProposed { proposed: file.clone() }, || {
+                    format!(
+                        "the root keys are not here: sign copies of {} with `wua repo root sign`, then `wua repo root merge`",
+                        file.display()
+                    )
+                }),
+            }
+        }
         RepoCommand::List { dir } => list(cli, dir)?,
         RepoCommand::Approve { dir, update_id, group, action, deadline } => {
             let action = match action {
@@ -88,20 +94,21 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
                 ApproveAction::Uninstall => ApprovalAction::Uninstall,
                 ApproveAction::Optional => ApprovalAction::Optional,
             };
-            repo::approve(dir, update_id, group, action, deadline.as_deref()).await.map_err(t)?;
+            let lock = lock(dir, wait).await?;
+            repo::approve_locked(&lock, update_id, group, action, deadline.as_deref()).await.map_err(t)?;
             say(cli, &json::RepoApproved { approved: update_id.clone(), group: group.clone() }, || {
                 format!("approved {update_id} for {group}")
             });
         }
         RepoCommand::Unapprove { dir, update_id, group } => {
-            repo::unapprove(dir, update_id, group).await.map_err(t)?;
+            repo::unapprove_locked(&lock(dir, wait).await?, update_id, group).await.map_err(t)?;
             say(cli, &json::RepoUnapproved { unapproved: update_id.clone(), group: group.clone() }, || {
                 format!("withdrew {update_id} from {group}")
             });
         }
         RepoCommand::Export { dir, output, with_content } => {
             let kind = if *with_content { ExportKind::WithContent } else { ExportKind::ScanPackage };
-            let files = wua_trust::export::export(dir, output, kind).map_err(t)?;
+            let files = wua_trust::export::export_locked(&lock(dir, wait).await?, output, kind).map_err(t)?;
             say(cli, &json::RepoExported { export: output.clone(), files }, || {
                 format!("wrote {} ({files} files)", output.display())
             });
@@ -111,12 +118,29 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
             say(cli, &json::RootSigned { signed: file.clone() }, || format!("signed {}", file.display()));
         }
         RepoCommand::Root(RootCommand::Merge { dir, files }) => {
-            root::merge(dir, files).await.map_err(t)?;
+            root::merge_locked(&lock(dir, wait).await?, files).await.map_err(t)?;
             say(cli, &json::RootMerged { merged: files.len() }, || "installed the new root and re-signed".into());
         }
         RepoCommand::Serve { dir, listen } => serve(dir, *listen).await?,
     }
     Ok(EXIT_OK)
+}
+
+/// The writers' lock of the repository in `dir`, waited for at most `wait`.
+async fn lock(dir: &Path, wait: Duration) -> CliResult<RepoLock> {
+    RepoLock::acquire(dir, wait).await.map_err(WuError::from)
+}
+
+/// How long a writer waits for the repository lock: `WUA_REPO_LOCK_WAIT_MS`, or the library's
+/// default.
+fn lock_wait() -> CliResult<Duration> {
+    match std::env::var("WUA_REPO_LOCK_WAIT_MS") {
+        Err(std::env::VarError::NotPresent) => Ok(RepoLock::DEFAULT_WAIT),
+        Ok(ms) => ms.trim().parse().map(Duration::from_millis).map_err(|_| {
+            WuError::new(HResult::E_INVALIDARG, format!("WUA_REPO_LOCK_WAIT_MS={ms:?} is not a number of milliseconds"))
+        }),
+        Err(e) => Err(WuError::new(HResult::E_INVALIDARG, format!("WUA_REPO_LOCK_WAIT_MS: {e}"))),
+    }
 }
 
 /// The verb's JSON document with `--json`, else `text`.

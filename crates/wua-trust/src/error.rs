@@ -1,5 +1,6 @@
 //! The trust errors: every refusal names what was wrong and carries a code from wua's trust
-//! block (D-2), one per attack the TUF client resists.
+//! block (D-2), one per attack the TUF client resists. The writing side has errors of its own
+//! (`Write`, `RootThreshold`, `Locked`), so a publisher's failure never reads as an attack.
 
 use std::path::PathBuf;
 
@@ -32,13 +33,36 @@ pub enum TrustError {
         /// What is wrong.
         detail: String,
     },
-    /// Another writer holds the repository lock.
-    #[error("repository {path} is locked by another writer (pid {pid})")]
+    /// Another writer held the repository lock for longer than this one would wait.
+    #[error("repository {path} is locked by another writer ({})", match holder {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid unknown".into(),
+    })]
     Locked {
         /// The repository.
         path: PathBuf,
-        /// The holder's pid as it wrote it (0 when unreadable).
-        pid: u32,
+        /// The holder's pid, as the kernel names it (`wua_fs::lock_holder`).
+        holder: Option<u32>,
+    },
+    /// Signing or writing the repository's metadata failed (the TUF library's account of it):
+    /// a failure of the publisher's side, never a verification refusal.
+    #[error("writing repository {path}: {source}")]
+    Write {
+        /// The repository.
+        path: PathBuf,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A root proposal does not carry a threshold of valid signatures of the current root's
+    /// root keys, or of its own: it waits for more signatures (`root::sign`).
+    #[error("{path}: the root proposal does not meet {whose} root threshold: {detail}")]
+    RootThreshold {
+        /// The proposal.
+        path: PathBuf,
+        /// Whose threshold: "the current root's" or "its own".
+        whose: &'static str,
+        /// The verifier's account of it.
+        detail: String,
     },
     /// Verification refused what the repository served.
     #[error("{refusal}: {detail}")]
@@ -94,6 +118,8 @@ impl TrustError {
             TrustError::Key { .. } => HResult::WUA_E_TRUST_KEY,
             TrustError::Invalid { .. } => HResult::WUA_E_REPO_INVALID,
             TrustError::Locked { .. } => HResult::WUA_E_REPO_LOCKED,
+            TrustError::Write { .. } => HResult::WUA_E_REPO_WRITE,
+            TrustError::RootThreshold { .. } => HResult::WUA_E_TRUST_SIGNATURE,
             TrustError::Refused { refusal, .. } => match refusal {
                 Refusal::Expired => HResult::WUA_E_TRUST_EXPIRED,
                 Refusal::Rollback => HResult::WUA_E_TRUST_ROLLBACK,
@@ -114,9 +140,14 @@ impl TrustError {
     pub(crate) fn invalid(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
         TrustError::Invalid { path: path.into(), detail: detail.into() }
     }
+
+    /// A failure of the TUF library while the repository at `path` was signed or written.
+    pub(crate) fn write(path: impl Into<PathBuf>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        TrustError::Write { path: path.into(), source: source.into() }
+    }
 }
 
-/// Classifies an error of the TUF library by the check that failed.
+/// Classifies an error of the TUF library, met while verifying, by the check that failed.
 pub(crate) fn refused(e: tough::error::Error) -> TrustError {
     TrustError::Refused { refusal: classify(&e), detail: e.to_string() }
 }

@@ -5,6 +5,7 @@
 //! is one consistent signed state; an agent verifies it like any source (`verify::refresh` with a [`crate::verify::Source`]
 //! made by [`unpack`]), with no network.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::TrustError;
@@ -21,26 +22,32 @@ pub enum ExportKind {
 }
 
 /// Writes an export of the repository in `dir` to `out` (through a temporary file renamed into
-/// place). Returns the number of files it holds.
+/// place, mode 0644: an export is meant to be carried to agents). Returns the number of files
+/// it holds.
 pub fn export(dir: &Path, out: &Path, kind: ExportKind) -> Result<usize, TrustError> {
-    if !Layout::is_repository(dir) {
-        return Err(TrustError::invalid(dir, "is not a wua repository"));
-    }
-    let layout = Layout::new(dir);
-    let _lock = RepoLock::acquire(&layout)?;
+    export_locked(&RepoLock::acquire_blocking(dir, RepoLock::DEFAULT_WAIT)?, out, kind)
+}
+
+/// [`export`] under a lock the caller holds (so the export is one signed state).
+pub fn export_locked(lock: &RepoLock, out: &Path, kind: ExportKind) -> Result<usize, TrustError> {
+    let layout = lock.layout();
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| TrustError::io(parent, e))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::new(tmp.as_file()));
     tar.mode(tar::HeaderMode::Deterministic);
     let mut count = 0;
-    for (path, name) in current_files(&layout, kind)? {
+    for (path, name) in current_files(layout, kind)? {
         tar.append_path_with_name(&path, &name).map_err(|e| TrustError::io(&path, e))?;
         count += 1;
     }
     let writer = tar.into_inner().map_err(|e| TrustError::io(out, e))?;
     drop(writer);
-    tmp.as_file().sync_all().map_err(|e| TrustError::io(out, e))?;
+    let file = tmp.as_file();
+    file.set_permissions(std::fs::Permissions::from_mode(wua_fs::SHARED_FILE_MODE))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| TrustError::io(out, e))?;
     tmp.persist(out).map_err(|e| TrustError::io(out, e.error))?;
+    wua_fs::fsync_dir(parent).map_err(|e| TrustError::io(parent, e))?;
     Ok(count)
 }
 
@@ -74,7 +81,7 @@ fn current_files(layout: &Layout, kind: ExportKind) -> Result<Vec<(PathBuf, Stri
     let snapshot = read(&snapshot_name)?;
     take(snapshot_name);
     let mut targets = Vec::new();
-    for role in ["targets", crate::repo::APPROVALS] {
+    for role in ["targets", crate::approvals::APPROVALS] {
         if let Some(v) = version(&snapshot, role) {
             let name = format!("{v}.{role}.json");
             let doc = read(&name)?;

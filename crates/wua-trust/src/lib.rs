@@ -2,16 +2,20 @@
 //! and the only code of wua that touches keys or signatures (docs/repository.md).
 //!
 //! - Writing, for publishers: [`repo`] (`init`, `publish`, `revise`, `decline`, `approve`,
-//!   `unapprove`, `resign`, `compact`, bulk `publish_documents`; every writer holds the
-//!   repository lock), [`root`] (key rotation, offline root signing with `sign` and `merge`),
+//!   `unapprove`, `resign`, `compact`, bulk `add_blob` and `publish_documents`; each takes the
+//!   writers' lock, [`repo::RepoLock`], and has a `_locked` form for a caller that holds it),
+//!   [`root`] (key rotation, offline root signing with `sign` and `merge`, crash-safe),
 //!   [`export`] (one-file offline repositories), over [`pack`] (catalog packs, the TUF targets),
 //!   [`keys`] and [`layout`].
 //! - Reading, for agents: [`verify`] (`refresh` from a URL, a directory or an export into a copy
 //!   of the trusted state swapped in only when everything verified; `check_blob`).
+//! - Shared by both sides: [`approvals`] (the approvals of a group, as signed and as read).
 //! - Serving: [`static_repo`], the static handler (`wua repo serve`, and mounted by the server):
 //!   byte ranges, ETags, content types, no listing, no path leaving the directory.
-//! - [`error`]: every refusal is a distinct [`Refusal`] with its code from wua's trust block.
+//! - [`error`]: every refusal is a distinct [`Refusal`] with its code from wua's trust block;
+//!   failures of the writing side are errors of their own (`Write`, `RootThreshold`, `Locked`).
 
+pub mod approvals;
 pub mod error;
 pub mod export;
 pub mod keys;

@@ -78,10 +78,8 @@ impl Catalog {
                 }
             };
             if let Some(doc) = value.get("document") {
-                match serde_json::to_vec(doc)
-                    .map_err(|e| e.to_string())
-                    .and_then(|bytes| UpdateDocument::from_json(&bytes).map_err(|e| e.to_string()))
-                {
+                // The document's own reader (validation, D-42's rules) on its JSON text.
+                match UpdateDocument::from_json(doc.to_string().as_bytes()) {
                     Ok(doc) => self.documents.push(doc),
                     Err(e) => self.warnings.push(format!("{where_}: document skipped: {e}")),
                 }

@@ -7,6 +7,13 @@
 //! trusted `root.json`) and re-signs the online roles. With the root keys on this machine,
 //! `rotate_key` signs and installs at once; with root keys elsewhere, each holder runs
 //! `sign` on a copy of the proposal and the copies are merged.
+//!
+//! Both run under the writers' lock and write every file durably, in an order after which a
+//! crash at any point leaves a repository agents accept: the online roles are first signed by
+//! the outgoing and the incoming keys together (valid under the current root and the new one),
+//! then the new root version is published, then `root.json` replaced, then the keys moved into
+//! place, then everything re-signed by the new keys alone. The next writer completes a change
+//! a crash interrupted (`settle`).
 
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -18,10 +25,13 @@ use tough::schema::decoded::{Decoded, Hex};
 use tough::schema::{RoleType, Root, Signature, Signed};
 use tough::sign::{Sign, parse_keypair};
 
+use wua_fs::crash_point;
+
+use crate::approvals::APPROVALS;
 use crate::error::TrustError;
 use crate::keys;
 use crate::layout::Layout;
-use crate::repo::{self, APPROVALS, Lifetimes};
+use crate::repo::{self, Lifetimes, RepoLock, write_shared};
 
 /// What `rotate_key` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,19 +46,27 @@ pub enum Rotation {
 /// Replaces `role`'s key (`targets`, `snapshot`, `timestamp` or `approvals`) with a new one.
 /// The old key is revoked: metadata it signs is refused by agents that trust the new root.
 pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> {
-    let layout = Layout::new(dir);
-    if !Layout::is_repository(dir) {
-        return Err(TrustError::invalid(dir, "is not a wua repository"));
-    }
+    rotate_key_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, role).await
+}
+
+/// [`rotate_key`] under a lock the caller holds.
+pub async fn rotate_key_locked(lock: &RepoLock, role: &str) -> Result<Rotation, TrustError> {
+    let layout = lock.layout();
+    let dir = &layout.dir;
+    settle(lock)?;
     let role_type = match role {
         "targets" => RoleType::Targets,
         "snapshot" => RoleType::Snapshot,
         "timestamp" => RoleType::Timestamp,
         root_key if is_root_key_name(root_key) => RoleType::Root,
         APPROVALS => {
-            // The delegation lives in the targets role, re-signed with the new key at once.
-            replace_key(&layout, APPROVALS)?;
-            repo::resign(dir, &Lifetimes::default()).await?;
+            // The delegation lives in the targets role, re-signed with the new key at once: an
+            // incoming approvals key is moved into place by `settle` whenever one is found.
+            keys::generate(&layout.key(&format!("{APPROVALS}.next")))?;
+            crash_point("rotate: new key generated");
+            settle_keys(layout, &read_root(&layout.trusted_root())?.signed)?;
+            crash_point("rotate: key in place");
+            repo::resign_locked(lock, &Lifetimes::default()).await?;
             return Ok(Rotation::Installed);
         }
         other => {
@@ -63,10 +81,11 @@ pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> 
     if next_key_path.exists() {
         return Err(TrustError::invalid(
             &next_key_path,
-            "a rotation of this role is already proposed; merge or remove it first",
+            "a rotation of this role is already proposed: merge its proposal, or remove this key file to start again",
         ));
     }
     let new_key = keys::generate(&next_key_path)?;
+    crash_point("rotate: new key generated");
     let new_id =
         new_key.key_id().map_err(|e| TrustError::Key { path: next_key_path.clone(), detail: e.to_string() })?;
     let mut root = current.signed.clone();
@@ -101,14 +120,16 @@ pub async fn rotate_key(dir: &Path, role: &str) -> Result<Rotation, TrustError> 
     let mut proposal = Signed { signed: root, signatures: vec![] };
     // Sign with every root key present here: the current ones count toward the current root's
     // threshold, the new one (when a root key is rotated) toward the new root's.
-    for path in local_root_keys(&layout)? {
+    for path in local_root_keys(layout)? {
         add_signature(&mut proposal, &path).await?;
     }
     let file = layout.dir.join(format!("root-{}.proposed.json", proposal.signed.version));
     write_root(&file, &proposal)?;
-    match merge(dir, std::slice::from_ref(&file)).await {
+    crash_point("rotate: proposal written");
+    match merge_locked(lock, std::slice::from_ref(&file)).await {
         Ok(()) => Ok(Rotation::Installed),
-        Err(TrustError::Refused { .. }) => Ok(Rotation::Proposed(file)),
+        // Only a proposal short of signatures waits; any other failure is the caller's to see.
+        Err(TrustError::RootThreshold { .. }) => Ok(Rotation::Proposed(file)),
         Err(e) => Err(e),
     }
 }
@@ -123,7 +144,14 @@ pub async fn sign(file: &Path, key: &Path) -> Result<(), TrustError> {
 /// Installs a new root version from copies of one proposal carrying signatures: refused unless
 /// the signatures meet the threshold of the current root's root role and of its own.
 pub async fn merge(dir: &Path, files: &[PathBuf]) -> Result<(), TrustError> {
-    let layout = Layout::new(dir);
+    merge_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, files).await
+}
+
+/// [`merge`] under a lock the caller holds.
+pub async fn merge_locked(lock: &RepoLock, files: &[PathBuf]) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    let dir = &layout.dir;
+    settle(lock)?;
     let current = read_root(&layout.trusted_root())?;
     let Some(first) = files.first() else { return Err(TrustError::invalid(dir, "no proposal to merge")) };
     let mut merged = read_root(first)?;
@@ -150,58 +178,117 @@ pub async fn merge(dir: &Path, files: &[PathBuf]) -> Result<(), TrustError> {
         ));
     }
     // TUF 5.3.4: the new root must be signed by a threshold of the old root keys and of its own.
-    current.signed.verify_role(&merged).map_err(|e| threshold_refusal("the current root's", e))?;
-    merged.signed.verify_role(&merged).map_err(|e| threshold_refusal("its own", e))?;
+    let threshold = |whose: &'static str, e: tough::schema::Error| TrustError::RootThreshold {
+        path: first.clone(),
+        whose,
+        detail: e.to_string(),
+    };
+    current.signed.verify_role(&merged).map_err(|e| threshold("the current root's", e))?;
+    merged.signed.verify_role(&merged).map_err(|e| threshold("its own", e))?;
 
     let version = merged.signed.version.get();
     let bytes = serde_json::to_vec_pretty(&merged).map_err(|e| TrustError::invalid(first, e.to_string()))?;
-    let versioned = layout.metadata().join(format!("{version}.root.json"));
-    std::fs::write(&versioned, &bytes).map_err(|e| TrustError::io(&versioned, e))?;
-    std::fs::write(layout.trusted_root(), &bytes).map_err(|e| TrustError::io(layout.trusted_root(), e))?;
-    // Keys proposed for roles move into place now that the root names them.
-    let mut roles: Vec<String> = ["targets", "snapshot", "timestamp"].map(String::from).into();
-    roles.extend(
-        local_root_keys(&layout)?
-            .iter()
-            .filter_map(|p| p.file_stem()?.to_str()?.strip_suffix(".next").map(str::to_owned)),
-    );
-    for role in &roles {
-        let next = layout.key(&format!("{role}.next"));
-        if next.exists() {
+    // The online roles, signed by the outgoing and the incoming keys: valid under both roots.
+    repo::sign_transition(lock, transition_root(&current.signed, &merged.signed)).await?;
+    crash_point("merge: signed for both roots");
+    write_shared(&layout.metadata().join(format!("{version}.root.json")), &bytes)?;
+    crash_point("merge: root version published");
+    write_shared(&layout.trusted_root(), &bytes)?;
+    crash_point("merge: trusted root replaced");
+    settle_keys(layout, &merged.signed)?;
+    crash_point("merge: keys in place");
+    for f in files {
+        wua_fs::remove_file_if_present(f).map_err(|e| TrustError::io(f, e))?;
+    }
+    repo::resign_locked(lock, &Lifetimes::default()).await
+}
+
+/// Completes a root change a crash interrupted, so every writer signs with the keys the served
+/// root names: a root version published after `root.json` (by `merge`) becomes `root.json`, and
+/// the incoming keys that root lists move into place ([`settle_keys`]). Run by every writer
+/// under the lock before it signs.
+pub(crate) fn settle(lock: &RepoLock) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    let mut trusted = read_root(&layout.trusted_root())?;
+    loop {
+        let next = layout.metadata().join(format!("{}.root.json", trusted.signed.version.get() + 1));
+        let bytes = match fs_err::read(&next) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(TrustError::io(&next, e)),
+        };
+        let root: Signed<Root> = serde_json::from_slice(&bytes)
+            .map_err(|e| TrustError::invalid(&next, format!("not a signed root: {e}")))?;
+        write_shared(&layout.trusted_root(), &bytes)?;
+        trusted = root;
+    }
+    settle_keys(layout, &trusted.signed)
+}
+
+/// Moves each incoming key (`keys/X.next.pk8`) that `root` lists into place, keeping the
+/// outgoing one as `X.revoked-<N-1>.pk8`; an incoming approvals key always (the approvals
+/// delegation is in the targets role, not in the root). The two renames are repeatable: a
+/// crash between them leaves `X.next.pk8` alone, moved the next time.
+fn settle_keys(layout: &Layout, root: &Root) -> Result<(), TrustError> {
+    let dir = layout.keys();
+    let mut incoming = Vec::new();
+    for entry in fs_err::read_dir(&dir).map_err(|e| TrustError::io(&dir, e))? {
+        let entry = entry.map_err(|e| TrustError::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(role) = name.strip_suffix(".next.pk8") {
+            incoming.push((role.to_owned(), entry.path()));
+        }
+    }
+    incoming.sort();
+    let mut moved = false;
+    for (role, next) in incoming {
+        let listed = role == APPROVALS || {
             let id = keys::key_id(&keys::public_key(&next)?, &next)?;
-            let listed = merged.signed.keys.keys().any(|k| hex::encode(&**k) == id);
-            if listed {
-                let old = layout.key(&format!("{role}.revoked-{}", version - 1));
-                fs_err::rename(layout.key(role), &old).map_err(|e| TrustError::io(&old, e))?;
-                fs_err::rename(&next, layout.key(role)).map_err(|e| TrustError::io(&next, e))?;
+            root.keys.keys().any(|k| hex::encode(&**k) == id)
+        };
+        if !listed {
+            continue; // a proposal not merged yet
+        }
+        let current = layout.key(&role);
+        if current.exists() {
+            let stamp = if role == APPROVALS {
+                jiff::Timestamp::now().as_second().to_string()
+            } else {
+                (root.version.get() - 1).to_string()
+            };
+            let old = layout.key(&format!("{role}.revoked-{stamp}"));
+            fs_err::rename(&current, &old).map_err(|e| TrustError::io(&old, e))?;
+        }
+        fs_err::rename(&next, &current).map_err(|e| TrustError::io(&next, e))?;
+        moved = true;
+    }
+    if moved {
+        wua_fs::fsync_dir(&dir).map_err(|e| TrustError::io(&dir, e))?;
+    }
+    Ok(())
+}
+
+/// The root the online roles are signed under while a root changes: the new root, with the
+/// outgoing keys of each online role listed beside the incoming ones. Never published.
+fn transition_root(current: &Root, new: &Root) -> Root {
+    let mut transition = new.clone();
+    for (role, old) in current.roles.iter().filter(|(t, _)| **t != RoleType::Root) {
+        let Some(keys) = transition.roles.get_mut(role) else { continue };
+        for id in &old.keyids {
+            if !keys.keyids.contains(id) {
+                keys.keyids.push(id.clone());
+                if let Some(key) = current.keys.get(id) {
+                    transition.keys.entry(id.clone()).or_insert_with(|| key.clone());
+                }
             }
         }
     }
-    for f in files {
-        let _ = std::fs::remove_file(f);
-    }
-    repo::resign(dir, &Lifetimes::default()).await
-}
-
-fn threshold_refusal(whose: &str, e: tough::schema::Error) -> TrustError {
-    TrustError::Refused {
-        refusal: crate::error::Refusal::Signature,
-        detail: format!("the root proposal does not meet {whose} root threshold: {e}"),
-    }
+    transition
 }
 
 /// `root-N`: a root key's name.
 fn is_root_key_name(name: &str) -> bool {
     name.strip_prefix("root-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn replace_key(layout: &Layout, role: &str) -> Result<(), TrustError> {
-    let next = layout.key(&format!("{role}.next"));
-    keys::generate(&next)?;
-    let stamp = jiff::Timestamp::now().as_second();
-    let old = layout.key(&format!("{role}.revoked-{stamp}"));
-    fs_err::rename(layout.key(role), &old).map_err(|e| TrustError::io(&old, e))?;
-    fs_err::rename(&next, layout.key(role)).map_err(|e| TrustError::io(&next, e))
 }
 
 /// Root keys stored in `keys/` (`root-N.pk8`, and `root-N.next.pk8` while one is rotated; not
@@ -255,5 +342,5 @@ fn read_root(path: &Path) -> Result<Signed<Root>, TrustError> {
 
 fn write_root(path: &Path, root: &Signed<Root>) -> Result<(), TrustError> {
     let bytes = serde_json::to_vec_pretty(root).map_err(|e| TrustError::invalid(path, e.to_string()))?;
-    std::fs::write(path, bytes).map_err(|e| TrustError::io(path, e))
+    write_shared(path, &bytes)
 }

@@ -19,10 +19,10 @@ use tough::{DefaultTransport, IntoVec, RepositoryLoader, Transport, TransportErr
 use url::Url;
 use wua_types::{ContentEntry, lock_unpoisoned};
 
+use crate::approvals::{APPROVALS, Approval, GroupApprovals, approvals_target};
 use crate::error::{Refusal, TrustError, refused};
 use crate::layout::Layout;
 use crate::pack::Catalog;
-use crate::repo::{APPROVALS, Approval, GroupApprovals, approvals_target};
 
 /// Where a repository is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]

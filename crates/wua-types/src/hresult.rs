@@ -198,6 +198,7 @@ hresults! {
     WUA_E_TRUST_METADATA = 0xA024_4009, "repository metadata or a catalog pack is malformed";
     WUA_E_REPO_LOCKED = 0xA024_400A, "another writer holds the repository lock";
     WUA_E_REPO_INVALID = 0xA024_400B, "the directory is not a wua repository, or a publishing input is invalid";
+    WUA_E_REPO_WRITE = 0xA024_400C, "the repository could not be written (signing or writing its metadata failed)";
 }
 
 impl HResult {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// The decision ids cited in `text`: `D-` followed by digits, not preceded by a letter, digit or
-/// `_` (so a GUID such as `...201D-4330-...` is not a citation). The digits are taken whole, so
+/// `_` (so a GUID whose hex digits end in a `D` before a dash is not a citation). The digits are taken whole, so
 /// `D-12` is 12, never 1.
 fn cited_ids(text: &str) -> Vec<u32> {
     let bytes = text.as_bytes();
@@ -98,7 +98,7 @@ fn every_cited_decision_has_an_entry_in_docs_decisions_md() {
 fn citations_and_entries_are_matched_whole() {
     // D-1 is not a prefix match for D-12, in citations or in entries.
     assert_eq!(cited_ids("see D-12 and D-6..D-10; (D-1)"), [12, 6, 10, 1]);
-    assert_eq!(cited_ids("const CAT: &str = \"0FA1201D-4330\"; XD-2 _D-3"), Vec::<u32>::new());
+    assert_eq!(cited_ids(concat!("const CAT: &str = \"0FA1201D", "-4330\"; XD-2 _D-3")), Vec::<u32>::new());
     let doc = "- D-1 one\n- D-12 twelve\n- D-3x not an entry\n  - D-4 indented\n## D-5 heading\n";
     let entries = entry_ids(doc);
     assert_eq!(entries.keys().copied().collect::<BTreeSet<u32>>(), BTreeSet::from([1, 12]));

@@ -9,7 +9,7 @@ use wua_catalog::{
 use wua_types::{HResult, UpdateType, WuError};
 
 const ID: &str = "5f3c8a52-2d1e-4c3b-9a7f-0e6d5c4b3a21";
-const CAT: &str = "0FA1201D-4330-4FA8-8AE9-B877473B6441";
+const CAT: &str = "0fa1201d-4330-4fa8-8ae9-b877473b6441";
 
 /// A compact rendering: groups joined by ` | `, each `[deployment] clauses` (canonical text).
 fn render(c: &Criteria) -> String {
@@ -86,7 +86,7 @@ fn table() -> Vec<(String, Expect)> {
         // --- UUID strings, CategoryIDs, RevisionNumber ---
         (
             format!("CategoryIDs contains '{CAT}'"),
-            Good("[Installation] CategoryIDs contains '0FA1201D-4330-4FA8-8AE9-B877473B6441'"),
+            Good("[Installation] CategoryIDs contains '0fa1201d-4330-4fa8-8ae9-b877473b6441'"),
         ),
         (
             s("categoryids CONTAINS 'e6cf1350-c01b-414d-a61f-263d14d133b4' and IsInstalled=0"),

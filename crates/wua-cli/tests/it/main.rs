@@ -1,6 +1,6 @@
 //! The `wua` command line, driven as a real child process: crash safety (SIGKILL at every
 //! journal step), durability order (strace), bad input, exit codes, jobs across processes
-//! (D-8, D-38, Ctrl-C) and the quickstart.
+//! (D-8, D-38, Ctrl-C), the quickstart, and a repository's root change killed at every step.
 
 mod bad_input;
 mod cli;
@@ -9,6 +9,7 @@ mod durability;
 mod imports;
 mod jobs;
 mod modes;
+mod repo_crash;
 mod revisions;
 mod roots;
 mod support;

@@ -2,7 +2,8 @@
 //! approvals signed by a key other than the approvals role's, are refused.
 
 use wua_trust::Refusal;
-use wua_trust::repo::{self, ApprovalAction, InitOptions};
+use wua_trust::approvals::ApprovalAction;
+use wua_trust::repo::{self, InitOptions};
 
 use crate::support::*;
 

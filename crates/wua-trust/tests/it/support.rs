@@ -157,3 +157,37 @@ pub async fn trusted(options: wua_trust::repo::InitOptions) -> (Fixture, Source)
     f.refresh(&source).await.unwrap();
     (f, source)
 }
+
+/// The reference client (python-tuf, from the venv `scripts/test` provides as `WUA_TUF_PYTHON`),
+/// or `None` outside CI when it is not set up (the test is then skipped, and says so).
+#[allow(clippy::print_stderr)]
+pub fn tuf_python() -> Option<std::ffi::OsString> {
+    let python = std::env::var_os("WUA_TUF_PYTHON");
+    if python.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide WUA_TUF_PYTHON (scripts/test does)");
+        eprintln!("skipped: WUA_TUF_PYTHON is not set (bash scripts/test sets it)");
+    }
+    python
+}
+
+/// Runs python-tuf's client (`tests/interop/tuf_client.py`) against the served tree at `source`,
+/// starting from `trusted_root`, downloading `targets` into `work/py-targets`; asserts it
+/// succeeded and downloaded each target. Returns where the targets are.
+pub async fn python_tuf_accepts(
+    python: &std::ffi::OsStr,
+    work: &Path,
+    source: &Source,
+    trusted_root: &Path,
+    targets: &[&str],
+) -> PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/tuf_client.py");
+    let (md, td) = (work.join("py-metadata"), work.join("py-targets"));
+    let mut command = std::process::Command::new(python);
+    command.arg(script).arg(&md).arg(source.base.as_str()).arg(trusted_root).arg(&td).args(targets);
+    // The server runs on this runtime: wait for the client on a blocking thread.
+    let out = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "python-tuf failed:\n{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("OK ")).count(), targets.len(), "{text}");
+    td
+}
