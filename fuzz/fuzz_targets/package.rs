@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let staging = dir.path().join("staging");
     std::fs::create_dir(&staging).expect("staging");
     std::fs::write(&file, data).expect("write");
-    if wua_package::open_package(&file, &staging, &|_| false).is_err() {
+    if wua_package::open_package(&file, &staging, &|_| false, &wua_package::OpenLimits::default()).is_err() {
         let left = std::fs::read_dir(&staging).expect("read staging").count();
         assert_eq!(left, 0, "a refused package left files behind");
     }

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wua_catalog::rules::{Machine, evaluate};
+use wua_catalog::{Machine, evaluate_rule};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(rule) = serde_json::from_slice::<serde_json::Value>(data) {
@@ -14,6 +14,6 @@ fuzz_target!(|data: &[u8]| {
             kernel: "6.1.0".into(),
             installed_updates: Default::default(),
         };
-        let _ = evaluate(&rule, &machine);
+        let _ = evaluate_rule(&rule, &machine);
     }
 });

@@ -51,14 +51,14 @@ pub const DEFAULT_CRITERIA: &str = "IsInstalled=0 and IsHidden=0";
 /// Parsed search criteria: the OR of its groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Criteria {
-    /// The groups, any of which may match; never empty after [`parse`].
+    /// The groups, any of which may match; never empty after [`parse_criteria`].
     pub groups: Vec<Group>,
 }
 
 /// One operand of `or`: the AND of its clauses, with its deployment filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
-    /// The clauses, all of which must hold; never empty after [`parse`].
+    /// The clauses, all of which must hold; never empty after [`parse_criteria`].
     pub clauses: Vec<Clause>,
     /// From the group's `DeploymentAction` clause, or the implied `Installation` (D-27).
     pub deployment_action: DeploymentFilter,
@@ -108,7 +108,7 @@ pub enum Criterion {
 
 impl Criterion {
     /// Every criterion, in the documented order.
-    pub const ALL: &'static [Criterion] = &[
+    pub(crate) const ALL: &'static [Criterion] = &[
         Criterion::Type,
         Criterion::DeploymentAction,
         Criterion::IsAssigned,
@@ -124,7 +124,7 @@ impl Criterion {
     ];
 
     /// The name as WUA spells it (`UpdateID`, `CategoryIDs`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Criterion::Type => "Type",
             Criterion::DeploymentAction => "DeploymentAction",
@@ -142,26 +142,12 @@ impl Criterion {
     }
 
     /// The criterion named `name`, compared case-insensitively.
-    pub fn from_name(name: &str) -> Option<Criterion> {
+    pub(crate) fn from_name(name: &str) -> Option<Criterion> {
         Criterion::ALL.iter().copied().find(|c| c.name().eq_ignore_ascii_case(name))
     }
 
-    /// Whether the criterion takes only `0` or `1`.
-    pub fn is_boolean(self) -> bool {
-        matches!(
-            self,
-            Criterion::IsAssigned
-                | Criterion::BrowseOnly
-                | Criterion::AutoSelectOnWebSites
-                | Criterion::IsInstalled
-                | Criterion::IsHidden
-                | Criterion::IsPresent
-                | Criterion::RebootRequired
-        )
-    }
-
     /// Whether `op` is allowed with this criterion (D-26).
-    pub fn allows(self, op: Op) -> bool {
+    pub(crate) fn allows(self, op: Op) -> bool {
         match op {
             Op::Eq => self != Criterion::CategoryIds,
             Op::Ne => matches!(self, Criterion::Type | Criterion::UpdateId),
@@ -189,7 +175,7 @@ pub enum Op {
 
 impl Op {
     /// The operator as written in criteria.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Op::Eq => "=",
             Op::Ne => "!=",
@@ -246,7 +232,7 @@ pub enum DeploymentFilter {
 
 impl DeploymentFilter {
     /// The name as written in a `DeploymentAction` value (`*` for [`DeploymentFilter::Any`]).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DeploymentFilter::Installation => "Installation",
             DeploymentFilter::Uninstallation => "Uninstallation",
@@ -257,7 +243,7 @@ impl DeploymentFilter {
     }
 
     /// The filter named `name` (case-insensitive), `*` included.
-    pub fn from_name(name: &str) -> Option<DeploymentFilter> {
+    pub(crate) fn from_name(name: &str) -> Option<DeploymentFilter> {
         [
             DeploymentFilter::Installation,
             DeploymentFilter::Uninstallation,
@@ -316,7 +302,7 @@ impl fmt::Display for Group {
 }
 
 impl fmt::Display for Criteria {
-    /// Canonical criteria text that [`parse`] reads back to the same AST (positions aside).
+    /// Canonical criteria text that [`parse_criteria`] reads back to the same AST (positions aside).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_joined(f, &self.groups, " or ")
     }
@@ -401,7 +387,7 @@ pub fn parse_string_literal(text: &str) -> Result<(String, usize), CriteriaError
 
 /// Parses search criteria (D-26, D-27). The empty string, or only whitespace, is
 /// [`DEFAULT_CRITERIA`].
-pub fn parse(text: &str) -> Result<Criteria, CriteriaError> {
+pub fn parse_criteria(text: &str) -> Result<Criteria, CriteriaError> {
     if text.chars().all(char::is_whitespace) {
         return Parser::new(DEFAULT_CRITERIA).criteria();
     }
@@ -447,7 +433,7 @@ impl Criteria {
 impl Group {
     /// Whether `s` matches: every clause holds, and the deployment filter is `Any` or among
     /// `s.deployments()`.
-    pub fn matches(&self, s: &dyn Subject) -> bool {
+    pub(crate) fn matches(&self, s: &dyn Subject) -> bool {
         let deployed =
             self.deployment_action == DeploymentFilter::Any || s.deployments().contains(&self.deployment_action);
         deployed && self.clauses.iter().all(|c| c.holds(s))
@@ -457,7 +443,7 @@ impl Group {
 impl Clause {
     /// Whether the clause holds for `s`. A `DeploymentAction` clause always holds (its
     /// group's filter does the work); a value of the wrong kind never holds.
-    pub fn holds(&self, s: &dyn Subject) -> bool {
+    pub(crate) fn holds(&self, s: &dyn Subject) -> bool {
         let positive = match (self.criterion, &self.value) {
             (Criterion::DeploymentAction, _) => return true,
             (Criterion::Type, Value::Str(v)) => {
@@ -494,7 +480,7 @@ fn eq_ci(a: &str, b: &str) -> bool {
 /// Whether `s` is a UUID as criteria accept it: the document's rule (8-4-4-4-12 hexadecimal
 /// digits, no braces) in either case, as WUA accepts it; values compare case-insensitively.
 fn is_uuid_any_case(s: &str) -> bool {
-    wua_types::document::is_uuid(&s.to_ascii_lowercase())
+    wua_types::is_uuid(&s.to_ascii_lowercase())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 /// A version that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("version {version:?} is not a Debian version: {why}")]
-pub struct VersionError {
+pub(crate) struct VersionError {
     /// The text.
     pub version: String,
     /// What is wrong with it.
@@ -17,7 +17,7 @@ pub struct VersionError {
 
 /// A parsed version.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Version<'a> {
+pub(crate) struct Version<'a> {
     /// The epoch (0 when absent).
     pub epoch: u64,
     /// The upstream version.
@@ -28,7 +28,7 @@ pub struct Version<'a> {
 
 impl<'a> Version<'a> {
     /// Parses `[epoch:]upstream[-revision]`.
-    pub fn parse(text: &'a str) -> Result<Self, VersionError> {
+    pub(crate) fn parse(text: &'a str) -> Result<Self, VersionError> {
         let bad = |why| VersionError { version: text.to_owned(), why };
         let text_trimmed = text.trim();
         if text_trimmed.is_empty() {
@@ -70,11 +70,6 @@ impl PartialOrd for Version<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
-}
-
-/// Compares two version strings.
-pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    Ok(Version::parse(a)?.cmp(&Version::parse(b)?))
 }
 
 /// dpkg's weight of a character in a non-digit run; 0 for the end of the string.
@@ -136,6 +131,11 @@ fn compare_part(a: &str, b: &str) -> Ordering {
 mod tests {
     use super::*;
     use Ordering::*;
+
+    /// Compares two version strings.
+    fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
+        Ok(Version::parse(a)?.cmp(&Version::parse(b)?))
+    }
 
     /// Cases from dpkg's own test suite and Debian policy 5.6.12.
     #[test]

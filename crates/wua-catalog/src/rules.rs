@@ -18,7 +18,7 @@
 //! | `{"update_installed": "<update id>"}` | the agent records that update as installed |
 //!
 //! Comparisons (`op`): `=`, `!=`, `<`, `<=`, `>`, `>=` (and dpkg's `<<`, `>>`), in Debian
-//! version ordering ([`crate::debversion`]). Paths are relative to the root and resolved as if
+//! version ordering (`dpkg --compare-versions`). Paths are relative to the root and resolved as if
 //! the root were `/`: an absolute symbolic link is taken relative to the root, and `..` never
 //! leaves it.
 //!
@@ -93,7 +93,7 @@ pub enum Applicable {
 /// its prerequisites. A rule that cannot be evaluated makes it not applicable (D-42).
 pub fn applicability(rules: &Applicability, machine: &Machine) -> Applicable {
     if let Some(rule) = &rules.is_installable {
-        match evaluate(rule, machine) {
+        match evaluate_rule(rule, machine) {
             Ok(true) => {}
             Ok(false) => return Applicable::No("its is_installable rule is false".into()),
             Err(e) => return Applicable::No(e.to_string()),
@@ -106,7 +106,7 @@ pub fn applicability(rules: &Applicability, machine: &Machine) -> Applicable {
 }
 
 /// Evaluates one rule.
-pub fn evaluate(rule: &Value, machine: &Machine) -> Result<bool, RuleError> {
+pub fn evaluate_rule(rule: &Value, machine: &Machine) -> Result<bool, RuleError> {
     let (kind, arg) = match rule.as_object() {
         Some(map) if map.len() == 1 => match map.iter().next() {
             Some((k, v)) => (k.as_str(), v),
@@ -117,7 +117,7 @@ pub fn evaluate(rule: &Value, machine: &Machine) -> Result<bool, RuleError> {
     match kind {
         "all" => {
             for r in list(kind, arg)? {
-                if !evaluate(r, machine)? {
+                if !evaluate_rule(r, machine)? {
                     return Ok(false);
                 }
             }
@@ -127,11 +127,11 @@ pub fn evaluate(rule: &Value, machine: &Machine) -> Result<bool, RuleError> {
             // Every child is evaluated, so an unknown kind anywhere is found (D-42).
             let mut any = false;
             for r in list(kind, arg)? {
-                any |= evaluate(r, machine)?;
+                any |= evaluate_rule(r, machine)?;
             }
             Ok(any)
         }
-        "not" => Ok(!evaluate(arg, machine)?),
+        "not" => Ok(!evaluate_rule(arg, machine)?),
         "os" => os(arg, machine),
         "arch" => arch(arg, machine),
         "kernel" => {
@@ -275,7 +275,7 @@ fn dpkg_package(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
 
 /// The version of `package` if the dpkg status database says it is installed (a package of
 /// another architecture, `name:arch`, counts too).
-pub fn installed_version(status: &str, package: &str) -> Option<String> {
+fn installed_version(status: &str, package: &str) -> Option<String> {
     for stanza in status.split("\n\n") {
         let mut name = None;
         let mut arch = None;
@@ -331,7 +331,7 @@ fn sha256_of(path: &Path) -> Option<String> {
 /// Resolves `rel` under `root` as if `root` were `/`: symbolic links are followed with absolute
 /// targets taken relative to the root, and `..` stops at the root. `None` for an absolute or
 /// empty path, or too many links.
-pub fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
+fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
     if rel.is_empty() || rel.starts_with('/') || rel.contains('\0') {
         return None;
     }
@@ -372,4 +372,29 @@ pub fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
         }
     }
     Some(parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dpkg status database the integration tests use too.
+    const DPKG_STATUS: &str = include_str!("../tests/data/dpkg-status");
+
+    #[test]
+    fn dpkg_status_parsing_and_root_confinement() {
+        assert_eq!(installed_version(DPKG_STATUS, "openssl").as_deref(), Some("3.0.11-1~deb12u2"));
+        assert_eq!(installed_version(DPKG_STATUS, "removed-tool"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("opt/app")).unwrap();
+        std::fs::write(r.join("opt/app/VERSION"), "2.4.1\n").unwrap();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        // An absolute link is taken relative to the root, as the root were `/`.
+        std::os::unix::fs::symlink("/opt/app/VERSION", r.join("etc/app-version")).unwrap();
+        assert_eq!(resolve(r, "etc/app-version"), Some(r.join("opt/app/VERSION")));
+        assert_eq!(resolve(r, "../../etc/passwd"), Some(r.join("etc/passwd")), "'..' stops at the root");
+        assert_eq!(resolve(r, "/etc/passwd"), None);
+        assert_eq!(resolve(r, ""), None);
+    }
 }

@@ -25,7 +25,7 @@ pub struct Candidate<'a> {
 
 impl Candidate<'_> {
     /// Whether this update, as a successor, makes the updates it supersedes superseded.
-    pub fn supersedes_actively(&self) -> bool {
+    pub(crate) fn supersedes_actively(&self) -> bool {
         self.is_installed || (self.applicable && self.deployed && !self.hidden)
     }
 }

@@ -1,33 +1,36 @@
 //! wua's filesystem primitives, one implementation of each, shared by every crate that
 //! touches files:
 //!
-//! - [`lock`]: [`LockFile`], an exclusive `flock` on a file that holds its holder's pid
-//!   (std's `File::try_lock`), taken at once or within a bounded wait, and [`lock::holder`],
-//!   which names the holder from the kernel's `/proc/locks` without taking the lock.
-//! - [`atomic`]: [`write_atomic`], the one way to replace a file durably (temporary file in the
-//!   same directory, explicit mode, `fsync`, `rename`, `fsync` of the directory), and
-//!   [`fsync_dir`].
-//! - [`hash`]: [`copy_hashing`] (a copy that hashes what it writes, on `io::copy`),
-//!   [`sha256_file`] and [`sha256_hex`].
-//! - [`remove`]: [`remove_file_if_present`], removal of what may already be gone.
-//! - [`space`]: [`available_bytes`], the free space an unprivileged writer may still use.
-//! - [`sync`]: [`syncfs`], one flush for a whole filesystem.
-//! - [`crash`]: named crash points for crash-safety tests (compiled in with the
+//! - [`LockFile`]: an exclusive `flock` on a file that holds its holder's pid (std's
+//!   `File::try_lock`), taken at once or within a bounded wait, and [`lock_holder`], which
+//!   names the holder from the kernel's `/proc/locks` without taking the lock.
+//! - [`write_atomic`]: the one way to replace a file durably (temporary file in the same
+//!   directory, explicit mode, `fsync`, `rename`, `fsync` of the directory), and [`fsync_dir`].
+//! - [`copy_hashing`] (a copy that hashes what it writes, on `io::copy`), [`sha256_file`] and
+//!   [`sha256_hex`].
+//! - [`remove_file_if_present`]: removal of what may already be gone.
+//! - [`available_bytes`]: the free space an unprivileged writer may still use.
+//! - [`syncfs`]: one flush for a whole filesystem.
+//! - [`crash_point`]: named crash points for crash-safety tests (compiled in with the
 //!   `crash-points` feature only).
 //!
 //! Every `io::Error` these functions return names the path it is about.
 
-pub mod atomic;
-pub mod crash;
-pub mod hash;
-pub mod lock;
-pub mod remove;
-pub mod space;
-pub mod sync;
+#![warn(unreachable_pub, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod atomic;
+mod crash;
+mod hash;
+mod lock;
+mod remove;
+mod space;
+mod sync;
 
 pub use atomic::{fsync_dir, write_atomic};
+pub use crash::crash_point;
 pub use hash::{copy_hashing, sha256_file, sha256_hex};
-pub use lock::{LockError, LockFile};
+pub use lock::{LockError, LockFile, lock_holder};
 pub use remove::remove_file_if_present;
 pub use space::available_bytes;
 pub use sync::syncfs;

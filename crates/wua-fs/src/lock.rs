@@ -4,7 +4,7 @@
 //! The lock belongs to the open file description, so it excludes other processes and a second
 //! acquisition in the same process alike, and the kernel frees it when its holder dies. The pid
 //! written into the file is only a hint: a contender that arrives between the holder's `flock`
-//! and its pid write would read nothing or a previous holder's pid. [`holder`] therefore asks
+//! and its pid write would read nothing or a previous holder's pid. [`lock_holder`] therefore asks
 //! the kernel (`/proc/locks`, by the file's device and inode) and reads the file only when
 //! `/proc/locks` cannot be read.
 
@@ -60,14 +60,14 @@ fn holder_text(holder: Option<u32>) -> String {
 impl LockFile {
     /// Takes the exclusive lock on `path` without waiting, creating the file (mode 0644, whatever
     /// the umask) if it is missing, and writes this process's pid into it. `Busy` names the
-    /// holder as [`holder`] finds it.
+    /// holder as [`lock_holder`] finds it.
     pub fn try_acquire(path: &Path) -> Result<LockFile, LockError> {
         let io_err = |source: io::Error| LockError::Io { path: path.to_path_buf(), source };
         let file = open_or_create(path).map_err(io_err)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                return Err(LockError::Busy { path: path.to_path_buf(), holder: holder(path).ok().flatten() });
+                return Err(LockError::Busy { path: path.to_path_buf(), holder: lock_holder(path).ok().flatten() });
             }
             Err(TryLockError::Error(e)) => return Err(io_err(e)),
         }
@@ -127,7 +127,7 @@ fn open_or_create(path: &Path) -> io::Result<File> {
 /// pid namespace (the kernel shows it as pid 0). Only when `/proc/locks` cannot be read is
 /// the pid written in the file used. Never `Some(0)`. Advisory: the answer can be stale as
 /// soon as it is given.
-pub fn holder(path: &Path) -> io::Result<Option<u32>> {
+pub fn lock_holder(path: &Path) -> io::Result<Option<u32>> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -190,16 +190,16 @@ mod tests {
     fn holder_is_this_process_while_locked_here() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.lock");
-        assert_eq!(holder(&path).unwrap(), None, "no file, no holder");
+        assert_eq!(lock_holder(&path).unwrap(), None, "no file, no holder");
         let lock = LockFile::try_acquire(&path).unwrap();
-        assert_eq!(holder(&path).unwrap(), Some(std::process::id()));
+        assert_eq!(lock_holder(&path).unwrap(), Some(std::process::id()));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), std::process::id().to_string());
         match LockFile::try_acquire(&path) {
             Err(LockError::Busy { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
             other => panic!("expected busy, got {other:?}"),
         }
         drop(lock);
-        assert_eq!(holder(&path).unwrap(), None, "a free file has no holder");
+        assert_eq!(lock_holder(&path).unwrap(), None, "a free file has no holder");
         LockFile::try_acquire(&path).unwrap();
     }
 
@@ -230,7 +230,7 @@ mod tests {
         let mut seen = None;
         while seen.is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
-            seen = holder(&path).unwrap();
+            seen = lock_holder(&path).unwrap();
         }
         let busy = LockFile::try_acquire(&path);
         let waited = Instant::now();
@@ -245,7 +245,7 @@ mod tests {
         assert!(matches!(within, Err(LockError::Busy { holder: Some(_), .. })), "{within:?}");
         assert!(elapsed >= Duration::from_millis(150), "acquire_within waited {elapsed:?}");
         // Once the child is gone the kernel has freed the lock.
-        assert_eq!(holder(&path).unwrap(), None);
+        assert_eq!(lock_holder(&path).unwrap(), None);
         LockFile::acquire_within(&path, Duration::from_secs(1)).unwrap();
     }
 

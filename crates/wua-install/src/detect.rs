@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use wua_catalog::rules::{Machine, evaluate};
+use wua_catalog::{Machine, evaluate_rule};
 use wua_store::{StoreError, Tx};
 use wua_types::UpdateDocument;
 
@@ -16,7 +16,7 @@ use wua_types::UpdateDocument;
 pub fn installed_by_rule(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Result<Option<bool>, StoreError> {
     let Some(rule) = &doc.applicability.is_installed else { return Ok(None) };
     let installed: BTreeSet<String> = tx.all_installed()?.into_iter().map(|r| r.update_id).collect();
-    match evaluate(rule, &Machine::this_machine(root, installed)) {
+    match evaluate_rule(rule, &Machine::this_machine(root, installed)) {
         Ok(verdict) => Ok(Some(verdict)),
         Err(e) => {
             tracing::warn!(update_id = %doc.update_id, error = %e, "the is_installed rule cannot be evaluated; the agent's records decide");

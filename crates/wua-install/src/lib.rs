@@ -48,10 +48,10 @@ pub use monitor::{Monitor, Unmonitored};
 pub use reboot::BootIdSource;
 pub use recovery::{RecoveredOperation, recover};
 pub use root_identity::{ROOT_ID_FILE, bind_root};
-pub use wua_fs::crash::crash_point;
+pub use wua_fs::crash_point;
 
 /// wua's own directory under a target root (D-8): lock, backups. Never part of an update.
-pub const ADMIN_DIR: &str = wua_types::document::RESERVED_ROOT_DIR;
+pub const ADMIN_DIR: &str = wua_types::RESERVED_ROOT_DIR;
 
 /// `<root>/var/lib/wua`.
 pub fn root_admin_dir(root: &Path) -> PathBuf {

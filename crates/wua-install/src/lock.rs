@@ -67,7 +67,7 @@ impl From<LockError> for InstallError {
 /// every interrupted one before it began).
 pub fn state_holder(state_dir: &Path) -> Result<Option<u32>, InstallError> {
     let path = state_dir.join(STATE_LOCK);
-    wua_fs::lock::holder(&path).map_err(|e| InstallError::Lock { path, source: e })
+    wua_fs::lock_holder(&path).map_err(|e| InstallError::Lock { path, source: e })
 }
 
 /// `IsBusy` (D-8): the pid of whoever holds either lock now, or `None`. Advisory, as in WUA:
@@ -76,7 +76,7 @@ pub fn state_holder(state_dir: &Path) -> Result<Option<u32>, InstallError> {
 /// (another pid namespace) counts as busy with pid 0.
 pub fn holder(state_dir: &Path, root: &Path) -> Result<Option<u32>, InstallError> {
     for path in [state_dir.join(STATE_LOCK), root_admin_dir(root).join(ROOT_LOCK)] {
-        let found = wua_fs::lock::holder(&path).map_err(|e| InstallError::Lock { path: path.clone(), source: e })?;
+        let found = wua_fs::lock_holder(&path).map_err(|e| InstallError::Lock { path: path.clone(), source: e })?;
         if found.is_some() {
             return Ok(found);
         }

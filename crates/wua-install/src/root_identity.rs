@@ -73,7 +73,7 @@ pub(crate) fn read_root_id(root: &Path) -> Result<Option<String>, InstallError> 
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let id = text.trim();
-            if wua_types::document::is_uuid(id) {
+            if wua_types::is_uuid(id) {
                 Ok(Some(id.to_owned()))
             } else {
                 Err(InstallError::io(

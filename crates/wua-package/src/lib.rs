@@ -10,6 +10,9 @@
 //! A standalone package is not signed: trust in it rests with the administrator who runs it
 //! (`docs/formats.md`). Signed distribution is the repository's job.
 
+#![warn(unreachable_pub, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod build;
 mod error;
 mod manifest;
@@ -19,12 +22,12 @@ mod read;
 pub use build::{Compression, build_package};
 pub use error::PackageError;
 pub use manifest::{ContentOverride, Manifest, ManifestUpdate};
-pub use payload::{PayloadFile, hash_file, scan_payload};
-pub use read::{OpenLimits, STAGING_PREFIX, StagedBlob, VerifiedPackage, open_package, staging_owner};
+pub use payload::{PayloadFile, scan_payload};
+pub use read::{OpenLimits, StagedBlob, VerifiedPackage, open_package, staging_owner};
 
 /// The name of the document entry, first in every package.
-pub const DOCUMENT_NAME: &str = "update.json";
+const DOCUMENT_NAME: &str = "update.json";
 /// The name prefix of blob entries; the rest is the blob's SHA-256.
-pub const BLOB_PREFIX: &str = "blobs/sha256/";
+const BLOB_PREFIX: &str = "blobs/sha256/";
 /// The largest `update.json` a reader accepts.
-pub const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;

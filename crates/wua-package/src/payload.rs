@@ -68,7 +68,7 @@ pub fn scan_payload(dir: &Path) -> Result<Vec<PayloadFile>, PackageError> {
 }
 
 /// SHA-256 (lower-case hex) and length of a file.
-pub fn hash_file(path: &Path) -> Result<(String, u64), PackageError> {
+fn hash_file(path: &Path) -> Result<(String, u64), PackageError> {
     let file = fs_err::File::open(path).map_err(|e| PackageError::io(path, e))?;
     let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
     let (size, digest) =

@@ -401,7 +401,7 @@ fn copy_hashing(from: &mut impl Read, to: &mut impl io::Write) -> io::Result<(St
 }
 
 /// The prefix of the files an import stages blobs in, beside the cache.
-pub const STAGING_PREFIX: &str = ".import-";
+const STAGING_PREFIX: &str = ".import-";
 
 /// A staging name no other import uses: `.import-<pid>-<n>-<sha256>`. Two imports of the same
 /// package at the same instant then never write into each other's file, and whoever cleans up

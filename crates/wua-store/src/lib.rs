@@ -7,6 +7,9 @@
 //! operation commit together or not at all (decisions D-17). A commit is durable when it
 //! returns (WAL + `synchronous = FULL`).
 
+#![warn(unreachable_pub, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod migrations;
 mod tx;
 
@@ -22,7 +25,7 @@ pub use tx::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReb
 pub const SCHEMA_VERSION: i64 = migrations::LATEST;
 
 /// The datastore's file name inside the state directory.
-pub const DB_FILE: &str = "wua.db";
+const DB_FILE: &str = "wua.db";
 
 /// A datastore error.
 #[derive(Debug, thiserror::Error)]

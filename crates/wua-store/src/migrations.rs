@@ -74,7 +74,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this build writes.
-pub const LATEST: i64 = MIGRATIONS.len() as i64;
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 pub(crate) fn version(store: &Store) -> Result<i64, StoreError> {
     store

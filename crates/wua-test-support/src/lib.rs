@@ -2,6 +2,8 @@
 //! manifests and packages, and byte-for-byte snapshots of a root. Used from integration tests
 //! and the benchmark runner only; never shipped.
 
+#![warn(unreachable_pub, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -106,11 +108,11 @@ exit \"${2:-0}\"
 ";
 
 /// An uninstall program that records `$WUA_OPERATION` in `<dir>/undone`.
-pub const UNINSTALL: &[u8] = b"#!/bin/sh\necho \"$WUA_OPERATION\" > \"$1/undone\"\n";
+const UNINSTALL: &[u8] = b"#!/bin/sh\necho \"$WUA_OPERATION\" > \"$1/undone\"\n";
 
 /// The `[handler]` keys of a holding command: `hold.sh DIR 0 EXTRA`, with `uninstall.sh DIR`
 /// as its uninstall command.
-pub fn holding_handler(dir: &Path, extra: &str) -> String {
+fn holding_handler(dir: &Path, extra: &str) -> String {
     format!(
         "program = \"hold.sh\"\narguments = [\"{d}\", \"0\", \"{extra}\"]\n{RETURN_CODES}\n\n[handler.uninstall]\nprogram = \"uninstall.sh\"\narguments = [\"{d}\"]\nreturn_codes = [{{ code = 0, result = \"Succeeded\" }}]\n",
         d = dir.display()

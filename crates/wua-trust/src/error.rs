@@ -41,7 +41,7 @@ pub enum TrustError {
     Locked {
         /// The repository.
         path: PathBuf,
-        /// The holder's pid, as the kernel names it (`wua_fs::lock::holder`).
+        /// The holder's pid, as the kernel names it (`wua_fs::lock_holder`).
         holder: Option<u32>,
     },
     /// Signing or writing the repository's metadata failed (the TUF library's account of it):

@@ -25,7 +25,7 @@ use tough::schema::decoded::{Decoded, Hex};
 use tough::schema::{RoleType, Root, Signature, Signed};
 use tough::sign::{Sign, parse_keypair};
 
-use wua_fs::crash::crash_point;
+use wua_fs::crash_point;
 
 use crate::approvals::APPROVALS;
 use crate::error::TrustError;

@@ -53,7 +53,7 @@ impl Source {
 
     /// Where a blob is fetched from: derived from its hash only (D-31).
     pub fn blob_url(&self, sha256: &str) -> Result<Url, TrustError> {
-        if !wua_types::document::is_sha256_hex(sha256) {
+        if !wua_types::is_sha256_hex(sha256) {
             return Err(TrustError::invalid(sha256, "not a SHA-256"));
         }
         self.join(&format!("blobs/sha256/{sha256}"))
@@ -242,7 +242,7 @@ fn immutable(name: &str) -> bool {
     let Some((first, rest)) = name.split_once('.') else { return false };
     !rest.is_empty()
         && ((first.bytes().all(|b| b.is_ascii_digit()) && !first.is_empty() && name.ends_with(".json"))
-            || wua_types::document::is_sha256_hex(first))
+            || wua_types::is_sha256_hex(first))
 }
 
 #[tough::async_trait]

@@ -249,11 +249,11 @@ fn default_mode() -> u32 {
 mod octal_mode {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("{mode:04o}"))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         let text = String::deserialize(d)?;
         u32::from_str_radix(&text, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
             serde::de::Error::custom(format!("mode {text:?} is not an octal permission such as \"0644\""))
@@ -339,7 +339,7 @@ pub struct CommandHandler {
 
 impl CommandHandler {
     /// The time limit when the metadata gives none: one hour (D-41).
-    pub const DEFAULT_TIME_LIMIT_SECS: u64 = 3600;
+    pub(crate) const DEFAULT_TIME_LIMIT_SECS: u64 = 3600;
 
     /// Maps an exit code through the table; an unlisted code takes the defaults (D-15).
     ///
@@ -412,7 +412,7 @@ pub const RESERVED_ROOT_DIR: &str = "var/lib/wua";
 
 /// Checks one content path: relative, `/`-separated, no empty, `.` or `..` component, no NUL,
 /// not under [`RESERVED_ROOT_DIR`].
-pub fn check_content_path(path: &str) -> Result<(), WuError> {
+pub(crate) fn check_content_path(path: &str) -> Result<(), WuError> {
     let unsafe_path =
         |why: &str| Err(WuError::new(HResult::WUA_E_PACKAGE_UNSAFE_PATH, format!("content path {path:?} {why}")));
     if path.is_empty() {
@@ -443,7 +443,7 @@ pub fn check_content_path(path: &str) -> Result<(), WuError> {
 
 /// Checks a set of content paths: each safe, none twice, and none used both as a file and as a
 /// directory (`a` and `a/b`).
-pub fn check_content_paths<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<(), WuError> {
+pub(crate) fn check_content_paths<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<(), WuError> {
     let mut files = std::collections::BTreeSet::new();
     for path in paths {
         check_content_path(path)?;

@@ -6,13 +6,17 @@
 macro_rules! wua_enum {
     (
         $(#[$meta:meta])*
-        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $value:literal ),* $(,)? }
+        $name:ident($prefix:ident) { $( $(#[$vmeta:meta])* $variant:ident = $value:literal ),* $(,)? }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[repr(i32)]
         pub enum $name {
-            $( $(#[$vmeta])* $variant = $value, )*
+            $(
+                #[doc = concat!("WUA's `", stringify!($prefix), stringify!($variant), "` (", stringify!($value), ").")]
+                $(#[$vmeta])*
+                $variant = $value,
+            )*
         }
 
         impl $name {
@@ -50,87 +54,87 @@ macro_rules! wua_enum {
 
 wua_enum! {
     /// `OperationResultCode` (`orc*`).
-    OperationResultCode { NotStarted = 0, InProgress = 1, Succeeded = 2, SucceededWithErrors = 3, Failed = 4, Aborted = 5 }
+    OperationResultCode(orc) { NotStarted = 0, InProgress = 1, Succeeded = 2, SucceededWithErrors = 3, Failed = 4, Aborted = 5 }
 }
 wua_enum! {
     /// `InstallationImpact` (`ii*`).
-    InstallationImpact { Normal = 0, Minor = 1, RequiresExclusiveHandling = 2 }
+    InstallationImpact(ii) { Normal = 0, Minor = 1, RequiresExclusiveHandling = 2 }
 }
 wua_enum! {
     /// `InstallationRebootBehavior` (`irb*`).
-    InstallationRebootBehavior { NeverReboots = 0, AlwaysRequiresReboot = 1, CanRequestReboot = 2 }
+    InstallationRebootBehavior(irb) { NeverReboots = 0, AlwaysRequiresReboot = 1, CanRequestReboot = 2 }
 }
 wua_enum! {
     /// `UpdateType` (`ut*`).
-    UpdateType { Software = 1, Driver = 2 }
+    UpdateType(ut) { Software = 1, Driver = 2 }
 }
 wua_enum! {
     /// `UpdateOperation` (`uo*`).
-    UpdateOperation { Installation = 1, Uninstallation = 2 }
+    UpdateOperation(uo) { Installation = 1, Uninstallation = 2 }
 }
 wua_enum! {
     /// `DeploymentAction` (`da*`).
-    DeploymentAction { None = 0, Installation = 1, Uninstallation = 2, Detection = 3, OptionalInstallation = 4 }
+    DeploymentAction(da) { None = 0, Installation = 1, Uninstallation = 2, Detection = 3, OptionalInstallation = 4 }
 }
 wua_enum! {
     /// `DownloadPriority` (`dp*`).
-    DownloadPriority { Low = 1, Normal = 2, High = 3, ExtraHigh = 4 }
+    DownloadPriority(dp) { Low = 1, Normal = 2, High = 3, ExtraHigh = 4 }
 }
 wua_enum! {
     /// `DownloadPhase` (`dph*`), 1-based as in the SDK metadata (D-32).
-    DownloadPhase { Initializing = 1, Downloading = 2, Verifying = 3 }
+    DownloadPhase(dph) { Initializing = 1, Downloading = 2, Verifying = 3 }
 }
 wua_enum! {
     /// `UpdateExceptionContext` (`uec*`).
-    UpdateExceptionContext { General = 1, WindowsDriver = 2, WindowsInstaller = 3, SearchIncomplete = 4 }
+    UpdateExceptionContext(uec) { General = 1, WindowsDriver = 2, WindowsInstaller = 3, SearchIncomplete = 4 }
 }
 wua_enum! {
     /// `ServerSelection` (`ss*`).
-    ServerSelection { Default = 0, ManagedServer = 1, WindowsUpdate = 2, Others = 3 }
+    ServerSelection(ss) { Default = 0, ManagedServer = 1, WindowsUpdate = 2, Others = 3 }
 }
 wua_enum! {
     /// `AutoSelectionMode` (`as*`).
-    AutoSelectionMode { LetWindowsUpdateDecide = 0, AutoSelectIfDownloaded = 1, NeverAutoSelect = 2, AlwaysAutoSelect = 3 }
+    AutoSelectionMode(as) { LetWindowsUpdateDecide = 0, AutoSelectIfDownloaded = 1, NeverAutoSelect = 2, AlwaysAutoSelect = 3 }
 }
 wua_enum! {
     /// `AutoDownloadMode` (`ad*`).
-    AutoDownloadMode { LetWindowsUpdateDecide = 0, NeverAutoDownload = 1, AlwaysAutoDownload = 2 }
+    AutoDownloadMode(ad) { LetWindowsUpdateDecide = 0, NeverAutoDownload = 1, AlwaysAutoDownload = 2 }
 }
 wua_enum! {
-    /// `SearchScope`.
-    SearchScope { Default = 0, MachineOnly = 1, CurrentUserOnly = 2, MachineAndCurrentUser = 3, MachineAndAllUsers = 4, AllUsers = 5 }
+    /// `SearchScope` (`searchScope*`).
+    SearchScope(searchScope) { Default = 0, MachineOnly = 1, CurrentUserOnly = 2, MachineAndCurrentUser = 3, MachineAndAllUsers = 4, AllUsers = 5 }
 }
 wua_enum! {
     /// `AddServiceFlag` (`asf*`), bit flags.
-    AddServiceFlag { AllowPendingRegistration = 1, AllowOnlineRegistration = 2, RegisterServiceWithAU = 4 }
+    AddServiceFlag(asf) { AllowPendingRegistration = 1, AllowOnlineRegistration = 2, RegisterServiceWithAU = 4 }
 }
 wua_enum! {
     /// `UpdateServiceOption` (`uso*`).
-    UpdateServiceOption { NonVolatileService = 1 }
+    UpdateServiceOption(uso) { NonVolatileService = 1 }
 }
 wua_enum! {
     /// `UpdateServiceRegistrationState` (`usrs*`).
-    UpdateServiceRegistrationState { NotRegistered = 1, RegistrationPending = 2, Registered = 3 }
+    UpdateServiceRegistrationState(usrs) { NotRegistered = 1, RegistrationPending = 2, Registered = 3 }
 }
 wua_enum! {
     /// `UpdateLockdownOption` (`ulo*`).
-    UpdateLockdownOption { ForWebsiteAccess = 1 }
+    UpdateLockdownOption(ulo) { ForWebsiteAccess = 1 }
 }
 wua_enum! {
     /// `AutomaticUpdatesNotificationLevel` (`aunl*`).
-    AutomaticUpdatesNotificationLevel { NotConfigured = 0, Disabled = 1, NotifyBeforeDownload = 2, NotifyBeforeInstallation = 3, ScheduledInstallation = 4 }
+    AutomaticUpdatesNotificationLevel(aunl) { NotConfigured = 0, Disabled = 1, NotifyBeforeDownload = 2, NotifyBeforeInstallation = 3, ScheduledInstallation = 4 }
 }
 wua_enum! {
     /// `AutomaticUpdatesScheduledInstallationDay` (`ausid*`).
-    AutomaticUpdatesScheduledInstallationDay { EveryDay = 0, EverySunday = 1, EveryMonday = 2, EveryTuesday = 3, EveryWednesday = 4, EveryThursday = 5, EveryFriday = 6, EverySaturday = 7 }
+    AutomaticUpdatesScheduledInstallationDay(ausid) { EveryDay = 0, EverySunday = 1, EveryMonday = 2, EveryTuesday = 3, EveryWednesday = 4, EveryThursday = 5, EveryFriday = 6, EverySaturday = 7 }
 }
 wua_enum! {
     /// `AutomaticUpdatesUserType` (`auut*`).
-    AutomaticUpdatesUserType { CurrentUser = 1, LocalAdministrator = 2 }
+    AutomaticUpdatesUserType(auut) { CurrentUser = 1, LocalAdministrator = 2 }
 }
 wua_enum! {
     /// `AutomaticUpdatesPermissionType` (`aupt*`).
-    AutomaticUpdatesPermissionType { SetNotificationLevel = 1, DisableAutomaticUpdates = 2, SetIncludeRecommendedUpdates = 3, SetFeaturedUpdatesEnabled = 4, SetNonAdministratorsElevated = 5 }
+    AutomaticUpdatesPermissionType(aupt) { SetNotificationLevel = 1, DisableAutomaticUpdates = 2, SetIncludeRecommendedUpdates = 3, SetFeaturedUpdatesEnabled = 4, SetNonAdministratorsElevated = 5 }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ macro_rules! hresults {
         }
 
         /// Every named code: (code, name, short message).
-        pub const ALL_CODES: &[(HResult, &str, &str)] = &[
+        pub(crate) const ALL_CODES: &[(HResult, &str, &str)] = &[
             $( (HResult::$name, stringify!($name), $msg), )*
         ];
     };
@@ -220,16 +220,6 @@ impl HResult {
     /// The name, or the hex spelling for an unnamed code.
     pub fn name_or_hex(self) -> String {
         self.name().map_or_else(|| self.hex(), str::to_owned)
-    }
-
-    /// Success codes have the severity bit clear (`S_OK`, `WU_S_*`).
-    pub fn is_success(self) -> bool {
-        self.0 >= 0
-    }
-
-    /// Looks a code up by its constant name (used by docs checks and the CLI).
-    pub fn from_name(name: &str) -> Option<HResult> {
-        ALL_CODES.iter().find(|(_, n, _)| *n == name).map(|(c, _, _)| *c)
     }
 
     /// The three JSON fields D-2 asks for: `hresult`, `hresult_name`, `hresult_hex`.

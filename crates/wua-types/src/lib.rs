@@ -2,7 +2,7 @@
 //!
 //! - [`HResult`] and [`WuError`]: WUA's status codes (exact values) and wua's own block;
 //!   every error in wua carries one (decisions D-2).
-//! - [`enums`]: WUA's enumerations with their numeric values (`OperationResultCode`, ...).
+//! - WUA's enumerations with their numeric values ([`OperationResultCode`], ...).
 //! - [`UpdateDocument`]: the metadata document of one update revision (JSON, forward
 //!   compatible), with its [`Handler`] and [`ContentEntry`] list.
 //! - [`Update`] and [`UpdateCollection`]: `IUpdate` and `IUpdateCollection` (one collection type
@@ -10,17 +10,22 @@
 //! - [`InstallationResult`], [`InstallationProgress`], [`UpdateHistoryEntry`]: what
 //!   operations return and record; [`InstallationResult::aggregate`] is D-3.
 //! - [`lock_unpoisoned`]: mutex-poison recovery, the one place wua takes a poisoned lock's data.
+//! - [`is_uuid`], [`is_sha256_hex`], [`RESERVED_ROOT_DIR`]: the identifier rules and the
+//!   reserved directory every crate checks against.
 
-pub mod document;
-pub mod enums;
-pub mod hresult;
-pub mod result;
-pub mod sync;
-pub mod update;
+#![warn(unreachable_pub, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod document;
+mod enums;
+mod hresult;
+mod result;
+mod sync;
+mod update;
 
 pub use document::{
-    Applicability, Category, CommandHandler, CommandResult, ContentEntry, Handler, InstallationBehavior, ReturnCode,
-    SCHEMA_VERSION, UpdateDocument, UpdateIdentity,
+    Applicability, Category, CommandHandler, CommandResult, ContentEntry, Handler, InstallationBehavior,
+    RESERVED_ROOT_DIR, ReturnCode, SCHEMA_VERSION, UpdateDocument, UpdateIdentity, is_sha256_hex, is_uuid,
 };
 pub use enums::*;
 pub use hresult::{HResult, WuError};

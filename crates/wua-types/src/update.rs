@@ -63,8 +63,9 @@ impl Update {
         Update { inner: Arc::new(UpdateInner { document, flags: Mutex::new(flags), sink }) }
     }
 
-    /// An update with default flags and nowhere to persist them (tests, previews).
-    pub fn detached(document: UpdateDocument) -> Self {
+    /// An update with default flags and nowhere to persist them (for tests).
+    #[cfg(test)]
+    pub(crate) fn detached(document: UpdateDocument) -> Self {
         Update::new(Arc::new(document), UpdateFlags::default(), None)
     }
 

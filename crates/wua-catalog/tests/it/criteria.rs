@@ -2,9 +2,9 @@
 //! (decisions D-26 and D-27, reference §5.2).
 
 use proptest::prelude::*;
-use wua_catalog::criteria::{
-    Clause, Criteria, Criterion, DEFAULT_CRITERIA, DeploymentFilter, Group, Op, Subject, Value, escape_string, parse,
-    parse_string_literal,
+use wua_catalog::{
+    Clause, Criteria, Criterion, DEFAULT_CRITERIA, DeploymentFilter, Group, Op, Subject, Value, escape_string,
+    parse_criteria, parse_string_literal,
 };
 use wua_types::{HResult, UpdateType, WuError};
 
@@ -186,11 +186,11 @@ fn d26_d27_criteria_table() {
     let table = table();
     assert!(table.len() >= 40, "{} rows", table.len());
     for (text, expect) in &table {
-        match (parse(text), expect) {
+        match (parse_criteria(text), expect) {
             (Ok(c), Good(rendering)) => {
                 assert_eq!(render(&c), *rendering, "for {text:?}");
                 // The canonical text reads back to the same AST (positions aside).
-                let again = parse(&c.to_string()).unwrap_or_else(|e| panic!("{text:?} -> {c} -> {e}"));
+                let again = parse_criteria(&c.to_string()).unwrap_or_else(|e| panic!("{text:?} -> {c} -> {e}"));
                 assert_eq!(strip(&again), strip(&c), "for {text:?}");
             }
             (Err(e), Bad(position)) => {
@@ -208,7 +208,7 @@ fn d26_d27_criteria_table() {
 /// of the names.
 #[test]
 fn d26_ast_of_sdk_sample() {
-    let c = parse("IsInstalled=0 and Type='Software' and IsHidden=0").unwrap();
+    let c = parse_criteria("IsInstalled=0 and Type='Software' and IsHidden=0").unwrap();
     assert_eq!(
         c,
         Criteria {
@@ -227,21 +227,21 @@ fn d26_ast_of_sdk_sample() {
             }],
         }
     );
-    let c = parse(&format!("CategoryIDs contains '{CAT}' and DeploymentAction=*")).unwrap();
+    let c = parse_criteria(&format!("CategoryIDs contains '{CAT}' and DeploymentAction=*")).unwrap();
     assert_eq!(c.groups[0].clauses[0].op, Op::Contains);
     assert_eq!(c.groups[0].clauses[0].value, Value::Str(CAT.into()));
     assert_eq!(c.groups[0].clauses[1].value, Value::Any);
     assert_eq!(c.groups[0].deployment_action, DeploymentFilter::Any);
-    let c = parse(&format!("UpdateID='{ID}' and RevisionNumber=7")).unwrap();
+    let c = parse_criteria(&format!("UpdateID='{ID}' and RevisionNumber=7")).unwrap();
     assert_eq!(c.groups[0].clauses[1].value, Value::Int(7));
 }
 
 /// D-26: the empty criteria string, or only whitespace, means `IsInstalled=0 and IsHidden=0`.
 #[test]
 fn d26_empty_criteria_means_default() {
-    let default = parse("IsInstalled=0 and IsHidden=0").unwrap();
+    let default = parse_criteria("IsInstalled=0 and IsHidden=0").unwrap();
     for text in ["", " ", "\t\r\n ", "\u{3000}"] {
-        let c = parse(text).unwrap();
+        let c = parse_criteria(text).unwrap();
         assert_eq!(c, default, "for {text:?}");
         assert_eq!(c.to_string(), DEFAULT_CRITERIA);
         assert_eq!(c.groups[0].deployment_action, DeploymentFilter::Installation);
@@ -251,7 +251,7 @@ fn d26_empty_criteria_means_default() {
 /// D-26: a criteria error is `WU_E_INVALID_CRITERIA` as a `WuError` too, with its position.
 #[test]
 fn d26_error_converts_to_wu_error() {
-    let e = parse("IsInstalled=0 and Foo=1").unwrap_err();
+    let e = parse_criteria("IsInstalled=0 and Foo=1").unwrap_err();
     assert_eq!(e.position, 18);
     assert!(e.to_string().starts_with("invalid criteria at position 18: "), "{e}");
     let w: WuError = e.into();
@@ -272,9 +272,9 @@ fn d26_escape_string() {
     assert_eq!(parse_string_literal("'abc''").unwrap_err().position, 0);
     assert_eq!(parse_string_literal("").unwrap_err().hresult(), HResult::WU_E_INVALID_CRITERIA);
     // Through the parser: an escaped quote inside a value is one quote of the value.
-    let e = parse("Type='Soft''ware'").unwrap_err();
+    let e = parse_criteria("Type='Soft''ware'").unwrap_err();
     assert_eq!((e.position, e.hresult()), (5, HResult::WU_E_INVALID_CRITERIA));
-    let c = parse(&format!("Type={}", escape_string("DRIVER"))).unwrap();
+    let c = parse_criteria(&format!("Type={}", escape_string("DRIVER"))).unwrap();
     assert_eq!(c.groups[0].clauses[0].value, Value::Str("DRIVER".into()));
 }
 
@@ -353,7 +353,7 @@ proptest! {
     /// D-26: `parse` never panics; an error's position is a char boundary within the input.
     #[test]
     fn d26_parse_never_panics(text in any::<String>()) {
-        if let Err(e) = parse(&text) {
+        if let Err(e) = parse_criteria(&text) {
             prop_assert!(text.is_char_boundary(e.position), "{} in {:?}", e.position, text);
         }
     }
@@ -361,19 +361,19 @@ proptest! {
     /// D-26: generated valid criteria parse, and their canonical text parses to the same AST.
     #[test]
     fn d26_valid_criteria_parse_and_print(text in valid_criteria()) {
-        let c = parse(&text);
+        let c = parse_criteria(&text);
         prop_assert!(c.is_ok(), "{:?}: {:?}", text, c);
         if let Ok(c) = c {
-            prop_assert_eq!(strip(&parse(&c.to_string())?), strip(&c));
+            prop_assert_eq!(strip(&parse_criteria(&c.to_string())?), strip(&c));
         }
     }
 
     /// D-26: same over token soup; what parses prints as text that parses to the same AST.
     #[test]
     fn d26_parse_token_soup(text in tokenish()) {
-        match parse(&text) {
+        match parse_criteria(&text) {
             Ok(c) => {
-                let again = parse(&c.to_string());
+                let again = parse_criteria(&c.to_string());
                 prop_assert!(again.is_ok(), "{:?} -> {}", text, c);
                 if let Ok(again) = again {
                     prop_assert_eq!(strip(&again), strip(&c));
@@ -464,7 +464,7 @@ impl Subject for Upd {
 }
 
 fn m(criteria: &str, u: &Upd) -> bool {
-    parse(criteria).unwrap_or_else(|e| panic!("{criteria:?}: {e}")).matches(u)
+    parse_criteria(criteria).unwrap_or_else(|e| panic!("{criteria:?}: {e}")).matches(u)
 }
 
 /// D-26: clauses AND, groups OR.

@@ -1,6 +1,6 @@
 //! D-28: which updates a search leaves out as superseded.
 
-use wua_catalog::supersedence::{Candidate, superseded};
+use wua_catalog::{Candidate, superseded};
 
 fn candidate<'a>(id: &'a str, supersedes: &'a [String]) -> Candidate<'a> {
     Candidate { update_id: id, supersedes, is_installed: false, applicable: true, deployed: true, hidden: false }

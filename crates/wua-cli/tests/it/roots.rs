@@ -119,7 +119,7 @@ fn root_identity_is_recorded_at_first_use() {
     let o = run(wua(&w.state, &w.root).args(["install-package", &pkg]));
     assert!(o.status.success(), "{}", text(&o));
     let id = std::fs::read_to_string(w.root.join("var/lib/wua/root-id")).unwrap();
-    assert!(wua_agent::wua_types::document::is_uuid(id.trim()), "{id:?}");
+    assert!(wua_agent::wua_types::is_uuid(id.trim()), "{id:?}");
     // Another state directory on the same root is allowed.
     let s2 = w.dir.path().join("state2");
     let o = run(wua(&s2, &w.root).arg("recover"));

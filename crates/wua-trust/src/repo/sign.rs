@@ -9,7 +9,7 @@ use tough::editor::RepositoryEditor;
 use tough::key_source::KeySource;
 use tough::schema::{PathPattern, PathSet, Root, Signed, Target};
 use wua_fs::SHARED_FILE_MODE;
-use wua_fs::crash::crash_point;
+use wua_fs::crash_point;
 
 use super::approve::approvals_files;
 use super::catalog::pack_files;
