@@ -16,7 +16,6 @@
 //! Updates, collections, results and codes are `wua-types`' ([`wua_types`] is re-exported).
 //! The library never prints; it logs through `tracing` only.
 
-#![warn(unreachable_pub, missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod access;
 mod installer;

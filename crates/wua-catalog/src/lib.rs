@@ -10,8 +10,6 @@
 //!   [`Subject`], and [`escape_string`].
 //! - Supersedence: which updates a search leaves out as [`superseded`] (D-28).
 
-#![warn(unreachable_pub, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod criteria;
 mod debversion;

@@ -16,8 +16,6 @@
 //!
 //! Every `io::Error` these functions return names the path it is about.
 
-#![warn(unreachable_pub, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod atomic;
 mod crash;

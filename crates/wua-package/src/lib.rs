@@ -10,8 +10,6 @@
 //! A standalone package is not signed: trust in it rests with the administrator who runs it
 //! (`docs/formats.md`). Signed distribution is the repository's job.
 
-#![warn(unreachable_pub, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod build;
 mod error;

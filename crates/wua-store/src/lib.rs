@@ -7,8 +7,6 @@
 //! operation commit together or not at all (decisions D-17). A commit is durable when it
 //! returns (WAL + `synchronous = FULL`).
 
-#![warn(unreachable_pub, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod migrations;
 mod tx;

@@ -2,8 +2,6 @@
 //! manifests and packages, and byte-for-byte snapshots of a root. Used from integration tests
 //! and the benchmark runner only; never shipped.
 
-#![warn(unreachable_pub, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;

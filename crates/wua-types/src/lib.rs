@@ -13,8 +13,6 @@
 //! - [`is_uuid`], [`is_sha256_hex`], [`RESERVED_ROOT_DIR`]: the identifier rules and the
 //!   reserved directory every crate checks against.
 
-#![warn(unreachable_pub, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod document;
 mod enums;
