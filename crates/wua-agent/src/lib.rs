@@ -16,7 +16,6 @@
 //! Updates, collections, results and codes are `wua-types`' ([`wua_types`] is re-exported).
 //! The library never prints; it logs through `tracing` only.
 
-
 mod access;
 mod installer;
 mod job;

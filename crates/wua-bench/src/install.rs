@@ -22,7 +22,7 @@ struct Case {
     update_id: String,
 }
 
-pub fn run(files: usize, big_mb: u64, runs: usize, workdir: Option<PathBuf>) -> Result<()> {
+pub(crate) fn run(files: usize, big_mb: u64, runs: usize, workdir: Option<PathBuf>) -> Result<()> {
     let wua = wua_binary()?;
     let tmp;
     let work = match workdir {

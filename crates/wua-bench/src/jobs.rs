@@ -26,7 +26,7 @@ struct Stamps {
     completed: Option<Instant>,
 }
 
-pub fn run(iterations: usize) -> Result<()> {
+pub(crate) fn run(iterations: usize) -> Result<()> {
     let w = World::new()?;
     let session = UpdateSession::open(SessionOptions::new(&w.state, &w.root))?;
     let pkg = w.package("u", &files_manifest(&test_id(1), 1, "bench", "", ""), &[("etc/bench", 0o644, b"x")])?;

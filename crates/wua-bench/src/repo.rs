@@ -12,7 +12,7 @@ use wua_types::{
     Applicability, ContentEntry, Handler, InstallationBehavior, SCHEMA_VERSION, UpdateDocument, UpdateType,
 };
 
-pub fn run(updates: usize, change_percent: f64, workdir: Option<std::path::PathBuf>) -> Result<()> {
+pub(crate) fn run(updates: usize, change_percent: f64, workdir: Option<std::path::PathBuf>) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run_async(updates, change_percent, workdir))
 }

@@ -10,7 +10,6 @@
 //!   [`Subject`], and [`escape_string`].
 //! - Supersedence: which updates a search leaves out as [`superseded`] (D-28).
 
-
 mod criteria;
 mod debversion;
 mod rules;

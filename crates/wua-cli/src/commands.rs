@@ -9,7 +9,7 @@ use crate::{Cli, CliResult, Command, EXIT_OK, PackageCommand, exit_code};
 use crate::{jobrun, output};
 
 /// Runs the verb the command line names; the process's exit code.
-pub fn run(cli: &Cli) -> CliResult<u8> {
+pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
     match &cli.command {
         Command::Package(PackageCommand::Build { manifest, payload, output, zstd }) => {
             let compression = if *zstd { Compression::Zstd } else { Compression::None };
@@ -107,7 +107,7 @@ fn accept_eulas(cli: &Cli, updates: &UpdateCollection, accept: bool) -> CliResul
 }
 
 /// Installs `updates` and prints the result table.
-pub fn install(cli: &Cli, session: &UpdateSession, updates: UpdateCollection, forced: bool) -> CliResult<u8> {
+pub(crate) fn install(cli: &Cli, session: &UpdateSession, updates: UpdateCollection, forced: bool) -> CliResult<u8> {
     let installer = session.create_update_installer();
     installer.set_updates(updates.clone());
     installer.set_is_forced(forced);

@@ -23,7 +23,7 @@ const EXIT_INTERRUPTED: i32 = 130;
 
 /// Installs the Ctrl-C handler: the first press asks the running job to stop at its next safe
 /// point; a second press, or one while no job runs, leaves at once.
-pub fn handle_interrupts() {
+pub(crate) fn handle_interrupts() {
     let installed = ctrlc::set_handler(|| {
         let presses = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
         let job = lock_unpoisoned(&CURRENT_JOB).clone();
@@ -45,7 +45,7 @@ pub fn handle_interrupts() {
 }
 
 /// Begins `operation` on `installer`, shows its progress, waits for the result.
-pub fn run(
+pub(crate) fn run(
     cli: &Cli,
     installer: &UpdateInstaller,
     updates: &UpdateCollection,

@@ -14,7 +14,7 @@ use wua_agent::wua_types::{
 };
 
 /// Prints a document on stdout, pretty.
-pub fn print(doc: &impl Serialize) {
+pub(crate) fn print(doc: &impl Serialize) {
     match serde_json::to_string_pretty(doc) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("wua: error: printing JSON: {e}"),
@@ -24,7 +24,7 @@ pub fn print(doc: &impl Serialize) {
 /// D-2: an HResult as `hresult` (signed 32-bit), `hresult_name` and `hresult_hex`; flattened
 /// into the object that carries the code.
 #[derive(Debug, Serialize)]
-pub struct HResultFields {
+pub(crate) struct HResultFields {
     /// The code, signed as WUA's `HRESULT`.
     pub hresult: i32,
     /// The constant's name, or the hex spelling for a code outside the table.
@@ -41,7 +41,7 @@ impl From<HResult> for HResultFields {
 
 /// Any verb's call error (exit code 2).
 #[derive(Debug, Serialize)]
-pub struct CallError {
+pub(crate) struct CallError {
     /// What went wrong, with its context.
     pub error: String,
     #[serde(flatten)]
@@ -56,7 +56,7 @@ impl From<&WuError> for CallError {
 
 /// `wua package build`: the package written.
 #[derive(Debug, Serialize)]
-pub struct Built {
+pub(crate) struct Built {
     /// The package file.
     pub package: PathBuf,
     pub update_id: String,
@@ -69,7 +69,7 @@ pub struct Built {
 }
 
 impl Built {
-    pub fn new(doc: &UpdateDocument, package: &std::path::Path) -> Self {
+    pub(crate) fn new(doc: &UpdateDocument, package: &std::path::Path) -> Self {
         Built {
             package: package.to_owned(),
             update_id: doc.update_id.clone(),
@@ -83,13 +83,13 @@ impl Built {
 
 /// `wua package import`: the updates brought in.
 #[derive(Debug, Serialize)]
-pub struct Imported {
+pub(crate) struct Imported {
     pub imported: Vec<ImportedUpdate>,
 }
 
 /// `wua package import`: one update brought in.
 #[derive(Debug, Serialize)]
-pub struct ImportedUpdate {
+pub(crate) struct ImportedUpdate {
     pub update_id: String,
     pub revision_number: i32,
     pub title: String,
@@ -106,7 +106,7 @@ impl From<&Update> for ImportedUpdate {
 /// `wua install-package`, `install`, `uninstall` (and each `quickstart` sample):
 /// `IInstallationResult`.
 #[derive(Debug, Serialize)]
-pub struct Operation {
+pub(crate) struct Operation {
     /// `install` or `uninstall`.
     pub operation: String,
     pub result_code: OperationResultCode,
@@ -118,7 +118,7 @@ pub struct Operation {
 }
 
 impl Operation {
-    pub fn new(operation: &str, updates: &UpdateCollection, result: &InstallationResult) -> Self {
+    pub(crate) fn new(operation: &str, updates: &UpdateCollection, result: &InstallationResult) -> Self {
         Operation {
             operation: operation.to_owned(),
             result_code: result.result_code,
@@ -131,7 +131,7 @@ impl Operation {
 
 /// `wua install-package`, `install`, `uninstall`: one update's `IUpdateInstallationResult`.
 #[derive(Debug, Serialize)]
-pub struct UpdateResult {
+pub(crate) struct UpdateResult {
     pub update_id: String,
     pub revision_number: i32,
     pub title: String,
@@ -163,14 +163,14 @@ impl UpdateResult {
 
 /// `wua history`: `GetTotalHistoryCount` and a page of `QueryHistory`.
 #[derive(Debug, Serialize)]
-pub struct History {
+pub(crate) struct History {
     pub total: i32,
     pub entries: Vec<HistoryEntry>,
 }
 
 /// `wua history`: one `IUpdateHistoryEntry`, with wua's additions.
 #[derive(Debug, Serialize)]
-pub struct HistoryEntry {
+pub(crate) struct HistoryEntry {
     pub operation: UpdateOperation,
     pub result_code: OperationResultCode,
     #[serde(flatten)]
@@ -243,13 +243,13 @@ impl From<&UpdateHistoryEntry> for HistoryEntry {
 
 /// `wua recover`: the operations finished or undone.
 #[derive(Debug, Serialize)]
-pub struct Recovered {
+pub(crate) struct Recovered {
     pub recovered: Vec<RecoveredEntry>,
 }
 
 /// `wua recover`: one interrupted operation.
 #[derive(Debug, Serialize)]
-pub struct RecoveredEntry {
+pub(crate) struct RecoveredEntry {
     /// The journal's operation id.
     pub op_id: String,
     pub operation: UpdateOperation,
@@ -271,7 +271,7 @@ impl From<&RecoveredOperation> for RecoveredEntry {
 
 /// `wua status`: the session, the machine's reboot state and the known updates.
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     pub state_dir: PathBuf,
     pub root: PathBuf,
     /// `ISystemInformation.RebootRequired`.
@@ -288,7 +288,7 @@ pub struct Status {
 
 /// `wua status`: one known update and its flags.
 #[derive(Debug, Serialize)]
-pub struct StatusUpdate {
+pub(crate) struct StatusUpdate {
     pub update_id: String,
     pub revision_number: i32,
     pub title: String,
@@ -318,7 +318,7 @@ impl From<&Update> for StatusUpdate {
 
 /// `wua quickstart`: where it worked, each sample's outcome, the reboot state.
 #[derive(Debug, Serialize)]
-pub struct Quickstart {
+pub(crate) struct Quickstart {
     pub root: PathBuf,
     pub state_dir: PathBuf,
     pub samples: Vec<QuickstartSample>,
@@ -328,7 +328,7 @@ pub struct Quickstart {
 
 /// `wua quickstart`: one sample, skipped or installed.
 #[derive(Debug, Serialize)]
-pub struct QuickstartSample {
+pub(crate) struct QuickstartSample {
     /// The sample's name.
     pub sample: String,
     /// Why it was not installed (`already installed`).
@@ -341,7 +341,7 @@ pub struct QuickstartSample {
 
 /// `wua repo init`: the repository and the file agents trust.
 #[derive(Debug, Serialize)]
-pub struct RepoInitialized {
+pub(crate) struct RepoInitialized {
     /// The repository.
     pub initialized: PathBuf,
     pub trusted_root: PathBuf,
@@ -349,7 +349,7 @@ pub struct RepoInitialized {
 
 /// `wua repo publish` and `revise`: the revision published.
 #[derive(Debug, Serialize)]
-pub struct RepoPublished {
+pub(crate) struct RepoPublished {
     pub update_id: String,
     pub revision_number: i32,
     pub title: String,
@@ -357,7 +357,7 @@ pub struct RepoPublished {
 
 /// `wua repo decline`: the revision declined.
 #[derive(Debug, Serialize)]
-pub struct RepoDeclined {
+pub(crate) struct RepoDeclined {
     /// The update id.
     pub declined: String,
     pub revision_number: i32,
@@ -365,31 +365,31 @@ pub struct RepoDeclined {
 
 /// `wua repo refresh`: the repository re-signed.
 #[derive(Debug, Serialize)]
-pub struct RepoResigned {
+pub(crate) struct RepoResigned {
     pub resigned: PathBuf,
 }
 
 /// `wua repo compact`: how many superseded entries left the catalog.
 #[derive(Debug, Serialize)]
-pub struct RepoCompacted {
+pub(crate) struct RepoCompacted {
     pub dropped: usize,
 }
 
 /// `wua repo rotate-key`, when the new key is installed: the role.
 #[derive(Debug, Serialize)]
-pub struct RepoRotated {
+pub(crate) struct RepoRotated {
     pub rotated: String,
 }
 
 /// `wua repo rotate-key root-N`, when the root keys are elsewhere: the proposal to sign.
 #[derive(Debug, Serialize)]
-pub struct RepoProposed {
+pub(crate) struct RepoProposed {
     pub proposed: PathBuf,
 }
 
 /// `wua repo approve`: the update and the group.
 #[derive(Debug, Serialize)]
-pub struct RepoApproved {
+pub(crate) struct RepoApproved {
     /// The update id.
     pub approved: String,
     pub group: String,
@@ -397,7 +397,7 @@ pub struct RepoApproved {
 
 /// `wua repo unapprove`: the update and the group.
 #[derive(Debug, Serialize)]
-pub struct RepoUnapproved {
+pub(crate) struct RepoUnapproved {
     /// The update id.
     pub unapproved: String,
     pub group: String,
@@ -405,7 +405,7 @@ pub struct RepoUnapproved {
 
 /// `wua repo export`: the file written and how many files it holds.
 #[derive(Debug, Serialize)]
-pub struct RepoExported {
+pub(crate) struct RepoExported {
     /// The file written.
     pub export: PathBuf,
     pub files: usize,
@@ -413,25 +413,25 @@ pub struct RepoExported {
 
 /// `wua repo root sign`: the proposal signed.
 #[derive(Debug, Serialize)]
-pub struct RootSigned {
+pub(crate) struct RootSigned {
     pub signed: PathBuf,
 }
 
 /// `wua repo root merge`: how many signed copies were merged.
 #[derive(Debug, Serialize)]
-pub struct RootMerged {
+pub(crate) struct RootMerged {
     pub merged: usize,
 }
 
 /// `wua repo list`: the published revisions.
 #[derive(Debug, Serialize)]
-pub struct RepoList {
+pub(crate) struct RepoList {
     pub updates: Vec<RepoListEntry>,
 }
 
 /// `wua repo list`: one published revision.
 #[derive(Debug, Serialize)]
-pub struct RepoListEntry {
+pub(crate) struct RepoListEntry {
     pub update_id: String,
     pub revision_number: i32,
     pub title: String,

@@ -10,7 +10,7 @@ use crate::Cli;
 use crate::json;
 
 /// A call error: to stderr as text, or to stdout as JSON.
-pub fn print_error(cli: &Cli, e: &WuError) {
+pub(crate) fn print_error(cli: &Cli, e: &WuError) {
     if cli.json {
         json::print(&json::CallError::from(e));
     } else {
@@ -18,7 +18,7 @@ pub fn print_error(cli: &Cli, e: &WuError) {
     }
 }
 
-pub fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
+pub(crate) fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
     if cli.json {
         json::print(&json::Built::new(doc, out));
     } else {
@@ -34,7 +34,7 @@ pub fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
     }
 }
 
-pub fn print_imported(cli: &Cli, updates: &UpdateCollection) {
+pub(crate) fn print_imported(cli: &Cli, updates: &UpdateCollection) {
     if cli.json {
         json::print(&json::Imported { imported: updates.iter().map(json::ImportedUpdate::from).collect() });
         return;
@@ -51,7 +51,7 @@ pub fn print_imported(cli: &Cli, updates: &UpdateCollection) {
     }
 }
 
-pub fn print_eula(cli: &Cli, update: &Update) {
+pub(crate) fn print_eula(cli: &Cli, update: &Update) {
     // With --json the license goes to stderr so stdout stays one JSON document.
     eprintln!("License terms of \"{}\" ({}):\n", update.title(), update.identity().update_id);
     eprintln!("{}", update.eula_text().trim_end());
@@ -59,7 +59,7 @@ pub fn print_eula(cli: &Cli, update: &Update) {
     let _ = cli;
 }
 
-pub fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollection, result: &InstallationResult) {
+pub(crate) fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollection, result: &InstallationResult) {
     if cli.json {
         json::print(&json::Operation::new(operation, updates, result));
         return;
@@ -96,7 +96,7 @@ pub fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollection, resu
     );
 }
 
-pub fn print_history(cli: &Cli, total: i32, entries: &[UpdateHistoryEntry]) {
+pub(crate) fn print_history(cli: &Cli, total: i32, entries: &[UpdateHistoryEntry]) {
     if cli.json {
         json::print(&json::History { total, entries: entries.iter().map(json::HistoryEntry::from).collect() });
         return;
@@ -119,7 +119,7 @@ pub fn print_history(cli: &Cli, total: i32, entries: &[UpdateHistoryEntry]) {
     print_table(&["date", "operation", "result", "hresult", "title", "identity", "by"], &rows);
 }
 
-pub fn print_recovered(cli: &Cli, done: &[wua_agent::RecoveredOperation]) {
+pub(crate) fn print_recovered(cli: &Cli, done: &[wua_agent::RecoveredOperation]) {
     if cli.json {
         json::print(&json::Recovered { recovered: done.iter().map(json::RecoveredEntry::from).collect() });
         return;
@@ -133,7 +133,7 @@ pub fn print_recovered(cli: &Cli, done: &[wua_agent::RecoveredOperation]) {
     }
 }
 
-pub fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
+pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuError> {
     let updates = session.known_updates()?;
     let reboot = session.system_information().reboot_required()?;
     let blocking = session.create_update_installer().reboot_required_before_installation()?;
@@ -190,7 +190,7 @@ fn short_id(id: &str) -> &str {
 }
 
 /// A plain aligned table.
-pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

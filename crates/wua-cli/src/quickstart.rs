@@ -123,7 +123,7 @@ return_codes = [{ code = 0, result = "Succeeded" }]
     },
 ];
 
-pub fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
+pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     let io = |what: &str, e: std::io::Error| WuError::new(HResult::WU_E_INVALID_FILE, format!("{what}: {e}"));
     let root = dir.join("root");
     let state = dir.join("state");

@@ -14,7 +14,7 @@ use crate::json;
 use crate::output::print_table;
 use crate::{ApproveAction, Cli, CliResult, EXIT_OK, RepoCommand, RootCommand};
 
-pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
+pub(crate) fn run(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
     let rt = tokio::runtime::Runtime::new()
         .map_err(|e| WuError::new(HResult::WUA_E_TRUST_IO, format!("starting the runtime: {e}")))?;
     rt.block_on(run_async(cli, command))

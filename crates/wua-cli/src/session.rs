@@ -8,11 +8,11 @@ use wua_agent::{BootIdSource, SessionOptions, UpdateSession};
 use crate::{Cli, CliResult};
 
 /// The client application id the CLI records in history.
-pub const CLIENT_ID: &str = "wua-cli";
+pub(crate) const CLIENT_ID: &str = "wua-cli";
 
 /// Opens a session; `WUA_BOOT_ID_FILE` replaces the system's boot id (tests simulate a reboot
 /// with it).
-pub fn open_session(_cli: &Cli, state_dir: &Path, root: &Path) -> CliResult<UpdateSession> {
+pub(crate) fn open_session(_cli: &Cli, state_dir: &Path, root: &Path) -> CliResult<UpdateSession> {
     let mut options = SessionOptions::new(state_dir, root);
     if let Some(file) = std::env::var_os("WUA_BOOT_ID_FILE") {
         options.boot_id = BootIdSource::File(file.into());

@@ -16,7 +16,6 @@
 //!
 //! Every `io::Error` these functions return names the path it is about.
 
-
 mod atomic;
 mod crash;
 mod hash;

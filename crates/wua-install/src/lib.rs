@@ -20,7 +20,6 @@
 //! The journal lives in the agent's datastore (`wua-store`), so the intent, installed state,
 //! file ownership and history of an operation change in one durable transaction.
 
-
 mod cache;
 pub mod command;
 mod detect;

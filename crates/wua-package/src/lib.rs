@@ -10,7 +10,6 @@
 //! A standalone package is not signed: trust in it rests with the administrator who runs it
 //! (`docs/formats.md`). Signed distribution is the repository's job.
 
-
 mod build;
 mod error;
 mod manifest;

@@ -7,7 +7,6 @@
 //! operation commit together or not at all (decisions D-17). A commit is durable when it
 //! returns (WAL + `synchronous = FULL`).
 
-
 mod migrations;
 mod tx;
 

@@ -13,7 +13,6 @@
 //! - [`is_uuid`], [`is_sha256_hex`], [`RESERVED_ROOT_DIR`]: the identifier rules and the
 //!   reserved directory every crate checks against.
 
-
 mod document;
 mod enums;
 mod hresult;

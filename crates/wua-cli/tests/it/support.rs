@@ -1,16 +1,16 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-pub use wua_test_support::{
+pub(crate) use wua_test_support::{
     World, copy_tree, files_manifest, holding_package, oversized_zstd_package, pid_alive, raw_package, read_pid,
     sha256_hex, snapshot, test_id, tree_bytes, wait_for,
 };
 
 /// wua's own files under a root, left out of comparisons.
-pub const OWN: &[&str] = &["var/lib/wua"];
+pub(crate) const OWN: &[&str] = &["var/lib/wua"];
 
 /// A `wua` command on a state directory and root, with a fixed boot id file.
-pub fn wua(state: &Path, root: &Path) -> Command {
+pub(crate) fn wua(state: &Path, root: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wua"));
     c.arg("--state-dir").arg(state).arg("--root").arg(root);
     c.env_remove("WUA_CRASH_AT_STEP").env_remove("WUA_PAUSE_AT_STEP").env_remove("WUA_LOG");
@@ -22,14 +22,14 @@ pub fn wua(state: &Path, root: &Path) -> Command {
     c
 }
 
-pub fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run wua")
 }
 
-pub fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-pub fn json(o: &Output) -> serde_json::Value {
+pub(crate) fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
 }

@@ -7,7 +7,7 @@ use wua_trust::verify;
 use crate::support::*;
 
 /// The hash-named copy of the newest pack that is served.
-pub fn served_pack(f: &Fixture) -> std::path::PathBuf {
+pub(crate) fn served_pack(f: &Fixture) -> std::path::PathBuf {
     let dir = f.repo.join("repository/targets");
     let newest = std::fs::read_dir(f.repo.join("catalog"))
         .unwrap()

@@ -7,10 +7,10 @@ use tough::{DefaultTransport, IntoVec, Transport};
 use wua_trust::repo::{self, InitOptions};
 use wua_trust::verify::{self, Refreshed, Source};
 
-pub use wua_test_support::{files_manifest, test_id, write_payload};
+pub(crate) use wua_test_support::{files_manifest, test_id, write_payload};
 
 /// A repository directory and a state directory for an agent.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub _dir: tempfile::TempDir,
     pub repo: PathBuf,
     pub state: PathBuf,
@@ -18,7 +18,7 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub async fn new(options: InitOptions) -> Fixture {
+    pub(crate) async fn new(options: InitOptions) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         let state = dir.path().join("state");
@@ -30,7 +30,7 @@ impl Fixture {
     }
 
     /// Publishes update `test_id(n)` at `revision` with one file whose content is `text`.
-    pub async fn publish(&self, n: u32, revision: i32, text: &str) -> wua_types::UpdateDocument {
+    pub(crate) async fn publish(&self, n: u32, revision: i32, text: &str) -> wua_types::UpdateDocument {
         let base = self.work.join(format!("u{n}-r{revision}"));
         let payload = base.join("payload");
         write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, text.as_bytes())]).unwrap();
@@ -39,17 +39,17 @@ impl Fixture {
         repo::publish(&self.repo, &manifest, &payload).await.unwrap()
     }
 
-    pub fn trusted_root(&self) -> Vec<u8> {
+    pub(crate) fn trusted_root(&self) -> Vec<u8> {
         std::fs::read(self.repo.join("root.json")).unwrap()
     }
 
-    pub async fn refresh(&self, source: &Source) -> Result<Refreshed, wua_trust::TrustError> {
+    pub(crate) async fn refresh(&self, source: &Source) -> Result<Refreshed, wua_trust::TrustError> {
         verify::refresh(&self.trusted_root(), &self.state, source).await
     }
 }
 
 /// Serves `dir` on 127.0.0.1 from the current runtime; returns the base URL.
-pub async fn serve(dir: &Path) -> Source {
+pub(crate) async fn serve(dir: &Path) -> Source {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(wua_trust::serve(listener, dir.to_path_buf()));
@@ -57,12 +57,12 @@ pub async fn serve(dir: &Path) -> Source {
 }
 
 /// GETs a URL with the same HTTP client the verifier uses.
-pub async fn get(url: url::Url) -> Vec<u8> {
+pub(crate) async fn get(url: url::Url) -> Vec<u8> {
     DefaultTransport::default().fetch(url).await.unwrap().into_vec().await.unwrap()
 }
 
 /// Every file under `dir` with its bytes, for "byte-for-byte unchanged" checks.
-pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     if !dir.exists() {
         return out;
@@ -89,7 +89,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// Re-signs the metadata file `path` (a TUF `{"signed", "signatures"}` document) with the key
 /// at `key` alone, after `edit` changed its signed part: what an attacker holding that key
 /// could serve.
-pub async fn resign_file(path: &Path, key: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+pub(crate) async fn resign_file(path: &Path, key: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     use tough::sign::{Sign, parse_keypair};
     let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     edit(&mut doc["signed"]);
@@ -104,13 +104,13 @@ pub async fn resign_file(path: &Path, key: &Path, edit: impl FnOnce(&mut serde_j
 }
 
 /// Bumps the `version` of a signed part.
-pub fn bump_version(signed: &mut serde_json::Value) {
+pub(crate) fn bump_version(signed: &mut serde_json::Value) {
     let v = signed["version"].as_u64().unwrap();
     signed["version"] = serde_json::json!(v + 1);
 }
 
 /// A fresh ed25519 key no role lists.
-pub fn stranger_key(dir: &Path) -> PathBuf {
+pub(crate) fn stranger_key(dir: &Path) -> PathBuf {
     let path = dir.join(format!("stranger-{}.pk8", std::process::id()));
     let _ = std::fs::remove_file(&path);
     wua_trust::keys::generate(&path).unwrap();
@@ -118,7 +118,7 @@ pub fn stranger_key(dir: &Path) -> PathBuf {
 }
 
 /// The newest `N.<role>.json` in a metadata directory.
-pub fn newest(metadata: &Path, role: &str) -> (u64, PathBuf) {
+pub(crate) fn newest(metadata: &Path, role: &str) -> (u64, PathBuf) {
     std::fs::read_dir(metadata)
         .unwrap()
         .filter_map(|e| {
@@ -132,12 +132,12 @@ pub fn newest(metadata: &Path, role: &str) -> (u64, PathBuf) {
 }
 
 /// The trusted state and local files of an agent, byte for byte.
-pub fn state_of(f: &Fixture) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn state_of(f: &Fixture) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     tree(&f.state)
 }
 
 /// Asserts a refresh is refused with `refusal` (and its code) and changes nothing locally.
-pub async fn assert_refused(f: &Fixture, source: &Source, refusal: wua_trust::Refusal) {
+pub(crate) async fn assert_refused(f: &Fixture, source: &Source, refusal: wua_trust::Refusal) {
     let before = state_of(f);
     let e = f.refresh(source).await.expect_err("the refresh must be refused");
     match &e {
@@ -150,7 +150,7 @@ pub async fn assert_refused(f: &Fixture, source: &Source, refusal: wua_trust::Re
 
 /// A repository with one published update, served over HTTP, and an agent that refreshed from
 /// it once (so it trusts a state an attack then tries to move it from).
-pub async fn trusted(options: wua_trust::repo::InitOptions) -> (Fixture, Source) {
+pub(crate) async fn trusted(options: wua_trust::repo::InitOptions) -> (Fixture, Source) {
     let f = Fixture::new(options).await;
     f.publish(1, 1, "one").await;
     let source = serve(&f.repo.join("repository")).await;
@@ -161,7 +161,7 @@ pub async fn trusted(options: wua_trust::repo::InitOptions) -> (Fixture, Source)
 /// The reference client (python-tuf, from the venv `scripts/test` provides as `WUA_TUF_PYTHON`),
 /// or `None` outside CI when it is not set up (the test is then skipped, and says so).
 #[allow(clippy::print_stderr)]
-pub fn tuf_python() -> Option<std::ffi::OsString> {
+pub(crate) fn tuf_python() -> Option<std::ffi::OsString> {
     let python = std::env::var_os("WUA_TUF_PYTHON");
     if python.is_none() {
         assert!(std::env::var_os("CI").is_none(), "CI must provide WUA_TUF_PYTHON (scripts/test does)");
@@ -173,7 +173,7 @@ pub fn tuf_python() -> Option<std::ffi::OsString> {
 /// Runs python-tuf's client (`tests/interop/tuf_client.py`) against the served tree at `source`,
 /// starting from `trusted_root`, downloading `targets` into `work/py-targets`; asserts it
 /// succeeded and downloaded each target. Returns where the targets are.
-pub async fn python_tuf_accepts(
+pub(crate) async fn python_tuf_accepts(
     python: &std::ffi::OsStr,
     work: &Path,
     source: &Source,
