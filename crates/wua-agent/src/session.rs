@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sha2::{Digest, Sha256};
 use wua_install::{BootIdSource, ContentCache, InstallLock, RecoveredOperation, Target};
 use wua_package::OpenLimits;
 use wua_store::{Store, StoreError};
@@ -264,5 +263,5 @@ impl UpdateStateSink for SessionInner {
 
 /// Acceptance is keyed by the EULA's text, so new terms in a new revision ask again.
 pub(crate) fn eula_hash(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    wua_fs::sha256_hex(text.as_bytes())
 }
