@@ -240,7 +240,7 @@ fn execute(
     }
     let mut child = match spawn(target, doc, operation, cmd, plan, &record.op_id) {
         Ok(child) => child,
-        Err(e) => return Ended::NotStarted(e),
+        Err(e) => return Ended::NotStarted(e.to_string()),
     };
     crash_point("command-spawned");
     let pgid = child.id() as i32;
@@ -292,15 +292,15 @@ fn spawn(
     cmd: &CommandHandler,
     plan: &CommandPlan,
     op_id: &str,
-) -> Result<Child, String> {
+) -> Result<Child, InstallError> {
     let logs = plan.log.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(logs).map_err(|e| e.to_string())?;
+    fs_err::create_dir_all(logs).map_err(|e| InstallError::io(logs, e))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&plan.log)
-        .map_err(|e| format!("{}: {e}", plan.log.display()))?;
-    let log2 = log.try_clone().map_err(|e| format!("{}: {e}", plan.log.display()))?;
+        .map_err(|e| InstallError::io(&plan.log, e))?;
+    let log2 = log.try_clone().map_err(|e| InstallError::io(&plan.log, e))?;
     let program = plan.work_dir.join(&cmd.program);
     std::process::Command::new(&program)
         .args(&cmd.arguments)
@@ -315,7 +315,7 @@ fn spawn(
         .stderr(log2)
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", program.display()))
+        .map_err(|e| InstallError::io(format!("cannot start {}", program.display()), e))
 }
 
 fn operation_word(operation: UpdateOperation) -> &'static str {
