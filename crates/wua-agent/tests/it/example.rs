@@ -14,7 +14,10 @@ fn example_binary(name: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let out = Command::new(cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "-q", "-p", "wua-agent", "--example", name, "--profile", profile])
+        // `--workspace`, as the test run builds: features resolve as they did for the tests, so
+        // nothing is rebuilt with another feature set (with `-p wua-agent` the crates below it
+        // would be built again without the features other members' tests turn on).
+        .args(["build", "-q", "--workspace", "--example", name, "--profile", profile])
         .arg("--message-format=json-render-diagnostics")
         .output()
         .unwrap();
