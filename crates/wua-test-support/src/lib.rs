@@ -1,8 +1,11 @@
 //! Builders for wua's tests: temporary worlds (a root and a state directory), payloads,
-//! manifests and packages, and byte-for-byte snapshots of a root. Used from integration tests
-//! and the benchmark runner only; never shipped.
+//! manifests and packages, and byte-for-byte snapshots of a root; [`fault`], an HTTP
+//! fault-injection layer (stalls, drips, error statuses) and a real server that wears it. Used
+//! from integration tests and the benchmark runner only; never shipped.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod fault;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use tough::{DefaultTransport, IntoVec, RepositoryLoader, Transport, TransportError, TransportStream};
+use tough::{IntoVec, RepositoryLoader, Transport, TransportError, TransportStream};
 use url::Url;
+use wua_fetch::{FetchLimits, FetchTransport, Fetcher};
 use wua_types::{ContentEntry, lock_unpoisoned};
 
 use crate::approvals::{APPROVALS, Approval, GroupApprovals, approvals_target};
@@ -84,7 +85,7 @@ pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> 
     }
     remove_dir_if_present(&fresh)?;
     copy_dir(&trusted, &fresh)?;
-    let transport = CachingTransport::new(cache.clone());
+    let transport = CachingTransport::new(cache.clone())?;
     let outcome = load(trusted_root, &fresh, source, transport.clone()).await;
     match outcome {
         Ok(Loaded { catalog, approvals, snapshot_version }) => {
@@ -204,20 +205,23 @@ pub fn check_blob(bytes: &[u8], entry: &ContentEntry) -> Result<(), TrustError> 
 /// cache only ever holds verified files.
 #[derive(Clone, Debug)]
 struct CachingTransport {
-    inner: DefaultTransport,
+    inner: FetchTransport,
     cache: PathBuf,
     fetched: Arc<AtomicU64>,
     pending: Arc<Mutex<Vec<(PathBuf, Download)>>>,
 }
 
 impl CachingTransport {
-    fn new(cache: PathBuf) -> Self {
-        CachingTransport {
-            inner: DefaultTransport::default(),
+    /// Over a fresh fetcher (`wua-fetch`, default limits): its deadline bounds this refresh.
+    fn new(cache: PathBuf) -> Result<Self, TrustError> {
+        let fetcher = Fetcher::new(FetchLimits::default(), &[])
+            .map_err(|e| TrustError::Refused { refusal: Refusal::Unreachable, detail: e.to_string() })?;
+        Ok(CachingTransport {
+            inner: FetchTransport::new(fetcher),
             cache,
             fetched: Arc::new(AtomicU64::new(0)),
             pending: Arc::new(Mutex::new(Vec::new())),
-        }
+        })
     }
 
     /// Writes the files fetched in this refresh into the cache (best effort: a cache that

@@ -156,6 +156,27 @@ hresults! {
     WU_E_AU_PAUSED = 0x8024_A004, "automatic updates is paused";
     WU_E_REBOOT_IN_PROGRESS = 0x8024_A007, "a restart is in progress";
 
+    // Networking codes (WUA Networking Error Codes): an HTTP error status, as WUA reports it.
+    WU_E_PT_HTTP_STATUS_BAD_REQUEST = 0x8024_4016, "HTTP 400: the server could not process the request";
+    WU_E_PT_HTTP_STATUS_DENIED = 0x8024_4017, "HTTP 401: the resource requires authentication";
+    WU_E_PT_HTTP_STATUS_FORBIDDEN = 0x8024_4018, "HTTP 403: the server declines to fulfil the request";
+    WU_E_PT_HTTP_STATUS_NOT_FOUND = 0x8024_4019, "HTTP 404: the server cannot find the requested URI";
+    WU_E_PT_HTTP_STATUS_BAD_METHOD = 0x8024_401A, "HTTP 405: the HTTP method is not allowed";
+    WU_E_PT_HTTP_STATUS_PROXY_AUTH_REQ = 0x8024_401B, "HTTP 407: proxy authentication is required";
+    WU_E_PT_HTTP_STATUS_REQUEST_TIMEOUT = 0x8024_401C, "HTTP 408: the server timed out waiting for the request";
+    WU_E_PT_HTTP_STATUS_CONFLICT = 0x8024_401D, "HTTP 409: a conflict with the current state of the resource";
+    WU_E_PT_HTTP_STATUS_GONE = 0x8024_401E, "HTTP 410: the resource is no longer available";
+    WU_E_PT_HTTP_STATUS_SERVER_ERROR = 0x8024_401F, "HTTP 500: an internal server error";
+    WU_E_PT_HTTP_STATUS_NOT_SUPPORTED = 0x8024_4020, "HTTP 501: the server does not support the function";
+    WU_E_PT_HTTP_STATUS_BAD_GATEWAY = 0x8024_4021, "HTTP 502: a bad response from an upstream server";
+    WU_E_PT_HTTP_STATUS_SERVICE_UNAVAIL = 0x8024_4022, "HTTP 503: the service is temporarily overloaded";
+    WU_E_PT_HTTP_STATUS_GATEWAY_TIMEOUT = 0x8024_4023, "HTTP 504: the request timed out waiting for a gateway";
+    WU_E_PT_HTTP_STATUS_VERSION_NOT_SUP = 0x8024_4024, "HTTP 505: the HTTP version is not supported";
+    WU_E_PT_HTTP_STATUS_NOT_MAPPED = 0x8024_402B, "the HTTP request failed for a reason no WU_E_PT_HTTP_STATUS_* code names";
+
+    // WinHTTP and WinINet codes WUA reports as they are (HRESULT_FROM_WIN32).
+    WININET_E_TIMEOUT = 0x8007_2EE2, "the server did not answer in time (a time-out, or a transfer slower than the minimum rate)";
+
     // wua's own block, package (0xA0241xxx).
     WUA_E_PACKAGE_TRUNCATED = 0xA024_1001, "the package file is truncated";
     WUA_E_PACKAGE_MALFORMED = 0xA024_1002, "the package file is not a valid wua package";

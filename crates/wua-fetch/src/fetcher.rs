@@ -1,0 +1,337 @@
+//! The fetcher: one client, one deadline, retries, and bodies read under the minimum rate and a
+//! length limit.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::time::{Instant, Sleep};
+use url::Url;
+
+use crate::{FetchError, FetchLimits};
+
+/// One fetching session: a client with connection reuse and a deadline that started when it
+/// was made. Clones share both.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: reqwest::Client,
+    limits: FetchLimits,
+    deadline: Instant,
+}
+
+impl Fetcher {
+    /// A fetcher with `limits` that trusts the platform's root certificates and those in the
+    /// PEM files `extra_root_certs` (each may hold several). Its total deadline starts now.
+    pub fn new(limits: FetchLimits, extra_root_certs: &[PathBuf]) -> Result<Fetcher, FetchError> {
+        let mut certs = Vec::new();
+        for path in extra_root_certs {
+            let pem = std::fs::read(path)
+                .map_err(|e| FetchError::Setup { path: path.clone(), detail: format!("cannot read: {e}") })?;
+            let bundle = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| FetchError::Setup { path: path.clone(), detail: format!("not a PEM certificate: {e}") })?;
+            if bundle.is_empty() {
+                return Err(FetchError::Setup { path: path.clone(), detail: "holds no certificate".into() });
+            }
+            certs.extend(bundle);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(limits.connect_timeout)
+            .tls_certs_merge(certs)
+            .user_agent(concat!("wua/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Setup { path: PathBuf::new(), detail: format!("HTTP client: {e}") })?;
+        let deadline = Instant::now() + limits.total_deadline;
+        Ok(Fetcher { inner: Arc::new(Inner { client, limits, deadline }) })
+    }
+
+    /// The limits this fetcher enforces.
+    pub fn limits(&self) -> &FetchLimits {
+        &self.inner.limits
+    }
+
+    /// When the total deadline passes.
+    pub fn deadline(&self) -> Instant {
+        self.inner.deadline
+    }
+
+    /// The whole body at `url`, at most `max_len` bytes. Transport failures (including a body
+    /// that broke off or went too slow) are retried from the start, with backoff, while retries
+    /// and time remain; a body longer than `max_len` is refused as soon as it is, and never
+    /// retried.
+    pub async fn get(&self, url: &Url, max_len: u64) -> Result<Vec<u8>, FetchError> {
+        self.with_retries(|| async {
+            let mut stream = self.open(url, max_len).await?;
+            let mut body = Vec::with_capacity(stream.declared_len.unwrap_or(0).min(max_len).min(1 << 24) as usize);
+            while let Some(chunk) = stream.next().await {
+                body.extend_from_slice(&chunk?);
+            }
+            Ok(body)
+        })
+        .await
+    }
+
+    /// The body at `url` as a stream of chunks, at most `max_len` bytes in all. Opening (up to
+    /// the response's headers) is retried as [`Fetcher::get`] retries; once the body streams, a
+    /// failure ends the stream with that error and the caller decides.
+    pub async fn stream(&self, url: &Url, max_len: u64) -> Result<FetchStream, FetchError> {
+        self.with_retries(|| self.open(url, max_len)).await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or retries or time run out.
+    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, FetchError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, FetchError>>,
+    {
+        let limits = &self.inner.limits;
+        let mut backoff = limits.first_backoff;
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(e) if e.is_transient() && tries < limits.retries => {
+                    let wake = Instant::now() + backoff;
+                    if wake >= self.inner.deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep_until(wake).await;
+                    tries += 1;
+                    backoff = backoff.saturating_mul(2);
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One try: the response's headers (or the file's metadata), and a guarded body.
+    async fn open(&self, url: &Url, max_len: u64) -> Result<FetchStream, FetchError> {
+        let guard = Guard::new(url, &self.inner.limits, self.inner.deadline);
+        match url.scheme() {
+            "file" => self.open_file(url, max_len, guard).await,
+            "http" | "https" => self.open_http(url, max_len, guard).await,
+            _ => Err(FetchError::Unsupported { url: url.clone() }),
+        }
+    }
+
+    async fn open_http(&self, url: &Url, max_len: u64, mut guard: Guard) -> Result<FetchStream, FetchError> {
+        let send = self.inner.client.get(url.clone()).send();
+        // The wait for the headers counts as the first window of the minimum rate: a server that
+        // accepts and then says nothing fails as too slow.
+        let wait_until = guard.window_end.min(guard.deadline);
+        let response = match tokio::time::timeout_at(wait_until, send).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) if e.is_timeout() => {
+                return Err(FetchError::TimedOut { url: url.clone(), what: "connecting" });
+            }
+            Ok(Err(e)) => return Err(FetchError::Connect { url: url.clone(), source: Arc::new(e) }),
+            Err(_) => return Err(guard.expired(Instant::now()).unwrap_or_else(|| guard.too_slow())),
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(FetchError::NotFound { url: url.clone() });
+        }
+        if !status.is_success() {
+            return Err(FetchError::Status { url: url.clone(), status: status.as_u16() });
+        }
+        let declared_len = response.content_length();
+        if declared_len.is_some_and(|len| len > max_len) {
+            return Err(FetchError::TooLarge { url: url.clone(), max_len, read: 0 });
+        }
+        guard.restart_window(Instant::now());
+        let body_url = url.clone();
+        let body = response
+            .bytes_stream()
+            .map_err(move |e| FetchError::Connect { url: body_url.clone(), source: Arc::new(e) });
+        Ok(FetchStream::new(guard, max_len, declared_len, Box::pin(body)))
+    }
+
+    async fn open_file(&self, url: &Url, max_len: u64, guard: Guard) -> Result<FetchStream, FetchError> {
+        let path = url.to_file_path().map_err(|()| FetchError::Unsupported { url: url.clone() })?;
+        let io = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => FetchError::NotFound { url: url.clone() },
+            _ => FetchError::Io { url: url.clone(), source: Arc::new(e) },
+        };
+        let file = tokio::fs::File::open(&path).await.map_err(io)?;
+        let meta = file.metadata().await.map_err(io)?;
+        if meta.is_dir() {
+            return Err(FetchError::NotFound { url: url.clone() });
+        }
+        if meta.len() > max_len {
+            return Err(FetchError::TooLarge { url: url.clone(), max_len, read: 0 });
+        }
+        // One byte past the limit is read, so a file that grew since is still refused.
+        let reader = file.take(max_len.saturating_add(1));
+        let body_url = url.clone();
+        let body = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024)
+            .map_err(move |e| FetchError::Io { url: body_url.clone(), source: Arc::new(e) });
+        Ok(FetchStream::new(guard, max_len, Some(meta.len()), Box::pin(body)))
+    }
+}
+
+/// The deadline and the minimum rate of one body.
+#[derive(Debug)]
+struct Guard {
+    url: Url,
+    deadline: Instant,
+    window: std::time::Duration,
+    want: u64,
+    window_end: Instant,
+    window_bytes: u64,
+}
+
+impl Guard {
+    fn new(url: &Url, limits: &FetchLimits, deadline: Instant) -> Guard {
+        let window = limits.window();
+        Guard {
+            url: url.clone(),
+            deadline,
+            window,
+            want: limits.min_bytes_per_window(),
+            window_end: Instant::now() + window,
+            window_bytes: 0,
+        }
+    }
+
+    fn restart_window(&mut self, now: Instant) {
+        self.window_end = now + self.window;
+        self.window_bytes = 0;
+    }
+
+    /// The deadline's error once it has passed.
+    fn expired(&self, now: Instant) -> Option<FetchError> {
+        (now >= self.deadline).then(|| FetchError::TimedOut { url: self.url.clone(), what: "the total deadline" })
+    }
+
+    fn too_slow(&self) -> FetchError {
+        FetchError::TooSlow { url: self.url.clone(), got: self.window_bytes, want: self.want, window: self.window }
+    }
+
+    /// At `now`: an error when the deadline passed or a finished window fell short of the
+    /// rate; a new window when one finished in time.
+    fn check(&mut self, now: Instant) -> Result<(), FetchError> {
+        if let Some(e) = self.expired(now) {
+            return Err(e);
+        }
+        if now >= self.window_end {
+            if self.window_bytes < self.want {
+                return Err(self.too_slow());
+            }
+            self.restart_window(now);
+        }
+        Ok(())
+    }
+
+    /// When the next check is due.
+    fn next_check(&self) -> Instant {
+        self.window_end.min(self.deadline)
+    }
+}
+
+/// A body being read under the fetcher's bounds: chunks of at most `max_len` bytes in all; the
+/// stream ends with an error when the body is longer, slower than the minimum rate, past the
+/// deadline, or broken off. After an error it yields nothing more.
+pub struct FetchStream {
+    guard: Guard,
+    max_len: u64,
+    read: u64,
+    declared_len: Option<u64>,
+    body: Pin<Box<dyn Stream<Item = Result<Bytes, FetchError>> + Send + Sync>>,
+    timer: Pin<Box<Sleep>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for FetchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchStream")
+            .field("url", &self.guard.url.as_str())
+            .field("max_len", &self.max_len)
+            .field("read", &self.read)
+            .field("declared_len", &self.declared_len)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetchStream {
+    fn new(
+        guard: Guard,
+        max_len: u64,
+        declared_len: Option<u64>,
+        body: Pin<Box<dyn Stream<Item = Result<Bytes, FetchError>> + Send + Sync>>,
+    ) -> FetchStream {
+        let timer = Box::pin(tokio::time::sleep_until(guard.next_check()));
+        FetchStream { guard, max_len, read: 0, declared_len, body, timer, done: false }
+    }
+
+    /// The length the server declared (`Content-Length`), or the file's length.
+    pub fn declared_len(&self) -> Option<u64> {
+        self.declared_len
+    }
+
+    /// The bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+
+    fn fail(&mut self, e: FetchError) -> Poll<Option<Result<Bytes, FetchError>>> {
+        self.done = true;
+        Poll::Ready(Some(Err(e)))
+    }
+}
+
+impl Stream for FetchStream {
+    type Item = Result<Bytes, FetchError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match this.body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.read = this.read.saturating_add(chunk.len() as u64);
+                    if this.read > this.max_len {
+                        let e = FetchError::TooLarge {
+                            url: this.guard.url.clone(),
+                            max_len: this.max_len,
+                            read: this.read,
+                        };
+                        return this.fail(e);
+                    }
+                    this.guard.window_bytes = this.guard.window_bytes.saturating_add(chunk.len() as u64);
+                    if let Err(e) = this.guard.check(Instant::now()) {
+                        return this.fail(e);
+                    }
+                    this.timer.as_mut().reset(this.guard.next_check());
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                Poll::Ready(Some(Err(e))) => return this.fail(e),
+                Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {}
+            }
+            match this.timer.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
+                    if let Err(e) = this.guard.check(Instant::now()) {
+                        return this.fail(e);
+                    }
+                    // A window finished in time: wait for the next check, and poll the body again
+                    // so its waker stays registered.
+                    this.timer.as_mut().reset(this.guard.next_check());
+                }
+            }
+        }
+    }
+}
