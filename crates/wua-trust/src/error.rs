@@ -64,6 +64,11 @@ pub enum TrustError {
         /// The verifier's account of it.
         detail: String,
     },
+    /// The repository could not be fetched from (`wua-fetch`): a time-out or a transfer slower
+    /// than the minimum rate, an HTTP error status, a refused connection. Its code is the
+    /// fetch's (`WININET_E_TIMEOUT`, `WU_E_PT_HTTP_STATUS_*`, `WU_E_NO_CONNECTION`).
+    #[error("fetching from the repository: {0}")]
+    Fetch(#[from] wua_fetch::FetchError),
     /// Verification refused what the repository served.
     #[error("{refusal}: {detail}")]
     Refused {
@@ -120,6 +125,7 @@ impl TrustError {
             TrustError::Locked { .. } => HResult::WUA_E_REPO_LOCKED,
             TrustError::Write { .. } => HResult::WUA_E_REPO_WRITE,
             TrustError::RootThreshold { .. } => HResult::WUA_E_TRUST_SIGNATURE,
+            TrustError::Fetch(e) => e.hresult(),
             TrustError::Refused { refusal, .. } => match refusal {
                 Refusal::Expired => HResult::WUA_E_TRUST_EXPIRED,
                 Refusal::Rollback => HResult::WUA_E_TRUST_ROLLBACK,
@@ -149,7 +155,25 @@ impl TrustError {
 
 /// Classifies an error of the TUF library, met while verifying, by the check that failed.
 pub(crate) fn refused(e: tough::error::Error) -> TrustError {
-    TrustError::Refused { refusal: classify(&e), detail: e.to_string() }
+    let refusal = classify(&e);
+    if refusal == Refusal::Unreachable {
+        if let Some(fetch) = fetch_cause(&e) {
+            return TrustError::Fetch(fetch.clone());
+        }
+    }
+    TrustError::Refused { refusal, detail: e.to_string() }
+}
+
+/// The fetch failure behind a transport error, when the transport was `wua-fetch`'s.
+fn fetch_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a wua_fetch::FetchError> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(fetch) = c.downcast_ref::<wua_fetch::FetchError>() {
+            return Some(fetch);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// The check behind an error. The verifier checks sizes and hashes while it reads a download,

@@ -77,6 +77,16 @@ pub struct Refreshed {
 /// Refreshes from `source`, trusting `trusted_root` (the repository's `root.json`) and the state
 /// in `state_dir`; swaps the new trusted state in only when everything verified.
 pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> Result<Refreshed, TrustError> {
+    refresh_with_limits(trusted_root, state_dir, source, FetchLimits::default()).await
+}
+
+/// [`refresh`] under `limits`: the total deadline, minimum rate and retries of its fetches.
+pub async fn refresh_with_limits(
+    trusted_root: &[u8],
+    state_dir: &Path,
+    source: &Source,
+    limits: FetchLimits,
+) -> Result<Refreshed, TrustError> {
     let trusted = state_dir.join("tuf");
     let fresh = state_dir.join("tuf.new");
     let cache = state_dir.join("tuf-cache");
@@ -85,7 +95,7 @@ pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> 
     }
     remove_dir_if_present(&fresh)?;
     copy_dir(&trusted, &fresh)?;
-    let transport = CachingTransport::new(cache.clone())?;
+    let transport = CachingTransport::new(cache.clone(), limits)?;
     let outcome = load(trusted_root, &fresh, source, transport.clone()).await;
     match outcome {
         Ok(Loaded { catalog, approvals, snapshot_version }) => {
@@ -212,10 +222,9 @@ struct CachingTransport {
 }
 
 impl CachingTransport {
-    /// Over a fresh fetcher (`wua-fetch`, default limits): its deadline bounds this refresh.
-    fn new(cache: PathBuf) -> Result<Self, TrustError> {
-        let fetcher = Fetcher::new(FetchLimits::default(), &[])
-            .map_err(|e| TrustError::Refused { refusal: Refusal::Unreachable, detail: e.to_string() })?;
+    /// Over a fresh fetcher (`wua-fetch`): its deadline bounds this refresh.
+    fn new(cache: PathBuf, limits: FetchLimits) -> Result<Self, TrustError> {
+        let fetcher = Fetcher::new(limits, &[])?;
         Ok(CachingTransport {
             inner: FetchTransport::new(fetcher),
             cache,

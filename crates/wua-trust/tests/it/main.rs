@@ -16,5 +16,6 @@ mod interop_python_tuf;
 mod repo_lock;
 mod round_trip;
 mod shared_modes;
+mod slow_server;
 mod static_repo;
 mod support;
