@@ -26,7 +26,7 @@ mod sync;
 
 pub use atomic::{fsync_dir, write_atomic};
 pub use crash::crash_point;
-pub use hash::{copy_hashing, sha256_file, sha256_hex};
+pub use hash::{copy_hashing, copy_hashing_with, sha256_file, sha256_hex};
 pub use lock::{LockError, LockFile, lock_holder};
 pub use remove::remove_file_if_present;
 pub use space::available_bytes;

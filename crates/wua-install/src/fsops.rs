@@ -270,10 +270,9 @@ fn hash_into(
     size: u64,
     buf: &mut [u8],
 ) -> Result<Option<String>, InstallError> {
-    // A large buffer on the reading side: `io::copy` reads through a `BufReader`'s own buffer.
-    let limited = input.take(size.saturating_add(1));
-    let mut reader = std::io::BufReader::with_capacity(buf.len().max(8192), limited);
-    let (total, digest) = wua_fs::copy_hashing(&mut reader, out).map_err(|e| InstallError::io(src, e))?;
+    // The caller's buffer, kept across every file of a package.
+    let mut limited = input.take(size.saturating_add(1));
+    let (total, digest) = wua_fs::copy_hashing_with(&mut limited, out, buf).map_err(|e| InstallError::io(src, e))?;
     if total > size {
         return Ok(Some(format!("{} is longer than the {size} bytes listed", src.display())));
     }
