@@ -2,9 +2,10 @@
 //! repository directory), refresh the TUF metadata and the catalog packs and yield the verified
 //! catalog; check blobs against the verified documents.
 //!
-//! A refresh works on a copy of the trusted state (`<state>/tuf.new`) and swaps it in only when
-//! everything verified, because the TUF library persists roles one by one as they verify: a
-//! refused refresh leaves the trusted state byte for byte as it was. Metadata and packs whose
+//! A refresh works on a copy of the trusted state and swaps it in, durably and atomically, only
+//! when everything verified (`trusted_state`), because the TUF library persists roles one by one
+//! as they verify: a refused refresh leaves the trusted state byte for byte as it was. It starts
+//! from the newest root the state verified, so rollback protection survives key rotations. Metadata and packs whose
 //! names carry a version or a hash never change, so they are cached (`<state>/tuf-cache/`) and
 //! fetched once; `timestamp.json` is fetched every time. Only files of a refresh that verified
 //! are written to the cache, and whatever it returns is verified again like a download.
@@ -23,6 +24,7 @@ use crate::approvals::{APPROVALS, Approval, GroupApprovals, approvals_target};
 use crate::error::{Refusal, TrustError, refused};
 use crate::layout::Layout;
 use crate::pack::Catalog;
+use crate::trusted_state::TrustedState;
 
 /// Where a repository is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,26 +75,31 @@ pub struct Refreshed {
     pub bytes_fetched: u64,
 }
 
-/// Refreshes from `source`, trusting `trusted_root` (the repository's `root.json`) and the state
-/// in `state_dir`; swaps the new trusted state in only when everything verified.
+/// How long a refresh waits for another refresh of the same state directory before it gives up
+/// with [`TrustError::Busy`].
+pub const REFRESH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Refreshes from `source`, trusting `trusted_root` (the root the agent was installed with: the
+/// anchor of first use) and the state in `state_dir`; swaps the new trusted state in only when
+/// everything verified (`trusted_state`), under the state directory's refresh lock.
+///
+/// The refresh starts from the newest root the state verified when it is not older than
+/// `trusted_root`, so a rotation of the timestamp or snapshot key is seen once, when it is
+/// verified, and never again: the trusted timestamp and snapshot keep their versions across it,
+/// and keys a newer root revoked stay revoked whatever the server or the cache hold. A
+/// `trusted_root` newer than the state's starts a verified chain from there.
 pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> Result<Refreshed, TrustError> {
-    let trusted = state_dir.join("tuf");
-    let fresh = state_dir.join("tuf.new");
+    fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
+    let _lock = lock_state(state_dir).await?;
     let cache = state_dir.join("tuf-cache");
-    for d in [&trusted, &cache] {
-        fs_err::create_dir_all(d).map_err(|e| TrustError::io(d, e))?;
-    }
-    remove_dir_if_present(&fresh)?;
-    copy_dir(&trusted, &fresh)?;
+    fs_err::create_dir_all(&cache).map_err(|e| TrustError::io(&cache, e))?;
+    let state = TrustedState::open(state_dir)?;
+    let start_root = start_root(trusted_root, &state.current_dir())?;
+    let fresh = state.begin()?;
     let transport = CachingTransport::new(cache.clone());
-    let outcome = load(trusted_root, &fresh, source, transport.clone()).await;
-    match outcome {
+    match load(&start_root, &fresh, source, transport.clone()).await {
         Ok(Loaded { catalog, approvals, snapshot_version }) => {
-            let old = state_dir.join("tuf.old");
-            remove_dir_if_present(&old)?;
-            fs_err::rename(&trusted, &old).map_err(|e| TrustError::io(&trusted, e))?;
-            fs_err::rename(&fresh, &trusted).map_err(|e| TrustError::io(&fresh, e))?;
-            remove_dir_if_present(&old)?;
+            state.commit(&fresh)?;
             transport.persist();
             Ok(Refreshed {
                 catalog,
@@ -102,10 +109,48 @@ pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> 
             })
         }
         Err(e) => {
-            remove_dir_if_present(&fresh)?;
+            state.abandon(&fresh)?;
             Err(e)
         }
     }
+}
+
+/// Takes the refresh lock of `state_dir` (`tuf.lock`), waiting at most [`REFRESH_LOCK_WAIT`].
+async fn lock_state(state_dir: &Path) -> Result<wua_fs::LockFile, TrustError> {
+    let path = state_dir.join("tuf.lock");
+    let taken = tokio::task::spawn_blocking(move || wua_fs::LockFile::acquire_within(&path, REFRESH_LOCK_WAIT))
+        .await
+        .map_err(|e| TrustError::io(state_dir, std::io::Error::other(e)))?;
+    taken.map_err(|e| match e {
+        wua_fs::LockError::Busy { holder, .. } => TrustError::Busy { path: state_dir.to_path_buf(), holder },
+        wua_fs::LockError::Io { path, source } => TrustError::io(path, source),
+    })
+}
+
+/// The root a refresh starts from: the state's `root.json` when it is not older than the
+/// caller's, else the caller's.
+fn start_root(trusted_root: &[u8], state: &Path) -> Result<Vec<u8>, TrustError> {
+    let caller = root_version(trusted_root).ok_or_else(|| TrustError::Refused {
+        refusal: Refusal::Malformed,
+        detail: "the trusted root is not a TUF root".into(),
+    })?;
+    let path = state.join("root.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(trusted_root.to_vec()),
+        Err(e) => return Err(TrustError::io(&path, e)),
+    };
+    match root_version(&bytes) {
+        Some(v) if v >= caller => Ok(bytes),
+        Some(_) => Ok(trusted_root.to_vec()),
+        None => Err(TrustError::StateCorrupt { path, detail: "is not a TUF root".into() }),
+    }
+}
+
+/// The version of a root document.
+fn root_version(bytes: &[u8]) -> Option<u64> {
+    let doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    (doc["signed"]["_type"] == "root").then(|| doc["signed"]["version"].as_u64()).flatten()
 }
 
 async fn load(
@@ -282,26 +327,4 @@ impl Transport for CachingTransport {
 
 fn stream_of(bytes: Vec<u8>) -> TransportStream {
     Box::pin(futures::stream::iter([Ok(tough::Bytes::from(bytes))]))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<(), TrustError> {
-    fs_err::create_dir_all(to).map_err(|e| TrustError::io(to, e))?;
-    for entry in std::fs::read_dir(from).map_err(|e| TrustError::io(from, e))? {
-        let entry = entry.map_err(|e| TrustError::io(from, e))?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().map_err(|e| TrustError::io(&src, e))?.is_dir() {
-            copy_dir(&src, &dst)?;
-        } else {
-            fs_err::copy(&src, &dst).map_err(|e| TrustError::io(&src, e))?;
-        }
-    }
-    Ok(())
-}
-
-fn remove_dir_if_present(dir: &Path) -> Result<(), TrustError> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(TrustError::io(dir, e)),
-    }
 }

@@ -14,6 +14,8 @@ mod errors_by_side;
 mod export;
 mod interop_python_tuf;
 mod repo_lock;
+mod revoked_key_hidden_root;
+mod rollback_after_rotation;
 mod round_trip;
 mod shared_modes;
 mod static_repo;
