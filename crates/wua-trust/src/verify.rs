@@ -159,6 +159,7 @@ async fn load(
     source: &Source,
     transport: CachingTransport,
 ) -> Result<Loaded, TrustError> {
+    let targets_transport = transport.clone();
     let repo = RepositoryLoader::new(&trusted_root, source.join("metadata/")?, source.join("targets/")?)
         .transport(transport)
         .datastore(datastore)
@@ -177,12 +178,17 @@ async fn load(
         })?;
         catalog.add_pack(name.raw(), &text);
     }
+    // The approvals role's own entries, read by their own lengths and hashes: a top-level target
+    // of the same name (`read_target` would find it first) is never used.
     let mut approvals = BTreeMap::new();
     let delegated = repo.delegated_role(APPROVALS).and_then(|r| r.targets.as_ref());
-    let mut names: Vec<_> = delegated.map(|t| t.signed.targets.keys().cloned().collect()).unwrap_or_default();
-    names.sort_by(|a, b| a.raw().cmp(b.raw()));
-    for name in names {
-        let group: GroupApprovals = serde_json::from_slice(&read(&repo, &name).await?)
+    let mut entries: Vec<(tough::TargetName, tough::schema::Target)> =
+        delegated.map(|t| t.signed.targets.iter().map(|(n, t)| (n.clone(), t.clone())).collect()).unwrap_or_default();
+    entries.sort_by(|a, b| a.0.raw().cmp(b.0.raw()));
+    let consistent = repo.root().signed.consistent_snapshot;
+    for (name, target) in entries {
+        let bytes = read_delegated(&targets_transport, source, consistent, &name, &target).await?;
+        let group: GroupApprovals = serde_json::from_slice(&bytes)
             .map_err(|e| TrustError::Refused { refusal: Refusal::Malformed, detail: format!("{}: {e}", name.raw()) })?;
         if approvals_target(&group.group) != name.raw() {
             return Err(TrustError::Refused {
@@ -204,6 +210,39 @@ async fn read(repo: &tough::Repository, name: &tough::TargetName) -> Result<Vec<
             detail: format!("target {} is listed but not served", name.raw()),
         }),
     }
+}
+
+/// A delegated target's bytes, checked against the delegated role's own entry (its length
+/// first, then its SHA-256), fetched by the name consistent snapshots give it.
+async fn read_delegated(
+    transport: &CachingTransport,
+    source: &Source,
+    consistent: bool,
+    name: &tough::TargetName,
+    target: &tough::schema::Target,
+) -> Result<Vec<u8>, TrustError> {
+    let sha256 = hex::encode(&*target.hashes.sha256);
+    let file = if consistent { format!("{sha256}.{}", name.resolved()) } else { name.resolved().to_owned() };
+    let url = source.join(&format!("targets/{file}"))?;
+    let unreachable = |e: TransportError| TrustError::Refused { refusal: Refusal::Unreachable, detail: e.to_string() };
+    let mut stream = transport.fetch(url).await.map_err(unreachable)?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(unreachable)?);
+        if bytes.len() as u64 > target.length {
+            return Err(TrustError::Refused {
+                refusal: Refusal::TooLarge,
+                detail: format!("target {} is longer than the {} bytes listed", name.raw(), target.length),
+            });
+        }
+    }
+    if bytes.len() as u64 != target.length || wua_fs::sha256_hex(&bytes) != sha256 {
+        return Err(TrustError::Refused {
+            refusal: Refusal::HashMismatch,
+            detail: format!("target {} does not match the approvals role's entry", name.raw()),
+        });
+    }
+    Ok(bytes)
 }
 
 struct Loaded {

@@ -1,6 +1,7 @@
 //! wua-trust's integration tests: one binary, a module per property; each attack has its own
 //! module and builds its hostile fixture at test time with test keys (so nothing expires).
 
+mod approvals_role_only;
 mod attack_arbitrary_content;
 mod attack_endless_data;
 mod attack_freeze;
