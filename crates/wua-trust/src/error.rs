@@ -85,6 +85,16 @@ pub enum TrustError {
         /// The holder's pid, as the kernel names it.
         holder: Option<u32>,
     },
+    /// The root the agent is given is not of the repository its trusted state comes from (a
+    /// repository re-created under the same address with another root).
+    #[error(
+        "the repository changed identity: the root given is not of the repository the trusted state {} comes from (re-created under the same address?); `wua service reset ID` clears the service's trusted state and cache",
+        state.display()
+    )]
+    RepositoryChanged {
+        /// The state directory.
+        state: PathBuf,
+    },
     /// Verification refused what the repository served.
     #[error("{refusal}: {detail}")]
     Refused {
@@ -147,6 +157,7 @@ impl TrustError {
             TrustError::RootThreshold { .. } => HResult::WUA_E_TRUST_SIGNATURE,
             TrustError::StateCorrupt { .. } => HResult::WUA_E_TRUST_STATE_CORRUPT,
             TrustError::Busy { .. } => HResult::WUA_E_TRUST_BUSY,
+            TrustError::RepositoryChanged { .. } => HResult::WUA_E_TRUST_IDENTITY,
             TrustError::Refused { refusal, .. } => match refusal {
                 Refusal::Expired => HResult::WUA_E_TRUST_EXPIRED,
                 Refusal::Rollback => HResult::WUA_E_TRUST_ROLLBACK,

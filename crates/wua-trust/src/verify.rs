@@ -94,6 +94,7 @@ pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> 
     let cache = state_dir.join("tuf-cache");
     fs_err::create_dir_all(&cache).map_err(|e| TrustError::io(&cache, e))?;
     let state = TrustedState::open(state_dir)?;
+    check_identity(trusted_root, state_dir, &state.current_dir())?;
     let start_root = start_root(trusted_root, &state.current_dir())?;
     let fresh = state.begin()?;
     let transport = CachingTransport::new(cache.clone());
@@ -101,6 +102,7 @@ pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> 
         Ok(Loaded { catalog, approvals, snapshot_version }) => {
             state.commit(&fresh)?;
             transport.persist();
+            record_identity(trusted_root, state_dir, &cache)?;
             Ok(Refreshed {
                 catalog,
                 approvals,
@@ -145,6 +147,66 @@ fn start_root(trusted_root: &[u8], state: &Path) -> Result<Vec<u8>, TrustError> 
         Some(_) => Ok(trusted_root.to_vec()),
         None => Err(TrustError::StateCorrupt { path, detail: "is not a TUF root".into() }),
     }
+}
+
+/// Where the roots of the repository the trusted state comes from are listed: the SHA-256 of
+/// the signed part of each (the anchor of first use, every root given since, every root a
+/// refresh verified), one a line.
+const IDENTITY: &str = "tuf-identity";
+
+/// The root the caller gives must be of the repository the state comes from: one it knows, or
+/// one newer than the state's (its chain is then verified from there). A repository re-created
+/// under the same address with another root is refused by name.
+fn check_identity(trusted_root: &[u8], state_dir: &Path, state: &Path) -> Result<(), TrustError> {
+    let path = state_dir.join(IDENTITY);
+    let known = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(TrustError::io(&path, e)),
+    };
+    if root_identity(trusted_root).is_some_and(|id| known.lines().any(|l| l == id)) {
+        return Ok(());
+    }
+    let state_version = std::fs::read(state.join("root.json")).ok().and_then(|b| root_version(&b));
+    match (root_version(trusted_root), state_version) {
+        (Some(given), Some(trusted)) if given > trusted => Ok(()),
+        _ => Err(TrustError::RepositoryChanged { state: state_dir.to_path_buf() }),
+    }
+}
+
+/// After a refresh that verified: adds the caller's root, the state's root and every root of
+/// the chain in the cache to the roots of this repository ([`IDENTITY`]).
+fn record_identity(trusted_root: &[u8], state_dir: &Path, cache: &Path) -> Result<(), TrustError> {
+    let path = state_dir.join(IDENTITY);
+    let mut known: std::collections::BTreeSet<String> = match std::fs::read_to_string(&path) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(TrustError::io(&path, e)),
+    };
+    let before = known.len();
+    let current = std::fs::read(state_dir.join("tuf/root.json")).map_err(|e| TrustError::io(state_dir, e))?;
+    let newest = root_version(&current).unwrap_or(0);
+    let chain = (1..=newest).filter_map(|v| std::fs::read(cache.join(format!("{v}.root.json"))).ok());
+    for bytes in [trusted_root.to_vec(), current].into_iter().chain(chain) {
+        known.extend(root_identity(&bytes));
+    }
+    if known.len() == before {
+        return Ok(());
+    }
+    let text: String = known.into_iter().map(|l| l + "\n").collect();
+    wua_fs::write_atomic(&path, text.as_bytes(), wua_fs::SHARED_FILE_MODE).map_err(|e| TrustError::io(&path, e))
+}
+
+/// The SHA-256 of a root's signed part in canonical JSON, as the TUF library reads it (so the
+/// root given and the one the state holds, written again by the library, compare equal).
+fn root_identity(bytes: &[u8]) -> Option<String> {
+    use serde::Serialize;
+    let root: tough::schema::Signed<tough::schema::Root> = serde_json::from_slice(bytes).ok()?;
+    // Canonical JSON: the library's maps have no order of their own.
+    let mut canonical = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut canonical, olpc_cjson::CanonicalFormatter::new());
+    root.signed.serialize(&mut ser).ok()?;
+    Some(wua_fs::sha256_hex(&canonical))
 }
 
 /// The version of a root document.
