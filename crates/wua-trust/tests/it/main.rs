@@ -10,6 +10,7 @@ mod attack_rollback;
 mod attack_root_rotation;
 mod attack_threshold;
 mod attack_wrong_key;
+mod clock_moved_back;
 mod concurrent_refreshes;
 mod concurrent_writers;
 mod errors_by_side;
