@@ -369,6 +369,13 @@ pub(crate) struct RepoResigned {
     pub resigned: PathBuf,
 }
 
+/// `wua repo verify`: what a refresh verified.
+#[derive(Debug, Serialize)]
+pub(crate) struct RepoVerified {
+    pub snapshot_version: u64,
+    pub documents: usize,
+}
+
 /// `wua repo compact`: how many superseded entries left the catalog.
 #[derive(Debug, Serialize)]
 pub(crate) struct RepoCompacted {

@@ -251,6 +251,19 @@ pub enum RepoCommand {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+    /// Refresh an agent's trusted state from a source, as an agent does (for tests and
+    /// diagnosis): verifies everything and prints the snapshot version and the documents.
+    #[command(hide = true)]
+    Verify {
+        /// The source: an `http(s)://` URL, a repository or a served tree.
+        source: String,
+        /// The agent's state directory.
+        #[arg(long)]
+        state: PathBuf,
+        /// The root the agent was installed with.
+        #[arg(long)]
+        root: PathBuf,
+    },
 }
 
 /// `wua repo root ...`.

@@ -69,6 +69,37 @@ pub enum TrustError {
     /// fetch's (`WININET_E_TIMEOUT`, `WU_E_PT_HTTP_STATUS_*`, `WU_E_NO_CONNECTION`).
     #[error("fetching from the repository: {0}")]
     Fetch(#[from] wua_fetch::FetchError),
+    /// A file of the agent's trusted state is empty, torn or not what it should be (a power
+    /// loss, or a hand edit): the state cannot be trusted and is never taken for a first use.
+    #[error("the trusted state is damaged: {} {detail}", path.display())]
+    StateCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Another refresh held the state directory's refresh lock for longer than this one would
+    /// wait.
+    #[error("the trusted state {} is being refreshed by another process ({})", path.display(), match holder {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid unknown".into(),
+    })]
+    Busy {
+        /// The state directory.
+        path: PathBuf,
+        /// The holder's pid, as the kernel names it.
+        holder: Option<u32>,
+    },
+    /// The root the agent is given is not of the repository its trusted state comes from (a
+    /// repository re-created under the same address with another root).
+    #[error(
+        "the repository changed identity: the root given is not of the repository the trusted state {} comes from (re-created under the same address?); `wua service reset ID` clears the service's trusted state and cache",
+        state.display()
+    )]
+    RepositoryChanged {
+        /// The state directory.
+        state: PathBuf,
+    },
     /// Verification refused what the repository served.
     #[error("{refusal}: {detail}")]
     Refused {
@@ -98,6 +129,9 @@ pub enum Refusal {
     Malformed,
     /// The repository could not be reached.
     Unreachable,
+    /// The system clock is earlier than at a previous refresh (a clock corrected backwards):
+    /// expiry cannot be judged until it passes that time again.
+    ClockBackwards,
 }
 
 impl std::fmt::Display for Refusal {
@@ -111,6 +145,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Signature => "signatures that do not meet the role's threshold (wrong or revoked keys?)",
             Refusal::Malformed => "malformed repository metadata",
             Refusal::Unreachable => "the repository could not be reached",
+            Refusal::ClockBackwards => "the system clock is earlier than at a previous refresh",
         })
     }
 }
@@ -126,6 +161,9 @@ impl TrustError {
             TrustError::Write { .. } => HResult::WUA_E_REPO_WRITE,
             TrustError::RootThreshold { .. } => HResult::WUA_E_TRUST_SIGNATURE,
             TrustError::Fetch(e) => e.hresult(),
+            TrustError::StateCorrupt { .. } => HResult::WUA_E_TRUST_STATE_CORRUPT,
+            TrustError::Busy { .. } => HResult::WUA_E_TRUST_BUSY,
+            TrustError::RepositoryChanged { .. } => HResult::WUA_E_TRUST_IDENTITY,
             TrustError::Refused { refusal, .. } => match refusal {
                 Refusal::Expired => HResult::WUA_E_TRUST_EXPIRED,
                 Refusal::Rollback => HResult::WUA_E_TRUST_ROLLBACK,
@@ -135,6 +173,7 @@ impl TrustError {
                 Refusal::Signature => HResult::WUA_E_TRUST_SIGNATURE,
                 Refusal::Malformed => HResult::WUA_E_TRUST_METADATA,
                 Refusal::Unreachable => HResult::WU_E_NO_CONNECTION,
+                Refusal::ClockBackwards => HResult::WUA_E_TRUST_CLOCK,
             },
         }
     }
@@ -154,14 +193,28 @@ impl TrustError {
 }
 
 /// Classifies an error of the TUF library, met while verifying, by the check that failed.
+/// A failure to read or write the trusted state is an I/O error, never a refusal.
 pub(crate) fn refused(e: tough::error::Error) -> TrustError {
-    let refusal = classify(&e);
-    if refusal == Refusal::Unreachable {
-        if let Some(fetch) = fetch_cause(&e) {
-            return TrustError::Fetch(fetch.clone());
+    use tough::error::Error as E;
+    match &e {
+        E::DatastoreCreate { path, source, .. }
+        | E::DatastoreOpen { path, source, .. }
+        | E::DatastoreRemove { path, source, .. } => {
+            TrustError::Io { path: path.clone(), source: std::io::Error::new(source.kind(), e.to_string()) }
+        }
+        E::DatastoreInit { source, .. } => {
+            TrustError::Io { path: PathBuf::new(), source: std::io::Error::new(source.kind(), e.to_string()) }
+        }
+        _ => {
+            let refusal = classify(&e);
+            if refusal == Refusal::Unreachable {
+                if let Some(fetch) = fetch_cause(&e) {
+                    return TrustError::Fetch(fetch.clone());
+                }
+            }
+            TrustError::Refused { refusal, detail: e.to_string() }
         }
     }
-    TrustError::Refused { refusal, detail: e.to_string() }
 }
 
 /// The fetch failure behind a transport error, when the transport was `wua-fetch`'s.
@@ -206,6 +259,7 @@ fn classify(e: &tough::error::Error) -> Refusal {
         E::HashMismatch { .. } => Refusal::HashMismatch,
         E::MaxSizeExceeded { .. } | E::MaxUpdatesExceeded { .. } => Refusal::TooLarge,
         E::VerifyMetadata { .. } | E::VerifyRoleMetadata { .. } | E::VerifyTrustedMetadata { .. } => Refusal::Signature,
+        E::SystemTimeSteppedBackward { .. } => Refusal::ClockBackwards,
         _ => Refusal::Malformed,
     }
 }

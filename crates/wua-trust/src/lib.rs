@@ -24,6 +24,7 @@ pub mod pack;
 pub mod repo;
 pub mod root;
 pub mod static_repo;
+mod trusted_state;
 pub mod verify;
 
 pub use error::{Refusal, TrustError};

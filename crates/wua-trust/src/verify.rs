@@ -2,9 +2,10 @@
 //! repository directory), refresh the TUF metadata and the catalog packs and yield the verified
 //! catalog; check blobs against the verified documents.
 //!
-//! A refresh works on a copy of the trusted state (`<state>/tuf.new`) and swaps it in only when
-//! everything verified, because the TUF library persists roles one by one as they verify: a
-//! refused refresh leaves the trusted state byte for byte as it was. Metadata and packs whose
+//! A refresh works on a copy of the trusted state and swaps it in, durably and atomically, only
+//! when everything verified (`trusted_state`), because the TUF library persists roles one by one
+//! as they verify: a refused refresh leaves the trusted state byte for byte as it was. It starts
+//! from the newest root the state verified, so rollback protection survives key rotations. Metadata and packs whose
 //! names carry a version or a hash never change, so they are cached (`<state>/tuf-cache/`) and
 //! fetched once; `timestamp.json` is fetched every time. Only files of a refresh that verified
 //! are written to the cache, and whatever it returns is verified again like a download.
@@ -24,6 +25,7 @@ use crate::approvals::{APPROVALS, Approval, GroupApprovals, approvals_target};
 use crate::error::{Refusal, TrustError, refused};
 use crate::layout::Layout;
 use crate::pack::Catalog;
+use crate::trusted_state::TrustedState;
 
 /// Where a repository is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,8 +76,19 @@ pub struct Refreshed {
     pub bytes_fetched: u64,
 }
 
-/// Refreshes from `source`, trusting `trusted_root` (the repository's `root.json`) and the state
-/// in `state_dir`; swaps the new trusted state in only when everything verified.
+/// How long a refresh waits for another refresh of the same state directory before it gives up
+/// with [`TrustError::Busy`].
+pub const REFRESH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Refreshes from `source`, trusting `trusted_root` (the root the agent was installed with: the
+/// anchor of first use) and the state in `state_dir`; swaps the new trusted state in only when
+/// everything verified (`trusted_state`), under the state directory's refresh lock.
+///
+/// The refresh starts from the newest root the state verified when it is not older than
+/// `trusted_root`, so a rotation of the timestamp or snapshot key is seen once, when it is
+/// verified, and never again: the trusted timestamp and snapshot keep their versions across it,
+/// and keys a newer root revoked stay revoked whatever the server or the cache hold. A
+/// `trusted_root` newer than the state's starts a verified chain from there.
 pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> Result<Refreshed, TrustError> {
     refresh_with_limits(trusted_root, state_dir, source, FetchLimits::default()).await
 }
@@ -87,24 +100,20 @@ pub async fn refresh_with_limits(
     source: &Source,
     limits: FetchLimits,
 ) -> Result<Refreshed, TrustError> {
-    let trusted = state_dir.join("tuf");
-    let fresh = state_dir.join("tuf.new");
+    fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
+    let _lock = lock_state(state_dir).await?;
     let cache = state_dir.join("tuf-cache");
-    for d in [&trusted, &cache] {
-        fs_err::create_dir_all(d).map_err(|e| TrustError::io(d, e))?;
-    }
-    remove_dir_if_present(&fresh)?;
-    copy_dir(&trusted, &fresh)?;
+    fs_err::create_dir_all(&cache).map_err(|e| TrustError::io(&cache, e))?;
+    let state = TrustedState::open(state_dir)?;
+    check_identity(trusted_root, state_dir, &state.current_dir())?;
+    let start_root = start_root(trusted_root, &state.current_dir())?;
+    let fresh = state.begin()?;
     let transport = CachingTransport::new(cache.clone(), limits)?;
-    let outcome = load(trusted_root, &fresh, source, transport.clone()).await;
-    match outcome {
+    match load(&start_root, &fresh, source, transport.clone()).await {
         Ok(Loaded { catalog, approvals, snapshot_version }) => {
-            let old = state_dir.join("tuf.old");
-            remove_dir_if_present(&old)?;
-            fs_err::rename(&trusted, &old).map_err(|e| TrustError::io(&trusted, e))?;
-            fs_err::rename(&fresh, &trusted).map_err(|e| TrustError::io(&fresh, e))?;
-            remove_dir_if_present(&old)?;
+            state.commit(&fresh)?;
             transport.persist();
+            record_identity(trusted_root, state_dir, &cache)?;
             Ok(Refreshed {
                 catalog,
                 approvals,
@@ -113,10 +122,108 @@ pub async fn refresh_with_limits(
             })
         }
         Err(e) => {
-            remove_dir_if_present(&fresh)?;
+            state.abandon(&fresh)?;
             Err(e)
         }
     }
+}
+
+/// Takes the refresh lock of `state_dir` (`tuf.lock`), waiting at most [`REFRESH_LOCK_WAIT`].
+async fn lock_state(state_dir: &Path) -> Result<wua_fs::LockFile, TrustError> {
+    let path = state_dir.join("tuf.lock");
+    let taken = tokio::task::spawn_blocking(move || wua_fs::LockFile::acquire_within(&path, REFRESH_LOCK_WAIT))
+        .await
+        .map_err(|e| TrustError::io(state_dir, std::io::Error::other(e)))?;
+    taken.map_err(|e| match e {
+        wua_fs::LockError::Busy { holder, .. } => TrustError::Busy { path: state_dir.to_path_buf(), holder },
+        wua_fs::LockError::Io { path, source } => TrustError::io(path, source),
+    })
+}
+
+/// The root a refresh starts from: the state's `root.json` when it is not older than the
+/// caller's, else the caller's.
+fn start_root(trusted_root: &[u8], state: &Path) -> Result<Vec<u8>, TrustError> {
+    let caller = root_version(trusted_root).ok_or_else(|| TrustError::Refused {
+        refusal: Refusal::Malformed,
+        detail: "the trusted root is not a TUF root".into(),
+    })?;
+    let path = state.join("root.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(trusted_root.to_vec()),
+        Err(e) => return Err(TrustError::io(&path, e)),
+    };
+    match root_version(&bytes) {
+        Some(v) if v >= caller => Ok(bytes),
+        Some(_) => Ok(trusted_root.to_vec()),
+        None => Err(TrustError::StateCorrupt { path, detail: "is not a TUF root".into() }),
+    }
+}
+
+/// Where the roots of the repository the trusted state comes from are listed: the SHA-256 of
+/// the signed part of each (the anchor of first use, every root given since, every root a
+/// refresh verified), one a line.
+const IDENTITY: &str = "tuf-identity";
+
+/// The root the caller gives must be of the repository the state comes from: one it knows, or
+/// one newer than the state's (its chain is then verified from there). A repository re-created
+/// under the same address with another root is refused by name.
+fn check_identity(trusted_root: &[u8], state_dir: &Path, state: &Path) -> Result<(), TrustError> {
+    let path = state_dir.join(IDENTITY);
+    let known = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(TrustError::io(&path, e)),
+    };
+    if root_identity(trusted_root).is_some_and(|id| known.lines().any(|l| l == id)) {
+        return Ok(());
+    }
+    let state_version = std::fs::read(state.join("root.json")).ok().and_then(|b| root_version(&b));
+    match (root_version(trusted_root), state_version) {
+        (Some(given), Some(trusted)) if given > trusted => Ok(()),
+        _ => Err(TrustError::RepositoryChanged { state: state_dir.to_path_buf() }),
+    }
+}
+
+/// After a refresh that verified: adds the caller's root, the state's root and every root of
+/// the chain in the cache to the roots of this repository ([`IDENTITY`]).
+fn record_identity(trusted_root: &[u8], state_dir: &Path, cache: &Path) -> Result<(), TrustError> {
+    let path = state_dir.join(IDENTITY);
+    let mut known: std::collections::BTreeSet<String> = match std::fs::read_to_string(&path) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(TrustError::io(&path, e)),
+    };
+    let before = known.len();
+    let current = std::fs::read(state_dir.join("tuf/root.json")).map_err(|e| TrustError::io(state_dir, e))?;
+    let newest = root_version(&current).unwrap_or(0);
+    let chain = (1..=newest).filter_map(|v| std::fs::read(cache.join(format!("{v}.root.json"))).ok());
+    for bytes in [trusted_root.to_vec(), current].into_iter().chain(chain) {
+        known.extend(root_identity(&bytes));
+    }
+    if known.len() == before {
+        return Ok(());
+    }
+    let text: String = known.into_iter().map(|l| l + "\n").collect();
+    wua_fs::write_atomic(&path, text.as_bytes(), wua_fs::SHARED_FILE_MODE).map_err(|e| TrustError::io(&path, e))
+}
+
+/// The SHA-256 of a root's signed part in canonical JSON, as the TUF library reads it (so the
+/// root given and the one the state holds, written again by the library, compare equal).
+fn root_identity(bytes: &[u8]) -> Option<String> {
+    use serde::Serialize;
+    let root: tough::schema::Signed<tough::schema::Root> = serde_json::from_slice(bytes).ok()?;
+    // Canonical JSON: the library's maps have no order of their own.
+    let mut canonical = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut canonical, olpc_cjson::CanonicalFormatter::new());
+    root.signed.serialize(&mut ser).ok()?;
+    Some(wua_fs::sha256_hex(&canonical))
+}
+
+/// The version of a root document.
+fn root_version(bytes: &[u8]) -> Option<u64> {
+    let doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    (doc["signed"]["_type"] == "root").then(|| doc["signed"]["version"].as_u64()).flatten()
 }
 
 async fn load(
@@ -125,6 +232,7 @@ async fn load(
     source: &Source,
     transport: CachingTransport,
 ) -> Result<Loaded, TrustError> {
+    let targets_transport = transport.clone();
     let repo = RepositoryLoader::new(&trusted_root, source.join("metadata/")?, source.join("targets/")?)
         .transport(transport)
         .datastore(datastore)
@@ -143,12 +251,17 @@ async fn load(
         })?;
         catalog.add_pack(name.raw(), &text);
     }
+    // The approvals role's own entries, read by their own lengths and hashes: a top-level target
+    // of the same name (`read_target` would find it first) is never used.
     let mut approvals = BTreeMap::new();
     let delegated = repo.delegated_role(APPROVALS).and_then(|r| r.targets.as_ref());
-    let mut names: Vec<_> = delegated.map(|t| t.signed.targets.keys().cloned().collect()).unwrap_or_default();
-    names.sort_by(|a, b| a.raw().cmp(b.raw()));
-    for name in names {
-        let group: GroupApprovals = serde_json::from_slice(&read(&repo, &name).await?)
+    let mut entries: Vec<(tough::TargetName, tough::schema::Target)> =
+        delegated.map(|t| t.signed.targets.iter().map(|(n, t)| (n.clone(), t.clone())).collect()).unwrap_or_default();
+    entries.sort_by(|a, b| a.0.raw().cmp(b.0.raw()));
+    let consistent = repo.root().signed.consistent_snapshot;
+    for (name, target) in entries {
+        let bytes = read_delegated(&targets_transport, source, consistent, &name, &target).await?;
+        let group: GroupApprovals = serde_json::from_slice(&bytes)
             .map_err(|e| TrustError::Refused { refusal: Refusal::Malformed, detail: format!("{}: {e}", name.raw()) })?;
         if approvals_target(&group.group) != name.raw() {
             return Err(TrustError::Refused {
@@ -170,6 +283,39 @@ async fn read(repo: &tough::Repository, name: &tough::TargetName) -> Result<Vec<
             detail: format!("target {} is listed but not served", name.raw()),
         }),
     }
+}
+
+/// A delegated target's bytes, checked against the delegated role's own entry (its length
+/// first, then its SHA-256), fetched by the name consistent snapshots give it.
+async fn read_delegated(
+    transport: &CachingTransport,
+    source: &Source,
+    consistent: bool,
+    name: &tough::TargetName,
+    target: &tough::schema::Target,
+) -> Result<Vec<u8>, TrustError> {
+    let sha256 = hex::encode(&*target.hashes.sha256);
+    let file = if consistent { format!("{sha256}.{}", name.resolved()) } else { name.resolved().to_owned() };
+    let url = source.join(&format!("targets/{file}"))?;
+    let unreachable = |e: TransportError| TrustError::Refused { refusal: Refusal::Unreachable, detail: e.to_string() };
+    let mut stream = transport.fetch(url).await.map_err(unreachable)?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(unreachable)?);
+        if bytes.len() as u64 > target.length {
+            return Err(TrustError::Refused {
+                refusal: Refusal::TooLarge,
+                detail: format!("target {} is longer than the {} bytes listed", name.raw(), target.length),
+            });
+        }
+    }
+    if bytes.len() as u64 != target.length || wua_fs::sha256_hex(&bytes) != sha256 {
+        return Err(TrustError::Refused {
+            refusal: Refusal::HashMismatch,
+            detail: format!("target {} does not match the approvals role's entry", name.raw()),
+        });
+    }
+    Ok(bytes)
 }
 
 struct Loaded {
@@ -295,26 +441,4 @@ impl Transport for CachingTransport {
 
 fn stream_of(bytes: Vec<u8>) -> TransportStream {
     Box::pin(futures::stream::iter([Ok(tough::Bytes::from(bytes))]))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<(), TrustError> {
-    fs_err::create_dir_all(to).map_err(|e| TrustError::io(to, e))?;
-    for entry in std::fs::read_dir(from).map_err(|e| TrustError::io(from, e))? {
-        let entry = entry.map_err(|e| TrustError::io(from, e))?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().map_err(|e| TrustError::io(&src, e))?.is_dir() {
-            copy_dir(&src, &dst)?;
-        } else {
-            fs_err::copy(&src, &dst).map_err(|e| TrustError::io(&src, e))?;
-        }
-    }
-    Ok(())
-}
-
-fn remove_dir_if_present(dir: &Path) -> Result<(), TrustError> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(TrustError::io(dir, e)),
-    }
 }

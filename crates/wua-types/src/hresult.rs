@@ -220,6 +220,10 @@ hresults! {
     WUA_E_REPO_LOCKED = 0xA024_400A, "another writer holds the repository lock";
     WUA_E_REPO_INVALID = 0xA024_400B, "the directory is not a wua repository, or a publishing input is invalid";
     WUA_E_REPO_WRITE = 0xA024_400C, "the repository could not be written (signing or writing its metadata failed)";
+    WUA_E_TRUST_STATE_CORRUPT = 0xA024_400D, "a file of the agent's trusted state is empty or torn (a power loss?); the state is not trusted";
+    WUA_E_TRUST_BUSY = 0xA024_400E, "another refresh holds the trusted state's refresh lock";
+    WUA_E_TRUST_CLOCK = 0xA024_400F, "the system clock is earlier than at a previous refresh (a clock moved backwards)";
+    WUA_E_TRUST_IDENTITY = 0xA024_4010, "the repository changed identity (re-created under the same address); `wua service reset ID` clears the service's trusted state";
 }
 
 impl HResult {

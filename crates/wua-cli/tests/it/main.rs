@@ -13,3 +13,4 @@ mod repo_crash;
 mod revisions;
 mod roots;
 mod support;
+mod trusted_state_crash;

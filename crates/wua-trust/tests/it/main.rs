@@ -1,6 +1,7 @@
 //! wua-trust's integration tests: one binary, a module per property; each attack has its own
 //! module and builds its hostile fixture at test time with test keys (so nothing expires).
 
+mod approvals_role_only;
 mod attack_arbitrary_content;
 mod attack_endless_data;
 mod attack_freeze;
@@ -9,13 +10,19 @@ mod attack_rollback;
 mod attack_root_rotation;
 mod attack_threshold;
 mod attack_wrong_key;
+mod clock_moved_back;
+mod concurrent_refreshes;
 mod concurrent_writers;
 mod errors_by_side;
 mod export;
 mod interop_python_tuf;
+mod recreated_repository;
 mod repo_lock;
+mod revoked_key_hidden_root;
+mod rollback_after_rotation;
 mod round_trip;
 mod shared_modes;
 mod slow_server;
 mod static_repo;
 mod support;
+mod trusted_state_power_loss;

@@ -43,8 +43,19 @@ impl Fixture {
         std::fs::read(self.repo.join("root.json")).unwrap()
     }
 
+    /// The root an agent is installed with: the repository's first (`1.root.json`), never
+    /// replaced by a newer one afterwards.
+    pub(crate) fn installed_root(&self) -> Vec<u8> {
+        std::fs::read(self.repo.join("repository/metadata/1.root.json")).unwrap()
+    }
+
     pub(crate) async fn refresh(&self, source: &Source) -> Result<Refreshed, wua_trust::TrustError> {
         verify::refresh(&self.trusted_root(), &self.state, source).await
+    }
+
+    /// A refresh of an agent given only its install-time root ([`Fixture::installed_root`]).
+    pub(crate) async fn refresh_installed(&self, source: &Source) -> Result<Refreshed, wua_trust::TrustError> {
+        verify::refresh(&self.installed_root(), &self.state, source).await
     }
 }
 
@@ -138,8 +149,13 @@ pub(crate) fn state_of(f: &Fixture) -> std::collections::BTreeMap<PathBuf, Vec<u
 
 /// Asserts a refresh is refused with `refusal` (and its code) and changes nothing locally.
 pub(crate) async fn assert_refused(f: &Fixture, source: &Source, refusal: wua_trust::Refusal) {
+    assert_refused_from(f, &f.trusted_root(), source, refusal).await;
+}
+
+/// [`assert_refused`] for an agent that trusts `root` (its install-time root, say).
+pub(crate) async fn assert_refused_from(f: &Fixture, root: &[u8], source: &Source, refusal: wua_trust::Refusal) {
     let before = state_of(f);
-    let e = f.refresh(source).await.expect_err("the refresh must be refused");
+    let e = verify::refresh(root, &f.state, source).await.expect_err("the refresh must be refused");
     match &e {
         wua_trust::TrustError::Refused { refusal: got, .. } => assert_eq!(*got, refusal, "{e}"),
         other => panic!("expected a refusal ({refusal:?}), got {other}"),
