@@ -1,11 +1,14 @@
 //! Builders for wua's tests: temporary worlds (a root and a state directory), payloads,
 //! manifests and packages, and byte-for-byte snapshots of a root; [`fault`], an HTTP
-//! fault-injection layer (stalls, drips, error statuses) and a real server that wears it. Used
-//! from integration tests and the benchmark runner only; never shipped.
+//! fault-injection layer (stalls, drips, error statuses) and a real server that wears it;
+//! [`trust`], signed repositories served over HTTP, hostile ones, an agent on its install-time
+//! root, and python-tuf's client beside it. Used from integration tests and the benchmark
+//! runner only; never shipped.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod fault;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

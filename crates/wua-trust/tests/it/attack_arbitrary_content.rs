@@ -1,4 +1,5 @@
 //! Arbitrary-content attacks: a pack or a blob whose bytes are not the signed ones is refused.
+//! The agent starts from its install-time root and has followed a key rotation first.
 
 use wua_trust::Refusal;
 use wua_trust::repo::InitOptions;
@@ -6,38 +7,41 @@ use wua_trust::verify;
 
 use crate::support::*;
 
-/// The hash-named copy of the newest pack that is served.
-pub(crate) fn served_pack(f: &Fixture) -> std::path::PathBuf {
-    let dir = f.repo.join("repository/targets");
-    let newest = std::fs::read_dir(f.repo.join("catalog"))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("pack-"))
-        .max()
-        .unwrap();
-    let working = std::fs::read(f.repo.join("catalog").join(&newest)).unwrap();
-    let sha = wua_fs::sha256_hex(&working);
-    dir.join(format!("{sha}.{newest}"))
-}
-
+/// After the targets key is rotated, a served pack changed in place (same length) is refused
+/// by wua and by python-tuf.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swapped_pack_is_refused() {
-    let (f, source) = trusted(InitOptions::default()).await;
+    let (f, source) = installed(InitOptions::default()).await;
+    let py = PyTuf::installed(&f);
+    if let Some(py) = &py {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
+    rotate_online(&f, &source, "targets").await;
+    if let Some(py) = &py {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
     f.publish(2, 1, "two").await;
-    let pack = served_pack(&f);
+    let (pack, name) = (served_pack(&f), pack_target(&f));
     let mut bytes = std::fs::read(&pack).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x20; // same length, other content
     std::fs::write(&pack, bytes).unwrap();
-    assert_refused(&f, &source, Refusal::HashMismatch).await;
+    assert_refused_installed(&f, &source, Refusal::HashMismatch).await;
+    if let Some(py) = &py {
+        py.refuses(&source, &[&name], "LengthOrHashMismatchError").await;
+    }
 }
 
+/// After the snapshot key is rotated, a blob whose bytes are not the catalog's is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swapped_blob_is_refused() {
-    let f = Fixture::new(InitOptions::default()).await;
-    let doc = f.publish(1, 1, "the real content").await;
-    let source = serve(&f.repo.join("repository")).await;
-    f.refresh(&source).await.unwrap();
+    let (f, source) = installed(InitOptions::default()).await;
+    rotate_online(&f, &source, "snapshot").await;
+    if let Some(py) = PyTuf::installed(&f) {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
+    let doc = f.publish(2, 1, "the real content").await;
+    f.refresh_installed(&source).await.unwrap();
     let entry = &doc.content[0];
     std::fs::write(f.repo.join("repository/blobs/sha256").join(&entry.sha256), "the fake content").unwrap();
     let bytes = get(source.blob_url(&entry.sha256).unwrap()).await;

@@ -1,4 +1,5 @@
-//! Freeze attack: metadata served after its expiry (here the timestamp) is refused.
+//! Freeze attack: metadata served after its expiry (here the timestamp) is refused. The agent
+//! starts from its install-time root and has followed a rotation of the timestamp key first.
 
 use wua_trust::Refusal;
 use wua_trust::repo::{self, InitOptions, Lifetimes};
@@ -7,8 +8,19 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_timestamp_is_refused() {
-    let (f, source) = trusted(InitOptions::default()).await;
+    let (f, source) = installed(InitOptions::default()).await;
+    let py = PyTuf::installed(&f);
+    if let Some(py) = &py {
+        py.accepts(&source, &[]).await;
+    }
+    rotate_online(&f, &source, "timestamp").await;
+    if let Some(py) = &py {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
     let expired = Lifetimes { timestamp: jiff::SignedDuration::from_secs(-3600), ..Lifetimes::default() };
     repo::resign(&f.repo, &expired).await.unwrap();
-    assert_refused(&f, &source, Refusal::Expired).await;
+    assert_refused_installed(&f, &source, Refusal::Expired).await;
+    if let Some(py) = &py {
+        py.refuses(&source, &[], "ExpiredMetadataError").await;
+    }
 }

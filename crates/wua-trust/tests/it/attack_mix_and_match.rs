@@ -1,4 +1,6 @@
 //! Mix-and-match attack: metadata from one snapshot served under another's name is refused.
+//! The agent starts from its install-time root and has followed a rotation of the targets key
+//! first (so both targets versions are signed by the current key).
 
 use wua_trust::Refusal;
 use wua_trust::repo::InitOptions;
@@ -7,7 +9,15 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_of_another_snapshot_are_refused() {
-    let (f, source) = trusted(InitOptions::default()).await;
+    let (f, source) = installed(InitOptions::default()).await;
+    let py = PyTuf::installed(&f);
+    if let Some(py) = &py {
+        py.accepts(&source, &[]).await;
+    }
+    rotate_online(&f, &source, "targets").await;
+    if let Some(py) = &py {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
     let metadata = f.repo.join("repository/metadata");
     let (n, older) = newest(&metadata, "targets");
     f.publish(2, 1, "two").await;
@@ -15,5 +25,8 @@ async fn targets_of_another_snapshot_are_refused() {
     assert_eq!(m, n + 1);
     // The newest snapshot lists targets version m; serve version n's content under that name.
     std::fs::copy(older, newer).unwrap();
-    assert_refused(&f, &source, Refusal::MixAndMatch).await;
+    assert_refused_installed(&f, &source, Refusal::MixAndMatch).await;
+    if let Some(py) = &py {
+        py.refuses(&source, &[], "LengthOrHashMismatchError").await;
+    }
 }

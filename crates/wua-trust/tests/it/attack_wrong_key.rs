@@ -1,5 +1,6 @@
 //! Signatures by the wrong key: a timestamp signed by a key the root does not list, and
-//! approvals signed by a key other than the approvals role's, are refused.
+//! approvals signed by a key other than the approvals role's, are refused. The agent starts
+//! from its install-time root and has followed a key rotation first.
 
 use wua_trust::Refusal;
 use wua_trust::approvals::ApprovalAction;
@@ -9,28 +10,49 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timestamp_signed_by_a_stranger_is_refused() {
-    let (f, source) = trusted(InitOptions::default()).await;
+    let (f, source) = installed(InitOptions::default()).await;
+    let py = PyTuf::installed(&f);
+    if let Some(py) = &py {
+        py.accepts(&source, &[]).await;
+    }
+    rotate_online(&f, &source, "timestamp").await;
+    if let Some(py) = &py {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
     let stranger = stranger_key(&f.work);
     resign_file(&f.repo.join("repository/metadata/timestamp.json"), &stranger, bump_version).await;
-    assert_refused(&f, &source, Refusal::Signature).await;
+    assert_refused_installed(&f, &source, Refusal::Signature).await;
+    if let Some(py) = &py {
+        py.refuses(&source, &[], "UnsignedMetadataError").await;
+    }
 }
 
-/// Approvals signed by the approvals key are read; approvals signed by another key (here the
-/// targets key, under a consistent snapshot re-signed by the real snapshot and timestamp keys)
-/// are refused.
+/// Approvals signed by the approvals key are read, before and after that key is rotated;
+/// approvals signed by another key (here the targets key, under a consistent snapshot
+/// re-signed by the real snapshot and timestamp keys) are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_signed_by_another_key_are_refused() {
-    let f = Fixture::new(InitOptions::default()).await;
-    f.publish(1, 1, "one").await;
+    let (f, source) = installed(InitOptions::default()).await;
+    let py = PyTuf::installed(&f);
     repo::approve(&f.repo, &test_id(1), "web", ApprovalAction::Install, Some("2030-01-01T00:00:00Z")).await.unwrap();
-    let source = serve(&f.repo.join("repository")).await;
-    let r = f.refresh(&source).await.unwrap();
+    let r = f.refresh_installed(&source).await.unwrap();
     let web = &r.approvals["web"];
     assert_eq!(web.len(), 1);
     assert_eq!((web[0].update_id.as_str(), web[0].action), (test_id(1).as_str(), ApprovalAction::Install));
     assert_eq!(web[0].deadline.as_deref(), Some("2030-01-01T00:00:00Z"));
+    if let Some(py) = &py {
+        py.accepts(&source, &["approvals-web.json"]).await;
+    }
+    let r = rotate_online(&f, &source, "approvals").await;
+    assert_eq!(r.approvals["web"].len(), 1, "the approvals survive the rotation");
+    if let Some(py) = &py {
+        py.accepts(&source, &["approvals-web.json"]).await;
+    }
     repo::unapprove(&f.repo, &test_id(1), "web").await.unwrap();
-    assert!(f.refresh(&source).await.unwrap().approvals["web"].is_empty());
+    assert!(f.refresh_installed(&source).await.unwrap().approvals["web"].is_empty());
+    if let Some(py) = &py {
+        py.accepts(&source, &["approvals-web.json"]).await;
+    }
 
     // The attacker signs a new approvals version with the targets key and patches snapshot and
     // timestamp (with their real keys) so every hash, length and version agrees.
@@ -72,5 +94,8 @@ async fn approvals_signed_by_another_key_are_refused() {
         }
     })
     .await;
-    assert_refused(&f, &source, Refusal::Signature).await;
+    assert_refused_installed(&f, &source, Refusal::Signature).await;
+    if let Some(py) = &py {
+        py.refuses(&source, &["approvals-web.json"], "UnsignedMetadataError").await;
+    }
 }

@@ -12,33 +12,50 @@ use crate::support::*;
 
 /// A repository whose `role` key was rotated after an agent on its install-time root trusted
 /// it, and an update published and refreshed after the rotation.
-async fn rotated(role: &str) -> (Fixture, Source) {
+/// python-tuf's client, from the same install-time root, refreshes alongside and accepts.
+async fn rotated(role: &str) -> (Fixture, Source, Option<PyTuf>) {
     let f = Fixture::new(InitOptions::default()).await;
     f.publish(1, 1, "one").await;
     let source = serve(&f.repo.join("repository")).await;
     f.refresh_installed(&source).await.unwrap();
+    let py = PyTuf::installed(&f);
+    if let Some(py) = &py {
+        py.accepts(&source, &[]).await;
+    }
     assert_eq!(root::rotate_key(&f.repo, role).await.unwrap(), Rotation::Installed);
     f.publish(2, 1, "two").await;
     let r = f.refresh_installed(&source).await.unwrap();
     assert_eq!(r.catalog.documents.len(), 2, "the agent follows the rotation");
-    (f, source)
+    if let Some(py) = &py {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
+    (f, source, py)
 }
 
 async fn older_timestamp_is_refused(role: &str) {
-    let (f, source) = rotated(role).await;
+    let (f, source, py) = rotated(role).await;
     let ts = f.repo.join("repository/metadata/timestamp.json");
     let old = std::fs::read(&ts).unwrap();
     f.publish(3, 1, "three").await;
     f.refresh_installed(&source).await.unwrap();
+    if let Some(py) = &py {
+        py.accepts(&source, &[]).await;
+    }
     std::fs::write(&ts, old).unwrap();
     assert_refused_from(&f, &f.installed_root(), &source, Refusal::Rollback).await;
+    if let Some(py) = &py {
+        py.refuses(&source, &[], "BadVersionNumberError").await;
+    }
 }
 
 /// A holder of the current timestamp key serves a newer timestamp naming the previous snapshot.
 async fn older_snapshot_is_refused(role: &str) {
-    let (f, source) = rotated(role).await;
+    let (f, source, py) = rotated(role).await;
     f.publish(3, 1, "three").await;
     f.refresh_installed(&source).await.unwrap();
+    if let Some(py) = &py {
+        py.accepts(&source, &[]).await;
+    }
     let metadata = f.repo.join("repository/metadata");
     let (current, _) = newest(&metadata, "snapshot");
     let previous = metadata.join(format!("{}.snapshot.json", current - 1));
@@ -56,6 +73,9 @@ async fn older_snapshot_is_refused(role: &str) {
     })
     .await;
     assert_refused_from(&f, &f.installed_root(), &source, Refusal::Rollback).await;
+    if let Some(py) = &py {
+        py.refuses(&source, &[], "BadVersionNumberError").await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
