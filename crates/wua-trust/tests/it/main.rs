@@ -16,6 +16,7 @@ mod concurrent_writers;
 mod errors_by_side;
 mod export;
 mod interop_python_tuf;
+mod poisoned_cache;
 mod recreated_repository;
 mod repo_lock;
 mod revoked_key_hidden_root;
