@@ -101,7 +101,19 @@ pub async fn refresh_with_limits(
     limits: FetchLimits,
 ) -> Result<Refreshed, TrustError> {
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
-    let _lock = lock_state(state_dir).await?;
+    let lock = lock_state(state_dir).await?;
+    remove_export_leftovers(state_dir)?;
+    refresh_locked(trusted_root, state_dir, source, limits, lock).await
+}
+
+/// [`refresh_with_limits`] under the refresh lock `_lock`.
+async fn refresh_locked(
+    trusted_root: &[u8],
+    state_dir: &Path,
+    source: &Source,
+    limits: FetchLimits,
+    _lock: wua_fs::LockFile,
+) -> Result<Refreshed, TrustError> {
     let cache = state_dir.join("tuf-cache");
     fs_err::create_dir_all(&cache).map_err(|e| TrustError::io(&cache, e))?;
     let state = TrustedState::open(state_dir)?;
@@ -327,15 +339,37 @@ struct Loaded {
     snapshot_version: u64,
 }
 
-/// Refreshes from an export file (`wua repo export`), with no network: it is unpacked into a
-/// temporary directory under `state_dir` and verified like any source.
+/// Refreshes from an export file (`wua repo export`), with no network. The export is checked
+/// before anything of it is written (`export::check`: whole metadata, targets that match their
+/// hash-names), then, under the refresh lock, its metadata and targets are unpacked into a
+/// temporary directory under `state_dir` (`.export-*`, removed after; one a crash left is removed
+/// by the next refresh) and verified like any source.
 pub async fn refresh_offline(trusted_root: &[u8], state_dir: &Path, export: &Path) -> Result<Refreshed, TrustError> {
+    crate::export::check(export)?;
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
-    let tree =
-        tempfile::Builder::new().prefix(".export-").tempdir_in(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
-    crate::export::unpack(export, tree.path())?;
+    let lock = lock_state(state_dir).await?;
+    remove_export_leftovers(state_dir)?;
+    let tree = tempfile::Builder::new()
+        .prefix(EXPORT_PREFIX)
+        .tempdir_in(state_dir)
+        .map_err(|e| TrustError::io(state_dir, e))?;
+    crate::export::unpack_filtered(export, tree.path(), false)?;
     let source = Source::parse(&tree.path().to_string_lossy())?;
-    refresh(trusted_root, state_dir, &source).await
+    refresh_locked(trusted_root, state_dir, &source, FetchLimits::default(), lock).await
+}
+
+/// How the temporary directory of an export being refreshed from is named.
+const EXPORT_PREFIX: &str = ".export-";
+
+/// Removes the temporary directories of exports a crash left; the caller holds the refresh lock.
+fn remove_export_leftovers(state_dir: &Path) -> Result<(), TrustError> {
+    for entry in std::fs::read_dir(state_dir).map_err(|e| TrustError::io(state_dir, e))? {
+        let entry = entry.map_err(|e| TrustError::io(state_dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with(EXPORT_PREFIX) {
+            crate::trusted_state::remove_dir_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks a blob's bytes against the verified content entry that names it (D-31): the length

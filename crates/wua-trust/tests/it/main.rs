@@ -15,6 +15,7 @@ mod concurrent_refreshes;
 mod concurrent_writers;
 mod errors_by_side;
 mod export;
+mod export_unpack;
 mod interop_python_tuf;
 mod poisoned_cache;
 mod recreated_repository;
