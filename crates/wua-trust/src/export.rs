@@ -118,6 +118,54 @@ fn current_files(layout: &Layout, kind: ExportKind) -> Result<Vec<(PathBuf, Stri
 /// may leave it: only regular files under `metadata/`, `targets/` and `blobs/sha256/` are
 /// taken. Verification happens when it is refreshed from.
 pub fn unpack(file: &Path, into: &Path) -> Result<(), TrustError> {
+    unpack_filtered(file, into, true)
+}
+
+/// Checks an export before anything of it is written: its entries are as [`unpack`] takes
+/// them, every metadata file is whole JSON and every target is what its hash-name says.
+pub(crate) fn check(file: &Path) -> Result<(), TrustError> {
+    let input = std::fs::File::open(file).map_err(|e| TrustError::io(file, e))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(input));
+    let bad = |detail: String| TrustError::Refused { refusal: crate::error::Refusal::Malformed, detail };
+    for entry in archive.entries().map_err(|e| TrustError::io(file, e))? {
+        let mut entry = entry.map_err(|e| bad(format!("{}: {e}", file.display())))?;
+        let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
+        if !allowed(&path) || !entry.header().entry_type().is_file() {
+            return Err(bad(format!("{}: unexpected entry {path:?}", file.display())));
+        }
+        if let Some(name) = path.strip_prefix("metadata/") {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut entry, METADATA_LIMIT), &mut bytes)
+                .map_err(|e| TrustError::io(file, e))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+                .map_err(|e| bad(format!("{}: {name}: {e}", file.display())))?;
+        } else if let Some(name) = path.strip_prefix("targets/") {
+            let (sha, _) = name.split_once('.').unwrap_or((name, ""));
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| TrustError::io(file, e))?;
+            let got = wua_fs::sha256_hex(&bytes);
+            if !wua_types::is_sha256_hex(sha) || got != sha {
+                return Err(TrustError::Refused {
+                    refusal: crate::error::Refusal::HashMismatch,
+                    detail: format!("{}: target {name} has SHA-256 {got}", file.display()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most of one metadata file an export check reads.
+const METADATA_LIMIT: u64 = 64 << 20;
+
+fn allowed(path: &str) -> bool {
+    ["metadata/", "targets/", "blobs/sha256/"].iter().any(|p| {
+        path.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && !rest.contains('/') && rest != "." && rest != "..")
+    })
+}
+
+/// [`unpack`], leaving out the blobs unless `with_blobs` (a refresh reads none).
+pub(crate) fn unpack_filtered(file: &Path, into: &Path, with_blobs: bool) -> Result<(), TrustError> {
     let input = std::fs::File::open(file).map_err(|e| TrustError::io(file, e))?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(input));
     for d in ["metadata", "targets", "blobs/sha256"] {
@@ -127,12 +175,11 @@ pub fn unpack(file: &Path, into: &Path) -> Result<(), TrustError> {
     for entry in archive.entries().map_err(|e| TrustError::io(file, e))? {
         let mut entry = entry.map_err(|e| bad(format!("{}: {e}", file.display())))?;
         let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
-        let allowed = ["metadata/", "targets/", "blobs/sha256/"].iter().any(|p| {
-            path.strip_prefix(p)
-                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/') && rest != "." && rest != "..")
-        });
-        if !allowed || !entry.header().entry_type().is_file() {
+        if !allowed(&path) || !entry.header().entry_type().is_file() {
             return Err(bad(format!("{}: unexpected entry {path:?}", file.display())));
+        }
+        if !with_blobs && path.starts_with("blobs/") {
+            continue;
         }
         let dest = into.join(&path);
         entry.unpack(&dest).map_err(|e| TrustError::io(&dest, e))?;

@@ -101,11 +101,24 @@ pub async fn refresh_with_limits(
     limits: FetchLimits,
 ) -> Result<Refreshed, TrustError> {
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
-    let _lock = lock_state(state_dir).await?;
+    let lock = lock_state(state_dir).await?;
+    remove_export_leftovers(state_dir)?;
+    refresh_locked(trusted_root, state_dir, source, limits, lock).await
+}
+
+/// [`refresh_with_limits`] under the refresh lock `_lock`.
+async fn refresh_locked(
+    trusted_root: &[u8],
+    state_dir: &Path,
+    source: &Source,
+    limits: FetchLimits,
+    _lock: wua_fs::LockFile,
+) -> Result<Refreshed, TrustError> {
     let cache = state_dir.join("tuf-cache");
     fs_err::create_dir_all(&cache).map_err(|e| TrustError::io(&cache, e))?;
     let state = TrustedState::open(state_dir)?;
     check_identity(trusted_root, state_dir, &state.current_dir())?;
+    bind_cache(state_dir, &cache)?;
     let start_root = start_root(trusted_root, &state.current_dir())?;
     let fresh = state.begin()?;
     let transport = CachingTransport::new(cache.clone(), limits)?;
@@ -114,6 +127,7 @@ pub async fn refresh_with_limits(
             state.commit(&fresh)?;
             transport.persist();
             record_identity(trusted_root, state_dir, &cache)?;
+            name_cache_repository(trusted_root, &cache)?;
             Ok(Refreshed {
                 catalog,
                 approvals,
@@ -122,6 +136,7 @@ pub async fn refresh_with_limits(
             })
         }
         Err(e) => {
+            transport.drop_refused(&e);
             state.abandon(&fresh)?;
             Err(e)
         }
@@ -197,7 +212,7 @@ fn record_identity(trusted_root: &[u8], state_dir: &Path, cache: &Path) -> Resul
     let before = known.len();
     let current = std::fs::read(state_dir.join("tuf/root.json")).map_err(|e| TrustError::io(state_dir, e))?;
     let newest = root_version(&current).unwrap_or(0);
-    let chain = (1..=newest).filter_map(|v| std::fs::read(cache.join(format!("{v}.root.json"))).ok());
+    let chain = cached_roots(cache).into_iter().filter(|(v, _)| *v <= newest).map(|(_, b)| b);
     for bytes in [trusted_root.to_vec(), current].into_iter().chain(chain) {
         known.extend(root_identity(&bytes));
     }
@@ -324,15 +339,37 @@ struct Loaded {
     snapshot_version: u64,
 }
 
-/// Refreshes from an export file (`wua repo export`), with no network: it is unpacked into a
-/// temporary directory under `state_dir` and verified like any source.
+/// Refreshes from an export file (`wua repo export`), with no network. The export is checked
+/// before anything of it is written (`export::check`: whole metadata, targets that match their
+/// hash-names), then, under the refresh lock, its metadata and targets are unpacked into a
+/// temporary directory under `state_dir` (`.export-*`, removed after; one a crash left is removed
+/// by the next refresh) and verified like any source.
 pub async fn refresh_offline(trusted_root: &[u8], state_dir: &Path, export: &Path) -> Result<Refreshed, TrustError> {
+    crate::export::check(export)?;
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
-    let tree =
-        tempfile::Builder::new().prefix(".export-").tempdir_in(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
-    crate::export::unpack(export, tree.path())?;
+    let lock = lock_state(state_dir).await?;
+    remove_export_leftovers(state_dir)?;
+    let tree = tempfile::Builder::new()
+        .prefix(EXPORT_PREFIX)
+        .tempdir_in(state_dir)
+        .map_err(|e| TrustError::io(state_dir, e))?;
+    crate::export::unpack_filtered(export, tree.path(), false)?;
     let source = Source::parse(&tree.path().to_string_lossy())?;
-    refresh(trusted_root, state_dir, &source).await
+    refresh_locked(trusted_root, state_dir, &source, FetchLimits::default(), lock).await
+}
+
+/// How the temporary directory of an export being refreshed from is named.
+const EXPORT_PREFIX: &str = ".export-";
+
+/// Removes the temporary directories of exports a crash left; the caller holds the refresh lock.
+fn remove_export_leftovers(state_dir: &Path) -> Result<(), TrustError> {
+    for entry in std::fs::read_dir(state_dir).map_err(|e| TrustError::io(state_dir, e))? {
+        let entry = entry.map_err(|e| TrustError::io(state_dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with(EXPORT_PREFIX) {
+            crate::trusted_state::remove_dir_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks a blob's bytes against the verified content entry that names it (D-31): the length
@@ -356,15 +393,30 @@ pub fn check_blob(bytes: &[u8], entry: &ContentEntry) -> Result<(), TrustError> 
 }
 
 /// A transport that serves immutable files (versioned metadata, hash-named targets) from a
-/// local cache and counts the bytes it fetched. What it fetches is kept in memory and written
-/// to the cache only after the whole refresh verified ([`CachingTransport::persist`]), so the
-/// cache only ever holds verified files.
+/// local cache and counts the bytes it fetched.
+///
+/// A cache entry's name carries what makes it immutable, and is checked on every read (a torn
+/// or altered entry is a miss): `N.role.json.<sha256>` for metadata (the SHA-256 of its bytes),
+/// `<sha256>.name` for targets. A versioned role other than root is served from the cache only
+/// under the hash its parent (the timestamp, the snapshot) read in this refresh lists for that
+/// version, so versions someone else signed under the same name (an attacker ahead of the
+/// publisher with a compromised online key) are never served in place of the publisher's.
+/// Roots are signed by the root keys; the cache is bound to one repository ([`bind_cache`]).
+///
+/// What it fetches is kept in memory and written to the cache only after the whole refresh
+/// verified ([`CachingTransport::persist`]), which then drops every entry the refresh did not
+/// use (the previous versions) except roots; an entry a refusal names is dropped
+/// ([`CachingTransport::drop_refused`]).
 #[derive(Clone, Debug)]
 struct CachingTransport {
     inner: FetchTransport,
     cache: PathBuf,
     fetched: Arc<AtomicU64>,
-    pending: Arc<Mutex<Vec<(PathBuf, Download)>>>,
+    pending: Arc<Mutex<Vec<(String, Download)>>>,
+    /// Metadata read in this refresh (timestamp, snapshot): where the expected hashes come from.
+    seen: Arc<Mutex<Vec<Download>>>,
+    /// Cache entries served in this refresh.
+    served: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl CachingTransport {
@@ -376,18 +428,108 @@ impl CachingTransport {
             cache,
             fetched: Arc::new(AtomicU64::new(0)),
             pending: Arc::new(Mutex::new(Vec::new())),
+            seen: Arc::new(Mutex::new(Vec::new())),
+            served: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
-    /// Writes the files fetched in this refresh into the cache (best effort: a cache that
-    /// cannot be written only costs a later download).
+    /// Writes the files fetched in this refresh into the cache, each synced and renamed into
+    /// place, then removes every entry this refresh did not use, except roots (best effort: a
+    /// cache that cannot be written only costs a later download).
     fn persist(&self) {
+        let mut keep: std::collections::BTreeSet<PathBuf> = lock_unpoisoned(&self.served).iter().cloned().collect();
         let pending = std::mem::take(&mut *lock_unpoisoned(&self.pending));
-        for (path, bytes) in pending {
+        for (name, bytes) in pending {
             let Some(bytes) = lock_unpoisoned(&bytes).take().filter(|b| !b.is_empty()) else { continue };
-            let tmp = path.with_extension("partial");
-            if std::fs::write(&tmp, &bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
+            let Some(path) = self.entry_for(&name, &bytes) else { continue };
+            if path.exists() || wua_fs::write_atomic(&path, &bytes, wua_fs::SHARED_FILE_MODE).is_ok() {
+                keep.insert(path);
+            }
+        }
+        let Ok(entries) = std::fs::read_dir(&self.cache) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == CACHE_REPOSITORY || keep.contains(&path) || cached_root_version(&name).is_some() {
+                continue;
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Drops the entries served in this refresh that `refusal` names: a file the verifier
+    /// refused is not served again. (Every entry served was checked against the hash its
+    /// verified parent lists, or its own name, so a refusal that names none of them is not the
+    /// cache's: the others are kept, and the state directory is left as it was.)
+    fn drop_refused(&self, refusal: &TrustError) {
+        let text = refusal.to_string();
+        for path in lock_unpoisoned(&self.served).iter() {
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = match file.rsplit_once('.') {
+                Some((name, sha)) if wua_types::is_sha256_hex(sha) && versioned(name).is_some() => name.to_owned(),
+                _ => file,
+            };
+            if text.contains(&format!("/{name}")) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    /// Where `bytes`, fetched as `name`, are cached: `None` when they are not what the name says.
+    fn entry_for(&self, name: &str, bytes: &[u8]) -> Option<PathBuf> {
+        let sha = wua_fs::sha256_hex(bytes);
+        if name.ends_with(".json") && versioned(name).is_some() {
+            return Some(self.cache.join(format!("{name}.{sha}")));
+        }
+        let (first, _) = name.split_once('.')?;
+        (wua_types::is_sha256_hex(first) && first == sha).then(|| self.cache.join(name))
+    }
+
+    /// The hash the metadata read in this refresh lists for `N.role.json`.
+    fn expected(&self, role: &str, version: u64) -> Option<String> {
+        let key = format!("{role}.json");
+        lock_unpoisoned(&self.seen).iter().rev().find_map(|doc| {
+            let doc = lock_unpoisoned(doc);
+            let value: serde_json::Value = serde_json::from_slice(doc.as_deref()?).ok()?;
+            let meta = &value["signed"]["meta"][&key];
+            (meta["version"].as_u64() == Some(version)).then(|| meta["hashes"]["sha256"].as_str().map(str::to_owned))?
+        })
+    }
+
+    /// A cached entry for `name` that checks against what its name says.
+    fn read_cached(&self, name: &str) -> Option<(PathBuf, Vec<u8>)> {
+        let check = |path: PathBuf, sha: &str| {
+            let bytes = std::fs::read(&path).ok()?;
+            if wua_fs::sha256_hex(&bytes) == sha {
+                Some((path, bytes))
+            } else {
+                // Torn or altered: a miss, and gone.
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        };
+        match versioned(name) {
+            Some((_, "root")) => {
+                // Roots: the one entry of that version (the cache holds one repository's).
+                let prefix = format!("{name}.");
+                let mut found = std::fs::read_dir(&self.cache).ok()?.flatten().filter_map(|e| {
+                    let file = e.file_name().to_string_lossy().into_owned();
+                    let sha = file.strip_prefix(&prefix)?.to_owned();
+                    Some((e.path(), sha))
+                });
+                let (path, sha) = found.next()?;
+                if found.next().is_some() {
+                    return None;
+                }
+                check(path, &sha)
+            }
+            Some((version, role)) => {
+                let sha = self.expected(role, version)?;
+                check(self.cache.join(format!("{name}.{sha}")), &sha)
+            }
+            None => {
+                let (first, _) = name.split_once('.')?;
+                wua_types::is_sha256_hex(first).then(|| check(self.cache.join(name), first))?
             }
         }
     }
@@ -396,39 +538,103 @@ impl CachingTransport {
 /// What a download left for the cache: `None` when its stream failed.
 type Download = Arc<Mutex<Option<Vec<u8>>>>;
 
-/// An immutable name: `N.role.json` or `<64 hex>.name`.
-fn immutable(name: &str) -> bool {
-    let Some((first, rest)) = name.split_once('.') else { return false };
-    !rest.is_empty()
-        && ((first.bytes().all(|b| b.is_ascii_digit()) && !first.is_empty() && name.ends_with(".json"))
-            || wua_types::is_sha256_hex(first))
+/// The file in the cache naming the repository it holds files of ([`bind_cache`]).
+const CACHE_REPOSITORY: &str = "repository";
+
+/// The version and role of `N.role.json`.
+fn versioned(name: &str) -> Option<(u64, &str)> {
+    let (first, rest) = name.split_once('.')?;
+    let role = rest.strip_suffix(".json")?;
+    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) || role.is_empty() || role.contains('.') {
+        return None;
+    }
+    Some((first.parse().ok()?, role))
+}
+
+/// The version of a cached root entry (`N.root.json.<sha256>`).
+fn cached_root_version(file: &str) -> Option<u64> {
+    let (name, sha) = file.rsplit_once('.')?;
+    if !wua_types::is_sha256_hex(sha) {
+        return None;
+    }
+    versioned(name).filter(|(_, role)| *role == "root").map(|(v, _)| v)
+}
+
+/// The roots in the cache (each checked against its name), by version.
+fn cached_roots(cache: &Path) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(cache).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(v) = cached_root_version(&file) else { continue };
+        let Ok(bytes) = std::fs::read(entry.path()) else { continue };
+        if file.ends_with(&wua_fs::sha256_hex(&bytes)) {
+            out.push((v, bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Binds the cache to the repository the trusted state comes from: a cache that names none of
+/// its roots ([`IDENTITY`]; after a reset, of another repository, or of an older wua) is
+/// emptied; after a refresh that verified, it names the root the caller gave
+/// ([`name_cache_repository`]).
+fn bind_cache(state_dir: &Path, cache: &Path) -> Result<(), TrustError> {
+    let known = std::fs::read_to_string(state_dir.join(IDENTITY)).unwrap_or_default();
+    let bound = std::fs::read_to_string(cache.join(CACHE_REPOSITORY)).unwrap_or_default();
+    let bound = bound.trim();
+    if !bound.is_empty() && known.lines().any(|l| l == bound) {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(cache).map(|mut d| d.next().is_none()).unwrap_or(true);
+    if !empty {
+        crate::trusted_state::remove_dir_if_present(cache)?;
+    }
+    fs_err::create_dir_all(cache).map_err(|e| TrustError::io(cache, e))
+}
+
+/// Names the repository the cache holds files of, when it names none yet.
+fn name_cache_repository(trusted_root: &[u8], cache: &Path) -> Result<(), TrustError> {
+    let path = cache.join(CACHE_REPOSITORY);
+    if path.exists() {
+        return Ok(());
+    }
+    let id = root_identity(trusted_root).unwrap_or_default();
+    wua_fs::write_atomic(&path, format!("{id}\n").as_bytes(), wua_fs::SHARED_FILE_MODE)
+        .map_err(|e| TrustError::io(&path, e))
 }
 
 #[tough::async_trait]
 impl Transport for CachingTransport {
     async fn fetch(&self, url: Url) -> Result<TransportStream, TransportError> {
         let name = url.path_segments().and_then(|mut s| s.next_back()).unwrap_or("").to_owned();
-        let cached = immutable(&name).then(|| self.cache.join(&name));
-        if let Some(path) = &cached {
-            if let Ok(bytes) = tokio::fs::read(path).await {
-                return Ok(stream_of(bytes));
+        let parent = name.ends_with(".json") && versioned(&name).is_none_or(|(_, role)| role != "root");
+        if let Some((path, bytes)) = self.read_cached(&name) {
+            if parent {
+                lock_unpoisoned(&self.seen).push(Arc::new(Mutex::new(Some(bytes.clone()))));
             }
+            lock_unpoisoned(&self.served).push(path);
+            return Ok(stream_of(bytes));
         }
         let stream = self.inner.fetch(url).await?;
         // The verifier reads the stream and stops at the listed size (endless data); a copy of
-        // what it read is kept for the cache.
+        // what it read is kept for the cache, and of metadata for the hashes it lists.
         // A stream that fails (a missing `N+1.root.json` is how TUF learns there is no newer
         // root) leaves no copy: `None` marks it.
         let copy = Arc::new(Mutex::new(Some(Vec::new())));
-        if let Some(path) = cached {
-            lock_unpoisoned(&self.pending).push((path, copy.clone()));
-        }
-        let counter = self.fetched.clone();
         let keep = immutable(&name);
+        if keep {
+            lock_unpoisoned(&self.pending).push((name.clone(), copy.clone()));
+        }
+        if parent {
+            lock_unpoisoned(&self.seen).push(copy.clone());
+        }
+        let copying = keep || parent;
+        let counter = self.fetched.clone();
         Ok(Box::pin(stream.inspect(move |chunk| match chunk {
             Ok(c) => {
                 counter.fetch_add(c.len() as u64, Ordering::SeqCst);
-                if keep {
+                if copying {
                     if let Some(buf) = lock_unpoisoned(&copy).as_mut() {
                         buf.extend_from_slice(c);
                     }
@@ -437,6 +643,12 @@ impl Transport for CachingTransport {
             Err(_) => *lock_unpoisoned(&copy) = None,
         })))
     }
+}
+
+/// An immutable name: `N.role.json` or `<64 hex>.name`.
+fn immutable(name: &str) -> bool {
+    versioned(name).is_some()
+        || name.split_once('.').is_some_and(|(first, rest)| !rest.is_empty() && wua_types::is_sha256_hex(first))
 }
 
 fn stream_of(bytes: Vec<u8>) -> TransportStream {
