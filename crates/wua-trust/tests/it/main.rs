@@ -18,6 +18,7 @@ mod export;
 mod export_unpack;
 mod interop_python_tuf;
 mod poisoned_cache;
+mod pruning;
 mod recreated_repository;
 mod repo_lock;
 mod revoked_key_hidden_root;
