@@ -264,6 +264,23 @@ pub async fn rotate_online(f: &Fixture, source: &Source, role: &str) -> Refreshe
     f.refresh_installed(source).await.unwrap_or_else(|e| panic!("the agent follows the rotation of {role}: {e}"))
 }
 
+/// [`installed`], then the rotation of the online `role`'s key followed by the agent, with
+/// python-tuf (when present) accepting the repository before and after the rotation: the
+/// state a deployed agent has when an attack begins. Returns the python-tuf client for the
+/// attack's own check.
+pub async fn installed_then_rotated(role: &str) -> (Fixture, Source, Option<PyTuf>) {
+    let (f, source) = installed(InitOptions::default()).await;
+    let py = PyTuf::installed(&f);
+    if let Some(py) = &py {
+        py.accepts(&source, &[]).await;
+    }
+    rotate_online(&f, &source, role).await;
+    if let Some(py) = &py {
+        py.accepts(&source, &["pack-000001.jsonl"]).await;
+    }
+    (f, source, py)
+}
+
 /// The reference client (python-tuf, from the venv `scripts/test` provides as `WUA_TUF_PYTHON`),
 /// or `None` outside CI when it is not set up (the test is then skipped, and says so).
 #[allow(clippy::print_stderr)]

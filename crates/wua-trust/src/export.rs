@@ -141,9 +141,10 @@ pub(crate) fn check(file: &Path) -> Result<(), TrustError> {
                 .map_err(|e| bad(format!("{}: {name}: {e}", file.display())))?;
         } else if let Some(name) = path.strip_prefix("targets/") {
             let (sha, _) = name.split_once('.').unwrap_or((name, ""));
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| TrustError::io(file, e))?;
-            let got = wua_fs::sha256_hex(&bytes);
+            // Hashed as it streams: a hostile export's target never has to fit in memory.
+            let (_, digest) =
+                wua_fs::copy_hashing(&mut entry, &mut std::io::sink()).map_err(|e| TrustError::io(file, e))?;
+            let got = hex::encode(digest);
             if !wua_types::is_sha256_hex(sha) || got != sha {
                 return Err(TrustError::Refused {
                     refusal: crate::error::Refusal::HashMismatch,

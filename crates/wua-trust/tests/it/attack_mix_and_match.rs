@@ -3,21 +3,12 @@
 //! first (so both targets versions are signed by the current key).
 
 use wua_trust::Refusal;
-use wua_trust::repo::InitOptions;
 
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_of_another_snapshot_are_refused() {
-    let (f, source) = installed(InitOptions::default()).await;
-    let py = PyTuf::installed(&f);
-    if let Some(py) = &py {
-        py.accepts(&source, &[]).await;
-    }
-    rotate_online(&f, &source, "targets").await;
-    if let Some(py) = &py {
-        py.accepts(&source, &["pack-000001.jsonl"]).await;
-    }
+    let (f, source, py) = installed_then_rotated("targets").await;
     let metadata = f.repo.join("repository/metadata");
     let (n, older) = newest(&metadata, "targets");
     f.publish(2, 1, "two").await;

@@ -11,15 +11,7 @@ use crate::support::*;
 /// one is trusted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn older_timestamp_is_refused() {
-    let (f, source) = installed(InitOptions::default()).await;
-    let py = PyTuf::installed(&f);
-    if let Some(py) = &py {
-        py.accepts(&source, &[]).await;
-    }
-    rotate_online(&f, &source, "timestamp").await;
-    if let Some(py) = &py {
-        py.accepts(&source, &["pack-000001.jsonl"]).await;
-    }
+    let (f, source, py) = installed_then_rotated("timestamp").await;
     let ts = f.repo.join("repository/metadata/timestamp.json");
     let old = std::fs::read(&ts).unwrap();
     f.publish(2, 1, "two").await;

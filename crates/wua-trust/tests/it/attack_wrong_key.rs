@@ -10,15 +10,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timestamp_signed_by_a_stranger_is_refused() {
-    let (f, source) = installed(InitOptions::default()).await;
-    let py = PyTuf::installed(&f);
-    if let Some(py) = &py {
-        py.accepts(&source, &[]).await;
-    }
-    rotate_online(&f, &source, "timestamp").await;
-    if let Some(py) = &py {
-        py.accepts(&source, &["pack-000001.jsonl"]).await;
-    }
+    let (f, source, py) = installed_then_rotated("timestamp").await;
     let stranger = stranger_key(&f.work);
     resign_file(&f.repo.join("repository/metadata/timestamp.json"), &stranger, bump_version).await;
     assert_refused_installed(&f, &source, Refusal::Signature).await;
