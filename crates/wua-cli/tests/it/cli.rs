@@ -197,8 +197,11 @@ fn readers_who_cannot_write_the_state_directory() {
     };
 
     // After a clean checkpoint (the last connection to close checkpoints and removes -wal and
-    // -shm) only the database file is left.
-    drop(rusqlite::Connection::open(&db).unwrap());
+    // -shm) only the database file is left. The connection reads first: one that never opened
+    // the WAL would not checkpoint it when it closes.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    drop(conn);
     read_only_for_others(&w.state);
     assert!(
         db.exists() && !wal.exists() && !shm.exists(),
