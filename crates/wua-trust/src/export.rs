@@ -124,26 +124,17 @@ pub fn unpack(file: &Path, into: &Path) -> Result<(), TrustError> {
 /// Checks an export before anything of it is written: its entries are as [`unpack`] takes
 /// them, every metadata file is whole JSON and every target is what its hash-name says.
 pub(crate) fn check(file: &Path) -> Result<(), TrustError> {
-    let input = std::fs::File::open(file).map_err(|e| TrustError::io(file, e))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(input));
-    let bad = |detail: String| TrustError::Refused { refusal: crate::error::Refusal::Malformed, detail };
-    for entry in archive.entries().map_err(|e| TrustError::io(file, e))? {
-        let mut entry = entry.map_err(|e| bad(format!("{}: {e}", file.display())))?;
-        let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
-        if !allowed(&path) || !entry.header().entry_type().is_file() {
-            return Err(bad(format!("{}: unexpected entry {path:?}", file.display())));
-        }
+    for_each_entry(file, |path, entry| {
         if let Some(name) = path.strip_prefix("metadata/") {
             let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::Read::take(&mut entry, METADATA_LIMIT), &mut bytes)
+            std::io::Read::read_to_end(&mut std::io::Read::take(entry, METADATA_LIMIT), &mut bytes)
                 .map_err(|e| TrustError::io(file, e))?;
             serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
-                .map_err(|e| bad(format!("{}: {name}: {e}", file.display())))?;
+                .map_err(|e| malformed(format!("{}: {name}: {e}", file.display())))?;
         } else if let Some(name) = path.strip_prefix("targets/") {
             let (sha, _) = name.split_once('.').unwrap_or((name, ""));
             // Hashed as it streams: a hostile export's target never has to fit in memory.
-            let (_, digest) =
-                wua_fs::copy_hashing(&mut entry, &mut std::io::sink()).map_err(|e| TrustError::io(file, e))?;
+            let (_, digest) = wua_fs::copy_hashing(entry, &mut std::io::sink()).map_err(|e| TrustError::io(file, e))?;
             let got = hex::encode(digest);
             if !wua_types::is_sha256_hex(sha) || got != sha {
                 return Err(TrustError::Refused {
@@ -152,8 +143,31 @@ pub(crate) fn check(file: &Path) -> Result<(), TrustError> {
                 });
             }
         }
+        Ok(())
+    })
+}
+
+/// Calls `each` with every entry of the export `file` and its path, after checking that the
+/// entry is a regular file at a path [`unpack`] takes: the one reading of an export's layout.
+fn for_each_entry(
+    file: &Path,
+    mut each: impl FnMut(&str, &mut tar::Entry<'_, std::io::BufReader<std::fs::File>>) -> Result<(), TrustError>,
+) -> Result<(), TrustError> {
+    let input = std::fs::File::open(file).map_err(|e| TrustError::io(file, e))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(input));
+    for entry in archive.entries().map_err(|e| TrustError::io(file, e))? {
+        let mut entry = entry.map_err(|e| malformed(format!("{}: {e}", file.display())))?;
+        let path = entry.path().map_err(|e| malformed(e.to_string()))?.to_string_lossy().into_owned();
+        if !allowed(&path) || !entry.header().entry_type().is_file() {
+            return Err(malformed(format!("{}: unexpected entry {path:?}", file.display())));
+        }
+        each(&path, &mut entry)?;
     }
     Ok(())
+}
+
+fn malformed(detail: String) -> TrustError {
+    TrustError::Refused { refusal: crate::error::Refusal::Malformed, detail }
 }
 
 /// The most of one metadata file an export check reads.
@@ -167,23 +181,15 @@ fn allowed(path: &str) -> bool {
 
 /// [`unpack`], leaving out the blobs unless `with_blobs` (a refresh reads none).
 pub(crate) fn unpack_filtered(file: &Path, into: &Path, with_blobs: bool) -> Result<(), TrustError> {
-    let input = std::fs::File::open(file).map_err(|e| TrustError::io(file, e))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(input));
     for d in ["metadata", "targets", "blobs/sha256"] {
         fs_err::create_dir_all(into.join(d)).map_err(|e| TrustError::io(into, e))?;
     }
-    let bad = |detail: String| TrustError::Refused { refusal: crate::error::Refusal::Malformed, detail };
-    for entry in archive.entries().map_err(|e| TrustError::io(file, e))? {
-        let mut entry = entry.map_err(|e| bad(format!("{}: {e}", file.display())))?;
-        let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
-        if !allowed(&path) || !entry.header().entry_type().is_file() {
-            return Err(bad(format!("{}: unexpected entry {path:?}", file.display())));
-        }
+    for_each_entry(file, |path, entry| {
         if !with_blobs && path.starts_with("blobs/") {
-            continue;
+            return Ok(());
         }
-        let dest = into.join(&path);
+        let dest = into.join(path);
         entry.unpack(&dest).map_err(|e| TrustError::io(&dest, e))?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
