@@ -255,7 +255,7 @@ pub enum RepoCommand {
     /// diagnosis): verifies everything and prints the snapshot version and the documents.
     #[command(hide = true)]
     Verify {
-        /// The source: an `http(s)://` URL, a repository or a served tree.
+        /// The source: an `http(s)://` URL, a repository, a served tree or an export file.
         source: String,
         /// The agent's state directory.
         #[arg(long)]

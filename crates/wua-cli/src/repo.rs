@@ -125,8 +125,12 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
         RepoCommand::Verify { source, state, root } => {
             let trusted =
                 fs_err::read(root).map_err(|e| WuError::from(TrustError::Io { path: root.clone(), source: e }))?;
-            let source = wua_trust::verify::Source::parse(source).map_err(t)?;
-            let r = wua_trust::verify::refresh(&trusted, state, &source).await.map_err(t)?;
+            let r = if Path::new(source).is_file() {
+                wua_trust::verify::refresh_offline(&trusted, state, Path::new(source)).await.map_err(t)?
+            } else {
+                let source = wua_trust::verify::Source::parse(source).map_err(t)?;
+                wua_trust::verify::refresh(&trusted, state, &source).await.map_err(t)?
+            };
             let documents = r.catalog.documents.len();
             say(cli, &json::RepoVerified { snapshot_version: r.snapshot_version, documents }, || {
                 format!("verified snapshot {} ({documents} documents)", r.snapshot_version)

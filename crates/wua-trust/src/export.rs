@@ -118,7 +118,7 @@ fn current_files(layout: &Layout, kind: ExportKind) -> Result<Vec<(PathBuf, Stri
 /// may leave it: only regular files under `metadata/`, `targets/` and `blobs/sha256/` are
 /// taken. Verification happens when it is refreshed from.
 pub fn unpack(file: &Path, into: &Path) -> Result<(), TrustError> {
-    unpack_filtered(file, into, true)
+    unpack_filtered(file, into, |_| true)
 }
 
 /// Checks an export before anything of it is written: its entries are as [`unpack`] takes
@@ -179,17 +179,30 @@ fn allowed(path: &str) -> bool {
     })
 }
 
-/// [`unpack`], leaving out the blobs unless `with_blobs` (a refresh reads none).
-pub(crate) fn unpack_filtered(file: &Path, into: &Path, with_blobs: bool) -> Result<(), TrustError> {
+/// [`unpack`]: the whole export.
+fn unpack_filtered(file: &Path, into: &Path, take: impl Fn(&str) -> bool) -> Result<(), TrustError> {
     for d in ["metadata", "targets", "blobs/sha256"] {
         fs_err::create_dir_all(into.join(d)).map_err(|e| TrustError::io(into, e))?;
     }
     for_each_entry(file, |path, entry| {
-        if !with_blobs && path.starts_with("blobs/") {
+        if !take(path) {
             return Ok(());
         }
         let dest = into.join(path);
         entry.unpack(&dest).map_err(|e| TrustError::io(&dest, e))?;
         Ok(())
     })
+}
+
+/// Unpacks the metadata of an export alone (a refresh verifies it before any target is
+/// unpacked: [`unpack_targets`]).
+pub(crate) fn unpack_metadata(file: &Path, into: &Path) -> Result<(), TrustError> {
+    unpack_filtered(file, into, |path| path.starts_with("metadata/"))
+}
+
+/// Unpacks the targets of an export that `listed` names (file names under `targets/`, as the
+/// verified metadata lists them); the rest of the export is left out.
+pub(crate) fn unpack_targets(file: &Path, into: &Path, listed: &[String]) -> Result<(), TrustError> {
+    let listed: std::collections::BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+    unpack_filtered(file, into, |path| path.strip_prefix("targets/").is_some_and(|name| listed.contains(name)))
 }

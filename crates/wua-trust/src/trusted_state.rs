@@ -55,7 +55,12 @@ impl TrustedState {
     pub(crate) fn begin(&self) -> Result<PathBuf, TrustError> {
         let next = self.dir.join(generation(self.current + 1));
         remove_dir_if_present(&next)?;
-        copy_dir(&self.current_dir(), &next)?;
+        if let Err(e) = copy_dir(&self.current_dir(), &next) {
+            // A copy that failed part way (a full disk) is not left behind; if this fails too,
+            // the next `open` removes it.
+            let _ = remove_dir_if_present(&next);
+            return Err(e);
+        }
         Ok(next)
     }
 

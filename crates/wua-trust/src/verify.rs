@@ -19,6 +19,7 @@ use futures::StreamExt;
 use tough::{IntoVec, RepositoryLoader, Transport, TransportError, TransportStream};
 use url::Url;
 use wua_fetch::{FetchLimits, FetchTransport, Fetcher};
+use wua_fs::crash_point;
 use wua_types::{ContentEntry, lock_unpoisoned};
 
 use crate::approvals::{APPROVALS, Approval, GroupApprovals, approvals_target};
@@ -88,7 +89,8 @@ pub const REFRESH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_sec
 /// `trusted_root`, so a rotation of the timestamp or snapshot key is seen once, when it is
 /// verified, and never again: the trusted timestamp and snapshot keep their versions across it,
 /// and keys a newer root revoked stay revoked whatever the server or the cache hold. A
-/// `trusted_root` newer than the state's starts a verified chain from there.
+/// `trusted_root` newer than the state's that the state never saw is taken only when the chain
+/// verified from the state's root reaches it ([`TrustError::RepositoryChanged`] otherwise).
 pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> Result<Refreshed, TrustError> {
     refresh_with_limits(trusted_root, state_dir, source, FetchLimits::default()).await
 }
@@ -103,26 +105,42 @@ pub async fn refresh_with_limits(
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
     let lock = lock_state(state_dir).await?;
     remove_export_leftovers(state_dir)?;
-    refresh_locked(trusted_root, state_dir, source, limits, lock).await
+    refresh_locked(trusted_root, state_dir, source, limits, lock, &|_| Ok(())).await
 }
 
-/// [`refresh_with_limits`] under the refresh lock `_lock`.
+/// [`refresh_with_limits`] under the refresh lock `_lock`; `before_targets` is called with the
+/// file names of the targets the verified metadata lists, before any target is read.
 async fn refresh_locked(
     trusted_root: &[u8],
     state_dir: &Path,
     source: &Source,
     limits: FetchLimits,
     _lock: wua_fs::LockFile,
+    before_targets: &(dyn Fn(&[String]) -> Result<(), TrustError> + Sync),
 ) -> Result<Refreshed, TrustError> {
     let cache = state_dir.join("tuf-cache");
     fs_err::create_dir_all(&cache).map_err(|e| TrustError::io(&cache, e))?;
     let state = TrustedState::open(state_dir)?;
-    check_identity(trusted_root, state_dir, &state.current_dir())?;
+    let start = start_root(trusted_root, state_dir, &state.current_dir())?;
     bind_cache(state_dir, &cache)?;
-    let start_root = start_root(trusted_root, &state.current_dir())?;
     let fresh = state.begin()?;
     let transport = CachingTransport::new(cache.clone(), limits)?;
-    match load(&start_root, &fresh, source, transport.clone()).await {
+    let mut loaded = load(start.bytes(trusted_root), &fresh, source, transport.clone(), before_targets).await;
+    if let Start::ChainTo(_) = start {
+        // A newer root the caller gave must be one the chain verified from the state's reached.
+        let reached = |l| match root_identity(trusted_root) {
+            Some(id) if transport.verified_roots(&fresh).contains(&id) => Ok(l),
+            _ => Err(TrustError::RepositoryChanged { state: state_dir.to_path_buf() }),
+        };
+        loaded = match loaded {
+            Ok(l) => reached(l),
+            Err(TrustError::Refused { refusal: Refusal::Signature, .. }) => {
+                Err(TrustError::RepositoryChanged { state: state_dir.to_path_buf() })
+            }
+            Err(e) => Err(e),
+        };
+    }
+    match loaded {
         Ok(Loaded { catalog, approvals, snapshot_version }) => {
             state.commit(&fresh)?;
             transport.persist();
@@ -155,9 +173,32 @@ async fn lock_state(state_dir: &Path) -> Result<wua_fs::LockFile, TrustError> {
     })
 }
 
+/// Where a refresh starts from.
+enum Start {
+    /// The caller's root: a first use, or a root of this repository newer than the state's.
+    Caller,
+    /// The state's root, not older than the caller's (a root of this repository).
+    State(Vec<u8>),
+    /// The state's root, older than a root the caller gave that the state has never seen: the
+    /// chain verified from the state's root must reach the caller's (else the repository
+    /// changed identity).
+    ChainTo(Vec<u8>),
+}
+
+impl Start {
+    fn bytes<'a>(&'a self, trusted_root: &'a [u8]) -> &'a [u8] {
+        match self {
+            Start::Caller => trusted_root,
+            Start::State(b) | Start::ChainTo(b) => b,
+        }
+    }
+}
+
 /// The root a refresh starts from: the state's `root.json` when it is not older than the
-/// caller's, else the caller's.
-fn start_root(trusted_root: &[u8], state: &Path) -> Result<Vec<u8>, TrustError> {
+/// caller's, after checking the caller's is of the repository the state comes from
+/// ([`IDENTITY`]: one it knows, or one newer whose chain the refresh then verifies). A
+/// repository re-created under the same address with another root is refused by name.
+fn start_root(trusted_root: &[u8], state_dir: &Path, state: &Path) -> Result<Start, TrustError> {
     let caller = root_version(trusted_root).ok_or_else(|| TrustError::Refused {
         refusal: Refusal::Malformed,
         detail: "the trusted root is not a TUF root".into(),
@@ -165,13 +206,23 @@ fn start_root(trusted_root: &[u8], state: &Path) -> Result<Vec<u8>, TrustError> 
     let path = state.join("root.json");
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(trusted_root.to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Start::Caller),
         Err(e) => return Err(TrustError::io(&path, e)),
     };
-    match root_version(&bytes) {
-        Some(v) if v >= caller => Ok(bytes),
-        Some(_) => Ok(trusted_root.to_vec()),
-        None => Err(TrustError::StateCorrupt { path, detail: "is not a TUF root".into() }),
+    let trusted =
+        root_version(&bytes).ok_or_else(|| TrustError::StateCorrupt { path, detail: "is not a TUF root".into() })?;
+    let identities = state_dir.join(IDENTITY);
+    let known = match std::fs::read_to_string(&identities) {
+        Ok(text) => root_identity(trusted_root).is_some_and(|id| text.lines().any(|l| l == id)),
+        // A state of an older wua, before identities were kept: the caller's root is the anchor.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(TrustError::io(&identities, e)),
+    };
+    match (known, caller > trusted) {
+        (true, true) => Ok(Start::Caller),
+        (true, false) => Ok(Start::State(bytes)),
+        (false, true) => Ok(Start::ChainTo(bytes)),
+        (false, false) => Err(TrustError::RepositoryChanged { state: state_dir.to_path_buf() }),
     }
 }
 
@@ -179,26 +230,6 @@ fn start_root(trusted_root: &[u8], state: &Path) -> Result<Vec<u8>, TrustError> 
 /// the signed part of each (the anchor of first use, every root given since, every root a
 /// refresh verified), one a line.
 const IDENTITY: &str = "tuf-identity";
-
-/// The root the caller gives must be of the repository the state comes from: one it knows, or
-/// one newer than the state's (its chain is then verified from there). A repository re-created
-/// under the same address with another root is refused by name.
-fn check_identity(trusted_root: &[u8], state_dir: &Path, state: &Path) -> Result<(), TrustError> {
-    let path = state_dir.join(IDENTITY);
-    let known = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(TrustError::io(&path, e)),
-    };
-    if root_identity(trusted_root).is_some_and(|id| known.lines().any(|l| l == id)) {
-        return Ok(());
-    }
-    let state_version = std::fs::read(state.join("root.json")).ok().and_then(|b| root_version(&b));
-    match (root_version(trusted_root), state_version) {
-        (Some(given), Some(trusted)) if given > trusted => Ok(()),
-        _ => Err(TrustError::RepositoryChanged { state: state_dir.to_path_buf() }),
-    }
-}
 
 /// After a refresh that verified: adds the caller's root, the state's root and every root of
 /// the chain in the cache to the roots of this repository ([`IDENTITY`]).
@@ -246,6 +277,7 @@ async fn load(
     datastore: &Path,
     source: &Source,
     transport: CachingTransport,
+    before_targets: &(dyn Fn(&[String]) -> Result<(), TrustError> + Sync),
 ) -> Result<Loaded, TrustError> {
     let targets_transport = transport.clone();
     let repo = RepositoryLoader::new(&trusted_root, source.join("metadata/")?, source.join("targets/")?)
@@ -254,6 +286,7 @@ async fn load(
         .load()
         .await
         .map_err(refused)?;
+    before_targets(&listed_targets(&repo))?;
     // Packs come from the top-level targets only, approvals from the approvals role only.
     let mut packs: Vec<_> =
         repo.targets().signed.targets.keys().filter(|n| crate::pack::number(n.raw()).is_some()).cloned().collect();
@@ -287,6 +320,21 @@ async fn load(
         approvals.insert(group.group.clone(), group.approvals);
     }
     Ok(Loaded { catalog, approvals, snapshot_version: repo.snapshot().signed.version.get() })
+}
+
+/// The file names of the targets the verified metadata lists (the top-level targets and the
+/// approvals role's), as they are fetched.
+fn listed_targets(repo: &tough::Repository) -> Vec<String> {
+    let consistent = repo.root().signed.consistent_snapshot;
+    let top = repo.targets().signed.targets.iter();
+    let delegated = repo.delegated_role(APPROVALS).and_then(|r| r.targets.as_ref());
+    let approvals = delegated.into_iter().flat_map(|t| t.signed.targets.iter());
+    top.chain(approvals)
+        .map(|(name, target)| match consistent {
+            true => format!("{}.{}", hex::encode(&*target.hashes.sha256), name.resolved()),
+            false => name.resolved().to_owned(),
+        })
+        .collect()
 }
 
 /// A verified target's bytes.
@@ -341,9 +389,10 @@ struct Loaded {
 
 /// Refreshes from an export file (`wua repo export`), with no network. The export is checked
 /// before anything of it is written (`export::check`: whole metadata, targets that match their
-/// hash-names), then, under the refresh lock, its metadata and targets are unpacked into a
-/// temporary directory under `state_dir` (`.export-*`, removed after; one a crash left is removed
-/// by the next refresh) and verified like any source.
+/// hash-names); then, under the refresh lock, its metadata alone is unpacked into a temporary
+/// directory under `state_dir` (`.export-*`, removed after; one a crash left is removed by the
+/// next refresh) and verified like any source, and only the targets that verified metadata
+/// lists are unpacked, when it has verified.
 pub async fn refresh_offline(trusted_root: &[u8], state_dir: &Path, export: &Path) -> Result<Refreshed, TrustError> {
     crate::export::check(export)?;
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
@@ -353,9 +402,16 @@ pub async fn refresh_offline(trusted_root: &[u8], state_dir: &Path, export: &Pat
         .prefix(EXPORT_PREFIX)
         .tempdir_in(state_dir)
         .map_err(|e| TrustError::io(state_dir, e))?;
-    crate::export::unpack_filtered(export, tree.path(), false)?;
+    crate::export::unpack_metadata(export, tree.path())?;
+    crash_point("export: metadata unpacked");
     let source = Source::parse(&tree.path().to_string_lossy())?;
-    refresh_locked(trusted_root, state_dir, &source, FetchLimits::default(), lock).await
+    let unpack_listed = |listed: &[String]| {
+        crash_point("export: metadata verified");
+        crate::export::unpack_targets(export, tree.path(), listed)?;
+        crash_point("export: targets unpacked");
+        Ok(())
+    };
+    refresh_locked(trusted_root, state_dir, &source, FetchLimits::default(), lock, &unpack_listed).await
 }
 
 /// How the temporary directory of an export being refreshed from is named.
@@ -455,6 +511,25 @@ impl CachingTransport {
             }
             let _ = std::fs::remove_file(&path);
         }
+    }
+
+    /// The identities of the roots this refresh verified: those it fetched or the cache
+    /// served (the TUF library verifies each against the one before), and the one it trusts
+    /// now (`fresh`'s).
+    fn verified_roots(&self, fresh: &Path) -> std::collections::BTreeSet<String> {
+        let mut roots: Vec<Vec<u8>> = std::fs::read(fresh.join("root.json")).into_iter().collect();
+        for (name, bytes) in lock_unpoisoned(&self.pending).iter() {
+            if versioned(name).is_some_and(|(_, role)| role == "root") {
+                roots.extend(lock_unpoisoned(bytes).clone());
+            }
+        }
+        for path in lock_unpoisoned(&self.served).iter() {
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            if cached_root_version(&file).is_some() {
+                roots.extend(std::fs::read(path));
+            }
+        }
+        roots.iter().filter_map(|b| root_identity(b)).collect()
     }
 
     /// Drops the entries served in this refresh that `refusal` names: a file the verifier

@@ -104,3 +104,114 @@ fn a_refresh_killed_at_every_step_of_the_swap() {
         assert_replay_refused(&world, &format!("killed at {step}, then a power loss"));
     }
 }
+
+/// The steps of `wua repo verify EXPORT` (an offline refresh), as its crash log lists them.
+fn offline_steps(world: &Path, export: &Path, log: &Path) -> (std::process::Output, Vec<String>) {
+    let mut c = repo_cmd();
+    c.arg("verify").arg(export).arg("--state").arg(world.join("agent"));
+    c.arg("--root").arg(world.join("repo/repository/metadata/1.root.json"));
+    let o = run(c.env("WUA_CRASH_LOG", log));
+    let steps = std::fs::read_to_string(log).unwrap_or_default();
+    (
+        o,
+        steps
+            .lines()
+            .filter_map(|l| Some(l.split_once(' ')?.1.to_owned()))
+            .filter(|l| l.starts_with("export:"))
+            .collect(),
+    )
+}
+
+/// An export's targets are unpacked only after its metadata verified, and only those it lists:
+/// an export of another repository (whole, hash-named, but signed by other keys) has its
+/// metadata refused before any target is written.
+#[test]
+fn an_export_is_verified_from_its_metadata_before_its_targets_are_unpacked() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = template(dir.path());
+    let export = dir.path().join("scan.tar");
+    ok(repo_cmd().arg("export").arg(world.join("repo")).arg("-o").arg(&export));
+    let (o, steps) = offline_steps(&world, &export, &dir.path().join("good.log"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json(&o)["documents"], 3);
+    assert_eq!(steps, ["export: metadata unpacked", "export: metadata verified", "export: targets unpacked"]);
+
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    ok(repo_cmd().arg("init").arg(other.join("repo")));
+    publish(&other, 1);
+    let hostile = dir.path().join("other.tar");
+    ok(repo_cmd().arg("export").arg(other.join("repo")).arg("-o").arg(&hostile));
+    // The refresh lock holds the pid of its last holder; the rest must not change.
+    let state = |world: &Path| {
+        let mut t = wua_test_support::trust::tree(&world.join("agent"));
+        t.remove(Path::new("tuf.lock"));
+        t
+    };
+    let before = state(&world);
+    let (o, steps) = offline_steps(&world, &hostile, &dir.path().join("hostile.log"));
+    assert!(!o.status.success(), "another repository's export is accepted: {}", text(&o));
+    assert_eq!(json(&o)["hresult_name"], "WUA_E_TRUST_SIGNATURE", "{}", text(&o));
+    assert_eq!(steps, ["export: metadata unpacked"], "targets were unpacked before the metadata verified");
+    assert!(state(&world) == before, "the refused export changed the agent's state");
+}
+
+/// A refresh on a full file system (the state directory on a tmpfs filled to all but `slack`
+/// KiB, in a private mount namespace) either verifies or fails as an I/O failure by name with
+/// the trusted state left as it was; copied out afterwards, the state still refuses a replayed
+/// older timestamp.
+#[test]
+fn a_refresh_on_a_full_disk_is_an_io_failure_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = template(dir.path());
+    let mut failures = 0;
+    for slack in [0, 8, 16, 20, 24, 28, 32] {
+        let world = dir.path().join(format!("slack-{slack}"));
+        copy_tree(&template, &world).unwrap();
+        let agent = world.join("agent");
+        let after = world.join("after");
+        let out = world.join("out.json");
+        let script = r#"
+            fs="$(mktemp -d)"
+            mount -t tmpfs -o size=2m tmpfs "$fs"
+            cp -a "$AGENT"/. "$fs"/
+            dd if=/dev/zero of="$fs/slack" bs=1k count="$SLACK" 2>/dev/null
+            dd if=/dev/zero of="$fs/filler" bs=4k 2>/dev/null || true
+            rm "$fs/slack"
+            "$WUA" --json repo verify "$REPO" --state "$fs" --root "$ROOT" > "$OUT" || true
+            rm "$fs/filler"
+            mkdir -p "$AFTER"
+            cp -a "$fs"/. "$AFTER"/
+        "#;
+        let o = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "bash", "-euc", script])
+            .env("WUA", env!("CARGO_BIN_EXE_wua"))
+            .env_remove("WUA_CRASH_AT_STEP")
+            .env("SLACK", slack.to_string())
+            .env("AGENT", &agent)
+            .env("AFTER", &after)
+            .env("OUT", &out)
+            .env("REPO", world.join("repo"))
+            .env("ROOT", world.join("repo/repository/metadata/1.root.json"))
+            .output()
+            .expect("unshare");
+        assert!(o.status.success(), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        if report["documents"] != 3 {
+            assert_eq!(report["hresult_name"], "WUA_E_TRUST_IO", "{slack} KiB free: {report}");
+            failures += 1;
+            let state = |dir: &Path| {
+                let mut t = wua_test_support::trust::tree(dir);
+                t.remove(Path::new("tuf.lock"));
+                t
+            };
+            let (now, before) = (state(&after), state(&agent));
+            let changed: Vec<_> = now.keys().chain(before.keys()).filter(|k| now.get(*k) != before.get(*k)).collect();
+            assert!(changed.is_empty(), "{slack} KiB free: the failed refresh changed {changed:?}: {report}");
+        }
+        std::fs::remove_dir_all(&agent).unwrap();
+        std::fs::rename(&after, &agent).unwrap();
+        assert_replay_refused(&world, &format!("after a refresh with {slack} KiB free"));
+    }
+    assert!(failures > 0, "no refresh ran out of space");
+}
