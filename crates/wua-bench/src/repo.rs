@@ -86,14 +86,18 @@ async fn run_async(updates: usize, change_percent: f64, workdir: Option<std::pat
     let start = Instant::now();
     let cold = verify::refresh(&root, &state, &source).await?;
     let cold_time = start.elapsed();
-    anyhow::ensure!(cold.catalog.documents.len() == updates, "the cold refresh saw {}", cold.catalog.documents.len());
+    anyhow::ensure!(
+        cold.catalog().documents.len() == updates,
+        "the cold refresh saw {}",
+        cold.catalog().documents.len()
+    );
 
     let changed = ((updates as f64) * change_percent / 100.0).round() as usize;
     repo::publish_documents(&dir, (0..changed).map(|i| document(i, 2, &blob)).collect()).await?;
     let start = Instant::now();
     let warm = verify::refresh(&root, &state, &source).await?;
     let warm_time = start.elapsed();
-    anyhow::ensure!(warm.catalog.documents.len() == updates + changed, "the warm refresh saw the change");
+    anyhow::ensure!(warm.catalog().documents.len() == updates + changed, "the warm refresh saw the change");
 
     let metadata = dir.join("repository/metadata");
     let newest = |role: &str| {

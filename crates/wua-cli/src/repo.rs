@@ -131,7 +131,7 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
                 let source = wua_trust::verify::Source::parse(source).map_err(t)?;
                 wua_trust::verify::refresh(&trusted, state, &source).await.map_err(t)?
             };
-            let documents = r.catalog.documents.len();
+            let documents = r.catalog().documents.len();
             say(cli, &json::RepoVerified { snapshot_version: r.snapshot_version, documents }, || {
                 format!("verified snapshot {} ({documents} documents)", r.snapshot_version)
             });

@@ -67,14 +67,53 @@ impl Source {
 /// What a refresh yields.
 #[derive(Clone, Debug)]
 pub struct Refreshed {
-    /// The verified catalog.
-    pub catalog: Catalog,
     /// Approvals by group, as the approvals role signed them (D-27).
     pub approvals: BTreeMap<String, Vec<Approval>>,
     /// The version of the snapshot it came from.
     pub snapshot_version: u64,
     /// Bytes fetched from the source in this refresh (the cache served the rest).
     pub bytes_fetched: u64,
+    /// Every catalog pack the verified metadata lists, in name order, with the entries of
+    /// those read in this refresh (all but the ones [`RefreshOptions::known_packs`] had).
+    pub packs: Vec<VerifiedPack>,
+}
+
+impl Refreshed {
+    /// The entries of every pack read in this refresh, in pack order (the whole verified
+    /// catalog when no pack was known before).
+    pub fn catalog(&self) -> Catalog {
+        let mut all = Catalog::default();
+        for entries in self.packs.iter().filter_map(|p| p.entries.as_ref()) {
+            all.documents.extend(entries.documents.iter().cloned());
+            all.declined.extend(entries.declined.iter().cloned());
+            all.warnings.extend(entries.warnings.iter().cloned());
+        }
+        all
+    }
+}
+
+/// A catalog pack the verified targets metadata lists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedPack {
+    /// Its target name (`pack-NNNNNN.jsonl`).
+    pub name: String,
+    /// The SHA-256 the targets metadata lists for it.
+    pub sha256: String,
+    /// Its entries, when it was read in this refresh; `None` when the caller already knew this
+    /// name with this hash.
+    pub entries: Option<Catalog>,
+}
+
+/// How a refresh runs.
+#[derive(Clone, Debug, Default)]
+pub struct RefreshOptions {
+    /// The bounds of its fetches.
+    pub limits: FetchLimits,
+    /// PEM files of root certificates to trust besides the platform's (a service's CA bundle).
+    pub ca_bundles: Vec<PathBuf>,
+    /// Packs the caller already has, by name with their SHA-256: a pack listed under the same
+    /// name with the same hash is not read (a caller with an index of the catalog).
+    pub known_packs: BTreeMap<String, String>,
 }
 
 /// How long a refresh waits for another refresh of the same state directory before it gives up
@@ -92,29 +131,30 @@ pub const REFRESH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_sec
 /// `trusted_root` newer than the state's that the state never saw is taken only when the chain
 /// verified from the state's root reaches it ([`TrustError::RepositoryChanged`] otherwise).
 pub async fn refresh(trusted_root: &[u8], state_dir: &Path, source: &Source) -> Result<Refreshed, TrustError> {
-    refresh_with_limits(trusted_root, state_dir, source, FetchLimits::default()).await
+    refresh_with(trusted_root, state_dir, source, &RefreshOptions::default()).await
 }
 
-/// [`refresh`] under `limits`: the total deadline, minimum rate and retries of its fetches.
-pub async fn refresh_with_limits(
+/// [`refresh`] as `options` say: the bounds of its fetches, extra root certificates, the packs
+/// the caller already has.
+pub async fn refresh_with(
     trusted_root: &[u8],
     state_dir: &Path,
     source: &Source,
-    limits: FetchLimits,
+    options: &RefreshOptions,
 ) -> Result<Refreshed, TrustError> {
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
     let lock = lock_state(state_dir).await?;
     remove_export_leftovers(state_dir)?;
-    refresh_locked(trusted_root, state_dir, source, limits, lock, &|_| Ok(())).await
+    refresh_locked(trusted_root, state_dir, source, options, lock, &|_| Ok(())).await
 }
 
-/// [`refresh_with_limits`] under the refresh lock `_lock`; `before_targets` is called with the
+/// [`refresh_with`] under the refresh lock `_lock`; `before_targets` is called with the
 /// file names of the targets the verified metadata lists, before any target is read.
 async fn refresh_locked(
     trusted_root: &[u8],
     state_dir: &Path,
     source: &Source,
-    limits: FetchLimits,
+    options: &RefreshOptions,
     _lock: wua_fs::LockFile,
     before_targets: &(dyn Fn(&[String]) -> Result<(), TrustError> + Sync),
 ) -> Result<Refreshed, TrustError> {
@@ -124,8 +164,8 @@ async fn refresh_locked(
     let start = start_root(trusted_root, state_dir, &state.current_dir())?;
     bind_cache(state_dir, &cache)?;
     let fresh = state.begin()?;
-    let transport = CachingTransport::new(cache.clone(), limits)?;
-    let mut loaded = load(start.bytes(trusted_root), &fresh, source, transport.clone(), before_targets).await;
+    let transport = CachingTransport::new(cache.clone(), options)?;
+    let mut loaded = load(start.bytes(trusted_root), &fresh, source, transport.clone(), options, before_targets).await;
     if let Start::ChainTo(_) = start {
         // A newer root the caller gave must be one the chain verified from the state's reached.
         let reached = |l| match root_identity(trusted_root) {
@@ -141,16 +181,16 @@ async fn refresh_locked(
         };
     }
     match loaded {
-        Ok(Loaded { catalog, approvals, snapshot_version }) => {
+        Ok(Loaded { approvals, snapshot_version, packs }) => {
             state.commit(&fresh)?;
             transport.persist();
             record_identity(trusted_root, state_dir, &cache)?;
             name_cache_repository(trusted_root, &cache)?;
             Ok(Refreshed {
-                catalog,
                 approvals,
                 snapshot_version,
                 bytes_fetched: transport.fetched.load(Ordering::SeqCst),
+                packs,
             })
         }
         Err(e) => {
@@ -277,6 +317,7 @@ async fn load(
     datastore: &Path,
     source: &Source,
     transport: CachingTransport,
+    options: &RefreshOptions,
     before_targets: &(dyn Fn(&[String]) -> Result<(), TrustError> + Sync),
 ) -> Result<Loaded, TrustError> {
     let targets_transport = transport.clone();
@@ -288,16 +329,29 @@ async fn load(
         .map_err(refused)?;
     before_targets(&listed_targets(&repo))?;
     // Packs come from the top-level targets only, approvals from the approvals role only.
-    let mut packs: Vec<_> =
-        repo.targets().signed.targets.keys().filter(|n| crate::pack::number(n.raw()).is_some()).cloned().collect();
-    packs.sort_by(|a, b| a.raw().cmp(b.raw()));
-    let mut catalog = Catalog::default();
-    for name in packs {
-        let text = String::from_utf8(read(&repo, &name).await?).map_err(|_| TrustError::Refused {
-            refusal: Refusal::Malformed,
-            detail: format!("pack {} is not UTF-8", name.raw()),
-        })?;
-        catalog.add_pack(name.raw(), &text);
+    let mut listed: Vec<(tough::TargetName, String)> = repo
+        .targets()
+        .signed
+        .targets
+        .iter()
+        .filter(|(n, _)| crate::pack::number(n.raw()).is_some())
+        .map(|(n, t)| (n.clone(), hex::encode(&*t.hashes.sha256)))
+        .collect();
+    listed.sort_by(|a, b| a.0.raw().cmp(b.0.raw()));
+    let mut packs = Vec::with_capacity(listed.len());
+    for (name, sha256) in listed {
+        let entries = if options.known_packs.get(name.raw()) == Some(&sha256) {
+            None
+        } else {
+            let text = String::from_utf8(read(&repo, &name).await?).map_err(|_| TrustError::Refused {
+                refusal: Refusal::Malformed,
+                detail: format!("pack {} is not UTF-8", name.raw()),
+            })?;
+            let mut entries = Catalog::default();
+            entries.add_pack(name.raw(), &text);
+            Some(entries)
+        };
+        packs.push(VerifiedPack { name: name.raw().to_owned(), sha256, entries });
     }
     // The approvals role's own entries, read by their own lengths and hashes: a top-level target
     // of the same name (`read_target` would find it first) is never used.
@@ -319,7 +373,7 @@ async fn load(
         }
         approvals.insert(group.group.clone(), group.approvals);
     }
-    Ok(Loaded { catalog, approvals, snapshot_version: repo.snapshot().signed.version.get() })
+    Ok(Loaded { approvals, snapshot_version: repo.snapshot().signed.version.get(), packs })
 }
 
 /// The file names of the targets the verified metadata lists (the top-level targets and the
@@ -382,9 +436,9 @@ async fn read_delegated(
 }
 
 struct Loaded {
-    catalog: Catalog,
     approvals: BTreeMap<String, Vec<Approval>>,
     snapshot_version: u64,
+    packs: Vec<VerifiedPack>,
 }
 
 /// Refreshes from an export file (`wua repo export`), with no network. The export is checked
@@ -394,6 +448,17 @@ struct Loaded {
 /// next refresh) and verified like any source, and only the targets that verified metadata
 /// lists are unpacked, when it has verified.
 pub async fn refresh_offline(trusted_root: &[u8], state_dir: &Path, export: &Path) -> Result<Refreshed, TrustError> {
+    refresh_offline_with(trusted_root, state_dir, export, &RefreshOptions::default()).await
+}
+
+/// [`refresh_offline`] as `options` say (of which only the known packs matter: nothing is
+/// fetched).
+pub async fn refresh_offline_with(
+    trusted_root: &[u8],
+    state_dir: &Path,
+    export: &Path,
+    options: &RefreshOptions,
+) -> Result<Refreshed, TrustError> {
     crate::export::check(export)?;
     fs_err::create_dir_all(state_dir).map_err(|e| TrustError::io(state_dir, e))?;
     let lock = lock_state(state_dir).await?;
@@ -411,7 +476,7 @@ pub async fn refresh_offline(trusted_root: &[u8], state_dir: &Path, export: &Pat
         crash_point("export: targets unpacked");
         Ok(())
     };
-    refresh_locked(trusted_root, state_dir, &source, FetchLimits::default(), lock, &unpack_listed).await
+    refresh_locked(trusted_root, state_dir, &source, options, lock, &unpack_listed).await
 }
 
 /// How the temporary directory of an export being refreshed from is named.
@@ -477,8 +542,8 @@ struct CachingTransport {
 
 impl CachingTransport {
     /// Over a fresh fetcher (`wua-fetch`): its deadline bounds this refresh.
-    fn new(cache: PathBuf, limits: FetchLimits) -> Result<Self, TrustError> {
-        let fetcher = Fetcher::new(limits, &[])?;
+    fn new(cache: PathBuf, options: &RefreshOptions) -> Result<Self, TrustError> {
+        let fetcher = Fetcher::new(options.limits, &options.ca_bundles)?;
         Ok(CachingTransport {
             inner: FetchTransport::new(fetcher),
             cache,

@@ -46,7 +46,7 @@ fn template(dir: &Path, root_keys: &str, offline_root_2: bool) -> PathBuf {
         std::fs::rename(repo.join("keys/root-2.pk8"), world.join("offline/root-2.pk8")).unwrap();
     }
     let r = refresh(&repo.join("repository/metadata/1.root.json"), &world.join("agent"), &repo).unwrap();
-    assert_eq!(r.catalog.documents.len(), 1);
+    assert_eq!(r.catalog().documents.len(), 1);
     world
 }
 
@@ -66,11 +66,11 @@ fn assert_verifies(world: &Path, documents: usize, when: &str) {
     {
         let r = refresh(&trusted, state.path(), &repo)
             .unwrap_or_else(|e| panic!("{when}: a fresh agent on {} refuses: {e}", trusted.display()));
-        assert_eq!(r.catalog.documents.len(), documents, "{when}");
+        assert_eq!(r.catalog().documents.len(), documents, "{when}");
     }
     let r = refresh(&first, &world.join("agent"), &repo)
         .unwrap_or_else(|e| panic!("{when}: the agent that trusted the earlier state refuses: {e}"));
-    assert_eq!(r.catalog.documents.len(), documents, "{when}");
+    assert_eq!(r.catalog().documents.len(), documents, "{when}");
 }
 
 fn root_version(repo: &Path) -> u64 {

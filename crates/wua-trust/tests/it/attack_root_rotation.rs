@@ -39,7 +39,7 @@ async fn threshold_two_root_rotation_and_revoked_key() {
     assert_eq!(e.hresult(), wua_types::HResult::WUA_E_TRUST_KEY, "{e}");
     root::merge(&f.repo, &[a, b]).await.unwrap();
     let r = f.refresh_installed(&source).await.unwrap();
-    assert_eq!(r.catalog.documents.len(), 1, "the agent follows the rotation");
+    assert_eq!(r.catalog().documents.len(), 1, "the agent follows the rotation");
     let root: serde_json::Value = serde_json::from_slice(&f.trusted_root()).unwrap();
     assert_eq!(root["signed"]["version"], 2);
     if let Some(py) = &py {

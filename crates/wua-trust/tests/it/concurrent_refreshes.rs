@@ -21,7 +21,7 @@ async fn concurrent_refreshes_of_one_state() {
         for r in results {
             match r.unwrap() {
                 Ok(r) => {
-                    assert_eq!(r.catalog.documents.len(), round as usize + 2);
+                    assert_eq!(r.catalog().documents.len(), round as usize + 2);
                     succeeded += 1;
                 }
                 Err(e) => assert_eq!(e.hresult(), HResult::WUA_E_TRUST_BUSY, "round {round}: {e}"),

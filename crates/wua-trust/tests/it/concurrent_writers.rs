@@ -76,11 +76,11 @@ fn publishes_while_keys_rotate_and_roots_merge() {
     // wua's verifier: the agent that trusted the first state, and fresh agents from the first
     // root and from the current one.
     let r = main.block_on(f.refresh(&local)).unwrap();
-    assert_eq!(r.catalog.documents.len(), published);
+    assert_eq!(r.catalog().documents.len(), published);
     for (n, trusted) in [f.repo.join("repository/metadata/1.root.json"), f.repo.join("root.json")].iter().enumerate() {
         let state = f.work.join(format!("fresh-agent-{n}"));
         let r = main.block_on(verify::refresh(&std::fs::read(trusted).unwrap(), &state, &local)).unwrap();
-        assert_eq!(r.catalog.documents.len(), published, "from {}", trusted.display());
+        assert_eq!(r.catalog().documents.len(), published, "from {}", trusted.display());
     }
 
     // The reference client, over HTTP, from the first root.

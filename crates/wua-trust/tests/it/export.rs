@@ -26,7 +26,7 @@ async fn exports_verify_offline() {
 
     // The offline scan package: metadata and packs, no blobs.
     let r = verify::refresh_offline(&f.trusted_root(), &f.state, &scan).await.unwrap();
-    assert_eq!(r.catalog.documents.len(), 5);
+    assert_eq!(r.catalog().documents.len(), 5);
     // The complete one: every blob is there and checks against its document.
     let other_state = f.work.join("state2");
     let tree = f.work.join("tree");
@@ -34,7 +34,7 @@ async fn exports_verify_offline() {
     let r = verify::refresh(&f.trusted_root(), &other_state, &verify::Source::parse(tree.to_str().unwrap()).unwrap())
         .await
         .unwrap();
-    for doc in &r.catalog.documents {
+    for doc in &r.catalog().documents {
         for e in &doc.content {
             verify::check_blob(&std::fs::read(tree.join("blobs/sha256").join(&e.sha256)).unwrap(), e).unwrap();
         }

@@ -17,6 +17,7 @@ mod errors_by_side;
 mod export;
 mod export_unpack;
 mod interop_python_tuf;
+mod known_packs;
 mod poisoned_cache;
 mod pruning;
 mod recreated_repository;

@@ -70,7 +70,7 @@ async fn versions_signed_ahead_do_not_wedge_the_agent_after_rotation() {
     // Three more publisher changes, each followed.
     f.publish(2, 1, "two").await;
     let r = f.refresh_installed(&source).await.expect("after a publish");
-    assert_eq!(r.catalog.documents.len(), 2);
+    assert_eq!(r.catalog().documents.len(), 2);
     repo::decline(&f.repo, &test_id(1), 1).await.unwrap();
     f.refresh_installed(&source).await.expect("after a decline");
     repo::approve(&f.repo, &test_id(2), "web", ApprovalAction::Install, None).await.unwrap();
@@ -122,5 +122,5 @@ async fn a_recreated_repository_is_refused_even_with_a_rotated_root_cached() {
         }
     }
     let r = f.refresh_installed(&source).await.expect("a new repository from its own first root");
-    assert_eq!(r.catalog.documents.len(), 1);
+    assert_eq!(r.catalog().documents.len(), 1);
 }

@@ -29,5 +29,5 @@ async fn a_writer_waits_for_the_lock_then_is_refused() {
     f.publish(1, 1, "one").await;
     release.await.unwrap();
     let source = wua_trust::verify::Source::parse(f.repo.to_str().unwrap()).unwrap();
-    assert_eq!(f.refresh(&source).await.unwrap().catalog.documents.len(), 1);
+    assert_eq!(f.refresh(&source).await.unwrap().catalog().documents.len(), 1);
 }

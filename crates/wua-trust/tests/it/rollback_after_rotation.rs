@@ -25,7 +25,7 @@ async fn rotated(role: &str) -> (Fixture, Source, Option<PyTuf>) {
     assert_eq!(root::rotate_key(&f.repo, role).await.unwrap(), Rotation::Installed);
     f.publish(2, 1, "two").await;
     let r = f.refresh_installed(&source).await.unwrap();
-    assert_eq!(r.catalog.documents.len(), 2, "the agent follows the rotation");
+    assert_eq!(r.catalog().documents.len(), 2, "the agent follows the rotation");
     if let Some(py) = &py {
         py.accepts(&source, &["pack-000001.jsonl"]).await;
     }

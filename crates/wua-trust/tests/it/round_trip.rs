@@ -17,9 +17,9 @@ async fn publish_then_refresh_over_http_reads_every_document_and_blob() {
     }
     let source = serve(&f.repo.join("repository")).await;
     let r = f.refresh(&source).await.unwrap();
-    assert_eq!(r.catalog.documents, published);
-    assert!(r.catalog.warnings.is_empty(), "{:?}", r.catalog.warnings);
-    for doc in &r.catalog.documents {
+    assert_eq!(r.catalog().documents, published);
+    assert!(r.catalog().warnings.is_empty(), "{:?}", r.catalog().warnings);
+    for doc in &r.catalog().documents {
         for entry in &doc.content {
             let bytes = get(source.blob_url(&entry.sha256).unwrap()).await;
             verify::check_blob(&bytes, entry).unwrap();
@@ -27,7 +27,7 @@ async fn publish_then_refresh_over_http_reads_every_document_and_blob() {
     }
     // A second refresh with nothing new fetches only the timestamp.
     let again = f.refresh(&source).await.unwrap();
-    assert_eq!(again.catalog.documents.len(), 5);
+    assert_eq!(again.catalog().documents.len(), 5);
     let timestamp = std::fs::metadata(f.repo.join("repository/metadata/timestamp.json")).unwrap().len();
     assert_eq!(again.bytes_fetched, timestamp, "only timestamp.json is fetched again");
 }
@@ -42,15 +42,15 @@ async fn revise_and_decline() {
     let rev2 = f.publish(1, 2, "one, revised").await;
     let source = Source::parse(f.repo.to_str().unwrap()).unwrap();
     let r = f.refresh(&source).await.unwrap();
-    let offered: Vec<_> = r.catalog.offered().into_iter().map(|d| (d.update_id.clone(), d.revision_number)).collect();
+    let offered: Vec<_> = r.catalog().offered().into_iter().map(|d| (d.update_id.clone(), d.revision_number)).collect();
     assert_eq!(offered, vec![(test_id(1), 2), (test_id(2), 1)]);
-    assert_eq!(r.catalog.offered()[0], &rev2);
+    assert_eq!(r.catalog().offered()[0], &rev2);
 
     repo::decline(&f.repo, &test_id(2), 1).await.unwrap();
     let r = f.refresh(&source).await.unwrap();
-    let offered: Vec<_> = r.catalog.offered().into_iter().map(|d| d.update_id.clone()).collect();
+    let offered: Vec<_> = r.catalog().offered().into_iter().map(|d| d.update_id.clone()).collect();
     assert_eq!(offered, vec![test_id(1)]);
-    assert!(r.catalog.document(&test_id(2), 1).is_some(), "a declined document stays readable");
+    assert!(r.catalog().document(&test_id(2), 1).is_some(), "a declined document stays readable");
     // A revision must be higher than the published one.
     let base = f.work.join("old");
     write_payload(&base.join("payload"), &[("x", 0o644, b"x")]).unwrap();
@@ -109,9 +109,9 @@ async fn readers_never_see_a_half_published_state() {
         let done = publisher.is_finished();
         let r = f.refresh(&source).await.expect("a refresh during publishing verifies");
         refreshes += 1;
-        assert!(r.catalog.documents.len() >= seen, "the catalog never shrinks");
-        seen = r.catalog.documents.len();
-        for doc in &r.catalog.documents {
+        assert!(r.catalog().documents.len() >= seen, "the catalog never shrinks");
+        seen = r.catalog().documents.len();
+        for doc in &r.catalog().documents {
             for e in &doc.content {
                 verify::check_blob(&get(source.blob_url(&e.sha256).unwrap()).await, e).unwrap();
             }
@@ -139,14 +139,14 @@ async fn compaction_keeps_what_is_offered() {
     let source = Source::parse(f.repo.to_str().unwrap()).unwrap();
     let before = f.refresh(&source).await.unwrap();
     let offered = |r: &verify::Refreshed| {
-        r.catalog.offered().into_iter().map(|d| (d.update_id.clone(), d.revision_number)).collect::<Vec<_>>()
+        r.catalog().offered().into_iter().map(|d| (d.update_id.clone(), d.revision_number)).collect::<Vec<_>>()
     };
     // 5 entries, 2 superseded: below half, so only a forced compaction runs.
     assert_eq!(repo::compact(&f.repo, false).await.unwrap(), 0);
     assert_eq!(repo::compact(&f.repo, true).await.unwrap(), 2);
     let after = f.refresh(&source).await.unwrap();
     assert_eq!(offered(&after), offered(&before));
-    assert_eq!(after.catalog.documents.len(), 2);
-    assert!(after.catalog.declined.contains(&(test_id(2), 1)));
-    assert!(after.catalog.document(&test_id(1), 1).is_none(), "an old revision left the catalog");
+    assert_eq!(after.catalog().documents.len(), 2);
+    assert!(after.catalog().declined.contains(&(test_id(2), 1)));
+    assert!(after.catalog().document(&test_id(1), 1).is_none(), "an old revision left the catalog");
 }

@@ -28,10 +28,24 @@ async fn refused_with(fault: Fault) {
     f.publish(1, 1, "one").await;
     let server = FaultServer::start(wua_trust::static_repo::router(f.repo.join("repository"))).await.unwrap();
     let source = Source::parse(&server.url).unwrap();
-    verify::refresh_with_limits(&f.trusted_root(), &f.state, &source, short()).await.unwrap();
+    verify::refresh_with(
+        &f.trusted_root(),
+        &f.state,
+        &source,
+        &verify::RefreshOptions { limits: short(), ..Default::default() },
+    )
+    .await
+    .unwrap();
     let before = state_of(&f);
     server.faults().set("/metadata/timestamp.json", fault);
-    let e = verify::refresh_with_limits(&f.trusted_root(), &f.state, &source, short()).await.unwrap_err();
+    let e = verify::refresh_with(
+        &f.trusted_root(),
+        &f.state,
+        &source,
+        &verify::RefreshOptions { limits: short(), ..Default::default() },
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, wua_trust::TrustError::Fetch(_)), "{e}");
     assert_eq!(e.hresult(), HResult::WININET_E_TIMEOUT, "{e}");
     assert_eq!(state_of(&f), before, "the trusted state and local files are unchanged");
@@ -53,6 +67,13 @@ async fn an_unavailable_timestamp_is_named_by_its_http_code() {
     let server = FaultServer::start(wua_trust::static_repo::router(f.repo.join("repository"))).await.unwrap();
     server.faults().set("/metadata/timestamp.json", Fault::Status(503));
     let source = Source::parse(&server.url).unwrap();
-    let e = verify::refresh_with_limits(&f.trusted_root(), &f.state, &source, short()).await.unwrap_err();
+    let e = verify::refresh_with(
+        &f.trusted_root(),
+        &f.state,
+        &source,
+        &verify::RefreshOptions { limits: short(), ..Default::default() },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.hresult(), HResult::WU_E_PT_HTTP_STATUS_SERVICE_UNAVAIL, "{e}");
 }

@@ -1,0 +1,38 @@
+//! A refresh given the packs its caller already has (by name and SHA-256) reads only those
+//! whose hash changed, and still lists every pack the verified metadata names.
+
+use std::collections::BTreeMap;
+
+use wua_trust::repo::InitOptions;
+use wua_trust::verify::{self, RefreshOptions, Refreshed};
+
+use crate::support::*;
+
+fn known(r: &Refreshed) -> BTreeMap<String, String> {
+    r.packs.iter().map(|p| (p.name.clone(), p.sha256.clone())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_packs_whose_hash_changed_are_read() {
+    let f = Fixture::new(InitOptions::default()).await;
+    f.publish(1, 1, "one").await;
+    let source = serve(&f.repo.join("repository")).await;
+    let first = f.refresh(&source).await.unwrap();
+    assert_eq!(first.packs.len(), 1);
+    assert_eq!(first.catalog().documents.len(), 1);
+
+    let options = RefreshOptions { known_packs: known(&first), ..Default::default() };
+    let again = verify::refresh_with(&f.trusted_root(), &f.state, &source, &options).await.unwrap();
+    assert_eq!(known(&again), known(&first));
+    assert!(again.packs.iter().all(|p| p.entries.is_none()), "a known pack was read again");
+    assert!(again.catalog().documents.is_empty());
+
+    // The newest pack is appended to: same name, new hash, read again (from the source or the
+    // cache); the caller replaces what it had of it.
+    f.publish(2, 1, "two").await;
+    let changed = verify::refresh_with(&f.trusted_root(), &f.state, &source, &options).await.unwrap();
+    assert_eq!(changed.packs.len(), 1);
+    assert_ne!(changed.packs[0].sha256, first.packs[0].sha256);
+    let entries = changed.packs[0].entries.as_ref().expect("the changed pack is read");
+    assert_eq!(entries.documents.len(), 2);
+}
