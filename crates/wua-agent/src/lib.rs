@@ -10,7 +10,11 @@
 //!   per-update outcomes (decisions D-1..D-25), EULAs, forced mode, reboots, `is_busy`.
 //! - [`InstallationJob`] (`IInstallationJob`): a cloneable handle to a running job: progress
 //!   snapshots, `request_abort`, `clean_up`; its callbacks run on the job's own thread.
-//! - [`UpdateSearcher`] (`IUpdateSearcher`): history (`query_history`,
+//! - [`UpdateServiceManager`] (`IUpdateServiceManager`): the services searched: signed
+//!   repositories (a URL or a directory, with their trusted root) and offline exports, each with
+//!   its own trusted state under `<state>/services/<id>/` and its own index of the catalog.
+//! - [`UpdateSearcher`] (`IUpdateSearcher`): `search` (online refreshes the service's index
+//!   first, D-29; offline searches it with no network), and history (`query_history`,
 //!   `get_total_history_count`, D-35).
 //!
 //! Updates, collections, results and codes are `wua-types`' ([`wua_types`] is re-exported).
@@ -19,7 +23,10 @@
 mod access;
 mod installer;
 mod job;
+mod runtime;
+mod search;
 mod searcher;
+mod services;
 mod session;
 mod system;
 mod worker;
@@ -30,6 +37,7 @@ pub use job::{
     InstallationProgressChangedCallbackArgs, ProgressCallback,
 };
 pub use searcher::UpdateSearcher;
+pub use services::{NON_VOLATILE_SERVICE, UpdateService, UpdateServiceManager};
 pub use session::{DEFAULT_STATE_DIR, SessionOptions, UpdateSession};
 pub use system::SystemInformation;
 pub use wua_install::{BootIdSource, RecoveredOperation};

@@ -1,19 +1,122 @@
-//! `IUpdateSearcher`: history queries (D-35). Searching the repository's catalog arrives with
-//! the agent's search and download.
+//! `IUpdateSearcher`: searches of a service's catalog (D-26..D-29, D-42) and history queries
+//! (D-35).
 
-use wua_types::{HResult, UpdateHistoryEntry, WuError};
+use std::sync::{Arc, Mutex};
+
+use wua_types::{HResult, SearchResult, ServerSelection, UpdateHistoryEntry, WuError, lock_unpoisoned};
 
 use crate::session::UpdateSession;
 
-/// `IUpdateSearcher`.
+/// `IUpdateSearcher`. Clones share their settings.
 #[derive(Clone, Debug)]
 pub struct UpdateSearcher {
     session: UpdateSession,
+    settings: Arc<Mutex<Settings>>,
+}
+
+#[derive(Clone, Debug)]
+struct Settings {
+    online: bool,
+    include_superseded: bool,
+    server_selection: ServerSelection,
+    service_id: String,
+    client_application_id: String,
 }
 
 impl UpdateSearcher {
     pub(crate) fn new(session: UpdateSession) -> Self {
-        UpdateSearcher { session }
+        let settings = Settings {
+            online: true,
+            include_superseded: false,
+            server_selection: ServerSelection::Default,
+            service_id: String::new(),
+            client_application_id: session.client_application_id(),
+        };
+        UpdateSearcher { session, settings: Arc::new(Mutex::new(settings)) }
+    }
+
+    fn settings(&self) -> Settings {
+        lock_unpoisoned(&self.settings).clone()
+    }
+
+    /// `Online` (default true, D-34): refresh the service's catalog before searching (D-29).
+    pub fn online(&self) -> bool {
+        self.settings().online
+    }
+
+    /// Sets `Online`; `false` searches the catalog already synced, with no network.
+    pub fn set_online(&self, online: bool) {
+        lock_unpoisoned(&self.settings).online = online;
+    }
+
+    /// `IncludePotentiallySupersededUpdates` (default false, D-28).
+    pub fn include_potentially_superseded_updates(&self) -> bool {
+        self.settings().include_superseded
+    }
+
+    /// Sets `IncludePotentiallySupersededUpdates`.
+    pub fn set_include_potentially_superseded_updates(&self, include: bool) {
+        lock_unpoisoned(&self.settings).include_superseded = include;
+    }
+
+    /// `ServerSelection` (default `Default`).
+    pub fn server_selection(&self) -> ServerSelection {
+        self.settings().server_selection
+    }
+
+    /// Sets `ServerSelection`.
+    pub fn set_server_selection(&self, selection: ServerSelection) {
+        lock_unpoisoned(&self.settings).server_selection = selection;
+    }
+
+    /// `ServiceID`: the service searched when `ServerSelection` is `Others`.
+    pub fn service_id(&self) -> String {
+        self.settings().service_id
+    }
+
+    /// Sets `ServiceID`.
+    pub fn set_service_id(&self, service_id: impl Into<String>) {
+        lock_unpoisoned(&self.settings).service_id = service_id.into();
+    }
+
+    /// `ClientApplicationID` (the session's when the searcher was made).
+    pub fn client_application_id(&self) -> String {
+        self.settings().client_application_id
+    }
+
+    /// Sets `ClientApplicationID`.
+    pub fn set_client_application_id(&self, id: impl Into<String>) {
+        lock_unpoisoned(&self.settings).client_application_id = id.into();
+    }
+
+    /// `EscapeString`: `text` as a criteria string literal's contents (D-26).
+    pub fn escape_string(&self, text: &str) -> String {
+        wua_catalog::escape_string(text)
+    }
+
+    /// `Search`: the updates of the selected service that match `criteria` (D-26; the empty
+    /// string means `IsInstalled=0 and IsHidden=0`). Online (the default), the service's
+    /// catalog is refreshed first (D-29): a failed refresh is the call's error and changes
+    /// nothing; offline, the catalog already synced is searched with no network.
+    pub fn search(&self, criteria: &str) -> Result<SearchResult, WuError> {
+        let settings = self.settings();
+        let parsed = wua_catalog::parse_criteria(criteria).map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
+        let (service, _) = self.session.select_service(settings.server_selection, &settings.service_id)?;
+        if settings.online {
+            self.session.refresh_service(&service)?;
+        }
+        let (documents, warnings) = {
+            let mut store = self.session.store();
+            let tx = store.read()?;
+            if tx.index_version(&service.service_id)?.is_none() {
+                return Err(WuError::new(
+                    HResult::WUA_E_NOT_SYNCED,
+                    format!("service {} ({}) was never synced: search online first", service.name, service.service_id),
+                ));
+            }
+            tx.index_offered(&service.service_id)?
+        };
+        crate::search::evaluate(&self.session, documents, warnings, &parsed, settings.include_superseded)
     }
 
     /// `QueryHistory(start, count)`: newest first; `start < 0` or `count <= 0` ->

@@ -58,6 +58,8 @@ pub(crate) struct SessionInner {
     package_limits: OpenLimits,
     store: Mutex<Store>,
     client_application_id: Mutex<String>,
+    /// Services added for this session only (without `NonVolatileService`).
+    pub(crate) services: Mutex<Vec<wua_store::ServiceRecord>>,
 }
 
 impl UpdateSession {
@@ -106,6 +108,7 @@ impl UpdateSession {
                 package_limits,
                 store: Mutex::new(store),
                 client_application_id: Mutex::new("Unknown".into()),
+                services: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -135,7 +138,7 @@ impl UpdateSession {
         UpdateInstaller::new(self.clone())
     }
 
-    /// `CreateUpdateSearcher` (history queries for now).
+    /// `CreateUpdateSearcher`.
     pub fn create_update_searcher(&self) -> UpdateSearcher {
         UpdateSearcher::new(self.clone())
     }
@@ -149,16 +152,7 @@ impl UpdateSession {
     /// update, which then counts as downloaded (as WUA's standalone installer does). A bad
     /// package changes nothing.
     pub fn open_package(&self, path: &Path) -> Result<Update, WuError> {
-        if !is_writable(&self.inner.state_dir) {
-            return Err(WuError::new(
-                HResult::E_ACCESSDENIED,
-                format!(
-                    "cannot write the state directory {} to import {}",
-                    self.inner.state_dir.display(),
-                    path.display()
-                ),
-            ));
-        }
+        self.require_writable(&format!("import {}", path.display()))?;
         let cache = ContentCache::new(&self.inner.state_dir);
         cache.ensure()?;
         let package = wua_package::open_package(path, cache.dir(), &|_| false, &self.inner.package_limits)?;
@@ -169,6 +163,18 @@ impl UpdateSession {
         package.keep();
         self.store().transact(|tx| tx.put_document(&document))?;
         self.update_for(Arc::new(document))
+    }
+
+    /// `E_ACCESSDENIED` when this process cannot write the state directory (D-6), naming what
+    /// it was about to do.
+    pub(crate) fn require_writable(&self, what: &str) -> Result<(), WuError> {
+        if is_writable(&self.inner.state_dir) {
+            return Ok(());
+        }
+        Err(WuError::new(
+            HResult::E_ACCESSDENIED,
+            format!("cannot write the state directory {} to {what}", self.inner.state_dir.display()),
+        ))
     }
 
     /// The newest recorded revision of an update id, or `None`.
@@ -242,6 +248,8 @@ impl UpdateSession {
             is_hidden: tx.is_hidden(&doc.update_id)?,
             eula_accepted,
             reboot_required: tx.pending_reboots(&boot)?.iter().any(|r| r.update_id == doc.update_id),
+            is_present: tx.installed(&doc.update_id)?.is_some(),
+            deployment_action: None,
         })
     }
 

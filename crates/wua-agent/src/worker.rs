@@ -104,6 +104,13 @@ impl Work {
                 Err(e) => return UpdateInstallationResult::failed(e.hresult, e.message),
             },
         };
+        // What is installed is recorded with its document (an update found by a search is
+        // known only to its service's index until then); a revision never changes.
+        if self.operation == UpdateOperation::Installation {
+            if let Err(e) = self.store.transact(|tx| tx.put_document(doc)) {
+                return UpdateInstallationResult::failed(e.hresult(), e.to_string());
+            }
+        }
         match (&doc.handler, self.operation) {
             (Handler::Files, UpdateOperation::Installation) => {
                 files::install(&target, &mut self.store, &self.lock, doc, monitor)

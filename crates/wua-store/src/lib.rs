@@ -8,6 +8,7 @@
 //! returns (WAL + `synchronous = FULL`).
 
 mod migrations;
+mod services;
 mod tx;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use wua_types::{HResult, WuError};
 
+pub use services::{PackEntries, ServiceKind, ServiceRecord};
 pub use tx::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, RootBinding, Tx};
 
 /// The schema version this build writes (datastores are migrated up to it).

@@ -71,6 +71,53 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE journal ADD COLUMN root_id TEXT;
     ALTER TABLE journal ADD COLUMN document TEXT;
     "#,
+    // 3: update services, and a per-service index of the catalog each one serves (its packs,
+    // by name and hash, and what each pack says), apart from `update_documents` (what this
+    // machine imported or installed).
+    r#"
+    CREATE TABLE services (
+        service_id   TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        trusted_root BLOB NOT NULL,
+        ca_bundle    TEXT,
+        is_default   INTEGER NOT NULL,
+        added_at     TEXT NOT NULL
+    );
+    CREATE TABLE service_index (
+        service_id       TEXT PRIMARY KEY,
+        snapshot_version INTEGER NOT NULL,
+        refreshed_at     TEXT NOT NULL
+    );
+    CREATE TABLE index_packs (
+        service_id TEXT NOT NULL,
+        pack       TEXT NOT NULL,
+        sha256     TEXT NOT NULL,
+        PRIMARY KEY (service_id, pack)
+    );
+    CREATE TABLE index_documents (
+        service_id TEXT NOT NULL,
+        pack       TEXT NOT NULL,
+        update_id  TEXT NOT NULL,
+        revision   INTEGER NOT NULL,
+        document   TEXT NOT NULL
+    );
+    CREATE INDEX index_documents_by_pack ON index_documents (service_id, pack);
+    CREATE TABLE index_declines (
+        service_id TEXT NOT NULL,
+        pack       TEXT NOT NULL,
+        update_id  TEXT NOT NULL,
+        revision   INTEGER NOT NULL
+    );
+    CREATE INDEX index_declines_by_pack ON index_declines (service_id, pack);
+    CREATE TABLE index_warnings (
+        service_id TEXT NOT NULL,
+        pack       TEXT NOT NULL,
+        message    TEXT NOT NULL
+    );
+    CREATE INDEX index_warnings_by_pack ON index_warnings (service_id, pack);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -10,8 +10,8 @@ use crate::{StoreError, now_rfc3339};
 /// A transaction on the datastore. Dropping it without [`Tx::commit`] rolls back.
 #[derive(Debug)]
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
-    path: &'a Path,
+    pub(crate) tx: rusqlite::Transaction<'a>,
+    pub(crate) path: &'a Path,
 }
 
 /// The installed state of one update id (D-40: one revision per id).
@@ -163,11 +163,11 @@ impl<'a> Tx<'a> {
         Tx { tx, path }
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite { path: self.path.to_path_buf(), source }
     }
 
-    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+    pub(crate) fn corrupt(&self, detail: impl Into<String>) -> StoreError {
         StoreError::Corrupt { path: PathBuf::from(self.path), detail: detail.into() }
     }
 
@@ -508,6 +508,21 @@ impl<'a> Tx<'a> {
             .optional()
             .map(|r| r.is_some())
             .map_err(|e| self.err(e))
+    }
+
+    /// Every hidden update id (a search reads them at once).
+    pub fn hidden_ids(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut stmt = self.tx.prepare("SELECT update_id FROM hidden").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every accepted (update id, EULA text hash) pair (a search reads them at once).
+    pub fn accepted_eulas(&self) -> Result<std::collections::BTreeSet<(String, String)>, StoreError> {
+        let mut stmt =
+            self.tx.prepare("SELECT update_id, eula_sha256 FROM eula_acceptance").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Sets or clears the hidden flag.

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod fault;
+pub mod serve;
 pub mod trust;
 
 use std::collections::BTreeMap;

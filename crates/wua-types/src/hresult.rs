@@ -224,6 +224,10 @@ hresults! {
     WUA_E_TRUST_BUSY = 0xA024_400E, "another refresh holds the trusted state's refresh lock";
     WUA_E_TRUST_CLOCK = 0xA024_400F, "the system clock is earlier than at a previous refresh (a clock moved backwards)";
     WUA_E_TRUST_IDENTITY = 0xA024_4010, "the repository changed identity (re-created under the same address); `wua service reset ID` clears the service's trusted state";
+
+    // wua's own block, services, search and download (0xA0246xxx).
+    WUA_E_CATALOG_ENTRY_SKIPPED = 0xA024_6001, "a catalog entry this agent does not understand was skipped (a search warning, D-42)";
+    WUA_E_NOT_SYNCED = 0xA024_6002, "the service's catalog was never synced; search online first";
 }
 
 impl HResult {

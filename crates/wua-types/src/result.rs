@@ -1,9 +1,9 @@
-//! Results, progress and history entries of install and uninstall operations.
+//! Results, progress and history entries of install and uninstall operations, and search results.
 
 use serde::{Deserialize, Serialize};
 
 use crate::document::UpdateIdentity;
-use crate::enums::{OperationResultCode, ServerSelection, UpdateOperation};
+use crate::enums::{OperationResultCode, ServerSelection, UpdateExceptionContext, UpdateOperation};
 use crate::hresult::{HResult, WuError};
 use crate::update::invalid_index;
 
@@ -158,6 +158,30 @@ pub struct UpdateHistoryEntry {
     pub warnings: Vec<String>,
     /// A log file in the state directory (command output), if any.
     pub log_path: Option<String>,
+}
+
+/// `IUpdateException`: a non-fatal problem of a search (D-42).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateException {
+    /// `Message`.
+    pub message: String,
+    /// `HResult`.
+    pub hresult: HResult,
+    /// `Context`.
+    pub context: UpdateExceptionContext,
+}
+
+/// `ISearchResult`.
+#[derive(Clone, Debug)]
+pub struct SearchResult {
+    /// `ResultCode`: `SucceededWithErrors` when a document was skipped (D-42).
+    pub result_code: OperationResultCode,
+    /// `Updates` (read-only).
+    pub updates: crate::update::UpdateCollection,
+    /// `RootCategories`: the distinct categories of the returned updates.
+    pub root_categories: Vec<crate::document::Category>,
+    /// `Warnings`.
+    pub warnings: Vec<UpdateException>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::document::{UpdateDocument, UpdateIdentity};
+use crate::enums::DeploymentAction;
 use crate::hresult::{HResult, WuError};
 
 /// Where an update's per-machine flags are persisted (the agent's datastore).
@@ -30,6 +31,11 @@ pub struct UpdateFlags {
     pub eula_accepted: bool,
     /// `RebootRequired`: a restart is pending to finish this update's install or uninstall.
     pub reboot_required: bool,
+    /// `IsPresent`: some revision of the update id is installed.
+    pub is_present: bool,
+    /// `DeploymentAction`: what the update is deployed for on this computer (D-27); `None`
+    /// for an update no service deploys (a standalone package).
+    pub deployment_action: Option<DeploymentAction>,
 }
 
 /// `IUpdate`: a document plus this machine's flags.
@@ -117,6 +123,31 @@ impl Update {
     /// `RebootRequired`.
     pub fn reboot_required(&self) -> bool {
         self.lock_flags().reboot_required
+    }
+
+    /// `IsPresent`.
+    pub fn is_present(&self) -> bool {
+        self.lock_flags().is_present
+    }
+
+    /// `DeploymentAction` (`None` when no service deploys it, D-27).
+    pub fn deployment_action(&self) -> DeploymentAction {
+        self.lock_flags().deployment_action.unwrap_or(DeploymentAction::None)
+    }
+
+    /// `IsAssigned`: deployed for installation (D-27).
+    pub fn is_assigned(&self) -> bool {
+        self.deployment_action() == DeploymentAction::Installation
+    }
+
+    /// `BrowseOnly`: deployed as optional (D-27).
+    pub fn browse_only(&self) -> bool {
+        self.deployment_action() == DeploymentAction::OptionalInstallation
+    }
+
+    /// `AutoSelectOnWebSites`: deployed, and not optional (D-27).
+    pub fn auto_select_on_web_sites(&self) -> bool {
+        self.lock_flags().deployment_action.is_some_and(|a| a != DeploymentAction::OptionalInstallation)
     }
 
     /// `EulaText` (empty when there is none).

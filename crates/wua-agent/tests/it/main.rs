@@ -9,4 +9,5 @@ mod job_model;
 mod jobs;
 mod rule_based;
 mod rules;
+mod search;
 mod support;

@@ -1,0 +1,316 @@
+//! `IUpdateServiceManager`: the update services a session searches, and the refresh of a
+//! service's catalog into its index.
+//!
+//! A service is a signed repository (an `http(s)://` URL or a directory) with the `root.json`
+//! it is trusted by and an optional CA bundle, or an offline export file
+//! (`add_scan_package_service`). Each keeps its trusted TUF state and cache under
+//! `<state>/services/<id>/`; services added with `NonVolatileService` are recorded in the
+//! datastore, the others last as long as the session. A refresh verifies the service's
+//! repository (`wua_trust::verify`), reads only the packs whose hash the index does not have
+//! yet, and writes them into the service's index in one transaction, with the snapshot
+//! version it reflects.
+
+use std::path::{Path, PathBuf};
+
+use wua_store::{PackEntries, ServiceKind, ServiceRecord};
+use wua_trust::verify::{self, RefreshOptions, Source};
+use wua_types::{HResult, ServerSelection, WuError, lock_unpoisoned};
+
+use crate::session::UpdateSession;
+
+/// `IUpdateService`, as wua knows services.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateService {
+    /// `ServiceID`.
+    pub service_id: String,
+    /// `Name`.
+    pub name: String,
+    /// `ServiceUrl`: the repository's URL or directory, or the export file.
+    pub service_url: String,
+    /// `IsScanPackageService`.
+    pub is_scan_package_service: bool,
+    /// `IsManaged`: a managed update server (none yet: the server issue adds them).
+    pub is_managed: bool,
+    /// `IsDefaultAUService`: the service marked default.
+    pub is_default_au_service: bool,
+    /// Recorded in the datastore (`NonVolatileService`), not only for this session.
+    pub non_volatile: bool,
+    /// The CA bundle its HTTPS server is verified with, besides the platform's roots.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl UpdateService {
+    fn of(record: &ServiceRecord, non_volatile: bool) -> Self {
+        UpdateService {
+            service_id: record.service_id.clone(),
+            name: record.name.clone(),
+            service_url: record.source.clone(),
+            is_scan_package_service: record.kind == ServiceKind::ScanPackage,
+            is_managed: false,
+            is_default_au_service: record.is_default,
+            non_volatile,
+            ca_bundle: record.ca_bundle.as_ref().map(PathBuf::from),
+        }
+    }
+}
+
+/// `UpdateServiceOption` flags: `NonVolatileService` (1) records the service in the datastore.
+pub const NON_VOLATILE_SERVICE: i32 = wua_types::UpdateServiceOption::NonVolatileService as i32;
+
+/// `IUpdateServiceManager`.
+#[derive(Clone, Debug)]
+pub struct UpdateServiceManager {
+    session: UpdateSession,
+}
+
+impl UpdateServiceManager {
+    pub(crate) fn new(session: UpdateSession) -> Self {
+        UpdateServiceManager { session }
+    }
+
+    /// `Services`: the recorded services, then this session's, in the order they were added.
+    pub fn services(&self) -> Result<Vec<UpdateService>, WuError> {
+        let mut out: Vec<UpdateService> =
+            self.session.store().read()?.services()?.iter().map(|r| UpdateService::of(r, true)).collect();
+        out.extend(lock_unpoisoned(&self.session.inner.services).iter().map(|r| UpdateService::of(r, false)));
+        Ok(out)
+    }
+
+    /// Adds a signed repository as a service: `source` is an `http(s)://` URL or a directory,
+    /// `trusted_root` the `root.json` it is trusted by (the anchor of its trusted state),
+    /// `ca_bundle` a PEM file of root certificates for its HTTPS server. `flags` as
+    /// `AddScanPackageService`'s (`NON_VOLATILE_SERVICE` records it). Nothing is fetched yet.
+    pub fn add_repository_service(
+        &self,
+        name: &str,
+        source: &str,
+        trusted_root: &[u8],
+        ca_bundle: Option<&Path>,
+        flags: i32,
+    ) -> Result<UpdateService, WuError> {
+        Source::parse(source).map_err(|e| invalid(format!("service source {source}: {e}")))?;
+        self.add(name, ServiceKind::Repository, source, trusted_root, ca_bundle, flags)
+    }
+
+    /// `AddScanPackageService`: an offline export file (`wua repo export`) as a service,
+    /// trusted by `trusted_root`; searched with no network. Nothing is read yet.
+    pub fn add_scan_package_service(
+        &self,
+        name: &str,
+        scan_file: &Path,
+        trusted_root: &[u8],
+        flags: i32,
+    ) -> Result<UpdateService, WuError> {
+        let file = fs_err::canonicalize(scan_file).map_err(|e| invalid(format!("scan package: {e}")))?;
+        if !file.is_file() {
+            return Err(invalid(format!("scan package {} is not a file", file.display())));
+        }
+        self.add(name, ServiceKind::ScanPackage, &file.to_string_lossy(), trusted_root, None, flags)
+    }
+
+    fn add(
+        &self,
+        name: &str,
+        kind: ServiceKind,
+        source: &str,
+        trusted_root: &[u8],
+        ca_bundle: Option<&Path>,
+        flags: i32,
+    ) -> Result<UpdateService, WuError> {
+        if flags & !NON_VOLATILE_SERVICE != 0 {
+            return Err(invalid(format!("unknown service option flags {flags:#x}")));
+        }
+        check_root(trusted_root)?;
+        let ca_bundle = match ca_bundle {
+            Some(path) => {
+                let path = fs_err::canonicalize(path).map_err(|e| invalid(format!("CA bundle: {e}")))?;
+                Some(path.to_string_lossy().into_owned())
+            }
+            None => None,
+        };
+        let record = ServiceRecord {
+            service_id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            kind,
+            source: source.to_owned(),
+            trusted_root: trusted_root.to_vec(),
+            ca_bundle,
+            is_default: false,
+            added_at: wua_store::now_rfc3339(),
+        };
+        let non_volatile = flags & NON_VOLATILE_SERVICE != 0;
+        if non_volatile {
+            self.session.require_writable("add a service")?;
+            self.session.store().transact(|tx| tx.put_service(&record))?;
+        } else {
+            lock_unpoisoned(&self.session.inner.services).push(record.clone());
+        }
+        Ok(UpdateService::of(&record, non_volatile))
+    }
+
+    /// `RemoveService`: the service, its index, its trusted state and cache. An unknown id ->
+    /// `WU_E_UNKNOWN_SERVICE`.
+    pub fn remove_service(&self, service_id: &str) -> Result<(), WuError> {
+        let volatile = {
+            let mut services = lock_unpoisoned(&self.session.inner.services);
+            let before = services.len();
+            services.retain(|s| s.service_id != service_id);
+            services.len() != before
+        };
+        if !volatile {
+            self.session.require_writable("remove a service")?;
+            if !self.session.store().transact(|tx| tx.remove_service(service_id))? {
+                return Err(unknown(service_id));
+            }
+        }
+        remove_state(&self.session.service_dir(service_id))
+    }
+
+    /// Marks a recorded service as the default (`IsDefaultAUService`), unmarking the others.
+    pub fn set_default(&self, service_id: &str) -> Result<(), WuError> {
+        self.session.require_writable("mark the default service")?;
+        let mut record = self.session.store().read()?.service(service_id)?.ok_or_else(|| unknown(service_id))?;
+        record.is_default = true;
+        Ok(self.session.store().transact(|tx| tx.put_service(&record))?)
+    }
+
+    /// Clears a service's trusted state, cache and index (what `WUA_E_TRUST_IDENTITY` asks for
+    /// after a repository was re-created): the next refresh trusts the root the service was
+    /// added with again, as on first use.
+    pub fn reset_service(&self, service_id: &str) -> Result<(), WuError> {
+        self.session.service(service_id)?.ok_or_else(|| unknown(service_id))?;
+        self.session.require_writable("reset a service")?;
+        self.session.store().transact(|tx| tx.clear_index(service_id))?;
+        remove_state(&self.session.service_dir(service_id))
+    }
+}
+
+impl UpdateSession {
+    /// `CreateUpdateServiceManager`.
+    pub fn create_update_service_manager(&self) -> UpdateServiceManager {
+        UpdateServiceManager::new(self.clone())
+    }
+
+    /// Where a service keeps its trusted TUF state and cache.
+    pub(crate) fn service_dir(&self, service_id: &str) -> PathBuf {
+        self.inner.state_dir.join("services").join(service_id)
+    }
+
+    /// A service by id, recorded or of this session.
+    pub(crate) fn service(&self, service_id: &str) -> Result<Option<ServiceRecord>, WuError> {
+        if let Some(s) = lock_unpoisoned(&self.inner.services).iter().find(|s| s.service_id == service_id) {
+            return Ok(Some(s.clone()));
+        }
+        Ok(self.store().read()?.service(service_id)?)
+    }
+
+    /// The service a search or download uses (reference, service manager): `Default` -> the
+    /// service marked default, else the only one; `WindowsUpdate` -> the same among services
+    /// that are not managed; `ManagedServer` -> none yet; `Others` -> `service_id`.
+    pub(crate) fn select_service(
+        &self,
+        selection: ServerSelection,
+        service_id: &str,
+    ) -> Result<(ServiceRecord, ServerSelection), WuError> {
+        let mut all = self.store().read()?.services()?;
+        all.extend(lock_unpoisoned(&self.inner.services).iter().cloned());
+        let pick = |all: Vec<ServiceRecord>| -> Option<ServiceRecord> {
+            if let Some(d) = all.iter().find(|s| s.is_default) {
+                return Some(d.clone());
+            }
+            (all.len() == 1).then(|| all.into_iter().next()).flatten()
+        };
+        let none = |what: &str| {
+            WuError::new(
+                HResult::WU_E_NO_SERVICE,
+                format!("no service for {what}: add one (`wua service add`), mark one default, or name one"),
+            )
+        };
+        match selection {
+            ServerSelection::Default | ServerSelection::WindowsUpdate => {
+                pick(all).map(|s| (s, selection)).ok_or_else(|| none(&format!("server selection {selection}")))
+            }
+            ServerSelection::ManagedServer => {
+                Err(WuError::new(HResult::WU_E_NO_SERVICE, "no managed update server is configured on this machine"))
+            }
+            ServerSelection::Others => {
+                if service_id.is_empty() {
+                    return Err(WuError::new(HResult::E_INVALIDARG, "server selection Others needs a service id"));
+                }
+                let found = all.into_iter().find(|s| s.service_id == service_id);
+                found.map(|s| (s, selection)).ok_or_else(|| unknown(service_id))
+            }
+        }
+    }
+
+    /// Refreshes a service's verified catalog into its index (D-29): verifies its repository,
+    /// reads the packs whose hash the index lacks, and writes what changed in one transaction.
+    /// A failed refresh changes neither the trusted state nor the index. Returns the snapshot
+    /// version the index reflects.
+    pub(crate) fn refresh_service(&self, service: &ServiceRecord) -> Result<u64, WuError> {
+        self.require_writable("refresh a service's catalog")?;
+        let dir = self.service_dir(&service.service_id);
+        let known = self.store().read()?.index_packs(&service.service_id)?;
+        let options = RefreshOptions {
+            ca_bundles: service.ca_bundle.iter().map(PathBuf::from).collect(),
+            known_packs: known.clone(),
+            ..Default::default()
+        };
+        let refreshed = crate::runtime::block_on(async {
+            match service.kind {
+                ServiceKind::Repository => {
+                    let source = Source::parse(&service.source)?;
+                    verify::refresh_with(&service.trusted_root, &dir, &source, &options).await
+                }
+                ServiceKind::ScanPackage => {
+                    verify::refresh_offline_with(&service.trusted_root, &dir, Path::new(&service.source), &options)
+                        .await
+                }
+            }
+        })?
+        .map_err(WuError::from)?;
+        let id = &service.service_id;
+        self.store().transact(|tx| {
+            for pack in &refreshed.packs {
+                if let Some(entries) = &pack.entries {
+                    let entries = PackEntries {
+                        documents: entries.documents.clone(),
+                        declined: entries.declined.clone(),
+                        warnings: entries.warnings.clone(),
+                    };
+                    tx.put_index_pack(id, &pack.name, &pack.sha256, &entries)?;
+                }
+            }
+            for gone in known.keys().filter(|k| !refreshed.packs.iter().any(|p| &p.name == *k)) {
+                tx.remove_index_pack(id, gone)?;
+            }
+            tx.set_index_version(id, refreshed.snapshot_version)
+        })?;
+        Ok(refreshed.snapshot_version)
+    }
+}
+
+fn check_root(bytes: &[u8]) -> Result<(), WuError> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("the trusted root is not JSON: {e}")))?;
+    if doc["signed"]["_type"] != "root" || !doc["signed"]["version"].is_u64() {
+        return Err(invalid("the trusted root is not a TUF root (signed._type \"root\" with a version)"));
+    }
+    Ok(())
+}
+
+fn remove_state(dir: &Path) -> Result<(), WuError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(WuError::new(HResult::WUA_E_STATE_DIR, format!("{}: {e}", dir.display()))),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> WuError {
+    WuError::new(HResult::E_INVALIDARG, message)
+}
+
+fn unknown(service_id: &str) -> WuError {
+    WuError::new(HResult::WU_E_UNKNOWN_SERVICE, format!("no service {service_id} is registered"))
+}

@@ -1,0 +1,165 @@
+//! `UpdateSearcher::search` against a signed repository served on 127.0.0.1 by the static
+//! handler, the same repository as a directory, and an offline export (D-26..D-29, D-42).
+
+use std::path::PathBuf;
+
+use wua_agent::wua_types::{HResult, OperationResultCode, SearchResult, ServerSelection};
+use wua_agent::{NON_VOLATILE_SERVICE, UpdateSession};
+use wua_test_support::serve::Served;
+use wua_trust::repo::{self, InitOptions};
+
+use crate::support::*;
+
+/// A signed repository this test publishes to.
+pub(crate) struct Repo {
+    pub(crate) dir: PathBuf,
+    work: PathBuf,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Repo {
+    pub(crate) fn new(w: &World) -> Repo {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = w.work.join("repo");
+        runtime.block_on(repo::init(&dir, &InitOptions::default())).unwrap();
+        Repo { dir, work: w.work.join("publish"), runtime }
+    }
+
+    /// Publishes `test_id(n)` at `revision` with one file, `tail` appended to its manifest.
+    pub(crate) fn publish(&self, n: u32, revision: i32, tail: &str) {
+        let base = self.work.join(format!("u{n}-r{revision}"));
+        let payload = base.join("payload");
+        wua_test_support::write_payload(
+            &payload,
+            &[(&format!("opt/u{n}/file"), 0o644, format!("r{revision}").as_bytes())],
+        )
+        .unwrap();
+        let manifest = base.join("manifest.toml");
+        std::fs::write(&manifest, files_manifest(&test_id(n), revision, &format!("update {n}"), "", tail)).unwrap();
+        self.runtime.block_on(repo::publish(&self.dir, &manifest, &payload)).unwrap();
+    }
+
+    pub(crate) fn decline(&self, n: u32, revision: i32) {
+        self.runtime.block_on(repo::decline(&self.dir, &test_id(n), revision)).unwrap();
+    }
+
+    /// The root an agent is installed with (the repository's first).
+    pub(crate) fn root(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("repository/metadata/1.root.json")).unwrap()
+    }
+
+    pub(crate) fn served_tree(&self) -> PathBuf {
+        self.dir.join("repository")
+    }
+}
+
+/// `(id, revision)` of each update found, in order.
+fn found(r: &SearchResult) -> Vec<(String, i32)> {
+    r.updates.iter().map(|u| (u.identity().update_id, u.identity().revision_number)).collect()
+}
+
+fn add_service(s: &UpdateSession, source: &str, root: &[u8]) -> String {
+    s.create_update_service_manager()
+        .add_repository_service("test", source, root, None, NON_VOLATILE_SERVICE)
+        .unwrap()
+        .service_id
+}
+
+const NOT_HERE: &str = "[applicability]\nis_installable = { file_exists = \"etc/never-here\" }\n";
+
+/// D-29, D-27: online searches see publishes, revisions and declines; an offline search gives
+/// the same result with the server gone, and a failed online refresh changes nothing.
+#[test]
+fn d29_online_and_offline_search_of_a_served_repository() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    repo.publish(2, 1, NOT_HERE);
+    let server = Served::start(&repo.served_tree());
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let searcher = s.create_update_searcher();
+    let r = searcher.search("").unwrap();
+    assert_eq!(r.result_code, OperationResultCode::Succeeded);
+    assert_eq!(found(&r), [(test_id(1), 1)], "only what applies here is found");
+    let u = r.updates.item(0).unwrap();
+    assert!(u.is_assigned() && !u.browse_only() && u.auto_select_on_web_sites(), "D-27: deployed for installation");
+    assert!(!u.is_installed() && !u.is_downloaded() && !u.is_present());
+    assert!(r.updates.read_only());
+
+    let r = searcher.search("IsInstalled=0 and Type='Software' and IsHidden=0").unwrap();
+    assert_eq!(found(&r), [(test_id(1), 1)]);
+    let r = searcher.search(&format!("UpdateID='{}'", test_id(2))).unwrap();
+    assert!(found(&r).is_empty(), "an update that does not apply is never found");
+
+    repo.publish(1, 2, "");
+    assert_eq!(found(&searcher.search("").unwrap()), [(test_id(1), 2)], "the new revision replaces the old");
+    repo.decline(1, 2);
+    assert_eq!(found(&searcher.search("").unwrap()), [(test_id(1), 1)], "a declined revision is not offered");
+
+    let online = found(&searcher.search("").unwrap());
+    let state = w.state.clone();
+    let before = snapshot(&state, &["wua.db-shm"]).unwrap();
+    drop(server);
+    let e = searcher.search("").unwrap_err();
+    assert_eq!(e.hresult, HResult::WU_E_NO_CONNECTION, "{e}");
+    assert_eq!(snapshot(&state, &["wua.db-shm"]).unwrap(), before, "a failed refresh changes nothing");
+    searcher.set_online(false);
+    assert_eq!(found(&searcher.search("").unwrap()), online, "offline: the same result, no network");
+}
+
+/// The same repository as a directory, then an offline export registered as a scan package
+/// service (`AddScanPackageService`), searched with no network at all.
+#[test]
+fn a_repository_directory_and_a_scan_package_are_services() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    repo.publish(3, 1, "");
+    let s = session(&w);
+    add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
+    assert_eq!(found(&s.create_update_searcher().search("").unwrap()), [(test_id(1), 1), (test_id(3), 1)]);
+
+    let export = w.work.join("scan.tar");
+    repo.runtime
+        .block_on(async { wua_trust::export::export(&repo.dir, &export, wua_trust::export::ExportKind::ScanPackage) })
+        .unwrap();
+    let w2 = World::new().unwrap();
+    let s2 = session(&w2);
+    let manager = s2.create_update_service_manager();
+    let service = manager.add_scan_package_service("scan", &export, &repo.root(), 0).unwrap();
+    assert!(service.is_scan_package_service && !service.non_volatile);
+    let searcher = s2.create_update_searcher();
+    searcher.set_server_selection(ServerSelection::Others);
+    searcher.set_service_id(&service.service_id);
+    assert_eq!(found(&searcher.search("IsInstalled=0").unwrap()), [(test_id(1), 1), (test_id(3), 1)]);
+    assert_eq!(manager.services().unwrap().len(), 1, "a volatile service lives in its session");
+    assert!(session(&w2).create_update_service_manager().services().unwrap().is_empty(), "and only there");
+}
+
+/// Call errors: criteria (D-26), no service, an unknown service, a service never synced.
+#[test]
+fn search_errors_are_named() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    let s = session(&w);
+    let searcher = s.create_update_searcher();
+    assert_eq!(searcher.search("").unwrap_err().hresult, HResult::WU_E_NO_SERVICE);
+    assert_eq!(searcher.search("IsInstalled=").unwrap_err().hresult, HResult::WU_E_INVALID_CRITERIA);
+    add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
+    searcher.set_online(false);
+    assert_eq!(searcher.search("").unwrap_err().hresult, HResult::WUA_E_NOT_SYNCED);
+    searcher.set_server_selection(ServerSelection::Others);
+    searcher.set_service_id("5b0c7a5e-0000-4000-8000-000000000000");
+    assert_eq!(searcher.search("").unwrap_err().hresult, HResult::WU_E_UNKNOWN_SERVICE);
+    searcher.set_server_selection(ServerSelection::ManagedServer);
+    assert_eq!(searcher.search("").unwrap_err().hresult, HResult::WU_E_NO_SERVICE);
+    let manager = s.create_update_service_manager();
+    let bad = manager.add_repository_service("bad", &repo.dir.to_string_lossy(), b"{}", None, 0).unwrap_err();
+    assert_eq!(bad.hresult, HResult::E_INVALIDARG);
+    assert_eq!(
+        manager.remove_service("5b0c7a5e-0000-4000-8000-000000000000").unwrap_err().hresult,
+        HResult::WU_E_UNKNOWN_SERVICE
+    );
+}
