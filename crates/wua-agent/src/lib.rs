@@ -16,11 +16,14 @@
 //! - [`UpdateSearcher`] (`IUpdateSearcher`): `search` (online refreshes the service's index
 //!   first, D-29; offline searches it with no network), and history (`query_history`,
 //!   `get_total_history_count`, D-35).
+//! - [`UpdateDownloader`] (`IUpdateDownloader`): `download` fetches what a search found from its
+//!   service into the content cache, verified as it streams (D-5, D-31).
 //!
 //! Updates, collections, results and codes are `wua-types`' ([`wua_types`] is re-exported).
 //! The library never prints; it logs through `tracing` only.
 
 mod access;
+mod downloader;
 mod installer;
 mod job;
 mod runtime;
@@ -31,6 +34,7 @@ mod session;
 mod system;
 mod worker;
 
+pub use downloader::UpdateDownloader;
 pub use installer::UpdateInstaller;
 pub use job::{
     AsyncState, CompletedCallback, EndFuture, InstallationCompletedCallbackArgs, InstallationJob,

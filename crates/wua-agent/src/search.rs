@@ -60,11 +60,12 @@ impl Subject for Seen {
     }
 }
 
-/// Searches `documents` (a service's offered revisions; `skipped` its D-42 warnings) for
+/// Searches `documents` (the offered revisions of service `service_id`; `skipped` its D-42 warnings) for
 /// `criteria` on the session's machine. Every update of these services is deployed for
 /// installation (D-27: only a managed server applies approvals).
 pub(crate) fn evaluate(
     session: &UpdateSession,
+    service_id: &str,
     documents: Vec<UpdateDocument>,
     skipped: Vec<String>,
     criteria: &Criteria,
@@ -131,7 +132,7 @@ pub(crate) fn evaluate(
         for c in &s.document.categories {
             categories.entry(c.id.clone()).or_insert_with(|| c.clone());
         }
-        updates.push(Update::new(s.document, s.flags, Some(sink.clone())));
+        updates.push(Update::from_service(s.document, s.flags, Some(sink.clone()), service_id.to_owned()));
     }
     let warnings: Vec<UpdateException> = skipped
         .into_iter()

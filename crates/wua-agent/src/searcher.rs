@@ -116,7 +116,14 @@ impl UpdateSearcher {
             }
             tx.index_offered(&service.service_id)?
         };
-        crate::search::evaluate(&self.session, documents, warnings, &parsed, settings.include_superseded)
+        crate::search::evaluate(
+            &self.session,
+            &service.service_id,
+            documents,
+            warnings,
+            &parsed,
+            settings.include_superseded,
+        )
     }
 
     /// `QueryHistory(start, count)`: newest first; `start < 0` or `count <= 0` ->

@@ -160,6 +160,46 @@ pub struct UpdateHistoryEntry {
     pub log_path: Option<String>,
 }
 
+/// `IUpdateDownloadResult`: the outcome of one update's download, plus wua's context text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateDownloadResult {
+    /// `ResultCode`.
+    pub result_code: OperationResultCode,
+    /// `HResult`.
+    pub hresult: HResult,
+    /// What happened, for people. Empty on success.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// `IDownloadResult`: the overall outcome (D-3, as for installs) and one result per update.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadResult {
+    /// `ResultCode` (D-3).
+    pub result_code: OperationResultCode,
+    /// `HResult` (D-3).
+    pub hresult: HResult,
+    /// One entry per update.
+    pub update_results: Vec<UpdateDownloadResult>,
+}
+
+impl DownloadResult {
+    /// Folds per-update results into the overall result as D-3 says (the same rule as
+    /// [`InstallationResult::aggregate`]).
+    pub fn aggregate(update_results: Vec<UpdateDownloadResult>, aborted: bool) -> Self {
+        let as_install =
+            update_results.iter().map(|r| UpdateInstallationResult::new(r.result_code, r.hresult)).collect();
+        let overall = InstallationResult::aggregate(as_install, aborted);
+        DownloadResult { result_code: overall.result_code, hresult: overall.hresult, update_results }
+    }
+
+    /// `GetUpdateResult(index)`; out of range -> `WU_E_INVALIDINDEX` (D-4).
+    pub fn get_update_result(&self, index: i32) -> Result<&UpdateDownloadResult, WuError> {
+        let len = self.update_results.len();
+        usize::try_from(index).ok().and_then(|i| self.update_results.get(i)).ok_or_else(|| invalid_index(index, len))
+    }
+}
+
 /// `IUpdateException`: a non-fatal problem of a search (D-42).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateException {

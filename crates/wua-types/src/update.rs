@@ -48,6 +48,8 @@ struct UpdateInner {
     document: Arc<UpdateDocument>,
     flags: Mutex<UpdateFlags>,
     sink: Option<Arc<dyn UpdateStateSink>>,
+    /// The service a search found it in (its content is downloaded from there).
+    service_id: Option<String>,
 }
 
 impl std::fmt::Debug for Update {
@@ -66,7 +68,29 @@ impl Update {
         if document.eula.is_none() {
             flags.eula_accepted = true;
         }
-        Update { inner: Arc::new(UpdateInner { document, flags: Mutex::new(flags), sink }) }
+        Update { inner: Arc::new(UpdateInner { document, flags: Mutex::new(flags), sink, service_id: None }) }
+    }
+
+    /// An update a search found in the service `service_id`.
+    pub fn from_service(
+        document: Arc<UpdateDocument>,
+        flags: UpdateFlags,
+        sink: Option<Arc<dyn UpdateStateSink>>,
+        service_id: String,
+    ) -> Self {
+        let update = Update::new(document, flags, sink);
+        let inner = UpdateInner {
+            document: update.inner.document.clone(),
+            flags: Mutex::new(update.flags()),
+            sink: update.inner.sink.clone(),
+            service_id: Some(service_id),
+        };
+        Update { inner: Arc::new(inner) }
+    }
+
+    /// The service a search found this update in; `None` for a standalone package.
+    pub fn service_id(&self) -> Option<&str> {
+        self.inner.service_id.as_deref()
     }
 
     /// An update with default flags and nowhere to persist them (for tests).

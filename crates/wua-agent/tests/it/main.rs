@@ -4,6 +4,7 @@
 mod api_shape;
 mod commands;
 mod decisions_doc;
+mod download;
 mod example;
 mod job_model;
 mod jobs;

@@ -58,7 +58,7 @@ fn found(r: &SearchResult) -> Vec<(String, i32)> {
     r.updates.iter().map(|u| (u.identity().update_id, u.identity().revision_number)).collect()
 }
 
-fn add_service(s: &UpdateSession, source: &str, root: &[u8]) -> String {
+pub(crate) fn add_service(s: &UpdateSession, source: &str, root: &[u8]) -> String {
     s.create_update_service_manager()
         .add_repository_service("test", source, root, None, NON_VOLATILE_SERVICE)
         .unwrap()
