@@ -89,7 +89,7 @@ impl UpdateSearcher {
         lock_unpoisoned(&self.settings).client_application_id = id.into();
     }
 
-    /// `EscapeString`: `text` as a criteria string literal's contents (D-26).
+    /// `EscapeString`: `text` as a criteria string literal, quotes included (D-26).
     pub fn escape_string(&self, text: &str) -> String {
         wua_catalog::escape_string(text)
     }

@@ -1,12 +1,12 @@
 //! One function per verb.
 
 use wua_agent::UpdateSession;
-use wua_agent::wua_types::{HResult, UpdateCollection, UpdateOperation, WuError};
+use wua_agent::wua_types::{HResult, Update, UpdateCollection, UpdateOperation, WuError};
 use wua_package::Compression;
 
 use crate::session::open_session;
 use crate::{Cli, CliResult, Command, EXIT_OK, PackageCommand, exit_code};
-use crate::{jobrun, output};
+use crate::{jobrun, output, services};
 
 /// Runs the verb the command line names; the process's exit code.
 pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
@@ -35,12 +35,42 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             accept_eulas(cli, &updates, *accept_eula)?;
             install(cli, &session, updates, *forced)
         }
-        Command::Install { update_ids, accept_eula, forced } => {
+        Command::Install { update_ids, all, service, accept_eula, forced } => {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
-            let updates = known(&session, update_ids)?;
+            let updates = if *all {
+                services::search(&session, service.as_deref(), "", false)?.updates.copy()
+            } else {
+                known_or_synced(&session, service.as_deref(), update_ids)?
+            };
+            if updates.is_empty() {
+                output::print_nothing_to_install(cli);
+                return Ok(EXIT_OK);
+            }
+            services::download_missing(cli, &session, &updates)?;
             accept_eulas(cli, &updates, *accept_eula)?;
             install(cli, &session, updates, *forced)
         }
+        Command::Search { criteria, offline, service } => {
+            let session = open_session(cli, &cli.state_dir, &cli.root)?;
+            let result = services::search(&session, service.as_deref(), criteria, *offline)?;
+            output::print_search(cli, &result);
+            Ok(EXIT_OK)
+        }
+        Command::Download { criteria, offline, service, forced } => {
+            let session = open_session(cli, &cli.state_dir, &cli.root)?;
+            let found = services::search(&session, service.as_deref(), criteria, *offline)?.updates.copy();
+            if found.is_empty() {
+                output::print_nothing_to_install(cli);
+                return Ok(EXIT_OK);
+            }
+            let downloader = session.create_update_downloader();
+            downloader.set_updates(found.clone());
+            downloader.set_is_forced(*forced);
+            let result = downloader.download()?;
+            output::print_download(cli, &found, &result);
+            Ok(services::download_exit_code(&result))
+        }
+        Command::Service(command) => services::run(cli, command),
         Command::Uninstall { update_ids, forced } => {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
             let updates = known(&session, update_ids)?;
@@ -78,10 +108,29 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
 /// The newest known revision of each id, each update once, in the order first named; an
 /// unknown id is a call error.
 fn known(session: &UpdateSession, ids: &[String]) -> CliResult<UpdateCollection> {
+    known_by(ids, |id| session.find_update(id))
+}
+
+/// The newest revision of each id among those the datastore knows (imported, installed) and
+/// the service's synced catalog offers.
+fn known_or_synced(session: &UpdateSession, service: Option<&str>, ids: &[String]) -> CliResult<UpdateCollection> {
+    known_by(ids, |id| {
+        let known = session.find_update(id)?;
+        let synced = services::find_synced(session, service, id)?;
+        Ok(match (known, synced) {
+            (Some(k), Some(s)) if s.identity().revision_number > k.identity().revision_number => Some(s),
+            (Some(k), _) => Some(k),
+            (None, s) => s,
+        })
+    })
+}
+
+/// Each id's update as `lookup` finds it, each update once, in the order first named.
+fn known_by(ids: &[String], lookup: impl Fn(&str) -> CliResult<Option<Update>>) -> CliResult<UpdateCollection> {
     let mut updates = UpdateCollection::new();
     let mut seen = std::collections::HashSet::new();
     for id in ids {
-        let update = session.find_update(id)?.ok_or_else(|| {
+        let update = lookup(id)?.ok_or_else(|| {
             WuError::new(HResult::WU_E_UNKNOWN_ID, format!("no update with id {id} is known to this agent"))
         })?;
         // Compared as resolved, so two spellings of one id count as one.

@@ -7,11 +7,12 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use wua_agent::RecoveredOperation;
 use wua_agent::wua_types::{
-    HResult, InstallationResult, OperationResultCode, ServerSelection, Update, UpdateCollection, UpdateDocument,
-    UpdateHistoryEntry, UpdateIdentity, UpdateInstallationResult, UpdateOperation, WuError,
+    DownloadResult, HResult, InstallationResult, OperationResultCode, SearchResult, ServerSelection, Update,
+    UpdateCollection, UpdateDocument, UpdateHistoryEntry, UpdateIdentity, UpdateInstallationResult, UpdateOperation,
+    WuError,
 };
+use wua_agent::{RecoveredOperation, UpdateService};
 
 /// Prints a document on stdout, pretty.
 pub(crate) fn print(doc: &impl Serialize) {
@@ -444,4 +445,146 @@ pub(crate) struct RepoListEntry {
     pub title: String,
     /// Declined: no longer offered to new installs.
     pub declined: bool,
+}
+
+/// `wua search`: the `ISearchResult`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Search {
+    pub result_code: OperationResultCode,
+    pub updates: Vec<SearchUpdate>,
+    pub root_categories: Vec<String>,
+    pub warnings: Vec<SearchWarning>,
+}
+
+impl From<&SearchResult> for Search {
+    fn from(r: &SearchResult) -> Self {
+        Search {
+            result_code: r.result_code,
+            updates: r.updates.iter().map(SearchUpdate::from).collect(),
+            root_categories: r.root_categories.iter().map(|c| c.name.clone()).collect(),
+            warnings: r
+                .warnings
+                .iter()
+                .map(|w| SearchWarning { message: w.message.clone(), hresult: w.hresult.into() })
+                .collect(),
+        }
+    }
+}
+
+/// `wua search`: one update found, with its flags.
+#[derive(Debug, Serialize)]
+pub(crate) struct SearchUpdate {
+    #[serde(flatten)]
+    pub status: StatusUpdate,
+    pub is_present: bool,
+    pub is_mandatory: bool,
+    pub is_assigned: bool,
+    pub browse_only: bool,
+    pub deployment_action: String,
+    pub service_id: Option<String>,
+}
+
+impl From<&Update> for SearchUpdate {
+    fn from(u: &Update) -> Self {
+        SearchUpdate {
+            status: StatusUpdate::from(u),
+            is_present: u.is_present(),
+            is_mandatory: u.is_mandatory(),
+            is_assigned: u.is_assigned(),
+            browse_only: u.browse_only(),
+            deployment_action: u.deployment_action().to_string(),
+            service_id: u.service_id().map(str::to_owned),
+        }
+    }
+}
+
+/// `wua search`: one warning (D-42).
+#[derive(Debug, Serialize)]
+pub(crate) struct SearchWarning {
+    pub message: String,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+}
+
+/// `wua download`: the `IDownloadResult`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Download {
+    pub result_code: OperationResultCode,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+    pub updates: Vec<DownloadedUpdate>,
+}
+
+impl Download {
+    pub(crate) fn new(updates: &UpdateCollection, r: &DownloadResult) -> Self {
+        Download {
+            result_code: r.result_code,
+            hresult: r.hresult.into(),
+            updates: updates
+                .iter()
+                .zip(&r.update_results)
+                .map(|(u, r)| DownloadedUpdate {
+                    update_id: u.identity().update_id,
+                    revision_number: u.identity().revision_number,
+                    result_code: r.result_code,
+                    hresult: r.hresult.into(),
+                    message: r.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `wua download`: one update's outcome.
+#[derive(Debug, Serialize)]
+pub(crate) struct DownloadedUpdate {
+    pub update_id: String,
+    pub revision_number: i32,
+    pub result_code: OperationResultCode,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+    pub message: String,
+}
+
+/// `wua install --all`, `wua download`: a search that found nothing.
+#[derive(Debug, Serialize)]
+pub(crate) struct Nothing {
+    pub updates: usize,
+}
+
+/// `wua service add`, and one entry of `wua service list`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Service {
+    pub service_id: String,
+    pub name: String,
+    pub service_url: String,
+    pub is_scan_package_service: bool,
+    pub is_default_au_service: bool,
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl From<&UpdateService> for Service {
+    fn from(s: &UpdateService) -> Self {
+        Service {
+            service_id: s.service_id.clone(),
+            name: s.name.clone(),
+            service_url: s.service_url.clone(),
+            is_scan_package_service: s.is_scan_package_service,
+            is_default_au_service: s.is_default_au_service,
+            ca_bundle: s.ca_bundle.clone(),
+        }
+    }
+}
+
+/// `wua service list`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Services {
+    pub services: Vec<Service>,
+}
+
+/// `wua service remove|reset|default`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ServiceDone {
+    pub service_id: String,
+    pub done: String,
 }

@@ -12,6 +12,7 @@ mod json;
 mod output;
 mod quickstart;
 mod repo;
+mod services;
 mod session;
 
 use std::path::PathBuf;
@@ -55,12 +56,20 @@ pub enum Command {
         #[arg(long)]
         forced: bool,
     },
-    /// Install updates already known to this agent (imported or downloaded), by id.
+    /// Install updates: by id (imported, or found in the service's synced catalog, downloaded
+    /// first), or with `--all` everything a search of the service finds (not installed, not
+    /// hidden), downloaded first.
     Install {
         /// Update ids to install (the newest known revision of each), repeated or several after
         /// one flag; an id given twice is installed once.
-        #[arg(long = "update-id", required = true, num_args = 1.., action = ArgAction::Append)]
+        #[arg(long = "update-id", num_args = 1.., action = ArgAction::Append, required_unless_present = "all")]
         update_ids: Vec<String>,
+        /// Install everything an online search of the service finds.
+        #[arg(long, conflicts_with = "update_ids")]
+        all: bool,
+        /// The service (default: the default service, or the only one).
+        #[arg(long)]
+        service: Option<String>,
         /// Accept the license terms of these updates (they are printed first).
         #[arg(long)]
         accept_eula: bool,
@@ -87,6 +96,37 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         count: i32,
     },
+    /// Search a service for updates (WUA's criteria language; the empty criteria mean
+    /// `IsInstalled=0 and IsHidden=0`).
+    Search {
+        /// The criteria, e.g. "IsInstalled=0 and Type='Software'".
+        #[arg(default_value = "")]
+        criteria: String,
+        /// Search the catalog already synced, with no network.
+        #[arg(long)]
+        offline: bool,
+        /// The service (default: the default service, or the only one).
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Download the content of what a search of a service finds.
+    Download {
+        /// The criteria, as for `search`.
+        #[arg(default_value = "")]
+        criteria: String,
+        /// Search the catalog already synced, with no network (the content is still fetched).
+        #[arg(long)]
+        offline: bool,
+        /// The service (default: the default service, or the only one).
+        #[arg(long)]
+        service: Option<String>,
+        /// Fetch again what the cache already holds.
+        #[arg(long)]
+        forced: bool,
+    },
+    /// Work with the update services this agent searches.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Show the known updates, their state and whether a reboot is pending.
     Status,
     /// Finish or undo operations a crash or power loss interrupted (installs and uninstalls
@@ -284,6 +324,46 @@ pub enum RootCommand {
         /// Signed copies of the proposal.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+/// `wua service ...`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Add a signed repository (an `http(s)://` URL or a directory) or an offline export file
+    /// as a service; prints its id.
+    Add {
+        /// A name for people.
+        name: String,
+        /// The repository's URL or directory, or an export file (`wua repo export`).
+        source: String,
+        /// The `root.json` the repository is trusted by (the one this agent was installed with).
+        #[arg(long)]
+        trusted_root: PathBuf,
+        /// A PEM file of root certificates for the repository's HTTPS server.
+        #[arg(long)]
+        ca_bundle: Option<PathBuf>,
+        /// Make it the default service.
+        #[arg(long)]
+        default: bool,
+    },
+    /// List the services.
+    List,
+    /// Remove a service, its index, its trusted state and its cache.
+    Remove {
+        /// The service id.
+        id: String,
+    },
+    /// Clear a service's trusted state, cache and index (after its repository was re-created:
+    /// `WUA_E_TRUST_IDENTITY`); the next search trusts the root it was added with again.
+    Reset {
+        /// The service id.
+        id: String,
+    },
+    /// Make a service the default.
+    Default {
+        /// The service id.
+        id: String,
     },
 }
 

@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
-use wua_agent::UpdateSession;
-use wua_agent::wua_types::{InstallationResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry, WuError};
+use wua_agent::wua_types::{
+    DownloadResult, InstallationResult, SearchResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry,
+    WuError,
+};
+use wua_agent::{UpdateService, UpdateSession};
 
 use crate::Cli;
 use crate::json;
@@ -183,6 +186,104 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
         .collect();
     print_table(&["update", "identity", "installed", "downloaded", "hidden", "eula accepted"], &rows);
     Ok(())
+}
+
+pub(crate) fn print_search(cli: &Cli, result: &SearchResult) {
+    if cli.json {
+        json::print(&json::Search::from(result));
+        return;
+    }
+    let yn = |b: bool| if b { "yes".to_owned() } else { "no".to_owned() };
+    let rows: Vec<Vec<String>> = result
+        .updates
+        .iter()
+        .map(|u| {
+            vec![
+                u.title().to_owned(),
+                u.identity().update_id,
+                u.identity().revision_number.to_string(),
+                yn(u.is_installed()),
+                yn(u.is_downloaded()),
+                yn(u.is_hidden()),
+                yn(u.eula_accepted()),
+            ]
+        })
+        .collect();
+    print_table(&["update", "update id", "rev", "installed", "downloaded", "hidden", "eula accepted"], &rows);
+    for w in &result.warnings {
+        println!("warning: {} ({})", w.message, w.hresult);
+    }
+    println!("search: {} update(s), {}", result.updates.count(), result.result_code);
+}
+
+pub(crate) fn print_download(cli: &Cli, updates: &UpdateCollection, result: &DownloadResult) {
+    if cli.json {
+        json::print(&json::Download::new(updates, result));
+        return;
+    }
+    let rows: Vec<Vec<String>> = updates
+        .iter()
+        .zip(&result.update_results)
+        .map(|(u, r)| {
+            vec![
+                u.title().to_owned(),
+                format!("{} rev {}", short_id(&u.identity().update_id), u.identity().revision_number),
+                r.result_code.to_string(),
+                r.hresult.name_or_hex(),
+            ]
+        })
+        .collect();
+    print_table(&["update", "identity", "result", "hresult"], &rows);
+    for (u, r) in updates.iter().zip(&result.update_results) {
+        if !r.message.is_empty() {
+            println!("  {}: {}", u.title(), r.message);
+        }
+    }
+    println!("download: {} ({})", result.result_code, result.hresult);
+}
+
+pub(crate) fn print_nothing_to_install(cli: &Cli) {
+    if cli.json {
+        json::print(&json::Nothing { updates: 0 });
+    } else {
+        println!("no updates found");
+    }
+}
+
+pub(crate) fn print_service_added(cli: &Cli, service: &UpdateService) {
+    if cli.json {
+        json::print(&json::Service::from(service));
+    } else {
+        println!("added service {} \"{}\" ({})", service.service_id, service.name, service.service_url);
+    }
+}
+
+pub(crate) fn print_services(cli: &Cli, services: &[UpdateService]) {
+    if cli.json {
+        json::print(&json::Services { services: services.iter().map(json::Service::from).collect() });
+        return;
+    }
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.service_id.clone(),
+                s.name.clone(),
+                if s.is_scan_package_service { "scan package".into() } else { "repository".into() },
+                s.service_url.clone(),
+                if s.is_default_au_service { "yes".into() } else { "no".into() },
+            ]
+        })
+        .collect();
+    print_table(&["service id", "name", "kind", "source", "default"], &rows);
+}
+
+pub(crate) fn print_service_done(cli: &Cli, what: &str, id: &str) {
+    if cli.json {
+        json::print(&json::ServiceDone { service_id: id.to_owned(), done: what.to_owned() });
+    } else {
+        println!("service {id}: {what}");
+    }
 }
 
 fn short_id(id: &str) -> &str {

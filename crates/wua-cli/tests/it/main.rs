@@ -12,5 +12,6 @@ mod modes;
 mod repo_crash;
 mod revisions;
 mod roots;
+mod services;
 mod support;
 mod trusted_state_crash;

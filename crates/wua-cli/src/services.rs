@@ -1,0 +1,113 @@
+//! `wua service`, and the searches and downloads of `search`, `download` and `install`.
+
+use std::path::Path;
+
+use wua_agent::wua_types::{
+    DownloadResult, HResult, OperationResultCode, SearchResult, ServerSelection, Update, UpdateCollection,
+};
+use wua_agent::{NON_VOLATILE_SERVICE, UpdateSearcher, UpdateSession};
+
+use crate::session::open_session;
+use crate::{Cli, CliResult, EXIT_CALL_ERROR, EXIT_FAILED, EXIT_OK, ServiceCommand, output};
+
+/// Runs `wua service ...`.
+pub(crate) fn run(cli: &Cli, command: &ServiceCommand) -> CliResult<u8> {
+    let session = open_session(cli, &cli.state_dir, &cli.root)?;
+    let manager = session.create_update_service_manager();
+    match command {
+        ServiceCommand::Add { name, source, trusted_root, ca_bundle, default } => {
+            let trusted = fs_err::read(trusted_root)
+                .map_err(|e| wua_agent::wua_types::WuError::new(HResult::E_INVALIDARG, e.to_string()))?;
+            // The CLI's services outlive the process: always `NonVolatileService`.
+            let service = if Path::new(source).is_file() {
+                manager.add_scan_package_service(name, Path::new(source), &trusted, NON_VOLATILE_SERVICE)?
+            } else {
+                manager.add_repository_service(name, source, &trusted, ca_bundle.as_deref(), NON_VOLATILE_SERVICE)?
+            };
+            if *default {
+                manager.set_default(&service.service_id)?;
+            }
+            let service =
+                manager.services()?.into_iter().find(|s| s.service_id == service.service_id).unwrap_or(service);
+            output::print_service_added(cli, &service);
+        }
+        ServiceCommand::List => output::print_services(cli, &manager.services()?),
+        ServiceCommand::Remove { id } => {
+            manager.remove_service(id)?;
+            output::print_service_done(cli, "removed", id);
+        }
+        ServiceCommand::Reset { id } => {
+            manager.reset_service(id)?;
+            output::print_service_done(cli, "reset", id);
+        }
+        ServiceCommand::Default { id } => {
+            manager.set_default(id)?;
+            output::print_service_done(cli, "made the default", id);
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// A searcher on `service` (or the default selection), online unless `offline`.
+fn searcher(session: &UpdateSession, service: Option<&str>, offline: bool) -> UpdateSearcher {
+    let searcher = session.create_update_searcher();
+    if let Some(id) = service {
+        searcher.set_server_selection(ServerSelection::Others);
+        searcher.set_service_id(id);
+    }
+    searcher.set_online(!offline);
+    searcher
+}
+
+/// Searches `service` (or the default selection) for `criteria`.
+pub(crate) fn search(
+    session: &UpdateSession,
+    service: Option<&str>,
+    criteria: &str,
+    offline: bool,
+) -> CliResult<SearchResult> {
+    searcher(session, service, offline).search(criteria)
+}
+
+/// The newest offered revision of `id` in the service's synced catalog, superseded or not.
+pub(crate) fn find_synced(session: &UpdateSession, service: Option<&str>, id: &str) -> CliResult<Option<Update>> {
+    if !wua_agent::wua_types::is_uuid(id) {
+        return Ok(None);
+    }
+    let searcher = searcher(session, service, true);
+    searcher.set_include_potentially_superseded_updates(true);
+    let criteria = format!("UpdateID={}", searcher.escape_string(id));
+    match searcher.search(&criteria) {
+        Ok(result) => Ok(result.updates.iter().next().cloned()),
+        // With no service, or one never synced, an id that is not imported is simply unknown.
+        Err(e) if e.hresult == HResult::WU_E_NO_SERVICE && service.is_none() => Ok(None),
+        Err(e) if e.hresult == HResult::WUA_E_NOT_SYNCED => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Downloads what of `updates` a service offers and the cache lacks; a failed download is a
+/// call error naming the update (its install could not succeed).
+pub(crate) fn download_missing(cli: &Cli, session: &UpdateSession, updates: &UpdateCollection) -> CliResult<()> {
+    let missing: UpdateCollection =
+        updates.iter().filter(|u| !u.is_downloaded() && u.service_id().is_some()).cloned().collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let downloader = session.create_update_downloader();
+    downloader.set_updates(missing.clone());
+    let result = downloader.download()?;
+    if !cli.json {
+        output::print_download(cli, &missing, &result);
+    }
+    Ok(())
+}
+
+/// 0 when every download succeeded, 1 otherwise.
+pub(crate) fn download_exit_code(result: &DownloadResult) -> u8 {
+    match result.result_code {
+        OperationResultCode::Succeeded => EXIT_OK,
+        OperationResultCode::NotStarted | OperationResultCode::InProgress => EXIT_CALL_ERROR,
+        _ => EXIT_FAILED,
+    }
+}

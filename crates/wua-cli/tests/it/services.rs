@@ -1,0 +1,111 @@
+//! `wua service`, `wua search`, `wua download` and `wua install --all` against a signed
+//! repository: served over HTTP on 127.0.0.1, and as a directory.
+
+use std::path::Path;
+use std::process::Command;
+
+use wua_test_support::serve::Served;
+
+use crate::support::*;
+
+fn ok(cmd: &mut Command) -> serde_json::Value {
+    let o = run(cmd);
+    assert!(o.status.success(), "{}", text(&o));
+    json(&o)
+}
+
+/// `wua --json ...` on the world's agent.
+fn agent(w: &World) -> Command {
+    let mut c = wua(&w.state, &w.root);
+    c.arg("--json");
+    c
+}
+
+/// A repository in `w.work/repo` with `test_id(n)` for each `n`, published through the CLI.
+fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {
+    let repo = w.work.join("repo");
+    ok(agent(w).args(["repo", "init"]).arg(&repo));
+    for n in ns {
+        publish(w, &repo, *n, 1);
+    }
+    repo
+}
+
+fn publish(w: &World, repo: &Path, n: u32, revision: i32) {
+    let payload = w.work.join(format!("payload-{n}-{revision}"));
+    wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, format!("r{revision}").as_bytes())])
+        .unwrap();
+    let manifest = w.work.join(format!("m{n}-{revision}.toml"));
+    std::fs::write(&manifest, files_manifest(&test_id(n), revision, &format!("update {n}"), "", "")).unwrap();
+    ok(agent(w).args(["repo", "publish"]).arg(repo).arg(&manifest).arg("--payload").arg(&payload));
+}
+
+fn ids(v: &serde_json::Value) -> Vec<String> {
+    v["updates"].as_array().unwrap().iter().map(|u| u["update_id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The whole flow through the command line, over HTTP: add a service, search, install
+/// everything found (downloaded first), a new revision seen after the next search; then
+/// reset and remove the service.
+#[test]
+fn service_search_install_all_over_http() {
+    let w = World::new().unwrap();
+    let repo = repository(&w, &[1, 2]);
+    let server = Served::start(&repo.join("repository"));
+    let root = repo.join("repository/metadata/1.root.json");
+    let added =
+        ok(agent(&w).args(["service", "add", "main", &server.url, "--default"]).arg("--trusted-root").arg(&root));
+    let id = added["service_id"].as_str().unwrap().to_owned();
+    assert_eq!(added["is_default_au_service"], true);
+    let list = ok(agent(&w).args(["service", "list"]));
+    assert_eq!(list["services"].as_array().unwrap().len(), 1);
+
+    let found = ok(agent(&w).arg("search"));
+    assert_eq!(ids(&found), [test_id(1), test_id(2)]);
+    assert_eq!(found["updates"][0]["is_assigned"], true);
+    assert_eq!(found["updates"][0]["service_id"], id.as_str());
+
+    let installed = ok(agent(&w).args(["install", "--all"]));
+    assert_eq!(installed["result_code"], "Succeeded", "{installed}");
+    assert_eq!(std::fs::read(w.root.join("opt/u2/file")).unwrap(), b"r1");
+    assert!(ids(&ok(agent(&w).arg("search"))).is_empty());
+    assert_eq!(ids(&ok(agent(&w).args(["search", "IsInstalled=1", "--offline"]))), [test_id(1), test_id(2)]);
+
+    publish(&w, &repo, 1, 2);
+    let found = ok(agent(&w).arg("search"));
+    assert_eq!(ids(&found), [test_id(1)], "the new revision is offered");
+    assert_eq!(found["updates"][0]["revision_number"], 2);
+    let downloaded = ok(agent(&w).arg("download"));
+    assert_eq!(downloaded["result_code"], "Succeeded", "{downloaded}");
+    ok(agent(&w).args(["install", "--update-id", &test_id(1)]));
+    assert_eq!(std::fs::read(w.root.join("opt/u1/file")).unwrap(), b"r2");
+
+    ok(agent(&w).args(["service", "reset", &id]));
+    assert!(!w.state.join("services").join(&id).exists());
+    assert!(ids(&ok(agent(&w).arg("search"))).is_empty(), "a reset service trusts its root again");
+    ok(agent(&w).args(["service", "remove", &id]));
+    let o = run(agent(&w).arg("search"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(json(&o)["hresult_name"], "WU_E_NO_SERVICE");
+}
+
+/// A repository directory as a service, and a trust failure at refresh: the search fails with
+/// the named error and the index is left as it was (an offline search still answers).
+#[test]
+fn a_repository_directory_and_a_refused_refresh() {
+    let w = World::new().unwrap();
+    let repo = repository(&w, &[1]);
+    let root = repo.join("repository/metadata/1.root.json");
+    ok(agent(&w).args(["service", "add", "dir"]).arg(&repo).arg("--trusted-root").arg(&root));
+    assert_eq!(ids(&ok(agent(&w).arg("search"))), [test_id(1)]);
+    // A replayed older timestamp: a rollback.
+    let ts = repo.join("repository/metadata/timestamp.json");
+    let old = std::fs::read(&ts).unwrap();
+    publish(&w, &repo, 2, 1);
+    assert_eq!(ids(&ok(agent(&w).arg("search"))), [test_id(1), test_id(2)]);
+    std::fs::write(&ts, old).unwrap();
+    let o = run(agent(&w).arg("search"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(json(&o)["hresult_name"], "WUA_E_TRUST_ROLLBACK", "{}", text(&o));
+    assert_eq!(ids(&ok(agent(&w).args(["search", "--offline"]))), [test_id(1), test_id(2)]);
+}
