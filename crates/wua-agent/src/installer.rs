@@ -277,7 +277,11 @@ impl UpdateInstaller {
                 root_id: &root_id,
                 state_dir: &inner.state_dir,
                 boot_id: &boot_id,
-                client_application_id: &settings.client_application_id,
+                origin: wua_types::Origin {
+                    client_application_id: &settings.client_application_id,
+                    server_selection: wua_types::ServerSelection::Others,
+                    service_id: "",
+                },
             };
             // D-17: finish whatever a crash interrupted before doing anything else.
             recover(&target, &mut store, &lock).map_err(WuError::from)?;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use wua_catalog::{Applicable, Candidate, Criteria, DeploymentFilter, Machine, Subject, applicability, superseded};
 use wua_install::ContentCache;
 use wua_types::{
-    Category, DeploymentAction, HResult, OperationResultCode, SearchResult, Update, UpdateCollection, UpdateDocument,
-    UpdateException, UpdateExceptionContext, UpdateFlags, UpdateStateSink, UpdateType, WuError,
+    Category, DeploymentAction, HResult, OperationResultCode, SearchResult, ServerSelection, Update, UpdateCollection,
+    UpdateDocument, UpdateException, UpdateExceptionContext, UpdateFlags, UpdateStateSink, UpdateType, WuError,
 };
 
 use crate::session::{UpdateSession, eula_hash};
@@ -60,11 +60,13 @@ impl Subject for Seen {
     }
 }
 
-/// Searches `documents` (the offered revisions of service `service_id`; `skipped` its D-42 warnings) for
+/// Searches `documents` (the offered revisions of service `service_id`, selected by
+/// `selection`; `skipped` its D-42 warnings) for
 /// `criteria` on the session's machine. Every update of these services is deployed for
 /// installation (D-27: only a managed server applies approvals).
 pub(crate) fn evaluate(
     session: &UpdateSession,
+    selection: ServerSelection,
     service_id: &str,
     documents: Vec<UpdateDocument>,
     skipped: Vec<String>,
@@ -132,7 +134,7 @@ pub(crate) fn evaluate(
         for c in &s.document.categories {
             categories.entry(c.id.clone()).or_insert_with(|| c.clone());
         }
-        updates.push(Update::from_service(s.document, s.flags, Some(sink.clone()), service_id.to_owned()));
+        updates.push(Update::from_service(s.document, s.flags, Some(sink.clone()), selection, service_id.to_owned()));
     }
     let warnings: Vec<UpdateException> = skipped
         .into_iter()

@@ -101,7 +101,7 @@ impl UpdateSearcher {
     pub fn search(&self, criteria: &str) -> Result<SearchResult, WuError> {
         let settings = self.settings();
         let parsed = wua_catalog::parse_criteria(criteria).map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
-        let (service, _) = self.session.select_service(settings.server_selection, &settings.service_id)?;
+        let (service, selection) = self.session.select_service(settings.server_selection, &settings.service_id)?;
         if settings.online {
             self.session.refresh_service(&service)?;
         }
@@ -118,6 +118,7 @@ impl UpdateSearcher {
         };
         crate::search::evaluate(
             &self.session,
+            selection,
             &service.service_id,
             documents,
             warnings,

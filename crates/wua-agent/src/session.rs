@@ -214,7 +214,11 @@ impl UpdateSession {
             root_id: &root_id,
             state_dir: &inner.state_dir,
             boot_id: &boot_id,
-            client_application_id: &client,
+            origin: wua_types::Origin {
+                client_application_id: &client,
+                server_selection: wua_types::ServerSelection::Others,
+                service_id: "",
+            },
         };
         Ok(wua_install::recover(&target, &mut store, &lock)?)
     }

@@ -7,8 +7,8 @@
 use wua_install::{ContentCache, InstallLock, Target, command, files};
 use wua_store::Store;
 use wua_types::{
-    HResult, Handler, InstallationResult, OperationResultCode, Update, UpdateDocument, UpdateInstallationResult,
-    UpdateOperation, WuError,
+    HResult, Handler, InstallationResult, OperationResultCode, Origin, Update, UpdateDocument,
+    UpdateInstallationResult, UpdateOperation, WuError,
 };
 
 use crate::job::{InstallationJob, JobMonitor};
@@ -71,10 +71,10 @@ impl Work {
         let doc = update.document();
         let outcome = self.precheck(doc).and_then(|decided| match decided {
             Some(result) => {
-                self.record(doc, &result)?;
+                self.record(&update, &result)?;
                 Ok(result)
             }
-            None => Ok(self.handle(doc, monitor)),
+            None => Ok(self.handle(&update, monitor)),
         });
         outcome.unwrap_or_else(|e| {
             // A call-level failure once the job runs is this update's outcome (D-1).
@@ -83,14 +83,15 @@ impl Work {
         })
     }
 
-    fn handle(&mut self, doc: &UpdateDocument, monitor: &mut JobMonitor<'_>) -> UpdateInstallationResult {
+    fn handle(&mut self, update: &Update, monitor: &mut JobMonitor<'_>) -> UpdateInstallationResult {
         let session = &self.session.inner;
+        let doc = update.document().as_ref();
         let target = Target {
             root: &session.root,
             root_id: &self.root_id,
             state_dir: &session.state_dir,
             boot_id: &self.boot_id,
-            client_application_id: &self.client_application_id,
+            origin: origin(&self.client_application_id, update),
         };
         // An uninstall acts on the installed revision (its files and its uninstall command).
         let installed;
@@ -182,9 +183,19 @@ impl Work {
         Ok(None)
     }
 
-    fn record(&mut self, doc: &UpdateDocument, result: &UpdateInstallationResult) -> Result<(), WuError> {
-        let entry = wua_install::history_entry(doc, self.operation, result, &self.client_application_id, false);
+    fn record(&mut self, update: &Update, result: &UpdateInstallationResult) -> Result<(), WuError> {
+        let origin = origin(&self.client_application_id, update);
+        let entry = wua_install::history_entry(update.document(), self.operation, result, &origin, false);
         Ok(self.store.transact(|tx| tx.append_history(&entry))?)
+    }
+}
+
+/// Who asked (`client`) and where `update` came from, as history records it.
+fn origin<'a>(client: &'a str, update: &'a Update) -> Origin<'a> {
+    Origin {
+        client_application_id: client,
+        server_selection: update.server_selection(),
+        service_id: update.service_id().unwrap_or_default(),
     }
 }
 

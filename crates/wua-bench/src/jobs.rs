@@ -97,7 +97,11 @@ fn same_work_without_a_job(session: &UpdateSession) -> Result<()> {
         root_id: &root_id,
         state_dir: session.state_dir(),
         boot_id: &boot,
-        client_application_id: "bench",
+        origin: wua_agent::wua_types::Origin {
+            client_application_id: "bench",
+            server_selection: wua_agent::wua_types::ServerSelection::Others,
+            service_id: "",
+        },
     };
     wua_install::recover(&target, &mut store, &lock)?;
     {
@@ -115,7 +119,7 @@ fn same_work_without_a_job(session: &UpdateSession) -> Result<()> {
         OperationResultCode::Succeeded,
         HResult::WU_S_ALREADY_INSTALLED,
     );
-    let entry = wua_install::history_entry(&doc, UpdateOperation::Installation, &result, "bench", false);
+    let entry = wua_install::history_entry(&doc, UpdateOperation::Installation, &result, &target.origin, false);
     let tx = store.write()?;
     tx.append_history(&entry)?;
     tx.commit()?;

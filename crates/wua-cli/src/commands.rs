@@ -112,13 +112,14 @@ fn known(session: &UpdateSession, ids: &[String]) -> CliResult<UpdateCollection>
 }
 
 /// The newest revision of each id among those the datastore knows (imported, installed) and
-/// the service's synced catalog offers.
+/// the service offers (refreshed first); the service's when the revisions are equal, so history
+/// names where it came from.
 fn known_or_synced(session: &UpdateSession, service: Option<&str>, ids: &[String]) -> CliResult<UpdateCollection> {
     known_by(ids, |id| {
         let known = session.find_update(id)?;
         let synced = services::find_synced(session, service, id)?;
         Ok(match (known, synced) {
-            (Some(k), Some(s)) if s.identity().revision_number > k.identity().revision_number => Some(s),
+            (Some(k), Some(s)) if s.identity().revision_number >= k.identity().revision_number => Some(s),
             (Some(k), _) => Some(k),
             (None, s) => s,
         })

@@ -69,19 +69,18 @@ pub(crate) fn search(
     searcher(session, service, offline).search(criteria)
 }
 
-/// The newest offered revision of `id` in the service's synced catalog, superseded or not.
+/// The newest revision of `id` the service offers (refreshed first), superseded or not.
 pub(crate) fn find_synced(session: &UpdateSession, service: Option<&str>, id: &str) -> CliResult<Option<Update>> {
     if !wua_agent::wua_types::is_uuid(id) {
         return Ok(None);
     }
-    let searcher = searcher(session, service, true);
+    let searcher = searcher(session, service, false);
     searcher.set_include_potentially_superseded_updates(true);
     let criteria = format!("UpdateID={}", searcher.escape_string(id));
     match searcher.search(&criteria) {
         Ok(result) => Ok(result.updates.iter().next().cloned()),
-        // With no service, or one never synced, an id that is not imported is simply unknown.
+        // With no service, an id that is not imported is simply unknown.
         Err(e) if e.hresult == HResult::WU_E_NO_SERVICE && service.is_none() => Ok(None),
-        Err(e) if e.hresult == HResult::WUA_E_NOT_SYNCED => Ok(None),
         Err(e) => Err(e),
     }
 }

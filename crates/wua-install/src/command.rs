@@ -96,7 +96,7 @@ pub fn run(
 ) -> UpdateInstallationResult {
     let id = &doc.update_id;
     let record_only = |store: &mut Store, result: UpdateInstallationResult| {
-        let entry = history_entry(doc, operation, &result, target.client_application_id, false);
+        let entry = history_entry(doc, operation, &result, &target.origin, false);
         if let Err(e) = commit(store, target, doc, operation, None, &result, entry) {
             tracing::error!(error = %e, update_id = %id, "could not record a command update's outcome");
         }
@@ -149,7 +149,7 @@ pub fn run(
         target.root_id,
         JournalPhase::Intent,
         String::new(),
-        target.client_application_id,
+        &target.origin,
     );
     let mut plan = CommandPlan { group: None, boot_id: target.boot_id.to_owned(), work_dir: work.clone(), log };
     let ended = execute(target, store, doc, operation, cmd, &mut record, &mut plan, monitor);
@@ -170,7 +170,7 @@ pub fn run(
             result.message = format!("{}; the uninstall command ran: {}", result.message, describe(&again));
         }
     }
-    let mut entry = history_entry(doc, operation, &result, target.client_application_id, false);
+    let mut entry = history_entry(doc, operation, &result, &target.origin, false);
     entry.unmapped_result_code = unmapped(&ended);
     entry.log_path = Some(plan.log.display().to_string());
     let committed = commit(store, target, doc, operation, Some(&op_id), &result, entry);
@@ -498,7 +498,7 @@ pub(crate) fn recover(
             format!("the program was interrupted by a crash of the agent; {what}; {recorded}"),
         )
     };
-    let mut entry = history_entry(doc, rec.operation, &result, target.client_application_id, true);
+    let mut entry = history_entry(doc, rec.operation, &result, &target.origin, true);
     entry.log_path = Some(plan.log.display().to_string());
     store.transact(|tx| -> Result<(), InstallError> {
         match found {

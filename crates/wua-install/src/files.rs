@@ -96,13 +96,7 @@ pub(crate) fn recover(
                     );
                     op.store.transact(|tx| -> Result<(), InstallError> {
                         tx.remove_journal(&op.op_id)?;
-                        tx.append_history(&history_entry(
-                            doc,
-                            rec.operation,
-                            &result,
-                            target.client_application_id,
-                            true,
-                        ))?;
+                        tx.append_history(&history_entry(doc, rec.operation, &result, &target.origin, true))?;
                         Ok(())
                     })?;
                     crash_point("recovered");
@@ -245,15 +239,8 @@ impl<'a, 't> Operation<'a, 't> {
         let plan = serde_json::to_string(plan)
             .map_err(|e| InstallError::BadJournal { op_id: self.op_id.clone(), detail: e.to_string() })?;
         let target = self.target;
-        let record = JournalRecord::start(
-            &self.op_id,
-            operation,
-            self.doc,
-            target.root_id,
-            phase,
-            plan,
-            target.client_application_id,
-        );
+        let record =
+            JournalRecord::start(&self.op_id, operation, self.doc, target.root_id, phase, plan, &target.origin);
         self.store.transact(|tx| tx.put_journal(&record))?;
         Ok(())
     }
@@ -505,7 +492,7 @@ impl<'a, 't> Operation<'a, 't> {
                 record_pending_reboot(tx, target, doc, UpdateOperation::Installation)?;
             }
             let operation = UpdateOperation::Installation;
-            tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, recovered))?;
+            tx.append_history(&history_entry(doc, operation, &result, &target.origin, recovered))?;
             tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
             Ok(())
         })?;
@@ -545,7 +532,7 @@ impl<'a, 't> Operation<'a, 't> {
                 record_pending_reboot(tx, target, doc, UpdateOperation::Uninstallation)?;
             }
             let operation = UpdateOperation::Uninstallation;
-            tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, recovered))?;
+            tx.append_history(&history_entry(doc, operation, &result, &target.origin, recovered))?;
             tx.set_journal_phase(op_id, JournalPhase::Cleanup)?;
             Ok(())
         })?;
@@ -642,7 +629,7 @@ impl<'a, 't> Operation<'a, 't> {
             if journaled {
                 tx.remove_journal(op_id)?;
             }
-            tx.append_history(&history_entry(doc, operation, &result, target.client_application_id, false))?;
+            tx.append_history(&history_entry(doc, operation, &result, &target.origin, false))?;
             Ok(())
         });
         if let Err(e) = written {

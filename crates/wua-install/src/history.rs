@@ -1,14 +1,14 @@
 //! Building history entries (D-35), so every writer records the same fields.
 
 use wua_store::now_rfc3339;
-use wua_types::{ServerSelection, UpdateDocument, UpdateHistoryEntry, UpdateInstallationResult, UpdateOperation};
+use wua_types::{Origin, UpdateDocument, UpdateHistoryEntry, UpdateInstallationResult, UpdateOperation};
 
 /// The history entry for one update's outcome.
 pub fn history_entry(
     doc: &UpdateDocument,
     operation: UpdateOperation,
     result: &UpdateInstallationResult,
-    client_application_id: &str,
+    origin: &Origin<'_>,
     recovered: bool,
 ) -> UpdateHistoryEntry {
     UpdateHistoryEntry {
@@ -20,10 +20,9 @@ pub fn history_entry(
         update_identity: doc.identity(),
         title: doc.title.clone(),
         description: doc.description.clone(),
-        client_application_id: client_application_id.to_owned(),
-        // Standalone packages come from no service; the repository issue adds services.
-        server_selection: ServerSelection::Others,
-        service_id: String::new(),
+        client_application_id: origin.client_application_id.to_owned(),
+        server_selection: origin.server_selection,
+        service_id: origin.service_id.to_owned(),
         support_url: doc.support_url.clone(),
         uninstallation_notes: doc.uninstallation_notes.clone(),
         recovered,

@@ -37,6 +37,8 @@ mod root_identity;
 
 use std::path::{Path, PathBuf};
 
+use wua_types::Origin;
+
 pub use cache::ContentCache;
 pub use detect::{installed_by_rule, installed_equivalent};
 pub use error::InstallError;
@@ -67,6 +69,6 @@ pub struct Target<'a> {
     pub state_dir: &'a Path,
     /// The current boot id (D-9).
     pub boot_id: &'a str,
-    /// The caller's `ClientApplicationID`, recorded in history (D-34).
-    pub client_application_id: &'a str,
+    /// Who asked and where the update came from, recorded in history (D-34, D-35).
+    pub origin: Origin<'a>,
 }

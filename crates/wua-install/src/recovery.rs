@@ -5,7 +5,7 @@
 //! root, its document) and the removal of what interrupted imports and commands left.
 
 use wua_store::{JournalRecord, Store};
-use wua_types::{Handler, UpdateDocument, UpdateOperation};
+use wua_types::{Handler, Origin, UpdateDocument, UpdateOperation};
 
 use crate::Target;
 use crate::command;
@@ -78,8 +78,13 @@ fn recover_one(
             .document(&rec.update_id, rec.revision)?
             .ok_or_else(|| bad(format!("no document for {} rev {}", rec.update_id, rec.revision)))?,
     };
-    // The history entry names the caller of the interrupted operation.
-    let target = Target { client_application_id: &rec.client_application_id, ..*target };
+    // The history entry names the caller of the interrupted operation and its update's service.
+    let origin = Origin {
+        client_application_id: &rec.client_application_id,
+        server_selection: rec.server_selection,
+        service_id: &rec.service_id,
+    };
+    let target = Target { origin, ..*target };
     tracing::info!(op_id = %rec.op_id, update_id = %rec.update_id, phase = ?rec.phase, "recovering an interrupted operation");
     match doc.handler {
         Handler::Command(_) => command::recover(&target, store, &doc, rec),

@@ -73,7 +73,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: update services, and a per-service index of the catalog each one serves (its packs,
     // by name and hash, and what each pack says), apart from `update_documents` (what this
-    // machine imported or installed).
+    // machine imported or installed). A journal record names the service its update came from.
     r#"
     CREATE TABLE services (
         service_id   TEXT PRIMARY KEY,
@@ -117,6 +117,8 @@ const MIGRATIONS: &[&str] = &[
         message    TEXT NOT NULL
     );
     CREATE INDEX index_warnings_by_pack ON index_warnings (service_id, pack);
+    ALTER TABLE journal ADD COLUMN server_selection INTEGER;
+    ALTER TABLE journal ADD COLUMN service_id TEXT;
     "#,
 ];
 

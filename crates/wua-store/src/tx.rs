@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{OptionalExtension, params};
-use wua_types::{UpdateDocument, UpdateHistoryEntry, UpdateOperation};
+use wua_types::{Origin, ServerSelection, UpdateDocument, UpdateHistoryEntry, UpdateOperation};
 
 use crate::{StoreError, now_rfc3339};
 
@@ -99,6 +99,10 @@ pub struct JournalRecord {
     pub plan: String,
     /// The caller's `ClientApplicationID`.
     pub client_application_id: String,
+    /// The `ServerSelection` its update was found with (`Others` in older records).
+    pub server_selection: ServerSelection,
+    /// The service its update came from (empty for a standalone package, and in older records).
+    pub service_id: String,
     /// When it started.
     pub started_at: String,
     /// The identity of the target root it works on (`None` in records written before roots
@@ -118,7 +122,7 @@ impl JournalRecord {
         root_id: &str,
         phase: JournalPhase,
         plan: String,
-        client_application_id: &str,
+        origin: &Origin<'_>,
     ) -> Self {
         JournalRecord {
             op_id: op_id.to_owned(),
@@ -127,7 +131,9 @@ impl JournalRecord {
             revision: doc.revision_number,
             phase,
             plan,
-            client_application_id: client_application_id.to_owned(),
+            client_application_id: origin.client_application_id.to_owned(),
+            server_selection: origin.server_selection,
+            service_id: origin.service_id.to_owned(),
             started_at: now_rfc3339(),
             root_id: Some(root_id.to_owned()),
             document: Some(doc.clone()),
@@ -357,8 +363,8 @@ impl<'a> Tx<'a> {
         };
         self.tx
             .execute(
-                "INSERT OR REPLACE INTO journal (op_id, operation, update_id, revision, phase, plan, client_application_id, started_at, root_id, document)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR REPLACE INTO journal (op_id, operation, update_id, revision, phase, plan, client_application_id, started_at, root_id, document, server_selection, service_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     rec.op_id,
                     rec.operation.value(),
@@ -369,7 +375,9 @@ impl<'a> Tx<'a> {
                     rec.client_application_id,
                     rec.started_at,
                     rec.root_id,
-                    document
+                    document,
+                    rec.server_selection.value(),
+                    rec.service_id
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -395,7 +403,8 @@ impl<'a> Tx<'a> {
         let mut stmt = self
             .tx
             .prepare(
-                "SELECT op_id, operation, update_id, revision, phase, plan, client_application_id, started_at, root_id, document
+                "SELECT op_id, operation, update_id, revision, phase, plan, client_application_id, started_at, root_id, document,
+                        server_selection, service_id
                  FROM journal ORDER BY started_at, op_id",
             )
             .map_err(|e| self.err(e))?;
@@ -412,13 +421,32 @@ impl<'a> Tx<'a> {
                     r.get::<_, String>(7)?,
                     r.get::<_, Option<String>>(8)?,
                     r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<i32>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (op_id, op, update_id, revision, phase, plan, client_application_id, started_at, root_id, document) =
-                row.map_err(|e| self.err(e))?;
+            let (
+                op_id,
+                op,
+                update_id,
+                revision,
+                phase,
+                plan,
+                client_application_id,
+                started_at,
+                root_id,
+                document,
+                server_selection,
+                service_id,
+            ) = row.map_err(|e| self.err(e))?;
+            let server_selection = match server_selection {
+                None => ServerSelection::Others,
+                Some(v) => ServerSelection::from_value(v)
+                    .ok_or_else(|| self.corrupt(format!("journal {op_id} server selection {v}")))?,
+            };
             let document = document
                 .map(|j| serde_json::from_str(&j).map_err(|e| self.corrupt(format!("journal {op_id} document: {e}"))))
                 .transpose()?;
@@ -431,6 +459,8 @@ impl<'a> Tx<'a> {
                 revision,
                 plan,
                 client_application_id,
+                server_selection,
+                service_id: service_id.unwrap_or_default(),
                 started_at,
                 root_id,
                 document,

@@ -27,8 +27,8 @@ pub use document::{
 pub use enums::*;
 pub use hresult::{HResult, WuError};
 pub use result::{
-    DownloadResult, InstallationProgress, InstallationResult, SearchResult, UpdateDownloadResult, UpdateException,
-    UpdateHistoryEntry, UpdateInstallationResult,
+    DownloadResult, InstallationProgress, InstallationResult, Origin, SearchResult, UpdateDownloadResult,
+    UpdateException, UpdateHistoryEntry, UpdateInstallationResult,
 };
 pub use sync::{lock_unpoisoned, wait_unpoisoned};
 pub use update::{Update, UpdateCollection, UpdateFlags, UpdateStateSink};

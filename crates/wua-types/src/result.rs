@@ -121,6 +121,18 @@ impl InstallationProgress {
     }
 }
 
+/// Who asked for an operation and where its update came from: what history records of it
+/// (D-34, D-35), carried through the journal so a recovered entry says the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// The caller's `ClientApplicationID`.
+    pub client_application_id: &'a str,
+    /// The `ServerSelection` the update was found with (`Others` for a standalone package).
+    pub server_selection: ServerSelection,
+    /// The id of the service the update came from (empty for a standalone package).
+    pub service_id: &'a str,
+}
+
 /// `IUpdateHistoryEntry`, with wua's additions (`recovered`, `warnings`, `log_path`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateHistoryEntry {

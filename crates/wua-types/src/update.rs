@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::document::{UpdateDocument, UpdateIdentity};
-use crate::enums::DeploymentAction;
+use crate::enums::{DeploymentAction, ServerSelection};
 use crate::hresult::{HResult, WuError};
 
 /// Where an update's per-machine flags are persisted (the agent's datastore).
@@ -48,8 +48,9 @@ struct UpdateInner {
     document: Arc<UpdateDocument>,
     flags: Mutex<UpdateFlags>,
     sink: Option<Arc<dyn UpdateStateSink>>,
-    /// The service a search found it in (its content is downloaded from there).
-    service_id: Option<String>,
+    /// The service a search found it in (its content is downloaded from there), with the
+    /// server selection the search used.
+    origin: Option<(ServerSelection, String)>,
 }
 
 impl std::fmt::Debug for Update {
@@ -68,14 +69,15 @@ impl Update {
         if document.eula.is_none() {
             flags.eula_accepted = true;
         }
-        Update { inner: Arc::new(UpdateInner { document, flags: Mutex::new(flags), sink, service_id: None }) }
+        Update { inner: Arc::new(UpdateInner { document, flags: Mutex::new(flags), sink, origin: None }) }
     }
 
-    /// An update a search found in the service `service_id`.
+    /// An update a search with `server_selection` found in the service `service_id`.
     pub fn from_service(
         document: Arc<UpdateDocument>,
         flags: UpdateFlags,
         sink: Option<Arc<dyn UpdateStateSink>>,
+        server_selection: ServerSelection,
         service_id: String,
     ) -> Self {
         let update = Update::new(document, flags, sink);
@@ -83,14 +85,20 @@ impl Update {
             document: update.inner.document.clone(),
             flags: Mutex::new(update.flags()),
             sink: update.inner.sink.clone(),
-            service_id: Some(service_id),
+            origin: Some((server_selection, service_id)),
         };
         Update { inner: Arc::new(inner) }
     }
 
     /// The service a search found this update in; `None` for a standalone package.
     pub fn service_id(&self) -> Option<&str> {
-        self.inner.service_id.as_deref()
+        self.inner.origin.as_ref().map(|(_, id)| id.as_str())
+    }
+
+    /// The server selection of the search that found this update (`Others` for a standalone
+    /// package, which no service supplied).
+    pub fn server_selection(&self) -> ServerSelection {
+        self.inner.origin.as_ref().map_or(ServerSelection::Others, |(s, _)| *s)
     }
 
     /// An update with default flags and nowhere to persist them (for tests).

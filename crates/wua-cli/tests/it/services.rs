@@ -109,3 +109,36 @@ fn a_repository_directory_and_a_refused_refresh() {
     assert_eq!(json(&o)["hresult_name"], "WUA_E_TRUST_ROLLBACK", "{}", text(&o));
     assert_eq!(ids(&ok(agent(&w).args(["search", "--offline"]))), [test_id(1), test_id(2)]);
 }
+
+/// History records the service an update came from (`server_selection`, `service_id`), also
+/// in the entry recovery writes for an install a crash interrupted (carried by the journal).
+#[test]
+fn history_names_the_service_even_after_a_crash() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = World::new().unwrap();
+    let repo = repository(&w, &[1, 2]);
+    let root = repo.join("repository/metadata/1.root.json");
+    let added = ok(agent(&w).args(["service", "add", "dir"]).arg(&repo).arg("--trusted-root").arg(&root));
+    let id = added["service_id"].as_str().unwrap().to_owned();
+    ok(agent(&w).args(["install", "--update-id", &test_id(1)]));
+    let history = ok(agent(&w).arg("history"));
+    assert_eq!(history["entries"][0]["service_id"], id.as_str(), "{history}");
+    assert_eq!(history["entries"][0]["server_selection"], "Default");
+
+    // Killed once the install's intent is committed: recovery rolls it forward.
+    ok(agent(&w).args(["download", &format!("UpdateID='{}'", test_id(2))]));
+    let log = w.work.join("steps.log");
+    ok(agent(&w).args(["install", "--update-id", &test_id(2)]).env("WUA_CRASH_LOG", &log));
+    ok(agent(&w).args(["uninstall", "--update-id", &test_id(2)]));
+    let steps = std::fs::read_to_string(&log).unwrap();
+    let intent =
+        steps.lines().find(|l| l.ends_with(" intent")).expect("an intent step").split(' ').next().unwrap().to_owned();
+    let o = run(agent(&w).args(["install", "--update-id", &test_id(2)]).env("WUA_CRASH_AT_STEP", &intent));
+    assert_eq!(o.status.signal(), Some(libc::SIGKILL), "{}", text(&o));
+    ok(agent(&w).arg("recover"));
+    let history = ok(agent(&w).arg("history"));
+    let newest = &history["entries"][0];
+    assert_eq!(newest["recovered"], true, "{history}");
+    assert_eq!(newest["service_id"], id.as_str(), "{history}");
+    assert_eq!(newest["server_selection"], "Default");
+}

@@ -43,6 +43,8 @@ fn uncommitted_transactions_roll_back() {
         phase: JournalPhase::Staging,
         plan: "{}".into(),
         client_application_id: "t".into(),
+        server_selection: wua_types::ServerSelection::Others,
+        service_id: "5b0c7a5e-0000-4000-8000-000000000000".into(),
         started_at: "2026-01-01T00:00:00Z".into(),
         root_id: None,
         document: None,
