@@ -6,10 +6,15 @@
 //! it streams; only a blob that matched is renamed into the cache, so a partial or corrupt
 //! file is never taken for content. Two processes fetching the same blob each write their own
 //! partial file and both end with the one good copy. Downloads take no D-8 lock.
+//!
+//! `begin_download` returns a [`DownloadJob`] (the job core of installs, D-43) whose thread
+//! fetches update by update, reporting bytes and phases (D-32) and stopping at an abort
+//! between chunks (D-23).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use wua_fetch::{FetchLimits, Fetcher};
@@ -17,15 +22,18 @@ use wua_install::ContentCache;
 use wua_store::ServiceKind;
 use wua_trust::verify::Source;
 use wua_types::{
-    ContentEntry, DownloadPriority, DownloadResult, HResult, OperationResultCode, Update, UpdateCollection,
-    UpdateDownloadResult, WuError, lock_unpoisoned,
+    ContentEntry, DownloadPhase, DownloadPriority, DownloadResult, HResult, OperationResultCode, Update,
+    UpdateCollection, UpdateDownloadResult, WuError, lock_unpoisoned,
 };
 
+use crate::job::{AsyncState, DownloadCompletedCallback, DownloadJob, DownloadProgressCallback};
 use crate::session::UpdateSession;
 
-/// `IUpdateDownloader`. Clones share their settings.
+/// `IUpdateDownloader`. Clones share their settings and their identity (a job of one is a
+/// job of the other).
 #[derive(Clone, Debug)]
 pub struct UpdateDownloader {
+    id: u64,
     session: UpdateSession,
     settings: Arc<Mutex<Settings>>,
 }
@@ -46,7 +54,7 @@ impl UpdateDownloader {
             priority: DownloadPriority::Normal,
             client_application_id: session.client_application_id(),
         };
-        UpdateDownloader { session, settings: Arc::new(Mutex::new(settings)) }
+        UpdateDownloader { id: crate::job::next_owner_id(), session, settings: Arc::new(Mutex::new(settings)) }
     }
 
     fn settings(&self) -> Settings {
@@ -73,7 +81,7 @@ impl UpdateDownloader {
         lock_unpoisoned(&self.settings).is_forced = forced;
     }
 
-    /// `Priority` (default `Normal`, D-34).
+    /// `Priority` (default `Normal`, D-34). Recorded; transfers of one job run in order.
     pub fn priority(&self) -> DownloadPriority {
         self.settings().priority
     }
@@ -93,11 +101,25 @@ impl UpdateDownloader {
         lock_unpoisoned(&self.settings).client_application_id = id.into();
     }
 
-    /// `Download`: fetches the content of each update into the cache, one outcome per update
-    /// (D-1): `Succeeded`, with `WU_S_ALREADY_DOWNLOADED` when the cache held it all and
-    /// `is_forced` is false (D-5), or `Failed` with the fetch's code (`WU_E_PT_*`,
-    /// `WU_E_NO_CONNECTION`, `WU_E_DM_INCORRECTFILEHASH`). No updates -> `WU_E_NO_UPDATE`.
+    /// `Download`: `begin_download` and `end_download` in one call. Each update's content is
+    /// fetched into the cache, one outcome per update (D-1): `Succeeded`, with
+    /// `WU_S_ALREADY_DOWNLOADED` when the cache held it all and `is_forced` is false (D-5), or
+    /// `Failed` with the fetch's code (`WU_E_PT_*`, `WU_E_NO_CONNECTION`,
+    /// `WU_E_DM_INCORRECTFILEHASH`). No updates -> `WU_E_NO_UPDATE`.
     pub fn download(&self) -> Result<DownloadResult, WuError> {
+        let job = self.begin_download(None, None, None)?;
+        self.end_download(&job)
+    }
+
+    /// `BeginDownload`: validates (no updates -> `WU_E_NO_UPDATE`; a state directory this
+    /// process cannot write -> `E_ACCESSDENIED`), then returns a running job; no callback runs
+    /// before this returns (D-18). Progress reports bytes and phases (D-32).
+    pub fn begin_download(
+        &self,
+        on_progress_changed: Option<DownloadProgressCallback>,
+        on_completed: Option<DownloadCompletedCallback>,
+        state: Option<AsyncState>,
+    ) -> Result<DownloadJob, WuError> {
         let settings = self.settings();
         if settings.updates.is_empty() {
             return Err(WuError::new(HResult::WU_E_NO_UPDATE, "the downloader has no updates to download"));
@@ -107,28 +129,127 @@ impl UpdateDownloader {
         cache.ensure()?;
         let partial = self.session.state_dir().join("cache").join("partial");
         fs_err::create_dir_all(&partial).map_err(|e| cache_error(&partial, e))?;
-        let mut results = Vec::with_capacity(settings.updates.count());
-        for update in settings.updates.iter() {
-            let outcome = self.one(update, &cache, &partial, settings.is_forced);
-            results.push(outcome.unwrap_or_else(|e| UpdateDownloadResult {
-                result_code: OperationResultCode::Failed,
+        // D-7, D-11: the collection is snapshotted now.
+        let updates = UpdateCollection::read_only_from(settings.updates.as_slice().to_vec());
+        let job = DownloadJob::new(self.id, (), updates, on_progress_changed, on_completed, state);
+        let work =
+            Work { job: job.clone(), session: self.session.clone(), cache, partial, is_forced: settings.is_forced };
+        std::thread::Builder::new()
+            .name("wua-download".into())
+            .spawn(move || work.run())
+            .map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start the download thread: {e}")))?;
+        Ok(job)
+    }
+
+    /// `EndDownload`: waits for the job, then returns its result once (D-21).
+    pub fn end_download(&self, job: &DownloadJob) -> Result<DownloadResult, WuError> {
+        self.check_job(job)?;
+        job.end(None)
+    }
+
+    /// `EndDownload` with a time-out (D-22).
+    pub fn end_download_timeout(&self, job: &DownloadJob, timeout: Duration) -> Result<DownloadResult, WuError> {
+        self.check_job(job)?;
+        job.end(Some(timeout))
+    }
+
+    /// `EndDownload` as a future (D-22).
+    pub async fn end_download_async(&self, job: &DownloadJob) -> Result<DownloadResult, WuError> {
+        self.check_job(job)?;
+        job.end_future().await
+    }
+
+    /// D-21: the job must be this downloader's; D-24: not from inside its own callback.
+    fn check_job(&self, job: &DownloadJob) -> Result<(), WuError> {
+        if job.inner.owner_id != self.id {
+            return Err(WuError::new(HResult::E_INVALIDARG, "the job was begun by another downloader"));
+        }
+        job.refuse_inside_callback("end_download")
+    }
+}
+
+/// What a download job's thread needs.
+struct Work {
+    job: DownloadJob,
+    session: UpdateSession,
+    cache: ContentCache,
+    partial: PathBuf,
+    is_forced: bool,
+}
+
+impl Work {
+    fn run(self) {
+        let job = self.job.clone();
+        job.set_worker();
+        // The fetches run on this thread (the job's own: callbacks come from here, D-19), in a
+        // runtime of its own.
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let failed = UpdateDownloadResult {
+                    result_code: OperationResultCode::Failed,
+                    hresult: HResult::WU_E_UNEXPECTED,
+                    message: format!("cannot start the download runtime: {e}"),
+                };
+                let n = job.updates().count();
+                job.complete(DownloadResult::aggregate(vec![failed; n], false));
+                return;
+            }
+        };
+        // Blobs shared by several updates are fetched once.
+        let distinct: std::collections::BTreeMap<&str, u64> =
+            job.updates().iter().flat_map(|u| self.missing(u)).map(|c| (c.sha256.as_str(), c.size)).collect();
+        job.set_total_to_download(distinct.values().sum());
+        let mut results = Vec::with_capacity(job.updates().count());
+        let mut aborted = false;
+        for (index, update) in job.updates().iter().enumerate() {
+            if job.aborted() {
+                aborted = true;
+                break;
+            }
+            let missing = self.missing(update);
+            job.start_download(index, missing.iter().map(|c| c.size).sum());
+            let result = self.one(&runtime, index, update, &missing).unwrap_or_else(|e| UpdateDownloadResult {
+                result_code: if e.hresult == HResult::WU_E_CALL_CANCELLED {
+                    OperationResultCode::Aborted
+                } else {
+                    OperationResultCode::Failed
+                },
                 hresult: e.hresult,
                 message: e.message,
-            }));
+            });
+            aborted |= result.hresult == HResult::WU_E_CALL_CANCELLED;
+            job.finish_download(index, &result);
+            results.push(result);
+            if aborted {
+                break;
+            }
         }
-        Ok(DownloadResult::aggregate(results, false))
+        // D-23: updates not started are reported aborted.
+        while results.len() < job.updates().count() {
+            results.push(UpdateDownloadResult {
+                result_code: OperationResultCode::Aborted,
+                hresult: HResult::WU_E_CALL_CANCELLED,
+                message: "not started: an abort was requested".into(),
+            });
+        }
+        job.complete(DownloadResult::aggregate(results, aborted));
+    }
+
+    /// The content of `update` the cache lacks (all of it when forced).
+    fn missing<'u>(&self, update: &'u Update) -> Vec<&'u ContentEntry> {
+        let doc = update.document();
+        doc.content.iter().filter(|c| self.is_forced || !self.cache.contains(&c.sha256, c.size)).collect()
     }
 
     fn one(
         &self,
+        runtime: &tokio::runtime::Runtime,
+        index: usize,
         update: &Update,
-        cache: &ContentCache,
-        partial: &Path,
-        is_forced: bool,
+        missing: &[&ContentEntry],
     ) -> Result<UpdateDownloadResult, WuError> {
         let doc = update.document();
-        let missing: Vec<&ContentEntry> =
-            doc.content.iter().filter(|c| is_forced || !cache.contains(&c.sha256, c.size)).collect();
         if missing.is_empty() {
             return Ok(UpdateDownloadResult {
                 result_code: OperationResultCode::Succeeded,
@@ -153,18 +274,48 @@ impl UpdateDownloader {
         }
         let source = Source::parse(&service.source).map_err(WuError::from)?;
         let ca: Vec<PathBuf> = service.ca_bundle.iter().map(PathBuf::from).collect();
-        crate::runtime::block_on(async {
+        let job = &self.job;
+        runtime.block_on(async {
             let fetcher = Fetcher::new(download_limits(), &ca).map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
+            job.download_phase(DownloadPhase::Downloading);
+            let mut throttle = Throttle::new();
             for entry in missing {
-                fetch_blob(&fetcher, &source, entry, cache, partial).await?;
+                fetch_blob(&fetcher, &source, entry, &self.cache, &self.partial, &mut |bytes| {
+                    job.downloaded(index, bytes);
+                    if throttle.due() {
+                        job.notify_current();
+                    }
+                    !job.aborted()
+                })
+                .await?;
             }
+            job.download_phase(DownloadPhase::Verifying);
             Ok::<_, WuError>(())
-        })??;
+        })?;
         Ok(UpdateDownloadResult {
             result_code: OperationResultCode::Succeeded,
             hresult: HResult::S_OK,
             message: String::new(),
         })
+    }
+}
+
+/// D-20's pace for progress callbacks in the middle of an update: at most one per 100 ms.
+struct Throttle {
+    last: std::time::Instant,
+}
+
+impl Throttle {
+    fn new() -> Self {
+        Throttle { last: std::time::Instant::now() }
+    }
+
+    fn due(&mut self) -> bool {
+        if self.last.elapsed() >= Duration::from_millis(100) {
+            self.last = std::time::Instant::now();
+            return true;
+        }
+        false
     }
 }
 
@@ -182,6 +333,7 @@ async fn fetch_blob(
     entry: &ContentEntry,
     cache: &ContentCache,
     partial: &Path,
+    arrived: &mut dyn FnMut(u64) -> bool,
 ) -> Result<(), WuError> {
     use sha2::Digest;
     let url = source.blob_url(&entry.sha256).map_err(WuError::from)?;
@@ -197,6 +349,10 @@ async fn fetch_blob(
             got += chunk.len() as u64;
             hasher.update(&chunk);
             file.write_all(&chunk).map_err(|e| cache_error(&path, e))?;
+            // D-23: an abort stops the transfer between chunks; the partial file goes.
+            if !arrived(chunk.len() as u64) {
+                return Err(WuError::new(HResult::WU_E_CALL_CANCELLED, "the download was aborted"));
+            }
         }
         let sha = hex::encode(hasher.finalize());
         if got != entry.size || sha != entry.sha256 {

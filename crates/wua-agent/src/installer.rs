@@ -3,7 +3,6 @@
 //! halves share one engine (the job's thread, in `worker`).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wua_install::DEFAULT_LOCK_WAIT;
@@ -18,9 +17,6 @@ use crate::access::check_writable;
 use crate::job::{AsyncState, CompletedCallback, InstallationJob, ProgressCallback};
 use crate::session::UpdateSession;
 use crate::worker::Work;
-
-/// Installer ids, so a job knows which installer began it (D-21).
-static NEXT_INSTALLER_ID: AtomicU64 = AtomicU64::new(1);
 
 /// `IUpdateInstaller` (with `IUpdateInstaller2..4`'s members).
 #[derive(Debug)]
@@ -44,7 +40,7 @@ impl UpdateInstaller {
     pub(crate) fn new(session: UpdateSession) -> Self {
         let client_application_id = session.client_application_id();
         UpdateInstaller {
-            id: NEXT_INSTALLER_ID.fetch_add(1, Ordering::Relaxed),
+            id: crate::job::next_owner_id(),
             session,
             settings: Mutex::new(Settings {
                 updates: None,
@@ -227,7 +223,7 @@ impl UpdateInstaller {
     /// D-21: the job must be this installer's and of the operation asked for; `end_*` from
     /// inside the job's own callback would wait for itself (D-24).
     fn check_job(&self, job: &InstallationJob, operation: UpdateOperation) -> Result<(), WuError> {
-        if job.inner.installer_id != self.id {
+        if job.inner.owner_id != self.id {
             return Err(WuError::new(HResult::E_INVALIDARG, "the job was begun by another installer"));
         }
         if job.operation() != operation {

@@ -1,11 +1,15 @@
-//! `IInstallationJob`: the asynchronous half of the installer (decisions D-18..D-25).
+//! One job core for WUA's three kinds of jobs (D-43): `IInstallationJob`, `IDownloadJob` and
+//! `ISearchJob`, the asynchronous halves of the installer, the downloader and the searcher
+//! (decisions D-18..D-25, D-30).
 //!
-//! A job is a cloneable handle that knows its installer and its kind (D-43). Its work runs on
-//! one thread of its own, which also invokes the callbacks, outside the job's lock: so
-//! callbacks of one job never run concurrently, every progress callback comes before the
-//! completion callback, and the completion callback runs exactly once (D-19). The job counts as
-//! completed only after the completion callback returned. State sits behind one mutex and a
-//! condition variable; waits use the standard library, never an async runtime (D-43).
+//! A [`Job`] is a cloneable handle that knows its owner (the installer, downloader or searcher
+//! that began it), a tag (install or uninstall, for installation jobs) and its kind
+//! ([`JobKind`]: its progress and result types). Its work runs on one thread of its own, which
+//! also invokes the callbacks, outside the job's lock: so callbacks of one job never run
+//! concurrently, every progress callback comes before the completion callback, and the
+//! completion callback runs exactly once (D-19). The job counts as completed only after the
+//! completion callback returned. State sits behind one mutex and a condition variable; waits
+//! use the standard library, never an async runtime (D-43).
 
 use std::any::Any;
 use std::future::Future;
@@ -18,12 +22,117 @@ use std::time::{Duration, Instant};
 
 use wua_install::Monitor;
 use wua_types::{
-    HResult, InstallationProgress, InstallationResult, UpdateCollection, UpdateInstallationResult, UpdateOperation,
-    WuError, lock_unpoisoned, wait_unpoisoned,
+    DownloadPhase, DownloadResult, HResult, InstallationProgress, InstallationResult, SearchResult, UpdateCollection,
+    UpdateDownloadResult, UpdateInstallationResult, UpdateOperation, WuError, lock_unpoisoned, wait_unpoisoned,
 };
+
+/// A new id for an installer, downloader or searcher: what tells a job's owner apart (D-21).
+pub(crate) fn next_owner_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// `AsyncState`: any value the caller passes to `begin_*`, returned unchanged (D-25).
 pub type AsyncState = Arc<dyn Any + Send + Sync>;
+
+/// What distinguishes the three kinds of jobs: their progress, result and callback arguments.
+pub trait JobKind: Send + Sync + 'static {
+    /// The progress snapshot (`GetProgress`).
+    type Progress: Clone + Send + Sync + std::fmt::Debug;
+    /// What `End*` returns.
+    type Result: Clone + Send + Sync;
+    /// What tells jobs of one owner apart (install or uninstall), `()` when nothing does.
+    type Tag: Copy + Eq + Send + Sync + std::fmt::Debug;
+    /// The progress callback's arguments.
+    type ProgressArgs;
+    /// The completion callback's arguments (reserved, no members).
+    type CompletedArgs: Default;
+    /// The progress before any work, for `n` updates.
+    fn initial_progress(n: usize) -> Self::Progress;
+    /// The progress callback's arguments for a snapshot.
+    fn progress_args(progress: Self::Progress) -> Self::ProgressArgs;
+    /// The progress once the result is known (per-update results copied in).
+    fn final_progress(progress: &mut Self::Progress, result: &Self::Result);
+}
+
+/// Installation and uninstallation jobs (`IInstallationJob`).
+#[derive(Debug)]
+pub struct Installation;
+
+impl JobKind for Installation {
+    type Progress = InstallationProgress;
+    type Result = InstallationResult;
+    type Tag = UpdateOperation;
+    type ProgressArgs = InstallationProgressChangedCallbackArgs;
+    type CompletedArgs = InstallationCompletedCallbackArgs;
+    fn initial_progress(n: usize) -> InstallationProgress {
+        InstallationProgress {
+            current_update_index: 0,
+            current_update_percent_complete: 0,
+            percent_complete: 0,
+            update_results: vec![UpdateInstallationResult::not_started(); n],
+        }
+    }
+    fn progress_args(progress: InstallationProgress) -> InstallationProgressChangedCallbackArgs {
+        InstallationProgressChangedCallbackArgs { progress }
+    }
+    fn final_progress(progress: &mut InstallationProgress, result: &InstallationResult) {
+        progress.update_results = result.update_results.clone();
+    }
+}
+
+/// Download jobs (`IDownloadJob`).
+#[derive(Debug)]
+pub struct Download;
+
+impl JobKind for Download {
+    type Progress = DownloadProgress;
+    type Result = DownloadResult;
+    type Tag = ();
+    type ProgressArgs = DownloadProgressChangedCallbackArgs;
+    type CompletedArgs = DownloadCompletedCallbackArgs;
+    fn initial_progress(n: usize) -> DownloadProgress {
+        DownloadProgress {
+            current_update_index: 0,
+            current_update_percent_complete: 0,
+            percent_complete: 0,
+            current_update_bytes_downloaded: 0,
+            current_update_bytes_to_download: 0,
+            total_bytes_downloaded: 0,
+            total_bytes_to_download: 0,
+            current_update_download_phase: DownloadPhase::Initializing,
+            update_results: vec![not_started_download(); n],
+        }
+    }
+    fn progress_args(progress: DownloadProgress) -> DownloadProgressChangedCallbackArgs {
+        DownloadProgressChangedCallbackArgs { progress }
+    }
+    fn final_progress(progress: &mut DownloadProgress, result: &DownloadResult) {
+        progress.update_results = result.update_results.clone();
+    }
+}
+
+/// Search jobs (`ISearchJob`: no progress). Criteria errors surface at `EndSearch`.
+#[derive(Debug)]
+pub struct Search;
+
+impl JobKind for Search {
+    type Progress = ();
+    type Result = Result<SearchResult, WuError>;
+    type Tag = ();
+    type ProgressArgs = ();
+    type CompletedArgs = SearchCompletedCallbackArgs;
+    fn initial_progress(_: usize) {}
+    fn progress_args(_: ()) {}
+    fn final_progress(_: &mut (), _: &Self::Result) {}
+}
+
+/// `IInstallationJob`.
+pub type InstallationJob = Job<Installation>;
+/// `IDownloadJob`.
+pub type DownloadJob = Job<Download>;
+/// `ISearchJob`.
+pub type SearchJob = Job<Search>;
 
 /// `IInstallationProgressChangedCallbackArgs`.
 #[derive(Clone, Debug)]
@@ -36,71 +145,139 @@ pub struct InstallationProgressChangedCallbackArgs {
 #[derive(Clone, Debug, Default)]
 pub struct InstallationCompletedCallbackArgs {}
 
-/// `IInstallationProgressChangedCallback`.
-pub type ProgressCallback = Box<dyn Fn(&InstallationJob, &InstallationProgressChangedCallbackArgs) + Send + Sync>;
-/// `IInstallationCompletedCallback`.
-pub type CompletedCallback = Box<dyn Fn(&InstallationJob, &InstallationCompletedCallbackArgs) + Send + Sync>;
-
-/// `IInstallationJob`.
-#[derive(Clone)]
-pub struct InstallationJob {
-    pub(crate) inner: Arc<JobInner>,
+/// `IDownloadProgress`: a snapshot (D-32).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadProgress {
+    /// `CurrentUpdateIndex`.
+    pub current_update_index: i32,
+    /// `CurrentUpdatePercentComplete`.
+    pub current_update_percent_complete: i32,
+    /// `PercentComplete`.
+    pub percent_complete: i32,
+    /// `CurrentUpdateBytesDownloaded`.
+    pub current_update_bytes_downloaded: u64,
+    /// `CurrentUpdateBytesToDownload`.
+    pub current_update_bytes_to_download: u64,
+    /// `TotalBytesDownloaded`: never decreases.
+    pub total_bytes_downloaded: u64,
+    /// `TotalBytesToDownload`.
+    pub total_bytes_to_download: u64,
+    /// `CurrentUpdateDownloadPhase` (D-32: `Initializing`, `Downloading`, `Verifying` in order).
+    pub current_update_download_phase: DownloadPhase,
+    /// Results so far, one per update.
+    pub update_results: Vec<UpdateDownloadResult>,
 }
 
-impl std::fmt::Debug for InstallationJob {
+impl DownloadProgress {
+    /// `GetUpdateResult(index)`; out of range -> `WU_E_INVALIDINDEX` (D-4).
+    pub fn get_update_result(&self, index: i32) -> Result<&UpdateDownloadResult, WuError> {
+        let len = self.update_results.len();
+        usize::try_from(index).ok().and_then(|i| self.update_results.get(i)).ok_or_else(|| {
+            WuError::new(HResult::WU_E_INVALIDINDEX, format!("index {index} is out of range (0..{len})"))
+        })
+    }
+}
+
+fn not_started_download() -> UpdateDownloadResult {
+    UpdateDownloadResult {
+        result_code: wua_types::OperationResultCode::NotStarted,
+        hresult: HResult::S_OK,
+        message: String::new(),
+    }
+}
+
+/// `IDownloadProgressChangedCallbackArgs`.
+#[derive(Clone, Debug)]
+pub struct DownloadProgressChangedCallbackArgs {
+    /// `Progress`: a snapshot taken when the callback was invoked.
+    pub progress: DownloadProgress,
+}
+
+/// `IDownloadCompletedCallbackArgs` (no members; reserved).
+#[derive(Clone, Debug, Default)]
+pub struct DownloadCompletedCallbackArgs {}
+
+/// `ISearchCompletedCallbackArgs` (no members; reserved).
+#[derive(Clone, Debug, Default)]
+pub struct SearchCompletedCallbackArgs {}
+
+/// A job's progress callback.
+pub type JobProgressCallback<K> = Box<dyn Fn(&Job<K>, &<K as JobKind>::ProgressArgs) + Send + Sync>;
+/// A job's completion callback.
+pub type JobCompletedCallback<K> = Box<dyn Fn(&Job<K>, &<K as JobKind>::CompletedArgs) + Send + Sync>;
+/// `IInstallationProgressChangedCallback`.
+pub type ProgressCallback = JobProgressCallback<Installation>;
+/// `IInstallationCompletedCallback`.
+pub type CompletedCallback = JobCompletedCallback<Installation>;
+/// `IDownloadProgressChangedCallback`.
+pub type DownloadProgressCallback = JobProgressCallback<Download>;
+/// `IDownloadCompletedCallback`.
+pub type DownloadCompletedCallback = JobCompletedCallback<Download>;
+/// `ISearchCompletedCallback`.
+pub type SearchCompletedCallback = JobCompletedCallback<Search>;
+
+/// A job of kind `K` (see [`InstallationJob`], [`DownloadJob`], [`SearchJob`]).
+pub struct Job<K: JobKind> {
+    pub(crate) inner: Arc<JobInner<K>>,
+}
+
+impl<K: JobKind> Clone for Job<K> {
+    fn clone(&self) -> Self {
+        Job { inner: self.inner.clone() }
+    }
+}
+
+impl<K: JobKind> std::fmt::Debug for Job<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InstallationJob")
-            .field("operation", &self.inner.operation)
+        f.debug_struct("Job")
+            .field("kind", &std::any::type_name::<K>())
+            .field("tag", &self.inner.tag)
             .field("is_completed", &self.is_completed())
             .finish_non_exhaustive()
     }
 }
 
-pub(crate) struct JobInner {
-    pub(crate) installer_id: u64,
-    pub(crate) operation: UpdateOperation,
+pub(crate) struct JobInner<K: JobKind> {
+    /// The installer, downloader or searcher that began it.
+    pub(crate) owner_id: u64,
+    pub(crate) tag: K::Tag,
     pub(crate) updates: UpdateCollection,
     async_state: Option<AsyncState>,
     pub(crate) abort: AtomicBool,
-    state: Mutex<JobState>,
+    state: Mutex<JobState<K>>,
     done: Condvar,
     worker: Mutex<Option<ThreadId>>,
 }
 
-struct JobState {
-    progress: InstallationProgress,
-    result: Option<InstallationResult>,
+struct JobState<K: JobKind> {
+    progress: K::Progress,
+    result: Option<K::Result>,
     completed: bool,
     ended: bool,
-    progress_callback: Option<ProgressCallback>,
-    completed_callback: Option<CompletedCallback>,
+    progress_callback: Option<JobProgressCallback<K>>,
+    completed_callback: Option<JobCompletedCallback<K>>,
     wakers: Vec<Waker>,
 }
 
-impl InstallationJob {
+impl<K: JobKind> Job<K> {
     pub(crate) fn new(
-        installer_id: u64,
-        operation: UpdateOperation,
+        owner_id: u64,
+        tag: K::Tag,
         updates: UpdateCollection,
-        progress_callback: Option<ProgressCallback>,
-        completed_callback: Option<CompletedCallback>,
+        progress_callback: Option<JobProgressCallback<K>>,
+        completed_callback: Option<JobCompletedCallback<K>>,
         async_state: Option<AsyncState>,
     ) -> Self {
         let n = updates.count();
-        InstallationJob {
+        Job {
             inner: Arc::new(JobInner {
-                installer_id,
-                operation,
+                owner_id,
+                tag,
                 updates,
                 async_state,
                 abort: AtomicBool::new(false),
                 state: Mutex::new(JobState {
-                    progress: InstallationProgress {
-                        current_update_index: 0,
-                        current_update_percent_complete: 0,
-                        percent_complete: 0,
-                        update_results: vec![UpdateInstallationResult::not_started(); n],
-                    },
+                    progress: K::initial_progress(n),
                     result: None,
                     completed: false,
                     ended: false,
@@ -114,7 +291,7 @@ impl InstallationJob {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, JobState> {
+    fn state(&self) -> MutexGuard<'_, JobState<K>> {
         // Plain data behind the lock; callbacks never run while it is held.
         lock_unpoisoned(&self.inner.state)
     }
@@ -134,13 +311,8 @@ impl InstallationJob {
         &self.inner.updates
     }
 
-    /// Install or uninstall.
-    pub fn operation(&self) -> UpdateOperation {
-        self.inner.operation
-    }
-
-    /// `GetProgress`: a fresh snapshot (D-20).
-    pub fn get_progress(&self) -> InstallationProgress {
+    /// `GetProgress`: a fresh snapshot (D-20, D-32; a search job's is `()`).
+    pub fn get_progress(&self) -> K::Progress {
         self.state().progress.clone()
     }
 
@@ -174,7 +346,7 @@ impl InstallationJob {
     }
 
     /// Waits until completed or `timeout`; returns the guard and whether it completed.
-    fn wait_completed(&self, timeout: Option<Duration>) -> (MutexGuard<'_, JobState>, bool) {
+    fn wait_completed(&self, timeout: Option<Duration>) -> (MutexGuard<'_, JobState<K>>, bool) {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.state();
         while !st.completed {
@@ -193,7 +365,7 @@ impl InstallationJob {
     }
 
     /// `End*`: waits (up to `timeout`), then hands out the result once (D-21, D-22).
-    pub(crate) fn end(&self, timeout: Option<Duration>) -> Result<InstallationResult, WuError> {
+    pub(crate) fn end(&self, timeout: Option<Duration>) -> Result<K::Result, WuError> {
         self.refuse_inside_callback("end")?;
         let (mut st, done) = self.wait_completed(timeout);
         if !done {
@@ -206,7 +378,7 @@ impl InstallationJob {
     }
 
     /// The async `End*` (D-22): resolves when the job completes.
-    pub(crate) fn end_future(&self) -> EndFuture {
+    pub(crate) fn end_future(&self) -> EndFuture<K> {
         EndFuture { job: self.clone() }
     }
 
@@ -218,6 +390,69 @@ impl InstallationJob {
 
     pub(crate) fn aborted(&self) -> bool {
         self.inner.abort.load(Ordering::SeqCst)
+    }
+
+    /// A progress callback with the current snapshot.
+    pub(crate) fn notify_current(&self) {
+        let snapshot = self.state().progress.clone();
+        self.notify_progress(snapshot);
+    }
+
+    /// Updates the progress snapshot; returns it for a callback.
+    fn update_progress(&self, f: impl FnOnce(&mut K::Progress)) -> K::Progress {
+        let mut st = self.state();
+        f(&mut st.progress);
+        st.progress.clone()
+    }
+
+    /// Invokes the progress callback (on the worker thread, outside the lock; D-19). A panic in
+    /// it is caught and logged; the job goes on.
+    fn notify_progress(&self, progress: K::Progress) {
+        let Some(cb) = self.state().progress_callback.take() else { return };
+        let args = K::progress_args(progress);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(self, &args))).is_err() {
+            tracing::error!("a job's progress callback panicked; the job goes on");
+        }
+        let mut st = self.state();
+        if st.progress_callback.is_none() && !st.completed {
+            st.progress_callback = Some(cb);
+        }
+    }
+
+    /// Stores the result, runs the completion callback exactly once, then marks the job
+    /// completed and wakes every waiter (D-19).
+    pub(crate) fn complete(&self, result: K::Result) {
+        let cb = {
+            let mut st = self.state();
+            K::final_progress(&mut st.progress, &result);
+            st.result = Some(result);
+            st.completed_callback.take()
+        };
+        if let Some(cb) = cb {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(self, &K::CompletedArgs::default())))
+                .is_err()
+            {
+                tracing::error!("a job's completed callback panicked");
+            }
+        }
+        let wakers = {
+            let mut st = self.state();
+            st.completed = true;
+            st.progress_callback = None;
+            std::mem::take(&mut st.wakers)
+        };
+        *lock_unpoisoned(&self.inner.worker) = None;
+        self.inner.done.notify_all();
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+impl Job<Installation> {
+    /// Install or uninstall.
+    pub fn operation(&self) -> UpdateOperation {
+        self.inner.tag
     }
 
     /// The start of update `index`: progress at its start, always a callback (D-20).
@@ -244,61 +479,71 @@ impl InstallationJob {
         });
         self.notify_progress(snapshot);
     }
+}
 
-    /// Updates the progress snapshot; returns it for a callback.
-    fn update_progress(&self, f: impl FnOnce(&mut InstallationProgress)) -> InstallationProgress {
-        let mut st = self.state();
-        f(&mut st.progress);
-        st.progress.clone()
+impl Job<Download> {
+    /// The start of update `index` (`to_download` bytes): phase `Initializing`, always a
+    /// callback (D-20, D-32).
+    pub(crate) fn start_download(&self, index: usize, to_download: u64) {
+        let n = self.inner.updates.count().max(1);
+        let snapshot = self.update_progress(|p| {
+            p.current_update_index = index as i32;
+            p.current_update_percent_complete = 0;
+            p.current_update_bytes_downloaded = 0;
+            p.current_update_bytes_to_download = to_download;
+            p.current_update_download_phase = DownloadPhase::Initializing;
+            p.percent_complete = p.percent_complete.max((index * 100 / n) as i32);
+        });
+        self.notify_progress(snapshot);
     }
 
-    /// Invokes the progress callback (on the worker thread, outside the lock; D-19). A panic in
-    /// it is caught and logged; the job goes on.
-    fn notify_progress(&self, progress: InstallationProgress) {
-        let Some(cb) = self.state().progress_callback.take() else { return };
-        let args = InstallationProgressChangedCallbackArgs { progress };
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(self, &args))).is_err() {
-            tracing::error!("an installation progress callback panicked; the job goes on");
-        }
-        let mut st = self.state();
-        if st.progress_callback.is_none() && !st.completed {
-            st.progress_callback = Some(cb);
-        }
-    }
-
-    /// Stores the result, runs the completion callback exactly once, then marks the job
-    /// completed and wakes every waiter (D-19).
-    pub(crate) fn complete(&self, result: InstallationResult) {
-        let cb = {
-            let mut st = self.state();
-            st.progress.update_results = result.update_results.clone();
-            st.result = Some(result);
-            st.completed_callback.take()
-        };
-        if let Some(cb) = cb {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                cb(self, &InstallationCompletedCallbackArgs {})
-            }))
-            .is_err()
-            {
-                tracing::error!("an installation completed callback panicked");
+    /// The current update moved to `phase` (D-32: phases only move forward).
+    pub(crate) fn download_phase(&self, phase: DownloadPhase) {
+        let snapshot = self.update_progress(|p| {
+            if phase.value() > p.current_update_download_phase.value() {
+                p.current_update_download_phase = phase;
             }
-        }
-        let wakers = {
-            let mut st = self.state();
-            st.completed = true;
-            st.progress_callback = None;
-            std::mem::take(&mut st.wakers)
-        };
-        *lock_unpoisoned(&self.inner.worker) = None;
-        self.inner.done.notify_all();
-        for w in wakers {
-            w.wake();
-        }
+        });
+        self.notify_progress(snapshot);
+    }
+
+    /// `bytes` more of the current update arrived (D-32: byte counts never decrease).
+    pub(crate) fn downloaded(&self, index: usize, bytes: u64) {
+        let n = self.inner.updates.count().max(1);
+        self.update_progress(|p| {
+            p.current_update_bytes_downloaded += bytes;
+            p.total_bytes_downloaded += bytes;
+            if p.current_update_bytes_to_download > 0 {
+                let percent = (p.current_update_bytes_downloaded.min(p.current_update_bytes_to_download) * 100
+                    / p.current_update_bytes_to_download) as i32;
+                p.current_update_percent_complete = p.current_update_percent_complete.max(percent.min(99));
+                let overall = ((index * 100 + p.current_update_percent_complete as usize) / n) as i32;
+                p.percent_complete = p.percent_complete.max(overall);
+            }
+        });
+    }
+
+    /// The total to download, known once the updates' content was looked at.
+    pub(crate) fn set_total_to_download(&self, total: u64) {
+        self.update_progress(|p| p.total_bytes_to_download = total);
+    }
+
+    /// The end of update `index` with its result: always a callback (D-20).
+    pub(crate) fn finish_download(&self, index: usize, result: &UpdateDownloadResult) {
+        let n = self.inner.updates.count().max(1);
+        let snapshot = self.update_progress(|p| {
+            p.current_update_index = index as i32;
+            p.current_update_percent_complete = 100;
+            p.percent_complete = p.percent_complete.max(((index + 1) * 100 / n) as i32);
+            if let Some(slot) = p.update_results.get_mut(index) {
+                *slot = result.clone();
+            }
+        });
+        self.notify_progress(snapshot);
     }
 }
 
-fn take_result(st: &mut JobState) -> Result<InstallationResult, WuError> {
+fn take_result<K: JobKind>(st: &mut JobState<K>) -> Result<K::Result, WuError> {
     if st.ended {
         return Err(WuError::new(HResult::WU_E_INVALID_OPERATION, "end was already called for this job"));
     }
@@ -308,12 +553,12 @@ fn take_result(st: &mut JobState) -> Result<InstallationResult, WuError> {
 
 /// The future of an async `End*` (D-22).
 #[derive(Debug)]
-pub struct EndFuture {
-    job: InstallationJob,
+pub struct EndFuture<K: JobKind> {
+    job: Job<K>,
 }
 
-impl Future for EndFuture {
-    type Output = Result<InstallationResult, WuError>;
+impl<K: JobKind> Future for EndFuture<K> {
+    type Output = Result<K::Result, WuError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.job.state();

@@ -37,8 +37,11 @@ mod worker;
 pub use downloader::UpdateDownloader;
 pub use installer::UpdateInstaller;
 pub use job::{
-    AsyncState, CompletedCallback, EndFuture, InstallationCompletedCallbackArgs, InstallationJob,
-    InstallationProgressChangedCallbackArgs, ProgressCallback,
+    AsyncState, CompletedCallback, Download, DownloadCompletedCallback, DownloadCompletedCallbackArgs, DownloadJob,
+    DownloadProgress, DownloadProgressCallback, DownloadProgressChangedCallbackArgs, EndFuture, Installation,
+    InstallationCompletedCallbackArgs, InstallationJob, InstallationProgressChangedCallbackArgs, Job,
+    JobCompletedCallback, JobKind, JobProgressCallback, ProgressCallback, Search, SearchCompletedCallback,
+    SearchCompletedCallbackArgs, SearchJob,
 };
 pub use searcher::UpdateSearcher;
 pub use services::{NON_VOLATILE_SERVICE, UpdateService, UpdateServiceManager};

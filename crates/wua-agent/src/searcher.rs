@@ -3,13 +3,18 @@
 
 use std::sync::{Arc, Mutex};
 
-use wua_types::{HResult, SearchResult, ServerSelection, UpdateHistoryEntry, WuError, lock_unpoisoned};
+use wua_types::{
+    HResult, SearchResult, ServerSelection, UpdateCollection, UpdateHistoryEntry, WuError, lock_unpoisoned,
+};
 
+use crate::job::{AsyncState, SearchCompletedCallback, SearchJob};
 use crate::session::UpdateSession;
 
-/// `IUpdateSearcher`. Clones share their settings.
+/// `IUpdateSearcher`. Clones share their settings and their identity (a job of one is a job of
+/// the other).
 #[derive(Clone, Debug)]
 pub struct UpdateSearcher {
+    id: u64,
     session: UpdateSession,
     settings: Arc<Mutex<Settings>>,
 }
@@ -32,7 +37,7 @@ impl UpdateSearcher {
             service_id: String::new(),
             client_application_id: session.client_application_id(),
         };
-        UpdateSearcher { session, settings: Arc::new(Mutex::new(settings)) }
+        UpdateSearcher { id: crate::job::next_owner_id(), session, settings: Arc::new(Mutex::new(settings)) }
     }
 
     fn settings(&self) -> Settings {
@@ -94,11 +99,65 @@ impl UpdateSearcher {
         wua_catalog::escape_string(text)
     }
 
-    /// `Search`: the updates of the selected service that match `criteria` (D-26; the empty
-    /// string means `IsInstalled=0 and IsHidden=0`). Online (the default), the service's
-    /// catalog is refreshed first (D-29): a failed refresh is the call's error and changes
-    /// nothing; offline, the catalog already synced is searched with no network.
+    /// `Search`: `begin_search` and `end_search` in one call: the updates of the selected
+    /// service that match `criteria` (D-26; the empty string means `IsInstalled=0 and
+    /// IsHidden=0`). Online (the default), the service's catalog is refreshed first (D-29): a
+    /// failed refresh is the call's error and changes nothing; offline, the catalog already
+    /// synced is searched with no network.
     pub fn search(&self, criteria: &str) -> Result<SearchResult, WuError> {
+        let job = self.begin_search(criteria, None, None)?;
+        self.end_search(&job)
+    }
+
+    /// `BeginSearch`: returns a running job at once (D-18); criteria errors, like every other
+    /// failure of the search, surface at `end_search` (reference, `EndSearch`).
+    pub fn begin_search(
+        &self,
+        criteria: &str,
+        on_completed: Option<SearchCompletedCallback>,
+        state: Option<AsyncState>,
+    ) -> Result<SearchJob, WuError> {
+        let job = SearchJob::new(self.id, (), UpdateCollection::new(), None, on_completed, state);
+        let (worker, searcher, criteria) = (job.clone(), self.clone(), criteria.to_owned());
+        std::thread::Builder::new()
+            .name("wua-search".into())
+            .spawn(move || {
+                worker.set_worker();
+                let result = searcher.run(&criteria);
+                worker.complete(result);
+            })
+            .map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start the search thread: {e}")))?;
+        Ok(job)
+    }
+
+    /// `EndSearch`: waits for the job, then returns its result once; a second call for the
+    /// same job -> `WU_E_INVALID_OPERATION` (D-30); a job of another searcher -> `E_INVALIDARG`.
+    pub fn end_search(&self, job: &SearchJob) -> Result<SearchResult, WuError> {
+        self.check_job(job)?;
+        job.end(None)?
+    }
+
+    /// `EndSearch` with a time-out (D-22).
+    pub fn end_search_timeout(&self, job: &SearchJob, timeout: std::time::Duration) -> Result<SearchResult, WuError> {
+        self.check_job(job)?;
+        job.end(Some(timeout))?
+    }
+
+    /// `EndSearch` as a future (D-22).
+    pub async fn end_search_async(&self, job: &SearchJob) -> Result<SearchResult, WuError> {
+        self.check_job(job)?;
+        job.end_future().await?
+    }
+
+    fn check_job(&self, job: &SearchJob) -> Result<(), WuError> {
+        if job.inner.owner_id != self.id {
+            return Err(WuError::new(HResult::E_INVALIDARG, "the job was begun by another searcher"));
+        }
+        job.refuse_inside_callback("end_search")
+    }
+
+    /// The search itself, on the job's thread.
+    fn run(&self, criteria: &str) -> Result<SearchResult, WuError> {
         let settings = self.settings();
         let parsed = wua_catalog::parse_criteria(criteria).map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
         let (service, selection) = self.session.select_service(settings.server_selection, &settings.service_id)?;

@@ -84,3 +84,79 @@ fn d31_a_flipped_byte_is_discarded() {
     assert_eq!(r.update_results[0].hresult, HResult::WU_E_DM_NOTDOWNLOADED, "{r:?}");
     assert!(!w.root.join("opt").exists());
 }
+
+/// D-32, D-19..D-21, D-24: a download job's progress reports phases in order and bytes that
+/// never decrease, its completion callback runs once, `end_download` returns once, a job of
+/// another downloader is refused, and `end_download` inside the job's own callback is refused.
+#[test]
+fn d32_download_job_progress_and_misuse() {
+    use std::sync::{Arc, Mutex};
+    use wua_agent::wua_types::DownloadPhase;
+    use wua_agent::{DownloadCompletedCallback, DownloadProgress, DownloadProgressCallback};
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    repo.publish(2, 1, "");
+    let server = Served::start(&repo.served_tree());
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let found = s.create_update_searcher().search("").unwrap().updates;
+    assert_eq!(found.count(), 2);
+    let downloader = s.create_update_downloader();
+    downloader.set_updates(found.copy());
+    let seen: Arc<Mutex<Vec<DownloadProgress>>> = Arc::default();
+    let inside: Arc<Mutex<Vec<HResult>>> = Arc::default();
+    let (seen2, inside2, d2) = (seen.clone(), inside.clone(), downloader.clone());
+    let progress: DownloadProgressCallback = Box::new(move |job, args| {
+        seen2.lock().unwrap().push(args.progress.clone());
+        if let Err(e) = d2.end_download(job) {
+            inside2.lock().unwrap().push(e.hresult);
+        }
+    });
+    let completions = Arc::new(Mutex::new(0));
+    let c2 = completions.clone();
+    let completed: DownloadCompletedCallback = Box::new(move |_, _| *c2.lock().unwrap() += 1);
+    let job = downloader.begin_download(Some(progress), Some(completed), None).unwrap();
+    let other = s.create_update_downloader();
+    assert_eq!(other.end_download(&job).unwrap_err().hresult, HResult::E_INVALIDARG, "D-21");
+    let r = downloader.end_download(&job).unwrap();
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{r:?}");
+    assert_eq!(downloader.end_download(&job).unwrap_err().hresult, HResult::WU_E_INVALID_OPERATION, "D-21");
+    assert!(job.is_completed());
+    assert_eq!(*completions.lock().unwrap(), 1, "D-19");
+    let inside = inside.lock().unwrap();
+    assert!(!inside.is_empty() && inside.iter().all(|h| *h == HResult::WU_E_INVALID_OPERATION), "D-24: {inside:?}");
+    let seen = seen.lock().unwrap();
+    let mut last = (0, DownloadPhase::Initializing, 0u64);
+    for p in seen.iter() {
+        if p.current_update_index == last.0 {
+            assert!(p.current_update_download_phase.value() >= last.1.value(), "D-32: phases go forward: {seen:?}");
+        }
+        assert!(p.total_bytes_downloaded >= last.2, "D-32: bytes never decrease: {seen:?}");
+        last = (p.current_update_index, p.current_update_download_phase, p.total_bytes_downloaded);
+    }
+    let phases: Vec<_> =
+        seen.iter().filter(|p| p.current_update_index == 0).map(|p| p.current_update_download_phase).collect();
+    assert!(phases.contains(&DownloadPhase::Downloading) && phases.contains(&DownloadPhase::Verifying), "{phases:?}");
+    let end = job.get_progress();
+    assert_eq!(end.total_bytes_downloaded, end.total_bytes_to_download);
+    assert_eq!(end.total_bytes_downloaded, 2, "one blob of two bytes, shared by both updates, fetched once");
+}
+
+/// D-30: a search job's result is handed out once; criteria errors surface at `end_search`;
+/// a job of another searcher is refused.
+#[test]
+fn d30_search_jobs() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    let s = session(&w);
+    add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
+    let searcher = s.create_update_searcher();
+    let job = searcher.begin_search("IsInstalled=0", None, None).unwrap();
+    assert_eq!(s.create_update_searcher().end_search(&job).unwrap_err().hresult, HResult::E_INVALIDARG);
+    assert_eq!(searcher.end_search(&job).unwrap().updates.count(), 1);
+    assert_eq!(searcher.end_search(&job).unwrap_err().hresult, HResult::WU_E_INVALID_OPERATION, "D-30");
+    let bad = searcher.begin_search("IsInstalled=2", None, None).expect("criteria are checked at end_search");
+    assert_eq!(searcher.end_search(&bad).unwrap_err().hresult, HResult::WU_E_INVALID_CRITERIA);
+}
