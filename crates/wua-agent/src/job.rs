@@ -513,10 +513,10 @@ impl Job<Download> {
         self.update_progress(|p| {
             p.current_update_bytes_downloaded += bytes;
             p.total_bytes_downloaded += bytes;
-            if p.current_update_bytes_to_download > 0 {
-                let percent = (p.current_update_bytes_downloaded.min(p.current_update_bytes_to_download) * 100
-                    / p.current_update_bytes_to_download) as i32;
-                p.current_update_percent_complete = p.current_update_percent_complete.max(percent.min(99));
+            let done = p.current_update_bytes_downloaded.min(p.current_update_bytes_to_download) * 100;
+            if let Some(percent) = done.checked_div(p.current_update_bytes_to_download) {
+                // 100 is the update's end (`finish_download`).
+                p.current_update_percent_complete = p.current_update_percent_complete.max(percent.min(99) as i32);
                 let overall = ((index * 100 + p.current_update_percent_complete as usize) / n) as i32;
                 p.percent_complete = p.percent_complete.max(overall);
             }
