@@ -8,10 +8,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::{Instant, Sleep};
 use url::Url;
 
+use crate::backoff::Backoff;
 use crate::{FetchError, FetchLimits};
 
 /// One fetching session: a client with connection reuse and a deadline that started when it
@@ -92,37 +93,61 @@ impl Fetcher {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, FetchError>>,
     {
-        let limits = &self.inner.limits;
-        let mut backoff = limits.first_backoff;
-        let mut tries = 0;
+        let mut retries = self.retries();
         loop {
             match attempt().await {
-                Err(e) if e.is_transient() && tries < limits.retries => {
-                    let wake = Instant::now() + backoff;
-                    if wake >= self.inner.deadline {
-                        return Err(e);
-                    }
-                    tokio::time::sleep_until(wake).await;
-                    tries += 1;
-                    backoff = backoff.saturating_mul(2);
-                }
+                Err(e) if e.is_transient() => retries.wait(e).await?,
                 outcome => return outcome,
             }
         }
     }
 
+    /// The retries of one operation: the limit's count, waits with jitter, the deadline.
+    pub(crate) fn retries(&self) -> Retries {
+        Retries {
+            backoff: Backoff::seeded(self.inner.limits.first_backoff),
+            left: self.inner.limits.retries,
+            deadline: self.inner.deadline,
+        }
+    }
+
     /// One try: the response's headers (or the file's metadata), and a guarded body.
     async fn open(&self, url: &Url, max_len: u64) -> Result<FetchStream, FetchError> {
+        Ok(self.open_at(url, max_len, None).await?.stream)
+    }
+
+    /// One try, from byte `resume.offset` on when `resume` is given (`Range: bytes=N-`, with
+    /// `If-Range` when an entity tag is known; a `file://` URL seeks there). The answer says
+    /// whether it is the whole resource (200) or a part (206, with its `Content-Range`).
+    pub(crate) async fn open_at(
+        &self,
+        url: &Url,
+        max_len: u64,
+        resume: Option<Resume<'_>>,
+    ) -> Result<Opened, FetchError> {
         let guard = Guard::new(url, &self.inner.limits, self.inner.deadline);
         match url.scheme() {
-            "file" => self.open_file(url, max_len, guard).await,
-            "http" | "https" => self.open_http(url, max_len, guard).await,
+            "file" => self.open_file(url, max_len, guard, resume.map_or(0, |r| r.offset)).await,
+            "http" | "https" => self.open_http(url, max_len, guard, resume).await,
             _ => Err(FetchError::Unsupported { url: url.clone() }),
         }
     }
 
-    async fn open_http(&self, url: &Url, max_len: u64, mut guard: Guard) -> Result<FetchStream, FetchError> {
-        let send = self.inner.client.get(url.clone()).send();
+    async fn open_http(
+        &self,
+        url: &Url,
+        max_len: u64,
+        mut guard: Guard,
+        resume: Option<Resume<'_>>,
+    ) -> Result<Opened, FetchError> {
+        let mut request = self.inner.client.get(url.clone());
+        if let Some(resume) = resume {
+            request = request.header(reqwest::header::RANGE, format!("bytes={}-", resume.offset));
+            if let Some(etag) = resume.if_range {
+                request = request.header(reqwest::header::IF_RANGE, etag);
+            }
+        }
+        let send = request.send();
         // The wait for the headers counts as the first window of the minimum rate: a server that
         // accepts and then says nothing fails as too slow.
         let wait_until = guard.window_end.min(guard.deadline);
@@ -131,7 +156,7 @@ impl Fetcher {
             Ok(Err(e)) if e.is_timeout() => {
                 return Err(FetchError::TimedOut { url: url.clone(), what: "connecting" });
             }
-            Ok(Err(e)) => return Err(FetchError::Connect { url: url.clone(), source: Arc::new(e) }),
+            Ok(Err(e)) => return Err(FetchError::from_send(url, e)),
             Err(_) => return Err(guard.expired(Instant::now()).unwrap_or_else(|| guard.too_slow())),
         };
         let status = response.status();
@@ -141,6 +166,9 @@ impl Fetcher {
         if !status.is_success() {
             return Err(FetchError::Status { url: url.clone(), status: status.as_u16() });
         }
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_range = header(reqwest::header::CONTENT_RANGE);
+        let etag = header(reqwest::header::ETAG);
         let declared_len = response.content_length();
         if declared_len.is_some_and(|len| len > max_len) {
             return Err(FetchError::TooLarge { url: url.clone(), max_len, read: 0 });
@@ -150,29 +178,94 @@ impl Fetcher {
         let body = response
             .bytes_stream()
             .map_err(move |e| FetchError::Connect { url: body_url.clone(), source: Arc::new(e) });
-        Ok(FetchStream::new(guard, max_len, declared_len, Box::pin(body)))
+        Ok(Opened {
+            stream: FetchStream::new(guard, max_len, declared_len, Box::pin(body)),
+            partial: status == reqwest::StatusCode::PARTIAL_CONTENT,
+            content_range,
+            etag,
+        })
     }
 
-    async fn open_file(&self, url: &Url, max_len: u64, guard: Guard) -> Result<FetchStream, FetchError> {
+    async fn open_file(&self, url: &Url, max_len: u64, guard: Guard, offset: u64) -> Result<Opened, FetchError> {
         let path = url.to_file_path().map_err(|()| FetchError::Unsupported { url: url.clone() })?;
         let io = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound => FetchError::NotFound { url: url.clone() },
             _ => FetchError::Io { url: url.clone(), source: Arc::new(e) },
         };
-        let file = tokio::fs::File::open(&path).await.map_err(io)?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
         let meta = file.metadata().await.map_err(io)?;
         if meta.is_dir() {
             return Err(FetchError::NotFound { url: url.clone() });
         }
-        if meta.len() > max_len {
+        let len = meta.len();
+        if len > max_len {
             return Err(FetchError::TooLarge { url: url.clone(), max_len, read: 0 });
         }
+        // A range past the end is answered with the whole file, as a server may.
+        let (offset, content_range) = if offset > 0 && offset < len {
+            file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+            (offset, Some(format!("bytes {offset}-{}/{len}", len - 1)))
+        } else {
+            (0, None)
+        };
         // One byte past the limit is read, so a file that grew since is still refused.
         let reader = file.take(max_len.saturating_add(1));
         let body_url = url.clone();
         let body = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024)
             .map_err(move |e| FetchError::Io { url: body_url.clone(), source: Arc::new(e) });
-        Ok(FetchStream::new(guard, max_len, Some(meta.len()), Box::pin(body)))
+        Ok(Opened {
+            stream: FetchStream::new(guard, max_len, Some(len - offset), Box::pin(body)),
+            partial: content_range.is_some(),
+            content_range,
+            etag: None,
+        })
+    }
+}
+
+/// Where a resumed try starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Resume<'a> {
+    /// The first byte wanted.
+    pub(crate) offset: u64,
+    /// The entity tag the bytes before came with, for `If-Range`.
+    pub(crate) if_range: Option<&'a str>,
+}
+
+/// An opened body and what the server said about it.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The body.
+    pub(crate) stream: FetchStream,
+    /// A part (206) rather than the whole resource.
+    pub(crate) partial: bool,
+    /// The `Content-Range` header, as sent.
+    pub(crate) content_range: Option<String>,
+    /// The `ETag` header, as sent.
+    pub(crate) etag: Option<String>,
+}
+
+/// The retries left to one operation.
+#[derive(Debug)]
+pub(crate) struct Retries {
+    backoff: Backoff,
+    left: u32,
+    deadline: Instant,
+}
+
+impl Retries {
+    /// Waits before the next try after the transient failure `e`; `Err(e)` when no retry is
+    /// left or the wait would end past the deadline.
+    pub(crate) async fn wait(&mut self, e: FetchError) -> Result<(), FetchError> {
+        if self.left == 0 {
+            return Err(e);
+        }
+        let wake = Instant::now() + self.backoff.next_wait();
+        if wake >= self.deadline {
+            return Err(e);
+        }
+        tokio::time::sleep_until(wake).await;
+        self.left -= 1;
+        Ok(())
     }
 }
 

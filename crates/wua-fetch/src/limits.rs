@@ -12,8 +12,10 @@ use std::time::Duration;
 /// link of 55 KB/s (under 0.5 Mbit/s); a slower link needs a longer one. The minimum rate (4 KiB/s
 /// averaged over 10 s) is far below any working link, yet a server sending a byte a second
 /// fails at the first window. A connect time-out of 10 s is what browsers and curl users meet
-/// on an unreachable host; three retries with backoff from 200 ms (200, 400, 800 ms) ride out
-/// a restarting server or a load balancer's brief 503 without hiding a dead one.
+/// on an unreachable host; three retries with backoff from 200 ms (waits of 100-200, 200-400 and
+/// 400-800 ms: each drawn from the upper half of the doubling base, so agents that failed
+/// together do not come back in step) ride out a restarting server or a load balancer's brief
+/// 503 without hiding a dead one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchLimits {
     /// Everything fetched through one fetcher, retries included, ends by then (default 1,800 s).
@@ -27,7 +29,8 @@ pub struct FetchLimits {
     pub connect_timeout: Duration,
     /// How many times a transport failure is retried (default 3).
     pub retries: u32,
-    /// The wait before the first retry, doubled before each next one (default 200 ms).
+    /// The base of the wait before the first retry, doubled before each next one (capped at
+    /// 60 s); each wait is drawn at random from the upper half of its base (default 200 ms).
     pub first_backoff: Duration,
 }
 

@@ -1,6 +1,8 @@
 //! Builders for wua's tests: temporary worlds (a root and a state directory), payloads,
 //! manifests and packages, and byte-for-byte snapshots of a root; [`fault`], an HTTP
-//! fault-injection layer (stalls, drips, error statuses) and a real server that wears it;
+//! fault-injection layer (stalls, drips, error statuses, cut bodies, broken ranges, flipped
+//! bytes) and a real server that wears it, over HTTP or HTTPS; [`tls`], a CA and a server
+//! certificate made at test time;
 //! [`trust`], signed repositories served over HTTP, hostile ones, an agent on its install-time
 //! root, and python-tuf's client beside it. Used from integration tests and the benchmark
 //! runner only; never shipped.
@@ -9,6 +11,7 @@
 
 pub mod fault;
 pub mod serve;
+pub mod tls;
 pub mod trust;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,10 @@
 //! wua-fetch against a real server on 127.0.0.1: the static repository handler behind the
 //! fault layer of `wua-test-support`. Time-outs are asserted by their code, never by the time
-//! they took.
+//! they took. `download`: resumable, verified downloads (D-31); `tls`: HTTPS with a CA made at
+//! test time.
+
+mod download;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +17,8 @@ use wua_types::HResult;
 
 const SMALL: &[u8] = b"a small file the server holds\n";
 const BIG_LEN: usize = 8 << 20;
+/// The length of `blob.bin`, bytes no two of which repeat in a pattern.
+const BLOB_LEN: usize = 1 << 20;
 
 struct Served {
     _dir: tempfile::TempDir,
@@ -22,13 +28,20 @@ struct Served {
 
 impl Served {
     async fn new() -> Served {
+        let (dir, root) = Served::tree();
+        let server = FaultServer::start(wua_trust::static_repo::router(&root)).await.unwrap();
+        Served { _dir: dir, dir: root, server }
+    }
+
+    /// A temporary tree with `small.bin`, `big.bin` and `blob.bin`.
+    fn tree() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("tree");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("small.bin"), SMALL).unwrap();
         std::fs::write(root.join("big.bin"), vec![7u8; BIG_LEN]).unwrap();
-        let server = FaultServer::start(wua_trust::static_repo::router(&root)).await.unwrap();
-        Served { _dir: dir, dir: root, server }
+        std::fs::write(root.join("blob.bin"), blob()).unwrap();
+        (dir, root)
     }
 
     fn url(&self, path: &str) -> Url {
@@ -46,6 +59,19 @@ fn short() -> FetchLimits {
         retries: 2,
         first_backoff: Duration::from_millis(10),
     }
+}
+
+/// `blob.bin`'s bytes: pseudo-random (xorshift64), the same on every call.
+fn blob() -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..BLOB_LEN)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 fn fetcher(limits: FetchLimits) -> Fetcher {

@@ -1,0 +1,121 @@
+//! Certificates made at test time, for HTTPS tests: a certificate authority ([`TestCa`]) and
+//! a server certificate it signed for `127.0.0.1`, `::1` and `localhost`.
+//! [`crate::fault::FaultServer::start_tls`] serves with them; a client trusts the server only
+//! when it is given the CA's PEM ([`TestCa::write_ca_pem`]).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// A certificate authority made at test time and a server certificate it signed.
+#[derive(Debug)]
+pub struct TestCa {
+    ca_pem: String,
+    server_cert: CertificateDer<'static>,
+    server_key: Vec<u8>,
+}
+
+impl TestCa {
+    /// A new CA (`wua test CA`) and a server certificate for `127.0.0.1`, `::1` and
+    /// `localhost`, both valid from 1975 to 4096 (rcgen's defaults).
+    pub fn new() -> anyhow::Result<TestCa> {
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "wua test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let server_key = KeyPair::generate()?;
+        let mut server_params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "::1".to_owned(), "localhost".to_owned()])?;
+        server_params.distinguished_name.push(DnType::CommonName, "wua test server");
+        let server_cert = server_params.signed_by(&server_key, &issuer)?;
+        Ok(TestCa {
+            ca_pem: ca_cert.pem(),
+            server_cert: server_cert.der().clone(),
+            server_key: server_key.serialize_der(),
+        })
+    }
+
+    /// The CA's certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Writes the CA's certificate (PEM) to `path`, for a client's extra roots.
+    pub fn write_ca_pem(&self, path: &Path) -> std::io::Result<()> {
+        fs_err::write(path, &self.ca_pem)
+    }
+
+    /// A rustls server configuration presenting the server certificate.
+    fn server_config(&self) -> std::io::Result<Arc<rustls::ServerConfig>> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone()));
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(vec![self.server_cert.clone()], key))
+            .map_err(std::io::Error::other)?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// A listener that hands out TLS connections: TCP connections are accepted on a task of their
+/// own and their handshakes run on tasks of their own (bounded to 10 s), so a client that never
+/// finishes one, or fails it (an untrusted certificate), holds up no other.
+#[derive(Debug)]
+pub(crate) struct TlsListener {
+    addr: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+}
+
+impl TlsListener {
+    /// Serves TLS with `ca`'s server certificate on `listener` until `stop` turns true.
+    pub(crate) fn new(listener: TcpListener, ca: &TestCa, mut stop: watch::Receiver<bool>) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let acceptor = TlsAcceptor::from(ca.server_config()?);
+        let (tx, ready) = mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                };
+                let Ok((tcp, peer)) = accepted else { continue };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                        let _ = tx.send((tls, peer)).await;
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { addr, ready })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accepting task ended (the server is stopping): no more connections.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.addr)
+    }
+}
