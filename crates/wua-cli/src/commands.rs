@@ -100,6 +100,7 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             output::print_recovered(cli, &done);
             Ok(EXIT_OK)
         }
+        Command::Agent(crate::AgentCommand::Run { once, config }) => crate::agent_run::run(cli, *once, config),
         Command::Quickstart { dir } => crate::quickstart::run(cli, dir),
         Command::Repo(command) => crate::repo::run(cli, command),
     }

@@ -1,6 +1,6 @@
-//! Runs an install or uninstall through the job API: progress bars on a terminal, Ctrl-C as
-//! `request_abort`, a second Ctrl-C leaves at once (the journal makes that safe: the next
-//! operation recovers what was interrupted, D-17, D-38).
+//! Runs an install or uninstall through the job API: progress bars on a terminal, Ctrl-C (and
+//! SIGTERM, for `wua agent run`) as `request_abort`, a second one leaves at once (the journal
+//! makes that safe: the next operation recovers what was interrupted, D-17, D-38).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,27 +20,84 @@ static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 /// Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports it).
 const EXIT_INTERRUPTED: i32 = 130;
+/// Exit status after a second SIGTERM (128 + SIGTERM).
+const EXIT_TERMINATED: i32 = 143;
+
+/// A signal that asks the running job to stop.
+#[derive(Clone, Copy, Debug)]
+enum Interrupt {
+    /// Ctrl-C (SIGINT).
+    CtrlC,
+    /// SIGTERM (systemd stopping the unit, `kill`).
+    Term,
+}
 
 /// Installs the Ctrl-C handler: the first press asks the running job to stop at its next safe
 /// point; a second press, or one while no job runs, leaves at once.
 pub(crate) fn handle_interrupts() {
-    let installed = ctrlc::set_handler(|| {
-        let presses = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
-        let job = lock_unpoisoned(&CURRENT_JOB).clone();
-        match job {
-            Some(job) if presses == 1 => {
-                eprintln!("\nwua: stopping at the next safe point (press Ctrl-C again to leave at once)");
-                let _ = job.request_abort();
-            }
-            Some(_) => {
-                eprintln!("\nwua: leaving now; the next wua operation recovers the interrupted update");
-                std::process::exit(EXIT_INTERRUPTED);
-            }
-            None => std::process::exit(EXIT_INTERRUPTED),
-        }
-    });
-    if let Err(e) = installed {
+    if let Err(e) = ctrlc::set_handler(|| interrupted(Interrupt::CtrlC)) {
         tracing::warn!(error = %e, "Ctrl-C cannot abort installs in this process");
+    }
+}
+
+/// Makes SIGTERM do what Ctrl-C does (`wua agent run`, which systemd stops with SIGTERM): the
+/// first asks the running job to stop at its next safe point, a second one, or one while no
+/// job runs, leaves at once (exit 143). Returns once the handler is in place.
+pub(crate) fn handle_termination() {
+    let (ready, installed) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+    let spawned = std::thread::Builder::new().name("wua-sigterm".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let _ = ready.send(Err(e.to_string()));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    let _ = ready.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(()));
+            while term.recv().await.is_some() {
+                interrupted(Interrupt::Term);
+            }
+        });
+    });
+    let outcome = match spawned {
+        Ok(_) => installed.recv().unwrap_or_else(|e| Err(e.to_string())),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(error = %e, "SIGTERM cannot abort installs in this process");
+    }
+}
+
+/// The first interruption asks the running job to stop; a second one, or one while no job
+/// runs, leaves at once.
+fn interrupted(by: Interrupt) {
+    let presses = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
+    let job = lock_unpoisoned(&CURRENT_JOB).clone();
+    let (note, code) = match by {
+        Interrupt::CtrlC => ("stopping at the next safe point (press Ctrl-C again to leave at once)", EXIT_INTERRUPTED),
+        Interrupt::Term => {
+            ("SIGTERM: stopping at the next safe point (a second SIGTERM leaves at once)", EXIT_TERMINATED)
+        }
+    };
+    match job {
+        Some(job) if presses == 1 => {
+            eprintln!("\nwua: {note}");
+            let _ = job.request_abort();
+        }
+        Some(_) => {
+            eprintln!("\nwua: leaving now; the next wua operation recovers the interrupted update");
+            std::process::exit(code);
+        }
+        None => std::process::exit(code),
     }
 }
 

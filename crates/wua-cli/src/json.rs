@@ -8,11 +8,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use wua_agent::wua_types::{
-    DownloadResult, HResult, InstallationResult, OperationResultCode, SearchResult, ServerSelection, Update,
-    UpdateCollection, UpdateDocument, UpdateHistoryEntry, UpdateIdentity, UpdateInstallationResult, UpdateOperation,
-    WuError,
+    AutomaticUpdatesNotificationLevel, DownloadResult, HResult, InstallationResult, OperationResultCode, SearchResult,
+    ServerSelection, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry, UpdateIdentity,
+    UpdateInstallationResult, UpdateOperation, WuError,
 };
 use wua_agent::{RecoveredOperation, UpdateService};
+
+use crate::agent_run::AgentRunReport;
 
 /// Prints a document on stdout, pretty.
 pub(crate) fn print(doc: &impl Serialize) {
@@ -587,4 +589,93 @@ pub(crate) struct Services {
 pub(crate) struct ServiceDone {
     pub service_id: String,
     pub done: String,
+}
+
+/// `wua agent run`: what the run found and did.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentRun {
+    /// The configuration file read.
+    pub config: PathBuf,
+    /// `[policy] notification_level`.
+    pub notification_level: AutomaticUpdatesNotificationLevel,
+    /// The level acted on (`NotConfigured` acts as `NotifyBeforeDownload`).
+    pub effective_notification_level: AutomaticUpdatesNotificationLevel,
+    /// Services registered from the configuration in this run.
+    pub services_added: Vec<Service>,
+    /// What the search found.
+    pub found: Vec<AgentRunUpdate>,
+    /// What is in the cache after the download (downloaded now or before).
+    pub downloaded: Vec<AgentRunUpdate>,
+    /// What the install installed.
+    pub installed: Vec<AgentRunUpdate>,
+    /// What the policy would act on but did not.
+    pub skipped: Vec<AgentRunSkipped>,
+    /// The download's `IDownloadResult`, or null when nothing was downloaded.
+    pub download: Option<Download>,
+    /// The install's `IInstallationResult`, or null when nothing was installed.
+    pub install: Option<Operation>,
+    /// The install asked for a reboot.
+    pub reboot_required: bool,
+}
+
+impl AgentRun {
+    pub(crate) fn new(r: &AgentRunReport) -> Self {
+        let passed = |updates: &UpdateCollection, codes: Vec<OperationResultCode>| -> Vec<AgentRunUpdate> {
+            updates
+                .iter()
+                .zip(codes)
+                .filter(|(_, c)| matches!(c, OperationResultCode::Succeeded | OperationResultCode::SucceededWithErrors))
+                .map(|(u, _)| AgentRunUpdate::from(u))
+                .collect()
+        };
+        AgentRun {
+            config: r.config.clone(),
+            notification_level: r.notification_level,
+            effective_notification_level: r.effective_level,
+            services_added: r.services_added.iter().map(Service::from).collect(),
+            found: r.found.iter().map(AgentRunUpdate::from).collect(),
+            downloaded: r
+                .download
+                .as_ref()
+                .map(|(u, d)| passed(u, d.update_results.iter().map(|x| x.result_code).collect()))
+                .unwrap_or_default(),
+            installed: r
+                .install
+                .as_ref()
+                .map(|(u, i)| passed(u, i.update_results.iter().map(|x| x.result_code).collect()))
+                .unwrap_or_default(),
+            skipped: r
+                .skipped
+                .iter()
+                .map(|(u, reason)| AgentRunSkipped { update: AgentRunUpdate::from(u), reason: reason.clone() })
+                .collect(),
+            download: r.download.as_ref().map(|(u, d)| Download::new(u, d)),
+            install: r.install.as_ref().map(|(u, i)| Operation::new("install", u, i)),
+            reboot_required: r.install.as_ref().is_some_and(|(_, i)| i.reboot_required),
+        }
+    }
+}
+
+/// `wua agent run`: one update named in the summary.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentRunUpdate {
+    pub update_id: String,
+    pub revision_number: i32,
+    pub title: String,
+}
+
+impl From<&Update> for AgentRunUpdate {
+    fn from(u: &Update) -> Self {
+        let UpdateIdentity { update_id, revision_number } = u.identity();
+        AgentRunUpdate { update_id, revision_number, title: u.title().to_owned() }
+    }
+}
+
+/// `wua agent run`: an update left alone, and why.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentRunSkipped {
+    #[serde(flatten)]
+    pub update: AgentRunUpdate,
+    /// Why: optional, not downloaded, license terms not accepted.
+    pub reason: String,
 }

@@ -6,6 +6,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod agent_config;
+mod agent_run;
 mod commands;
 mod jobrun;
 mod json;
@@ -135,6 +137,9 @@ pub enum Command {
     /// Work with an update repository.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// The scheduled agent: search, then download and install as the policy says.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Build sample packages and install them into DIR/root (state in DIR/state).
     Quickstart {
         /// Where to work (created if missing).
@@ -166,6 +171,23 @@ pub enum PackageCommand {
         /// Package files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+/// `wua agent ...`.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Register the services the configuration declares, search the default service online,
+    /// then act by the configured notification level (WUA's AutomaticUpdatesNotificationLevel):
+    /// NotifyBeforeDownload lists what is needed, NotifyBeforeInstallation also downloads it,
+    /// ScheduledInstallation also installs it; Disabled does nothing. Run from wua-agent.timer.
+    Run {
+        /// Run once and leave (the schedule is the systemd timer's).
+        #[arg(long)]
+        once: bool,
+        /// The configuration file.
+        #[arg(long, default_value = agent_config::DEFAULT_AGENT_CONFIG)]
+        config: PathBuf,
     },
 }
 

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use wua_agent::wua_types::{
-    DownloadResult, InstallationResult, SearchResult, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry,
-    WuError,
+    DownloadResult, InstallationResult, OperationResultCode, SearchResult, Update, UpdateCollection, UpdateDocument,
+    UpdateHistoryEntry, WuError,
 };
 use wua_agent::{UpdateService, UpdateSession};
 
 use crate::Cli;
+use crate::agent_run::AgentRunReport;
 use crate::json;
 
 /// A call error: to stderr as text, or to stdout as JSON.
@@ -284,6 +285,91 @@ pub(crate) fn print_service_done(cli: &Cli, what: &str, id: &str) {
     } else {
         println!("service {id}: {what}");
     }
+}
+
+pub(crate) fn print_agent_run(cli: &Cli, r: &AgentRunReport) {
+    if cli.json {
+        json::print(&json::AgentRun::new(r));
+        return;
+    }
+    use wua_agent::wua_types::AutomaticUpdatesNotificationLevel as Level;
+    if r.notification_level == Level::Disabled {
+        println!(
+            "agent run: automatic updates are disabled (notification_level = Disabled in {}): nothing to do",
+            r.config.display()
+        );
+        return;
+    }
+    let acts_as = if r.effective_level == r.notification_level {
+        String::new()
+    } else {
+        format!(" (acts as {})", r.effective_level)
+    };
+    println!("agent run: {}, notification level {}{acts_as}", r.config.display(), r.notification_level);
+    for s in &r.services_added {
+        println!("service added: {} \"{}\" ({})", s.service_id, s.name, s.service_url);
+    }
+    if r.found.is_empty() {
+        println!("agent run: no updates found");
+        return;
+    }
+    let same = |a: &Update, b: &Update| a.identity() == b.identity();
+    let mut notes = Vec::new();
+    let rows: Vec<Vec<String>> = r
+        .found
+        .iter()
+        .map(|u| {
+            let downloaded = r.download.as_ref().and_then(|(us, d)| {
+                us.iter().zip(&d.update_results).find(|(x, _)| same(x, u)).map(|(_, res)| res.clone())
+            });
+            let installed = r.install.as_ref().and_then(|(us, i)| {
+                us.iter().zip(&i.update_results).find(|(x, _)| same(x, u)).map(|(_, res)| res.clone())
+            });
+            let skipped = r.skipped.iter().find(|(x, _)| same(x, u)).map(|(_, why)| why.clone());
+            let note = match (&skipped, &downloaded, &installed) {
+                (Some(why), _, _) => format!("skipped: {why}"),
+                (None, _, Some(i)) if i.reboot_required => "reboot required".to_owned(),
+                (None, None, None) => "needed (not downloaded)".to_owned(),
+                (None, Some(d), None) if d.result_code == OperationResultCode::Failed => String::new(),
+                (None, Some(_), None) => "downloaded, not installed".to_owned(),
+                _ => String::new(),
+            };
+            if let Some(d) = &downloaded {
+                if !d.message.is_empty() {
+                    notes.push(format!("  {}: download: {}", u.title(), d.message));
+                }
+            }
+            if let Some(i) = &installed {
+                if !i.message.is_empty() {
+                    notes.push(format!("  {}: install: {}", u.title(), i.message));
+                }
+                for w in &i.warnings {
+                    notes.push(format!("  {}: warning: {w}", u.title()));
+                }
+            }
+            let code = |c: Option<OperationResultCode>| c.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            vec![
+                u.title().to_owned(),
+                format!("{} rev {}", short_id(&u.identity().update_id), u.identity().revision_number),
+                code(downloaded.map(|d| d.result_code)),
+                code(installed.map(|i| i.result_code)),
+                note,
+            ]
+        })
+        .collect();
+    print_table(&["update", "identity", "download", "install", "note"], &rows);
+    for note in notes {
+        println!("{note}");
+    }
+    let summary = json::AgentRun::new(r);
+    println!(
+        "agent run: {} found, {} downloaded, {} installed, {} skipped{}",
+        summary.found.len(),
+        summary.downloaded.len(),
+        summary.installed.len(),
+        summary.skipped.len(),
+        if summary.reboot_required { ", reboot required" } else { "" }
+    );
 }
 
 fn short_id(id: &str) -> &str {

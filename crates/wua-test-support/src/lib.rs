@@ -130,11 +130,21 @@ fn holding_handler(dir: &Path, extra: &str) -> String {
 /// Builds a holding command package (see [`HOLDING`]) for update `test_id(n)`; creates
 /// `dir/hold`. `extra` is the program's third argument, `tail` more manifest tables.
 pub fn holding_package(w: &World, n: u32, dir: &Path, extra: &str, tail: &str) -> Result<PathBuf> {
+    let (manifest, files) = holding_update(n, dir, extra, tail)?;
+    w.package(&format!("hold{n}"), &manifest, &files)
+}
+
+/// A payload file: its path, mode and bytes.
+pub type PayloadFile = (&'static str, u32, &'static [u8]);
+
+/// The manifest and payload files of [`holding_package`]'s update, to
+/// publish into a repository instead; creates `dir/hold`.
+pub fn holding_update(n: u32, dir: &Path, extra: &str, tail: &str) -> Result<(String, Vec<PayloadFile>)> {
     fs_err::create_dir_all(dir)?;
     fs_err::write(dir.join("hold"), "")?;
     let handler = format!("{}\n{tail}", holding_handler(dir, extra));
     let manifest = command_manifest(&test_id(n), &format!("holding command {n}"), "", &handler);
-    w.package(&format!("hold{n}"), &manifest, &[("hold.sh", 0o755, HOLDING), ("uninstall.sh", 0o755, UNINSTALL)])
+    Ok((manifest, vec![("hold.sh", 0o755, HOLDING), ("uninstall.sh", 0o755, UNINSTALL)]))
 }
 
 /// Waits until `cond` holds, polling every 10 ms; panics naming `what` after `limit`.

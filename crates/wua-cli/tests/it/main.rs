@@ -1,7 +1,9 @@
 //! The `wua` command line, driven as a real child process: crash safety (SIGKILL at every
 //! journal step), durability order (strace), bad input, exit codes, jobs across processes
-//! (D-8, D-38, Ctrl-C), the quickstart, and a repository's root change killed at every step.
+//! (D-8, D-38, Ctrl-C), the quickstart, a repository's root change killed at every step, and the
+//! scheduled agent run with its systemd units.
 
+mod agent_run;
 mod bad_input;
 mod cli;
 mod crash;

@@ -1,0 +1,283 @@
+//! The scheduled agent's configuration file, `/etc/wua/agent.toml` (docs/cli.md, "wua agent
+//! run"):
+//!
+//! ```toml
+//! [policy]
+//! notification_level = "ScheduledInstallation"   # WUA's AutomaticUpdatesNotificationLevel
+//!
+//! [services.main]                                # one table per service; the key is its name
+//! source = "https://updates.example.com/repo"     # a URL, a repository directory or an export file
+//! trusted_root = "main-root.json"                 # relative paths: to this file's directory
+//! ca_bundle = "/etc/ssl/private-ca.pem"           # optional
+//! default = true                                  # optional: make it the default service
+//! ```
+//!
+//! Every table and key is optional; an empty file means `NotConfigured` and no declared
+//! services. The file is read as a tree and checked key by key, so an unknown key or a bad value
+//! is an `E_INVALIDARG` naming its dotted key (`policy.notification_level`,
+//! `services.main.trusted_root`), never a panic.
+
+use std::path::{Path, PathBuf};
+
+use wua_agent::wua_types::{AutomaticUpdatesNotificationLevel, HResult, WuError};
+
+use crate::CliResult;
+
+/// The configuration file `wua agent run` reads unless `--config` names another.
+pub(crate) const DEFAULT_AGENT_CONFIG: &str = "/etc/wua/agent.toml";
+
+/// A parsed `agent.toml`.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `[policy] notification_level`; `NotConfigured` when absent.
+    pub notification_level: AutomaticUpdatesNotificationLevel,
+    /// `[services.NAME]`, by name.
+    pub services: Vec<ServiceDeclaration>,
+}
+
+/// One `[services.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceDeclaration {
+    /// The table's key: the service's name.
+    pub name: String,
+    /// An `http(s)://` URL as written, or an absolute path (a repository directory or an export
+    /// file), resolved against the file's directory.
+    pub source: String,
+    /// The `root.json` the service is trusted by.
+    pub trusted_root: PathBuf,
+    /// A PEM file of root certificates for the repository's HTTPS server.
+    pub ca_bundle: Option<PathBuf>,
+    /// Make it the default service when it is registered.
+    pub default: bool,
+}
+
+impl AgentConfig {
+    /// Reads `path`. A missing file is an error that says how to create one: the agent acts
+    /// on machines only by an administrator's explicit policy.
+    pub(crate) fn load(path: &Path) -> CliResult<Self> {
+        let text = match fs_err::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(invalid(format!(
+                    "no agent configuration at {}: create it (an empty file means notification_level \
+                     NotConfigured and no declared services; see docs/cli.md, \"wua agent run\"){}",
+                    path.display(),
+                    if path == Path::new(DEFAULT_AGENT_CONFIG) { "" } else { ", or pass another --config" }
+                )));
+            }
+            Err(e) => return Err(invalid(format!("reading the agent configuration: {e}"))),
+        };
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of `path` (which names it in errors and anchors relative paths).
+    pub(crate) fn parse(text: &str, path: &Path) -> CliResult<Self> {
+        let at = |key: &str, what: String| invalid(format!("{}: {key}: {what}", path.display()));
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let message = e.message().trim_end().to_owned();
+            invalid(match line {
+                Some(line) => format!("{}, line {line}: {message}", path.display()),
+                None => format!("{}: {message}", path.display()),
+            })
+        })?;
+        // Relative paths in the file are relative to its directory, made absolute now: the
+        // services registered keep them.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let base = absolute.parent().unwrap_or(Path::new("/"));
+        let mut config = AgentConfig {
+            path: path.to_owned(),
+            notification_level: AutomaticUpdatesNotificationLevel::NotConfigured,
+            services: Vec::new(),
+        };
+        for (key, value) in &table {
+            match key.as_str() {
+                "policy" => {
+                    for (k, v) in as_table(value, "policy").map_err(|w| at("policy", w))? {
+                        let key = format!("policy.{k}");
+                        match k.as_str() {
+                            "notification_level" => {
+                                config.notification_level = notification_level(v).map_err(|w| at(&key, w))?;
+                            }
+                            _ => return Err(at(&key, "unknown key (known: notification_level)".into())),
+                        }
+                    }
+                }
+                "services" => {
+                    for (name, v) in as_table(value, "services").map_err(|w| at("services", w))? {
+                        let key = format!("services.{name}");
+                        let service = service(name, v, base, &key).map_err(|(k, w)| at(&k, w))?;
+                        config.services.push(service);
+                    }
+                }
+                _ => return Err(at(key, "unknown table (known: policy, services)".into())),
+            }
+        }
+        let defaults: Vec<&str> = config.services.iter().filter(|s| s.default).map(|s| s.name.as_str()).collect();
+        if defaults.len() > 1 {
+            let keys: Vec<String> = defaults.iter().map(|n| format!("services.{n}.default")).collect();
+            return Err(at(&keys.join(", "), "only one service can be the default".into()));
+        }
+        Ok(config)
+    }
+}
+
+/// The `AutomaticUpdatesNotificationLevel` a string names (WUA's name, any case).
+fn notification_level(value: &toml::Value) -> Result<AutomaticUpdatesNotificationLevel, String> {
+    let text = as_str(value)?;
+    AutomaticUpdatesNotificationLevel::ALL.iter().copied().find(|l| l.name().eq_ignore_ascii_case(text)).ok_or_else(
+        || {
+            let names: Vec<&str> = AutomaticUpdatesNotificationLevel::ALL.iter().map(|l| l.name()).collect();
+            format!("\"{text}\" is not a notification level (one of {})", names.join(", "))
+        },
+    )
+}
+
+/// A `[services.NAME]` table; an error names the dotted key at fault.
+fn service(name: &str, value: &toml::Value, base: &Path, key: &str) -> Result<ServiceDeclaration, (String, String)> {
+    let table = as_table(value, key).map_err(|w| (key.to_owned(), w))?;
+    if name.trim().is_empty() {
+        return Err((key.to_owned(), "a service needs a name (the table's key)".into()));
+    }
+    let (mut source, mut trusted_root, mut ca_bundle, mut default) = (None, None, None, false);
+    for (k, v) in table {
+        let field = format!("{key}.{k}");
+        let fail = |w: String| (field.clone(), w);
+        match k.as_str() {
+            "source" => {
+                let text = as_str(v).map_err(fail)?;
+                if text.is_empty() {
+                    return Err(fail("must not be empty".into()));
+                }
+                source =
+                    Some(if is_url(text) { text.to_owned() } else { resolve(base, text).to_string_lossy().into() });
+            }
+            "trusted_root" => trusted_root = Some(resolve(base, as_path(v).map_err(fail)?)),
+            "ca_bundle" => ca_bundle = Some(resolve(base, as_path(v).map_err(fail)?)),
+            "default" => default = v.as_bool().ok_or_else(|| fail(format!("expected true or false, found {v}")))?,
+            _ => return Err(fail("unknown key (known: source, trusted_root, ca_bundle, default)".into())),
+        }
+    }
+    let missing = |k: &str| (format!("{key}.{k}"), "missing (every service needs source and trusted_root)".to_owned());
+    Ok(ServiceDeclaration {
+        name: name.to_owned(),
+        source: source.ok_or_else(|| missing("source"))?,
+        trusted_root: trusted_root.ok_or_else(|| missing("trusted_root"))?,
+        ca_bundle,
+        default,
+    })
+}
+
+/// Whether a source is a URL rather than a path.
+pub(crate) fn is_url(source: &str) -> bool {
+    let lower = source.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    base.join(path)
+}
+
+fn as_table<'a>(value: &'a toml::Value, key: &str) -> Result<&'a toml::Table, String> {
+    value.as_table().ok_or_else(|| format!("expected a table ([{key}]), found {}", value.type_str()))
+}
+
+fn as_str(value: &toml::Value) -> Result<&str, String> {
+    value.as_str().ok_or_else(|| format!("expected a string, found {}", value.type_str()))
+}
+
+fn as_path(value: &toml::Value) -> Result<&str, String> {
+    let text = as_str(value)?;
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(text)
+}
+
+fn invalid(message: String) -> WuError {
+    WuError::new(HResult::E_INVALIDARG, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> CliResult<AgentConfig> {
+        AgentConfig::parse(text, Path::new("/etc/wua/agent.toml"))
+    }
+
+    fn message(text: &str) -> String {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.hresult, HResult::E_INVALIDARG);
+        e.message
+    }
+
+    #[test]
+    fn an_empty_file_is_not_configured_with_no_services() {
+        let c = parse("").unwrap();
+        assert_eq!(c.notification_level, AutomaticUpdatesNotificationLevel::NotConfigured);
+        assert!(c.services.is_empty());
+    }
+
+    #[test]
+    fn a_full_file() {
+        let c = parse(
+            "[policy]\nnotification_level = \"scheduledinstallation\"\n\n\
+             [services.main]\nsource = \"https://u.example/repo\"\ntrusted_root = \"root.json\"\n\
+             ca_bundle = \"/etc/ca.pem\"\ndefault = true\n\n\
+             [services.local]\nsource = \"../srv/repo\"\ntrusted_root = \"/r.json\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.notification_level, AutomaticUpdatesNotificationLevel::ScheduledInstallation);
+        // By name: `local` before `main`.
+        assert_eq!(
+            c.services[1],
+            ServiceDeclaration {
+                name: "main".into(),
+                source: "https://u.example/repo".into(),
+                trusted_root: "/etc/wua/root.json".into(),
+                ca_bundle: Some("/etc/ca.pem".into()),
+                default: true,
+            }
+        );
+        assert_eq!(c.services[0].source, "/etc/wua/../srv/repo");
+        assert!(!c.services[0].default);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(message("[policy]\nlevel = 1\n").contains("policy.level: unknown key"));
+        let m = message("[policy]\nnotification_level = \"Sometimes\"\n");
+        assert!(m.contains("policy.notification_level: \"Sometimes\" is not a notification level"), "{m}");
+        assert!(m.contains("ScheduledInstallation"), "{m}");
+        assert!(message("[policy]\nnotification_level = 4\n").contains("policy.notification_level: expected a string"));
+        assert!(message("[schedule]\n").contains("schedule: unknown table"));
+        assert!(message("policy = 3\n").contains("policy: expected a table"));
+        assert!(message("[services.a]\nsource = \"/x\"\n").contains("services.a.trusted_root: missing"));
+        assert!(
+            message("[services.a]\nsource = \"/x\"\ntrusted_root = \"r\"\nurl = \"y\"\n").contains("services.a.url")
+        );
+        assert!(
+            message("[services.a]\nsource = \"/x\"\ntrusted_root = \"r\"\ndefault = \"yes\"\n")
+                .contains("services.a.default")
+        );
+        assert!(
+            message("[services.a]\nsource = \"\"\ntrusted_root = \"r\"\n")
+                .contains("services.a.source: must not be empty")
+        );
+        let two = "[services.a]\nsource = \"/a\"\ntrusted_root = \"r\"\ndefault = true\n\
+                   [services.b]\nsource = \"/b\"\ntrusted_root = \"r\"\ndefault = true\n";
+        assert!(message(two).contains("services.a.default, services.b.default: only one"));
+        let m = message("[policy]\nnotification_level = \n");
+        assert!(m.starts_with("/etc/wua/agent.toml, line 2: "), "{m}");
+    }
+
+    #[test]
+    fn a_missing_file_says_to_create_it() {
+        let e = AgentConfig::load(Path::new("/nonexistent/agent.toml")).unwrap_err();
+        assert_eq!(e.hresult, HResult::E_INVALIDARG);
+        assert!(e.message.contains("no agent configuration at /nonexistent/agent.toml: create it"), "{}", e.message);
+    }
+}
