@@ -2,21 +2,21 @@
 //! (D-5, D-31).
 //!
 //! A blob is fetched from the update's service at the URL its SHA-256 names, into a partial
-//! file apart from the cache (`<state>/cache/partial/`), its length and SHA-256 checked while
-//! it streams; only a blob that matched is renamed into the cache, so a partial or corrupt
-//! file is never taken for content. Two processes fetching the same blob each write their own
-//! partial file and both end with the one good copy. Downloads take no D-8 lock.
+//! file apart from the cache (`<state>/cache/partial/<sha256>`), its length and SHA-256 checked
+//! while it streams (`wua_fetch::Fetcher::download_to`); a transfer cut off resumes with
+//! `Range` after the partial bytes were hashed again. Only a blob that matched is renamed into
+//! the cache, so a partial or corrupt file is never taken for content. A lock per blob makes a
+//! second process fetching the same blob wait, then find the one good copy in the cache.
+//! Downloads take no D-8 lock.
 //!
 //! `begin_download` returns a [`DownloadJob`] (the job core of installs, D-43) whose thread
 //! fetches update by update, reporting bytes and phases (D-32) and stopping at an abort
 //! between chunks (D-23).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use wua_fetch::{FetchLimits, Fetcher};
 use wua_install::ContentCache;
 use wua_store::ServiceKind;
@@ -325,53 +325,37 @@ fn download_limits() -> FetchLimits {
     FetchLimits { total_deadline: std::time::Duration::from_secs(24 * 3600), ..FetchLimits::default() }
 }
 
-/// Fetches one blob into a partial file of this process, checking its length and SHA-256 as
-/// it streams (D-31), then renames it into the cache.
+/// Fetches one blob into its partial file (`<partial>/<sha256>`, resumed with `Range` when a
+/// transfer before left part of it; its bytes are hashed again first), checking its length and
+/// SHA-256 as it streams (D-31), then renames it into the cache. A lock per blob makes a second
+/// process wait for the first, then find the blob in the cache. `arrived` is told each chunk's
+/// length; false stops the transfer (an abort, D-23), keeping the partial file.
 async fn fetch_blob(
     fetcher: &Fetcher,
     source: &Source,
     entry: &ContentEntry,
     cache: &ContentCache,
     partial: &Path,
-    arrived: &mut dyn FnMut(u64) -> bool,
+    arrived: &mut (dyn FnMut(u64) -> bool + Send),
 ) -> Result<(), WuError> {
-    use sha2::Digest;
     let url = source.blob_url(&entry.sha256).map_err(WuError::from)?;
-    let path = partial.join(format!("{}.{}", entry.sha256, std::process::id()));
-    let fetch_error = |e: wua_fetch::FetchError| WuError::new(e.hresult(), e.to_string());
-    let result = async {
-        let mut stream = fetcher.stream(&url, entry.size).await.map_err(fetch_error)?;
-        let mut file = std::fs::File::create(&path).map_err(|e| cache_error(&path, e))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut got = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(fetch_error)?;
-            got += chunk.len() as u64;
-            hasher.update(&chunk);
-            file.write_all(&chunk).map_err(|e| cache_error(&path, e))?;
-            // D-23: an abort stops the transfer between chunks; the partial file goes.
-            if !arrived(chunk.len() as u64) {
-                return Err(WuError::new(HResult::WU_E_CALL_CANCELLED, "the download was aborted"));
-            }
-        }
-        let sha = hex::encode(hasher.finalize());
-        if got != entry.size || sha != entry.sha256 {
-            return Err(WuError::new(
-                HResult::WU_E_DM_INCORRECTFILEHASH,
-                format!(
-                    "blob {} from {url}: {got} bytes with SHA-256 {sha}, {} bytes listed",
-                    entry.sha256, entry.size
-                ),
-            ));
-        }
-        cache.adopt(&path, &entry.sha256).map_err(WuError::from)
+    let lock_path = partial.join(format!("{}.lock", entry.sha256));
+    let _lock = wua_fs::LockFile::acquire_within(&lock_path, BLOB_LOCK_WAIT)
+        .map_err(|e| WuError::new(HResult::WUA_E_CACHE_IO, format!("blob {}: {e}", entry.sha256)))?;
+    if cache.contains(&entry.sha256, entry.size) {
+        // Another process fetched it while this one waited.
+        return Ok(());
     }
-    .await;
-    if result.is_err() {
-        let _ = std::fs::remove_file(&path);
-    }
-    result
+    let path = partial.join(&entry.sha256);
+    fetcher
+        .download_to_with(&url, &path, entry.size, &entry.sha256, arrived)
+        .await
+        .map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
+    cache.adopt(&path, &entry.sha256).map_err(WuError::from)
 }
+
+/// How long a download waits for another process fetching the same blob.
+const BLOB_LOCK_WAIT: Duration = Duration::from_secs(3600);
 
 fn cache_error(path: &Path, e: std::io::Error) -> WuError {
     WuError::new(HResult::WUA_E_CACHE_IO, format!("{}: {e}", path.display()))

@@ -65,9 +65,23 @@ impl Fetcher {
         expected_len: u64,
         expected_sha256: &str,
     ) -> Result<Downloaded, FetchError> {
+        self.download_to_with(url, partial, expected_len, expected_sha256, &mut |_| true).await
+    }
+
+    /// [`Fetcher::download_to`], calling `on_chunk` with the length of each chunk written; when
+    /// it returns false the download stops there with [`FetchError::Stopped`] (the partial file
+    /// stays for a later call).
+    pub async fn download_to_with(
+        &self,
+        url: &Url,
+        partial: &Path,
+        expected_len: u64,
+        expected_sha256: &str,
+        on_chunk: &mut (dyn FnMut(u64) -> bool + Send),
+    ) -> Result<Downloaded, FetchError> {
         let expected = Expected { len: expected_len, sha256: expected_sha256.to_ascii_lowercase() };
         let mut file = PartialFile::open(url, partial, expected.len).await?;
-        let result = self.fill(url, &mut file, &expected).await;
+        let result = self.fill(url, &mut file, &expected, on_chunk).await;
         let result = match result {
             Ok(mut done) => match file.finish().await {
                 Ok((len, sha256)) if len == expected.len && sha256 == expected.sha256 => {
@@ -93,7 +107,13 @@ impl Fetcher {
 
     /// Tries until the partial file holds the body (or the body ended), a failure is final, or
     /// retries, restarts or time run out.
-    async fn fill(&self, url: &Url, file: &mut PartialFile, expected: &Expected) -> Result<Downloaded, FetchError> {
+    async fn fill(
+        &self,
+        url: &Url,
+        file: &mut PartialFile,
+        expected: &Expected,
+        on_chunk: &mut (dyn FnMut(u64) -> bool + Send),
+    ) -> Result<Downloaded, FetchError> {
         let mut retries = self.retries();
         let mut done = Downloaded::default();
         // The entity tag the bytes written in this call came with, for `If-Range`.
@@ -108,7 +128,7 @@ impl Fetcher {
             done.restarts += 1;
         }
         loop {
-            match self.one_try(url, file, expected, &mut etag, &mut done).await {
+            match self.one_try(url, file, expected, &mut etag, &mut done, on_chunk).await {
                 Ok(()) => return Ok(done),
                 Err(Failure::Restart(e)) => {
                     if restarted_for_range {
@@ -136,6 +156,7 @@ impl Fetcher {
         expected: &Expected,
         etag: &mut Option<String>,
         done: &mut Downloaded,
+        on_chunk: &mut (dyn FnMut(u64) -> bool + Send),
     ) -> Result<(), Failure> {
         let from = file.written;
         let resume = (from > 0).then_some(Resume { offset: from, if_range: etag.as_deref() });
@@ -181,6 +202,9 @@ impl Fetcher {
                 return Err(Failure::Final(expected.mismatch(url, &file.path, got, None)));
             }
             file.append(&chunk).await.map_err(Failure::Final)?;
+            if !on_chunk(chunk.len() as u64) {
+                return Err(Failure::Final(FetchError::Stopped { url: url.clone() }));
+            }
         }
         Ok(())
     }

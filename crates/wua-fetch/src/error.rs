@@ -11,6 +11,12 @@ use wua_types::HResult;
 /// error can be kept (see [`crate::FetchTransport::last_error`]) and handed on.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The caller stopped a download between chunks (an abort request); the partial file stays.
+    #[error("{url}: the download was stopped")]
+    Stopped {
+        /// What was fetched.
+        url: Url,
+    },
     /// The fetcher's total deadline passed, or a connection could not be made in time.
     #[error("{url}: timed out ({what})")]
     TimedOut {
@@ -188,6 +194,7 @@ impl FetchError {
     /// - `Unsupported`, `Setup`: `E_INVALIDARG` (the caller's input is wrong).
     pub fn hresult(&self) -> HResult {
         match self {
+            FetchError::Stopped { .. } => HResult::WU_E_CALL_CANCELLED,
             FetchError::TimedOut { .. } | FetchError::TooSlow { .. } => HResult::WININET_E_TIMEOUT,
             FetchError::Status { status, .. } => status_hresult(*status),
             FetchError::NotFound { .. } => HResult::WU_E_PT_HTTP_STATUS_NOT_FOUND,
@@ -210,7 +217,8 @@ impl FetchError {
     /// The URL fetched, when the error has one.
     pub fn url(&self) -> Option<&Url> {
         match self {
-            FetchError::TimedOut { url, .. }
+            FetchError::Stopped { url }
+            | FetchError::TimedOut { url, .. }
             | FetchError::TooSlow { url, .. }
             | FetchError::TooLarge { url, .. }
             | FetchError::Status { url, .. }

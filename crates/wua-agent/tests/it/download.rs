@@ -75,7 +75,8 @@ fn d31_a_flipped_byte_is_discarded() {
     let cached: Vec<_> = walkdir::WalkDir::new(w.state.join("cache"))
         .into_iter()
         .flatten()
-        .filter(|e| e.file_type().is_file())
+        // Content, partial or whole (the per-blob lock files hold no content).
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_none_or(|x| x != "lock"))
         .collect();
     assert!(cached.is_empty(), "left in the cache: {cached:?}");
     let installer = s.create_update_installer();
@@ -159,4 +160,81 @@ fn d30_search_jobs() {
     assert_eq!(searcher.end_search(&job).unwrap_err().hresult, HResult::WU_E_INVALID_OPERATION, "D-30");
     let bad = searcher.begin_search("IsInstalled=2", None, None).expect("criteria are checked at end_search");
     assert_eq!(searcher.end_search(&bad).unwrap_err().hresult, HResult::WU_E_INVALID_CRITERIA);
+}
+
+/// D-31 through the fault layer: a transfer cut mid-body resumes with `Range` and ends with
+/// the right bytes; a server that ignores `Range` makes it start over and still end right; a
+/// lasting 503 fails with its `WU_E_PT_*` code and nothing reaches the cache.
+#[test]
+fn d31_cut_transfers_resume_and_faults_are_named() {
+    use wua_test_support::fault::{Fault, FaultServer};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    repo.publish_content(1, &content);
+    let server = runtime.block_on(FaultServer::start(wua_trust::static_repo::router(repo.served_tree()))).unwrap();
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let found = s.create_update_searcher().search("").unwrap().updates;
+    let download = || {
+        let d = s.create_update_downloader();
+        d.set_updates(found.copy());
+        d.set_is_forced(true);
+        d.download().unwrap()
+    };
+    let cached =
+        || std::fs::read(w.state.join("cache/sha256").join(&found.item(0).unwrap().document().content[0].sha256));
+
+    server.faults().set_times("*/blobs/sha256/*", Fault::CutAfter(100_000), 1);
+    let r = download();
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{r:?}");
+    let ranges = server.faults().ranges("*/blobs/sha256/*");
+    assert!(ranges.iter().any(|r| r.as_deref().is_some_and(|r| r.starts_with("bytes="))), "no resume: {ranges:?}");
+    assert_eq!(cached().unwrap(), content);
+
+    std::fs::remove_dir_all(w.state.join("cache/sha256")).unwrap();
+    server.faults().clear();
+    server.faults().set_times("*/blobs/sha256/*", Fault::CutAfter(50_000), 1);
+    server.faults().set_times("*/blobs/sha256/*", Fault::IgnoreRange, 1);
+    let r = download();
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{r:?}");
+    assert_eq!(cached().unwrap(), content);
+
+    std::fs::remove_dir_all(w.state.join("cache/sha256")).unwrap();
+    server.faults().clear();
+    server.faults().set("*/blobs/sha256/*", Fault::Status(503));
+    let r = download();
+    assert_eq!(r.update_results[0].hresult, HResult::WU_E_PT_HTTP_STATUS_SERVICE_UNAVAIL, "{r:?}");
+    assert!(cached().is_err(), "nothing reaches the cache");
+}
+
+/// A service's CA bundle: its HTTPS server (a certificate made at test time) is refused
+/// without the bundle and accepted with it.
+#[test]
+fn https_needs_the_services_ca_bundle() {
+    use wua_agent::NON_VOLATILE_SERVICE;
+    use wua_test_support::fault::FaultServer;
+    use wua_test_support::tls::TestCa;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    let ca = TestCa::new().unwrap();
+    let server =
+        runtime.block_on(FaultServer::start_tls(wua_trust::static_repo::router(repo.served_tree()), &ca)).unwrap();
+    let s = session(&w);
+    let manager = s.create_update_service_manager();
+    let plain = manager.add_repository_service("plain", &server.url, &repo.root(), None, 0).unwrap();
+    let searcher = s.create_update_searcher();
+    searcher.set_server_selection(wua_agent::wua_types::ServerSelection::Others);
+    searcher.set_service_id(&plain.service_id);
+    let e = searcher.search("").unwrap_err();
+    assert_eq!(e.hresult, HResult::WU_E_NO_CONNECTION, "{e}");
+    let pem = w.work.join("ca.pem");
+    std::fs::write(&pem, ca.ca_pem()).unwrap();
+    let with_ca =
+        manager.add_repository_service("with ca", &server.url, &repo.root(), Some(&pem), NON_VOLATILE_SERVICE).unwrap();
+    searcher.set_service_id(&with_ca.service_id);
+    assert_eq!(searcher.search("").unwrap().updates.count(), 1);
 }

@@ -39,6 +39,16 @@ impl Repo {
         self.runtime.block_on(repo::publish(&self.dir, &manifest, &payload)).unwrap();
     }
 
+    /// Publishes `test_id(n)` rev 1 with one file of `content`.
+    pub(crate) fn publish_content(&self, n: u32, content: &[u8]) {
+        let base = self.work.join(format!("u{n}-content"));
+        let payload = base.join("payload");
+        wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, content)]).unwrap();
+        let manifest = base.join("manifest.toml");
+        std::fs::write(&manifest, files_manifest(&test_id(n), 1, &format!("update {n}"), "", "")).unwrap();
+        self.runtime.block_on(repo::publish(&self.dir, &manifest, &payload)).unwrap();
+    }
+
     pub(crate) fn decline(&self, n: u32, revision: i32) {
         self.runtime.block_on(repo::decline(&self.dir, &test_id(n), revision)).unwrap();
     }
