@@ -1,13 +1,14 @@
-//! `wua quickstart [DIR]`: builds the sample packages and installs them into `DIR/root` with
-//! state in `DIR/state` through the job API, skipping what is already installed, then prints
-//! the results and the history. The last sample is a `command` update that asks for a reboot:
-//! quickstart says "reboot required (simulated)" and still exits 0. Run twice, the second run
-//! reports the samples already installed.
+//! `wua quickstart [DIR]`: WUA's whole flow on the embedded samples. It publishes them to a
+//! signed repository in `DIR/repo`, serves it on 127.0.0.1, adds it as a service of the agent
+//! (state in `DIR/state`, target root `DIR/root`), then searches, downloads and installs what
+//! the search finds, in two rounds: the second publishes revision 2 of a sample the first
+//! installed, and a `command` update that asks for a reboot (quickstart says "reboot required
+//! (simulated)" and still exits 0). Run twice, the second run finds everything installed.
 
 use std::path::Path;
 
-use wua_agent::wua_types::{HResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError};
-use wua_package::Compression;
+use wua_agent::NON_VOLATILE_SERVICE;
+use wua_agent::wua_types::{HResult, OperationResultCode, ServerSelection, UpdateOperation, WuError};
 
 use crate::output::{print_history, print_table};
 use crate::session::open_session;
@@ -123,82 +124,131 @@ return_codes = [{ code = 0, result = "Succeeded" }]
     },
 ];
 
+/// The samples published in each round: the first round's are installed before the second is
+/// published, so revision 2 of "hello" arrives as an update of an installed revision, and the
+/// reboot sample comes last (after it, installs wait for a reboot, D-9).
+const ROUNDS: &[&[&str]] = &[&["hello-rev1", "licensed"], &["hello-rev2", "reboot-needed"]];
+
+/// The name of the service quickstart adds.
+const SERVICE_NAME: &str = "wua quickstart";
+
 pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     let io = |what: &str, e: std::io::Error| WuError::new(HResult::WU_E_INVALID_FILE, format!("{what}: {e}"));
     let root = dir.join("root");
     let state = dir.join("state");
+    let repo = dir.join("repo");
     fs_err::create_dir_all(&root).map_err(|e| io("creating the root", e))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| io("starting the runtime", e))?;
+    let trust = |e: wua_trust::TrustError| WuError::from(e);
+    if !repo.join("repository").exists() {
+        runtime.block_on(wua_trust::repo::init(&repo, &wua_trust::repo::InitOptions::default())).map_err(trust)?;
+    }
+    // The repository's tree, served on loopback as any static host would.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| io("listening on 127.0.0.1", e))?;
+    let url = format!("http://{}/", listener.local_addr().map_err(|e| io("listening on 127.0.0.1", e))?);
+    runtime.spawn(wua_trust::serve(listener, repo.join("repository")));
+
     let session = open_session(cli, &state, &root)?;
+    let service = add_service(&session, &repo, &url)?;
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
     let mut code = EXIT_OK;
-    for sample in SAMPLES {
-        let package = build_sample(dir, sample)?;
-        let update = session.open_package(&package)?;
-        let id = update.identity();
-        let identity = format!("{} rev {}", &id.update_id[..8], id.revision_number);
-        if update.is_installed() {
-            rows.push(vec![
-                sample.name.into(),
-                update.title().into(),
-                identity,
-                "already installed, skipped".into(),
-                String::new(),
-            ]);
-            json_rows.push(json::QuickstartSample {
-                sample: sample.name.into(),
-                skipped: Some("already installed".into()),
-                result: None,
-            });
+    for round in ROUNDS {
+        // What a run before published stays published (a rerun, or one that was interrupted).
+        let published = wua_trust::repo::list(&repo).map_err(trust)?;
+        for name in *round {
+            let sample = SAMPLES.iter().find(|s| s.name == *name).expect("a sample of the rounds");
+            let (manifest, payload) = write_sample(dir, sample)?;
+            let update = wua_package::Manifest::load(&manifest)?.update;
+            if published.document(&update.id, update.revision).is_none() {
+                runtime.block_on(wua_trust::repo::publish(&repo, &manifest, &payload)).map_err(trust)?;
+            }
+        }
+        let searcher = session.create_update_searcher();
+        searcher.set_server_selection(ServerSelection::Others);
+        searcher.set_service_id(&service);
+        let found = searcher.search("IsInstalled=0 and IsHidden=0")?.updates;
+        if found.is_empty() {
             continue;
         }
-        if !update.eula_text().is_empty() && !update.eula_accepted() {
-            if !cli.json {
-                println!("License terms of \"{}\":\n\n{}\n", update.title(), update.eula_text().trim_end());
-                println!("quickstart accepts them for you.\n");
+        let downloader = session.create_update_downloader();
+        downloader.set_updates(found.copy());
+        let downloaded = downloader.download()?;
+        if downloaded.result_code != OperationResultCode::Succeeded {
+            code = EXIT_FAILED;
+        }
+        for update in &found {
+            if !update.eula_text().is_empty() && !update.eula_accepted() {
+                if !cli.json {
+                    println!("License terms of \"{}\":\n\n{}\n", update.title(), update.eula_text().trim_end());
+                    println!("quickstart accepts them for you.\n");
+                }
+                update.accept_eula()?;
             }
-            update.accept_eula()?;
         }
         let installer = session.create_update_installer();
-        let mut one = UpdateCollection::new();
-        one.add(update.clone())?;
-        installer.set_updates(one.clone());
-        let result = jobrun::run(cli, &installer, &one, UpdateOperation::Installation)?;
-        let r = &result.update_results[0];
+        let updates = found.copy();
+        installer.set_updates(updates.clone());
+        let result = jobrun::run(cli, &installer, &updates, UpdateOperation::Installation)?;
         if exit_code(&result) == EXIT_FAILED {
             code = EXIT_FAILED;
         }
-        let outcome = match r.result_code {
-            OperationResultCode::Succeeded if r.reboot_required => "installed, reboot required".to_owned(),
-            OperationResultCode::Succeeded => "installed".to_owned(),
-            other => other.to_string(),
-        };
-        rows.push(vec![sample.name.into(), update.title().into(), identity, outcome, r.hresult.name_or_hex()]);
+        for (update, r) in updates.iter().zip(&result.update_results) {
+            let outcome = match r.result_code {
+                OperationResultCode::Succeeded if r.reboot_required => "installed, reboot required".to_owned(),
+                OperationResultCode::Succeeded => "installed".to_owned(),
+                other => other.to_string(),
+            };
+            rows.push(vec![update.title().into(), identity(update), outcome, r.hresult.name_or_hex()]);
+        }
         json_rows.push(json::QuickstartSample {
-            sample: sample.name.into(),
+            sample: round.join(", "),
             skipped: None,
-            result: Some(json::Operation::new("install", &one, &result)),
+            result: Some(json::Operation::new("install", &updates, &result)),
         });
+    }
+    if rows.is_empty() {
+        // A second run: everything the repository offers is installed.
+        let searcher = session.create_update_searcher();
+        searcher.set_server_selection(ServerSelection::Others);
+        searcher.set_service_id(&service);
+        searcher.set_online(false);
+        for update in &searcher.search("IsInstalled=1")?.updates {
+            rows.push(vec![update.title().into(), identity(update), "already installed, skipped".into(), String::new()]);
+            json_rows.push(json::QuickstartSample {
+                sample: update.title().into(),
+                skipped: Some("already installed".into()),
+                result: None,
+            });
+        }
     }
     let searcher = session.create_update_searcher();
     let total = searcher.get_total_history_count()?;
     let history = searcher.query_history(0, 20)?;
     // A sample asks for a reboot; quickstart only says so (the machine is not rebooted), and a
-    // rerun skips what is installed instead of running into the pending reboot (D-9).
+    // rerun finds nothing left to install instead of running into the pending reboot (D-9).
     let reboot_required = session.system_information().reboot_required()?;
     if cli.json {
         json::print(&json::Quickstart { root, state_dir: state, samples: json_rows, reboot_required });
         return Ok(code);
     }
-    println!("quickstart: samples into {} (state in {})\n", root.display(), state.display());
-    print_table(&["sample", "title", "identity", "outcome", "hresult"], &rows);
+    println!(
+        "quickstart: the samples published to {} (served at {url}), searched, downloaded and installed into {} \
+         (state in {})\n",
+        repo.display(),
+        root.display(),
+        state.display()
+    );
+    print_table(&["update", "identity", "outcome", "hresult"], &rows);
     println!();
     print_history(cli, total, &history);
     if reboot_required {
         println!("\nreboot required (simulated): a sample asked for a reboot; installs wait for one (D-9)");
     }
     println!(
-        "\nTry: ls -R {}   or   wua --state-dir {} --root {} status",
+        "\nTry: ls -R {}   or   wua --state-dir {} --root {} search --offline \"IsInstalled=1\"",
         root.display(),
         state.display(),
         root.display()
@@ -206,8 +256,27 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     Ok(code)
 }
 
-/// Writes a sample's manifest and payload under `dir/samples/NAME` and builds its package.
-fn build_sample(dir: &Path, sample: &Sample) -> CliResult<std::path::PathBuf> {
+/// Adds the repository as quickstart's service at `url` (the port changes from run to run: a
+/// service of an earlier run is removed first, with its trusted state). Returns its id.
+fn add_service(session: &wua_agent::UpdateSession, repo: &Path, url: &str) -> CliResult<String> {
+    let manager = session.create_update_service_manager();
+    for old in manager.services()?.into_iter().filter(|s| s.name == SERVICE_NAME) {
+        manager.remove_service(&old.service_id)?;
+    }
+    let root_path = repo.join("repository/metadata/1.root.json");
+    let trusted_root = fs_err::read(&root_path)
+        .map_err(|e| WuError::new(HResult::WU_E_INVALID_FILE, format!("{}: {e}", root_path.display())))?;
+    let service = manager.add_repository_service(SERVICE_NAME, url, &trusted_root, None, NON_VOLATILE_SERVICE)?;
+    Ok(service.service_id)
+}
+
+fn identity(update: &wua_agent::wua_types::Update) -> String {
+    let id = update.identity();
+    format!("{} rev {}", &id.update_id[..8], id.revision_number)
+}
+
+/// Writes a sample's manifest and payload under `dir/samples/NAME`; returns their paths.
+fn write_sample(dir: &Path, sample: &Sample) -> CliResult<(std::path::PathBuf, std::path::PathBuf)> {
     use std::os::unix::fs::PermissionsExt;
     let io =
         |e: std::io::Error| WuError::new(HResult::WU_E_INVALID_FILE, format!("writing sample {}: {e}", sample.name));
@@ -226,9 +295,5 @@ fn build_sample(dir: &Path, sample: &Sample) -> CliResult<std::path::PathBuf> {
     }
     let manifest = base.join("manifest.toml");
     fs_err::write(&manifest, sample.manifest.trim_start()).map_err(io)?;
-    let packages = dir.join("packages");
-    fs_err::create_dir_all(&packages).map_err(io)?;
-    let out = packages.join(format!("{}.wuapkg", sample.name));
-    wua_package::build_package(&manifest, &payload, &out, Compression::Zstd)?;
-    Ok(out)
+    Ok((manifest, payload))
 }

@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// `wua quickstart` twice into one fresh directory: both exit 0; the first installs every
-/// sample (the `command` sample last, asking for a reboot), the second skips everything instead
-/// of running into the pending reboot (D-9); the final table shows each sample's state.
+/// `wua quickstart` twice into one fresh directory: both exit 0; the first publishes the samples
+/// to a repository, serves it on 127.0.0.1, adds it as a service, then searches, downloads and
+/// installs them in two rounds (revision 2 of an installed sample in the second, the `command`
+/// sample last, asking for a reboot); the second finds everything installed instead of running
+/// into the pending reboot (D-9).
 #[test]
 fn quickstart_twice() {
     let dir = tempfile::tempdir().unwrap();
@@ -17,12 +19,17 @@ fn quickstart_twice() {
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let out = text(&first);
     assert_eq!(out.matches("  installed  ").count(), 3, "{out}");
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("reboot-needed")).collect();
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("wua sample: kernel tuning")).collect();
     assert!(rows.len() == 1 && rows[0].contains("installed, reboot required"), "{out}");
     assert!(out.contains("reboot required (simulated)"), "{out}");
     let second = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua")).arg("quickstart").arg(&qs));
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
-    assert_eq!(text(&second).matches("already installed, skipped").count(), 4, "{}", text(&second));
+    assert_eq!(text(&second).matches("already installed, skipped").count(), 3, "{}", text(&second));
+    // The agent found the samples through a service: history names it.
+    let history = run(wua(&qs.join("state"), &qs.join("root")).args(["--json", "history"]));
+    let entries = json(&history)["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 4);
+    assert!(entries.iter().all(|e| e["service_id"].as_str().is_some_and(|s| !s.is_empty())), "{entries:?}");
     assert!(text(&second).contains("reboot required (simulated)"));
     assert_eq!(
         std::fs::read_to_string(qs.join("root/etc/sysctl.d/90-wua-sample.conf")).unwrap(),
