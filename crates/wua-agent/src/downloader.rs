@@ -127,13 +127,21 @@ impl UpdateDownloader {
         self.session.require_writable("download updates")?;
         let cache = ContentCache::new(self.session.state_dir());
         cache.ensure()?;
+        // What this job downloads stays while it runs (`wua cache clean` waits).
+        let hold = cache.hold_shared()?;
         let partial = self.session.state_dir().join("cache").join("partial");
         fs_err::create_dir_all(&partial).map_err(|e| cache_error(&partial, e))?;
         // D-7, D-11: the collection is snapshotted now.
         let updates = UpdateCollection::read_only_from(settings.updates.as_slice().to_vec());
         let job = DownloadJob::new(self.id, (), updates, on_progress_changed, on_completed, state);
-        let work =
-            Work { job: job.clone(), session: self.session.clone(), cache, partial, is_forced: settings.is_forced };
+        let work = Work {
+            job: job.clone(),
+            session: self.session.clone(),
+            cache,
+            _hold: hold,
+            partial,
+            is_forced: settings.is_forced,
+        };
         std::thread::Builder::new()
             .name("wua-download".into())
             .spawn(move || work.run())
@@ -173,6 +181,7 @@ struct Work {
     job: DownloadJob,
     session: UpdateSession,
     cache: ContentCache,
+    _hold: wua_install::CacheHold,
     partial: PathBuf,
     is_forced: bool,
 }
@@ -233,6 +242,8 @@ impl Work {
                 message: "not started: an abort was requested".into(),
             });
         }
+        // The cache is released before the completion callback, which may clean it.
+        drop(self);
         job.complete(DownloadResult::aggregate(results, aborted));
     }
 

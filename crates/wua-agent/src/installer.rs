@@ -263,6 +263,8 @@ impl UpdateInstaller {
         };
         // D-8
         let lock = InstallLock::acquire(&inner.state_dir, &inner.root, DEFAULT_LOCK_WAIT)?;
+        // The blobs this job installs from stay while it runs (`wua cache clean` waits).
+        let cache = wua_install::ContentCache::new(&inner.state_dir).hold_shared()?;
         let mut store = Store::open(&inner.state_dir)?;
         let boot_id = inner.boot_id.current();
         // A state directory serves one root: checked before any journal record is touched.
@@ -330,6 +332,7 @@ impl UpdateInstaller {
             boot_id,
             root_id,
             lock,
+            cache,
             store,
         };
         std::thread::Builder::new()

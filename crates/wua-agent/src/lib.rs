@@ -23,6 +23,7 @@
 //! The library never prints; it logs through `tracing` only.
 
 mod access;
+mod cache_clean;
 mod downloader;
 mod installer;
 mod job;
@@ -34,6 +35,7 @@ mod session;
 mod system;
 mod worker;
 
+pub use cache_clean::CacheCleaned;
 pub use downloader::UpdateDownloader;
 pub use installer::UpdateInstaller;
 pub use job::{

@@ -26,6 +26,7 @@ pub(crate) struct Work {
     pub(crate) boot_id: String,
     pub(crate) root_id: String,
     pub(crate) lock: InstallLock,
+    pub(crate) cache: wua_install::CacheHold,
     pub(crate) store: Store,
 }
 
@@ -59,8 +60,9 @@ impl Work {
         }
         let result = InstallationResult::aggregate(results, aborted);
         // The lock and the connection go before the completion callback (see the module).
-        let Work { lock, store, .. } = self;
+        let Work { lock, cache, store, .. } = self;
         drop(store);
+        drop(cache);
         drop(lock);
         job.complete(result);
     }

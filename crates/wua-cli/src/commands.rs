@@ -5,7 +5,7 @@ use wua_agent::wua_types::{HResult, Update, UpdateCollection, UpdateOperation, W
 use wua_package::Compression;
 
 use crate::session::open_session;
-use crate::{Cli, CliResult, Command, EXIT_OK, PackageCommand, exit_code};
+use crate::{CacheCommand, Cli, CliResult, Command, EXIT_OK, PackageCommand, exit_code};
 use crate::{jobrun, output, services};
 
 /// Runs the verb the command line names; the process's exit code.
@@ -71,6 +71,12 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             Ok(services::download_exit_code(&result))
         }
         Command::Service(command) => services::run(cli, command),
+        Command::Cache(CacheCommand::Clean { all }) => {
+            let session = open_session(cli, &cli.state_dir, &cli.root)?;
+            let cleaned = session.clean_cache(*all)?;
+            output::print_cache_cleaned(cli, &cleaned);
+            Ok(EXIT_OK)
+        }
         Command::Uninstall { update_ids, forced } => {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
             let updates = known(&session, update_ids)?;

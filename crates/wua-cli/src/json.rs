@@ -679,3 +679,12 @@ pub(crate) struct AgentRunSkipped {
     /// Why: optional, not downloaded, license terms not accepted.
     pub reason: String,
 }
+
+/// `wua cache clean`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CacheCleaned {
+    pub removed: usize,
+    pub bytes_freed: u64,
+    pub kept: usize,
+    pub partial_removed: usize,
+}

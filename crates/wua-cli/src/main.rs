@@ -129,6 +129,9 @@ pub enum Command {
     /// Work with the update services this agent searches.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Work with the content cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Show the known updates, their state and whether a reboot is pending.
     Status,
     /// Finish or undo operations a crash or power loss interrupted (installs and uninstalls
@@ -346,6 +349,19 @@ pub enum RootCommand {
         /// Signed copies of the proposal.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+/// `wua cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove the content no install or uninstall needs: keeps the blobs of installed `command`
+    /// updates (their uninstall runs from them) and, unless `--all`, of updates downloaded and
+    /// not yet installed.
+    Clean {
+        /// Also remove what is downloaded and not yet installed.
+        #[arg(long)]
+        all: bool,
     },
 }
 

@@ -243,6 +243,22 @@ pub(crate) fn print_download(cli: &Cli, updates: &UpdateCollection, result: &Dow
     println!("download: {} ({})", result.result_code, result.hresult);
 }
 
+pub(crate) fn print_cache_cleaned(cli: &Cli, cleaned: &wua_agent::CacheCleaned) {
+    if cli.json {
+        json::print(&json::CacheCleaned {
+            removed: cleaned.removed,
+            bytes_freed: cleaned.bytes_freed,
+            kept: cleaned.kept,
+            partial_removed: cleaned.partial_removed,
+        });
+    } else {
+        println!(
+            "cache clean: removed {} blob(s), {} bytes; kept {}; removed {} partial file(s)",
+            cleaned.removed, cleaned.bytes_freed, cleaned.kept, cleaned.partial_removed
+        );
+    }
+}
+
 pub(crate) fn print_nothing_to_install(cli: &Cli) {
     if cli.json {
         json::print(&json::Nothing { updates: 0 });

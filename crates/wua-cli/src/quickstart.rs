@@ -144,9 +144,8 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
         runtime.block_on(wua_trust::repo::init(&repo, &wua_trust::repo::InitOptions::default())).map_err(trust)?;
     }
     // The repository's tree, served on loopback as any static host would.
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .map_err(|e| io("listening on 127.0.0.1", e))?;
+    let listener =
+        runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(|e| io("listening on 127.0.0.1", e))?;
     let url = format!("http://{}/", listener.local_addr().map_err(|e| io("listening on 127.0.0.1", e))?);
     runtime.spawn(wua_trust::serve(listener, repo.join("repository")));
 
@@ -216,7 +215,12 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
         searcher.set_service_id(&service);
         searcher.set_online(false);
         for update in &searcher.search("IsInstalled=1")?.updates {
-            rows.push(vec![update.title().into(), identity(update), "already installed, skipped".into(), String::new()]);
+            rows.push(vec![
+                update.title().into(),
+                identity(update),
+                "already installed, skipped".into(),
+                String::new(),
+            ]);
             json_rows.push(json::QuickstartSample {
                 sample: update.title().into(),
                 skipped: Some("already installed".into()),

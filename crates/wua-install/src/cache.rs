@@ -81,9 +81,75 @@ impl ContentCache {
         Ok(removed)
     }
 
+    /// Holds the cache shared (downloads and installs: the blobs they use stay) until the
+    /// returned guard is dropped; waits while `wua cache clean` holds it exclusively.
+    pub fn hold_shared(&self) -> Result<CacheHold, InstallError> {
+        let file = self.lock_file()?;
+        file.lock_shared().map_err(|e| InstallError::io(self.lock_path(), e))?;
+        Ok(CacheHold { _file: file })
+    }
+
+    /// Holds the cache exclusively (`wua cache clean`), waiting at most `wait` for downloads
+    /// and installs to finish; `None` when they did not.
+    pub fn hold_exclusive(&self, wait: std::time::Duration) -> Result<Option<CacheHold>, InstallError> {
+        let file = self.lock_file()?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(CacheHold { _file: file })),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => return Err(InstallError::io(self.lock_path(), e)),
+            }
+        }
+    }
+
+    /// The cache's lock file, beside the blobs (`<state>/cache/cache.lock`).
+    fn lock_path(&self) -> PathBuf {
+        self.dir.with_file_name("cache.lock")
+    }
+
+    fn lock_file(&self) -> Result<std::fs::File, InstallError> {
+        self.ensure()?;
+        let path = self.lock_path();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| InstallError::io(&path, e))
+    }
+
+    /// Every blob in the cache, by hash, with its size.
+    pub fn blobs(&self) -> Result<Vec<(String, u64)>, InstallError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(InstallError::io(&self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| InstallError::io(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if wua_types::is_sha256_hex(&name) {
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push((name, len));
+            }
+        }
+        Ok(out)
+    }
+
     /// Moves a verified staged file into the cache under its hash.
     pub fn adopt(&self, staged: &Path, sha256: &str) -> Result<(), InstallError> {
         let target = self.path(sha256);
         fs_err::rename(staged, &target).map_err(|e| InstallError::io(&target, e))
     }
+}
+
+/// A hold on the content cache (shared or exclusive), released when dropped.
+#[derive(Debug)]
+pub struct CacheHold {
+    _file: std::fs::File,
 }

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 use wua_types::Origin;
 
-pub use cache::ContentCache;
+pub use cache::{CacheHold, ContentCache};
 pub use detect::{installed_by_rule, installed_equivalent};
 pub use error::InstallError;
 pub use history::history_entry;

@@ -206,6 +206,7 @@ hresults! {
     WUA_E_CACHE_IO = 0xA024_3004, "the content cache could not be read or written";
     WUA_E_REVISION_CONFLICT = 0xA024_3005, "another document is already recorded under this update id and revision";
     WUA_E_STORE_TOO_OLD = 0xA024_3006, "the agent datastore has an older schema; a writing command run once brings it up to date";
+    WUA_E_CACHE_BUSY = 0xA024_3007, "downloads or installs are using the content cache; clean it when they are done";
 
     // wua's own block, trust and repository (0xA0244xxx).
     WUA_E_TRUST_IO = 0xA024_4001, "the repository or the trusted state could not be read or written";

@@ -142,3 +142,51 @@ fn history_names_the_service_even_after_a_crash() {
     assert_eq!(newest["service_id"], id.as_str(), "{history}");
     assert_eq!(newest["server_selection"], "Default");
 }
+
+/// `wua cache clean`: keeps what an uninstall or a later install needs, removes the rest;
+/// `--all` removes what is downloaded and not installed too; while an install holds the cache,
+/// a clean is refused by name and the install goes on.
+#[test]
+fn cache_clean_keeps_what_is_needed() {
+    let w = World::new().unwrap();
+    let repo = w.work.join("repo");
+    ok(agent(&w).args(["repo", "init"]).arg(&repo));
+    for n in [1, 2] {
+        let payload = w.work.join(format!("payload-{n}"));
+        wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, format!("u{n}").as_bytes())])
+            .unwrap();
+        let manifest = w.work.join(format!("m{n}.toml"));
+        std::fs::write(&manifest, files_manifest(&test_id(n), 1, &format!("update {n}"), "", "")).unwrap();
+        ok(agent(&w).args(["repo", "publish"]).arg(&repo).arg(&manifest).arg("--payload").arg(&payload));
+    }
+    let root = repo.join("repository/metadata/1.root.json");
+    ok(agent(&w).args(["service", "add", "dir"]).arg(&repo).arg("--trusted-root").arg(&root));
+    ok(agent(&w).args(["install", "--update-id", &test_id(1)]));
+    ok(agent(&w).args(["download", &format!("UpdateID='{}'", test_id(2))]));
+    let blob = |text: &str| w.state.join("cache/sha256").join(sha256_hex(text.as_bytes()));
+    assert!(blob("u1").exists() && blob("u2").exists());
+
+    let cleaned = ok(agent(&w).args(["cache", "clean"]));
+    assert_eq!((cleaned["removed"].as_u64(), cleaned["kept"].as_u64()), (Some(1), Some(1)), "{cleaned}");
+    assert!(!blob("u1").exists(), "an installed files update needs no blob");
+    assert!(blob("u2").exists(), "downloaded and not installed: kept");
+    ok(agent(&w).args(["install", "--update-id", &test_id(2)]));
+
+    ok(agent(&w).args(["download", "--forced", "IsInstalled=1"]));
+    let cleaned = ok(agent(&w).args(["cache", "clean", "--all"]));
+    assert_eq!(cleaned["kept"], 0, "{cleaned}");
+
+    // An install holds the cache: a clean waits a moment, then is refused by name.
+    let dir = w.work.join("hold");
+    let holding = holding_package(&w, 3, &dir, "", "").unwrap();
+    let mut first = wua(&w.state, &w.root).arg("install-package").arg(&holding).spawn().unwrap();
+    wait_for("the holding install's program", std::time::Duration::from_secs(60), || dir.join("pid").exists());
+    let o = run(agent(&w).args(["cache", "clean"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(json(&o)["hresult_name"], "WUA_E_CACHE_BUSY");
+    std::fs::remove_file(dir.join("hold")).unwrap();
+    assert!(first.wait().unwrap().success());
+    let cleaned = ok(agent(&w).args(["cache", "clean", "--all"]));
+    assert_eq!(cleaned["kept"], 2, "an installed command update keeps its two programs for its uninstall: {cleaned}");
+    ok(agent(&w).args(["uninstall", "--update-id", &test_id(3)]));
+}
