@@ -278,10 +278,7 @@ impl Work {
             WuError::new(HResult::WU_E_UNKNOWN_SERVICE, format!("service {service_id} is no longer registered"))
         })?;
         if service.kind == ServiceKind::ScanPackage {
-            return Err(WuError::new(
-                HResult::WU_E_DM_NOTDOWNLOADED,
-                format!("service {} is a scan package: it holds no content", service.name),
-            ));
+            return self.from_export(index, Path::new(&service.source), missing);
         }
         let source = Source::parse(&service.source).map_err(WuError::from)?;
         let ca: Vec<PathBuf> = service.ca_bundle.iter().map(PathBuf::from).collect();
@@ -303,6 +300,54 @@ impl Work {
             job.download_phase(DownloadPhase::Verifying);
             Ok::<_, WuError>(())
         })?;
+        Ok(UpdateDownloadResult {
+            result_code: OperationResultCode::Succeeded,
+            hresult: HResult::S_OK,
+            message: String::new(),
+        })
+    }
+}
+
+impl Work {
+    /// An export with content (`wua repo export --with-content`) as the download source: one
+    /// streaming pass over it verifies and adopts the blobs needed, without unpacking the rest.
+    /// A scan package holds no blobs: `WU_E_DM_NOTDOWNLOADED` names what is missing.
+    fn from_export(
+        &self,
+        index: usize,
+        export: &Path,
+        missing: &[&ContentEntry],
+    ) -> Result<UpdateDownloadResult, WuError> {
+        let wanted: std::collections::BTreeSet<String> = missing.iter().map(|c| c.sha256.clone()).collect();
+        self.job.download_phase(DownloadPhase::Downloading);
+        let staging = tempfile::Builder::new()
+            .prefix(".export-")
+            .tempdir_in(&self.partial)
+            .map_err(|e| cache_error(&self.partial, e))?;
+        let found = wua_trust::export::extract_blobs(export, &wanted, staging.path()).map_err(WuError::from)?;
+        self.job.download_phase(DownloadPhase::Verifying);
+        if let Some(absent) = missing.iter().find(|c| !found.contains(&c.sha256)) {
+            return Err(WuError::new(
+                HResult::WU_E_DM_NOTDOWNLOADED,
+                format!(
+                    "{} holds no blob {} (a scan package holds no content; export it with --with-content)",
+                    export.display(),
+                    absent.sha256
+                ),
+            ));
+        }
+        for entry in missing {
+            let path = staging.path().join(&entry.sha256);
+            let len = std::fs::metadata(&path).map_err(|e| cache_error(&path, e))?.len();
+            if len != entry.size {
+                return Err(WuError::new(
+                    HResult::WU_E_DM_INCORRECTFILEHASH,
+                    format!("blob {} in {} has {len} bytes, {} listed", entry.sha256, export.display(), entry.size),
+                ));
+            }
+            self.cache.adopt(&path, &entry.sha256)?;
+            self.job.downloaded(index, entry.size);
+        }
         Ok(UpdateDownloadResult {
             result_code: OperationResultCode::Succeeded,
             hresult: HResult::S_OK,

@@ -121,6 +121,38 @@ pub fn unpack(file: &Path, into: &Path) -> Result<(), TrustError> {
     unpack_filtered(file, into, |_| true)
 }
 
+/// Extracts the blobs of an export (`ExportKind::WithContent`) whose SHA-256 is in `wanted`,
+/// in one streaming pass: each is written to `into/<sha256>` as it is hashed, and kept only
+/// when its bytes match its name (a blob that does not is removed and refused with
+/// `Refusal::HashMismatch`). Returns the hashes found; the rest of the export is skipped.
+pub fn extract_blobs(
+    file: &Path,
+    wanted: &std::collections::BTreeSet<String>,
+    into: &Path,
+) -> Result<std::collections::BTreeSet<String>, TrustError> {
+    let mut found = std::collections::BTreeSet::new();
+    for_each_entry(file, |path, entry| {
+        let Some(sha) = path.strip_prefix("blobs/sha256/") else { return Ok(()) };
+        if !wanted.contains(sha) || found.contains(sha) {
+            return Ok(());
+        }
+        let dest = into.join(sha);
+        let mut out = std::fs::File::create(&dest).map_err(|e| TrustError::io(&dest, e))?;
+        let (_, digest) = wua_fs::copy_hashing(entry, &mut out).map_err(|e| TrustError::io(file, e))?;
+        if hex::encode(digest) != sha {
+            drop(out);
+            let _ = std::fs::remove_file(&dest);
+            return Err(TrustError::Refused {
+                refusal: crate::error::Refusal::HashMismatch,
+                detail: format!("{}: blob {sha} does not match its name", file.display()),
+            });
+        }
+        found.insert(sha.to_owned());
+        Ok(())
+    })?;
+    Ok(found)
+}
+
 /// Checks an export before anything of it is written: its entries are as [`unpack`] takes
 /// them, every metadata file is whole JSON and every target is what its hash-name says.
 pub(crate) fn check(file: &Path) -> Result<(), TrustError> {

@@ -238,3 +238,50 @@ fn https_needs_the_services_ca_bundle() {
     searcher.set_service_id(&with_ca.service_id);
     assert_eq!(searcher.search("").unwrap().updates.count(), 1);
 }
+
+/// Offline: an export with content, registered as a scan package service, is searched,
+/// downloaded (one streaming pass adopts the blobs needed) and installed with no network; a
+/// scan package without content names what it lacks.
+#[test]
+fn an_export_with_content_installs_with_no_network() {
+    use wua_trust::export::{ExportKind, export};
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    repo.publish_content(2, b"second");
+    let full = w.work.join("full.tar");
+    let scan = w.work.join("scan.tar");
+    export(&repo.dir, &full, ExportKind::WithContent).unwrap();
+    export(&repo.dir, &scan, ExportKind::ScanPackage).unwrap();
+    std::fs::remove_dir_all(&repo.dir).unwrap();
+
+    let s = session(&w);
+    let manager = s.create_update_service_manager();
+    let offline = manager.add_scan_package_service("full", &full, &repo.root_bytes, 0).unwrap();
+    let searcher = s.create_update_searcher();
+    searcher.set_server_selection(wua_agent::wua_types::ServerSelection::Others);
+    searcher.set_service_id(&offline.service_id);
+    let found = searcher.search("").unwrap().updates;
+    assert_eq!(found.count(), 2);
+    let downloader = s.create_update_downloader();
+    downloader.set_updates(found.copy());
+    let r = downloader.download().unwrap();
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{r:?}");
+    let installer = s.create_update_installer();
+    installer.set_updates(found.copy());
+    assert_eq!(installer.install().unwrap().result_code, OperationResultCode::Succeeded);
+    assert_eq!(std::fs::read(w.root.join("opt/u2/file")).unwrap(), b"second");
+
+    let w2 = World::new().unwrap();
+    let s2 = session(&w2);
+    let scan_only =
+        s2.create_update_service_manager().add_scan_package_service("scan", &scan, &repo.root_bytes, 0).unwrap();
+    let searcher = s2.create_update_searcher();
+    searcher.set_server_selection(wua_agent::wua_types::ServerSelection::Others);
+    searcher.set_service_id(&scan_only.service_id);
+    let found = searcher.search("").unwrap().updates;
+    let downloader = s2.create_update_downloader();
+    downloader.set_updates(found.copy());
+    let r = downloader.download().unwrap();
+    assert_eq!(r.update_results[0].hresult, HResult::WU_E_DM_NOTDOWNLOADED, "{r:?}");
+}

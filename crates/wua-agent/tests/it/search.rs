@@ -13,6 +13,8 @@ use crate::support::*;
 /// A signed repository this test publishes to.
 pub(crate) struct Repo {
     pub(crate) dir: PathBuf,
+    /// The root an agent is installed with (the repository's first), kept once it exists.
+    pub(crate) root_bytes: Vec<u8>,
     work: PathBuf,
     runtime: tokio::runtime::Runtime,
 }
@@ -22,7 +24,8 @@ impl Repo {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let dir = w.work.join("repo");
         runtime.block_on(repo::init(&dir, &InitOptions::default())).unwrap();
-        Repo { dir, work: w.work.join("publish"), runtime }
+        let root_bytes = std::fs::read(dir.join("repository/metadata/1.root.json")).unwrap();
+        Repo { dir, root_bytes, work: w.work.join("publish"), runtime }
     }
 
     /// Publishes `test_id(n)` at `revision` with one file, `tail` appended to its manifest.
@@ -55,7 +58,7 @@ impl Repo {
 
     /// The root an agent is installed with (the repository's first).
     pub(crate) fn root(&self) -> Vec<u8> {
-        std::fs::read(self.dir.join("repository/metadata/1.root.json")).unwrap()
+        self.root_bytes.clone()
     }
 
     pub(crate) fn served_tree(&self) -> PathBuf {
