@@ -278,7 +278,7 @@ impl Work {
             WuError::new(HResult::WU_E_UNKNOWN_SERVICE, format!("service {service_id} is no longer registered"))
         })?;
         if service.kind == ServiceKind::ScanPackage {
-            return self.from_export(index, Path::new(&service.source), missing);
+            return self.adopt_from_export(index, Path::new(&service.source), missing);
         }
         let source = Source::parse(&service.source).map_err(WuError::from)?;
         let ca: Vec<PathBuf> = service.ca_bundle.iter().map(PathBuf::from).collect();
@@ -312,7 +312,7 @@ impl Work {
     /// An export with content (`wua repo export --with-content`) as the download source: one
     /// streaming pass over it verifies and adopts the blobs needed, without unpacking the rest.
     /// A scan package holds no blobs: `WU_E_DM_NOTDOWNLOADED` names what is missing.
-    fn from_export(
+    fn adopt_from_export(
         &self,
         index: usize,
         export: &Path,
