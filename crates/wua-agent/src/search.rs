@@ -86,7 +86,7 @@ pub(crate) fn evaluate(
     let mut seen = Vec::new();
     for document in documents {
         let id = document.update_id.clone();
-        let is_installed = wua_install::installed_equivalent(&tx, root, &document)?;
+        let is_installed = wua_install::installed_equivalent_on(&tx, &machine, &document)?;
         let applicable = applicability(&document.applicability, &machine) == Applicable::Yes;
         if !is_installed && !applicable {
             continue;

@@ -54,8 +54,10 @@ pub enum RuleError {
     },
 }
 
-/// What rules see of the machine.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What rules see of the machine. One view serves a whole search: each file a rule reads
+/// (os-release, a version file, the dpkg status database) is read once and each file hash
+/// computed once, however many updates' rules ask.
+#[derive(Clone, Debug)]
 pub struct Machine {
     /// The target root.
     pub root: PathBuf,
@@ -65,18 +67,57 @@ pub struct Machine {
     pub kernel: String,
     /// Update ids the agent records as installed.
     pub installed_updates: BTreeSet<String>,
+    reads: std::sync::Arc<Reads>,
+}
+
+/// What a view has read of the root, by path under it.
+#[derive(Debug, Default)]
+struct Reads {
+    texts: std::sync::Mutex<std::collections::HashMap<String, Option<std::sync::Arc<str>>>>,
+    hashes: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
+    dpkg: std::sync::OnceLock<std::collections::HashMap<String, String>>,
 }
 
 impl Machine {
+    /// A view of the machine with target `root`, on `arch` with `kernel`.
+    pub fn new(root: &Path, arch: &str, kernel: &str, installed_updates: BTreeSet<String>) -> Self {
+        Machine {
+            root: root.to_path_buf(),
+            arch: arch.to_owned(),
+            kernel: kernel.to_owned(),
+            installed_updates,
+            reads: Default::default(),
+        }
+    }
+
     /// The machine this process runs on, with `root` as the target root.
     pub fn this_machine(root: &Path, installed_updates: BTreeSet<String>) -> Self {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned());
-        Machine {
-            root: root.to_path_buf(),
-            arch: std::env::consts::ARCH.to_owned(),
-            kernel: kernel.unwrap_or_default(),
-            installed_updates,
-        }
+        Machine::new(root, std::env::consts::ARCH, &kernel.unwrap_or_default(), installed_updates)
+    }
+
+    /// The text of the small file at `rel` under the root (read once per view).
+    fn text(&self, rel: &str) -> Option<std::sync::Arc<str>> {
+        let mut texts = wua_types::lock_unpoisoned(&self.reads.texts);
+        texts
+            .entry(rel.to_owned())
+            .or_insert_with(|| resolve(&self.root, rel).and_then(|p| read_small(&p)).map(std::sync::Arc::from))
+            .clone()
+    }
+
+    /// The SHA-256 of the regular file at `rel` under the root (hashed once per view).
+    fn sha256(&self, rel: &str) -> Option<String> {
+        let mut hashes = wua_types::lock_unpoisoned(&self.reads.hashes);
+        hashes.entry(rel.to_owned()).or_insert_with(|| resolve(&self.root, rel).and_then(|p| sha256_of(&p))).clone()
+    }
+
+    /// The installed packages of the dpkg status database, with their versions (parsed once
+    /// per view).
+    fn dpkg(&self) -> &std::collections::HashMap<String, String> {
+        self.reads.dpkg.get_or_init(|| {
+            let status = resolve(&self.root, "var/lib/dpkg/status").and_then(|p| std::fs::read_to_string(p).ok());
+            status.map(|s| installed_packages(&s)).unwrap_or_default()
+        })
     }
 }
 
@@ -145,7 +186,7 @@ pub fn evaluate_rule(rule: &Value, machine: &Machine) -> Result<bool, RuleError>
         "file_sha256" => {
             let path = field(kind, arg, "path")?;
             let want = field(kind, arg, "sha256")?.to_ascii_lowercase();
-            Ok(resolve(&machine.root, path).and_then(|p| sha256_of(&p)).is_some_and(|got| got == want))
+            Ok(machine.sha256(path).is_some_and(|got| got == want))
         }
         "file_version" => file_version(arg, machine),
         "dpkg_package" => dpkg_package(arg, machine),
@@ -204,9 +245,7 @@ fn os(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
         Some(v) => Some(v.as_str().ok_or_else(|| malformed("os", "id is a string"))?),
     };
     let cmp = comparison("os", arg)?;
-    let text = ["etc/os-release", "usr/lib/os-release"]
-        .iter()
-        .find_map(|p| resolve(&machine.root, p).and_then(|p| read_small(&p)));
+    let text = ["etc/os-release", "usr/lib/os-release"].iter().find_map(|p| machine.text(p));
     let Some(text) = text else { return Ok(false) };
     let value = |key: &str| key_value(&text, key);
     if let Some(id) = id {
@@ -248,7 +287,7 @@ fn file_version(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
     let path = field("file_version", arg, "path")?;
     let (op, version) =
         comparison("file_version", arg)?.ok_or_else(|| malformed("file_version", "needs op and version"))?;
-    let Some(text) = resolve(&machine.root, path).and_then(|p| read_small(&p)) else { return Ok(false) };
+    let Some(text) = machine.text(path) else { return Ok(false) };
     let have = match arg.get("key") {
         Some(k) => key_value(&text, k.as_str().ok_or_else(|| malformed("file_version", "key is a string"))?),
         None => text.lines().next().map(|l| l.trim().to_owned()),
@@ -262,20 +301,17 @@ fn file_version(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
 fn dpkg_package(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
     let name = field("dpkg_package", arg, "name")?;
     let cmp = comparison("dpkg_package", arg)?;
-    let Some(status) = resolve(&machine.root, "var/lib/dpkg/status").and_then(|p| std::fs::read_to_string(p).ok())
-    else {
-        return Ok(false);
-    };
-    let Some(version) = installed_version(&status, name) else { return Ok(false) };
+    let Some(version) = machine.dpkg().get(name) else { return Ok(false) };
     match cmp {
         None => Ok(true),
-        Some((op, want)) => compare("dpkg_package", &version, op, want),
+        Some((op, want)) => compare("dpkg_package", version, op, want),
     }
 }
 
-/// The version of `package` if the dpkg status database says it is installed (a package of
-/// another architecture, `name:arch`, counts too).
-fn installed_version(status: &str, package: &str) -> Option<String> {
+/// The installed packages of a dpkg status database with their versions; a package of another
+/// architecture is also listed as `name:arch`.
+fn installed_packages(status: &str) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
     for stanza in status.split("\n\n") {
         let mut name = None;
         let mut arch = None;
@@ -293,13 +329,16 @@ fn installed_version(status: &str, package: &str) -> Option<String> {
                 }
             }
         }
-        let qualified = |n: &str| package.strip_prefix(n).and_then(|rest| rest.strip_prefix(':'));
-        let named = name.is_some_and(|n| n == package || (arch.is_some() && qualified(n) == arch));
-        if named && state.is_some_and(|s| s.ends_with(" installed")) {
-            return version.map(str::to_owned);
+        if let (Some(name), Some(version)) = (name, version) {
+            if state.is_some_and(|s| s.ends_with(" installed")) {
+                if let Some(arch) = arch {
+                    out.entry(format!("{name}:{arch}")).or_insert_with(|| version.to_owned());
+                }
+                out.entry(name.to_owned()).or_insert_with(|| version.to_owned());
+            }
         }
     }
-    None
+    out
 }
 
 /// `KEY=value` from an os-release-like text (quotes removed).
@@ -383,8 +422,9 @@ mod tests {
 
     #[test]
     fn dpkg_status_parsing_and_root_confinement() {
-        assert_eq!(installed_version(DPKG_STATUS, "openssl").as_deref(), Some("3.0.11-1~deb12u2"));
-        assert_eq!(installed_version(DPKG_STATUS, "removed-tool"), None);
+        let installed = installed_packages(DPKG_STATUS);
+        assert_eq!(installed.get("openssl").map(String::as_str), Some("3.0.11-1~deb12u2"));
+        assert_eq!(installed.get("removed-tool"), None);
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
         std::fs::create_dir_all(r.join("opt/app")).unwrap();

@@ -14,13 +14,22 @@ use wua_types::UpdateDocument;
 /// The verdict of `doc`'s `is_installed` rule on the machine with target `root`, or `None`
 /// when it has no rule (or one that cannot be evaluated).
 pub fn installed_by_rule(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Result<Option<bool>, StoreError> {
-    let Some(rule) = &doc.applicability.is_installed else { return Ok(None) };
+    if doc.applicability.is_installed.is_none() {
+        return Ok(None);
+    }
     let installed: BTreeSet<String> = tx.all_installed()?.into_iter().map(|r| r.update_id).collect();
-    match evaluate_rule(rule, &Machine::this_machine(root, installed)) {
-        Ok(verdict) => Ok(Some(verdict)),
+    Ok(installed_by_rule_on(&Machine::this_machine(root, installed), doc))
+}
+
+/// [`installed_by_rule`] on a view of the machine the caller holds (a search evaluates every
+/// update on one view).
+fn installed_by_rule_on(machine: &Machine, doc: &UpdateDocument) -> Option<bool> {
+    let rule = doc.applicability.is_installed.as_ref()?;
+    match evaluate_rule(rule, machine) {
+        Ok(verdict) => Some(verdict),
         Err(e) => {
             tracing::warn!(update_id = %doc.update_id, error = %e, "the is_installed rule cannot be evaluated; the agent's records decide");
-            Ok(None)
+            None
         }
     }
 }
@@ -29,9 +38,23 @@ pub fn installed_by_rule(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Resu
 /// update id is installed at this revision or a newer one (an older revision is not offered
 /// over a newer one), or at an older revision with the same content.
 pub fn installed_equivalent(tx: &Tx<'_>, root: &Path, doc: &UpdateDocument) -> Result<bool, StoreError> {
-    if let Some(verdict) = installed_by_rule(tx, root, doc)? {
-        return Ok(verdict);
+    match installed_by_rule(tx, root, doc)? {
+        Some(verdict) => Ok(verdict),
+        None => installed_by_records(tx, doc),
     }
+}
+
+/// [`installed_equivalent`] on a view of the machine the caller holds (a search).
+pub fn installed_equivalent_on(tx: &Tx<'_>, machine: &Machine, doc: &UpdateDocument) -> Result<bool, StoreError> {
+    match installed_by_rule_on(machine, doc) {
+        Some(verdict) => Ok(verdict),
+        None => installed_by_records(tx, doc),
+    }
+}
+
+/// D-40 by the agent's records: this revision or a newer one, or an older one with the same
+/// content.
+fn installed_by_records(tx: &Tx<'_>, doc: &UpdateDocument) -> Result<bool, StoreError> {
     let Some(installed) = tx.installed(&doc.update_id)? else { return Ok(false) };
     if installed.revision >= doc.revision_number {
         return Ok(true);

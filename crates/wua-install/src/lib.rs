@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use wua_types::Origin;
 
 pub use cache::{CacheHold, ContentCache};
-pub use detect::{installed_by_rule, installed_equivalent};
+pub use detect::{installed_by_rule, installed_equivalent, installed_equivalent_on};
 pub use error::InstallError;
 pub use history::history_entry;
 pub use lock::{DEFAULT_LOCK_WAIT, InstallLock, holder as lock_holder, state_holder};

@@ -36,12 +36,7 @@ fn root() -> tempfile::TempDir {
 }
 
 fn machine(root: &Path) -> Machine {
-    Machine {
-        root: root.to_path_buf(),
-        arch: "x86_64".into(),
-        kernel: "6.1.0-18-amd64".into(),
-        installed_updates: BTreeSet::from(["00000000-0000-4000-8000-000000000001".to_owned()]),
-    }
+    Machine::new(root, "x86_64", "6.1.0-18-amd64", BTreeSet::from(["00000000-0000-4000-8000-000000000001".to_owned()]))
 }
 
 /// Every rule kind, true and false cases.
