@@ -7,6 +7,7 @@ mod decisions_doc;
 mod download;
 mod example;
 mod job_model;
+mod job_model_kinds;
 mod jobs;
 mod rule_based;
 mod rules;
