@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use wua_fetch::{FetchLimits, Fetcher};
 use wua_install::ContentCache;
 use wua_store::ServiceKind;
@@ -28,6 +29,9 @@ use wua_types::{
 
 use crate::job::{AsyncState, DownloadCompletedCallback, DownloadJob, DownloadProgressCallback};
 use crate::session::UpdateSession;
+
+/// How many blobs of an update a download fetches at once by default.
+pub const DEFAULT_PARALLEL_TRANSFERS: usize = 4;
 
 /// `IUpdateDownloader`. Clones share their settings and their identity (a job of one is a
 /// job of the other).
@@ -41,6 +45,7 @@ pub struct UpdateDownloader {
 #[derive(Clone, Debug)]
 struct Settings {
     updates: UpdateCollection,
+    parallel_transfers: usize,
     is_forced: bool,
     priority: DownloadPriority,
     client_application_id: String,
@@ -50,6 +55,7 @@ impl UpdateDownloader {
     pub(crate) fn new(session: UpdateSession) -> Self {
         let settings = Settings {
             updates: UpdateCollection::new(),
+            parallel_transfers: DEFAULT_PARALLEL_TRANSFERS,
             is_forced: false,
             priority: DownloadPriority::Normal,
             client_application_id: session.client_application_id(),
@@ -89,6 +95,17 @@ impl UpdateDownloader {
     /// Sets `Priority`.
     pub fn set_priority(&self, priority: DownloadPriority) {
         lock_unpoisoned(&self.settings).priority = priority;
+    }
+
+    /// How many blobs of an update are fetched at once (wua's; default
+    /// [`DEFAULT_PARALLEL_TRANSFERS`]).
+    pub fn parallel_transfers(&self) -> usize {
+        self.settings().parallel_transfers
+    }
+
+    /// Sets how many blobs of an update are fetched at once (at least 1).
+    pub fn set_parallel_transfers(&self, transfers: usize) {
+        lock_unpoisoned(&self.settings).parallel_transfers = transfers.max(1);
     }
 
     /// `ClientApplicationID`.
@@ -137,6 +154,7 @@ impl UpdateDownloader {
         let work = Work {
             job: job.clone(),
             session: self.session.clone(),
+            parallel: settings.parallel_transfers,
             cache,
             _hold: hold,
             partial,
@@ -180,6 +198,7 @@ impl UpdateDownloader {
 struct Work {
     job: DownloadJob,
     session: UpdateSession,
+    parallel: usize,
     cache: ContentCache,
     _hold: wua_install::CacheHold,
     partial: PathBuf,
@@ -247,10 +266,17 @@ impl Work {
         job.complete(DownloadResult::aggregate(results, aborted));
     }
 
-    /// The content of `update` the cache lacks (all of it when forced).
+    /// The distinct blobs of `update` the cache lacks (all of them when forced): a blob two
+    /// paths share is fetched once (two transfers of one blob in this process would wait for
+    /// each other's lock).
     fn missing<'u>(&self, update: &'u Update) -> Vec<&'u ContentEntry> {
         let doc = update.document();
-        doc.content.iter().filter(|c| self.is_forced || !self.cache.contains(&c.sha256, c.size)).collect()
+        let mut seen = std::collections::BTreeSet::new();
+        doc.content
+            .iter()
+            .filter(|c| self.is_forced || !self.cache.contains(&c.sha256, c.size))
+            .filter(|c| seen.insert(c.sha256.as_str()))
+            .collect()
     }
 
     fn one(
@@ -286,17 +312,27 @@ impl Work {
         runtime.block_on(async {
             let fetcher = Fetcher::new(download_limits(), &ca).map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
             job.download_phase(DownloadPhase::Downloading);
-            let mut throttle = Throttle::new();
-            for entry in missing {
-                fetch_blob(&fetcher, &source, entry, &self.cache, &self.partial, &mut |bytes| {
-                    job.downloaded(index, bytes);
-                    if throttle.due() {
-                        job.notify_current();
-                    }
-                    !job.aborted()
-                })
-                .await?;
-            }
+            // Up to `parallel` transfers at once, all polled on this thread (the job's: its
+            // callbacks come from here, D-19).
+            let throttle = Mutex::new(Throttle::new());
+            let transfers = missing.iter().map(|entry| {
+                let throttle = &throttle;
+                let fetcher = &fetcher;
+                let source = &source;
+                async move {
+                    let mut arrived = |bytes| {
+                        job.downloaded(index, bytes);
+                        if lock_unpoisoned(throttle).due() {
+                            job.notify_current();
+                        }
+                        !job.aborted()
+                    };
+                    fetch_blob(fetcher, source, entry, &self.cache, &self.partial, &mut arrived).await
+                }
+            });
+            let done: Vec<Result<(), WuError>> =
+                futures::stream::iter(transfers).buffer_unordered(self.parallel.max(1)).collect().await;
+            done.into_iter().collect::<Result<Vec<()>, WuError>>()?;
             job.download_phase(DownloadPhase::Verifying);
             Ok::<_, WuError>(())
         })?;

@@ -36,7 +36,7 @@ mod system;
 mod worker;
 
 pub use cache_clean::CacheCleaned;
-pub use downloader::UpdateDownloader;
+pub use downloader::{DEFAULT_PARALLEL_TRANSFERS, UpdateDownloader};
 pub use installer::UpdateInstaller;
 pub use job::{
     AsyncState, CompletedCallback, Download, DownloadCompletedCallback, DownloadCompletedCallbackArgs, DownloadJob,

@@ -285,3 +285,33 @@ fn an_export_with_content_installs_with_no_network() {
     let r = downloader.download().unwrap();
     assert_eq!(r.update_results[0].hresult, HResult::WU_E_DM_NOTDOWNLOADED, "{r:?}");
 }
+
+/// An update of many blobs is fetched several at a time (the default four, and one at a time
+/// when set so), with a blob two paths share fetched once; every byte ends right.
+#[test]
+fn many_blobs_are_fetched_in_parallel() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    let contents: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; 30_000 + i as usize]).collect();
+    let mut files: Vec<(String, u32, &[u8])> =
+        contents.iter().enumerate().map(|(i, c)| (format!("opt/many/{i}"), 0o644, c.as_slice())).collect();
+    files.push(("opt/many/again".into(), 0o644, contents[0].as_slice()));
+    let files: Vec<(&str, u32, &[u8])> = files.iter().map(|(p, m, c)| (p.as_str(), *m, *c)).collect();
+    repo.publish_files(1, &files);
+    let server = Served::start(&repo.served_tree());
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let found = s.create_update_searcher().search("").unwrap().updates;
+    for parallel in [wua_agent::DEFAULT_PARALLEL_TRANSFERS, 1] {
+        let downloader = s.create_update_downloader();
+        downloader.set_updates(found.copy());
+        downloader.set_is_forced(true);
+        downloader.set_parallel_transfers(parallel);
+        let r = downloader.download().unwrap();
+        assert_eq!(r.result_code, OperationResultCode::Succeeded, "{parallel}: {r:?}");
+        for c in &contents {
+            let sha = wua_test_support::sha256_hex(c);
+            assert_eq!(std::fs::read(w.state.join("cache/sha256").join(sha)).unwrap(), *c);
+        }
+    }
+}

@@ -44,9 +44,14 @@ impl Repo {
 
     /// Publishes `test_id(n)` rev 1 with one file of `content`.
     pub(crate) fn publish_content(&self, n: u32, content: &[u8]) {
+        self.publish_files(n, &[(&format!("opt/u{n}/file"), 0o644, content)]);
+    }
+
+    /// Publishes `test_id(n)` rev 1 with `files`.
+    pub(crate) fn publish_files(&self, n: u32, files: &[(&str, u32, &[u8])]) {
         let base = self.work.join(format!("u{n}-content"));
         let payload = base.join("payload");
-        wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, content)]).unwrap();
+        wua_test_support::write_payload(&payload, files).unwrap();
         let manifest = base.join("manifest.toml");
         std::fs::write(&manifest, files_manifest(&test_id(n), 1, &format!("update {n}"), "", "")).unwrap();
         self.runtime.block_on(repo::publish(&self.dir, &manifest, &payload)).unwrap();
