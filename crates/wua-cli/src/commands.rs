@@ -50,15 +50,16 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             accept_eulas(cli, &updates, *accept_eula)?;
             install(cli, &session, updates, *forced)
         }
-        Command::Search { criteria, offline, service } => {
+        Command::Search { search } => {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
-            let result = services::search(&session, service.as_deref(), criteria, *offline)?;
+            let result = services::search(&session, search.service.as_deref(), &search.criteria, search.offline)?;
             output::print_search(cli, &result);
             Ok(EXIT_OK)
         }
-        Command::Download { criteria, offline, service, forced } => {
+        Command::Download { search, forced } => {
             let session = open_session(cli, &cli.state_dir, &cli.root)?;
-            let found = services::search(&session, service.as_deref(), criteria, *offline)?.updates.copy();
+            let found =
+                services::search(&session, search.service.as_deref(), &search.criteria, search.offline)?.updates.copy();
             if found.is_empty() {
                 output::print_nothing_to_install(cli);
                 return Ok(EXIT_OK);

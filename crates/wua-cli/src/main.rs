@@ -101,27 +101,15 @@ pub enum Command {
     /// Search a service for updates (WUA's criteria language; the empty criteria mean
     /// `IsInstalled=0 and IsHidden=0`).
     Search {
-        /// The criteria, e.g. "IsInstalled=0 and Type='Software'".
-        #[arg(default_value = "")]
-        criteria: String,
-        /// Search the catalog already synced, with no network.
-        #[arg(long)]
-        offline: bool,
-        /// The service (default: the default service, or the only one).
-        #[arg(long)]
-        service: Option<String>,
+        /// What to search.
+        #[command(flatten)]
+        search: SearchArgs,
     },
     /// Download the content of what a search of a service finds.
     Download {
-        /// The criteria, as for `search`.
-        #[arg(default_value = "")]
-        criteria: String,
-        /// Search the catalog already synced, with no network (the content is still fetched).
-        #[arg(long)]
-        offline: bool,
-        /// The service (default: the default service, or the only one).
-        #[arg(long)]
-        service: Option<String>,
+        /// What to search for the updates to download.
+        #[command(flatten)]
+        search: SearchArgs,
         /// Fetch again what the cache already holds.
         #[arg(long)]
         forced: bool,
@@ -350,6 +338,20 @@ pub enum RootCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// What `wua search` and `wua download` search.
+#[derive(Debug, clap::Args)]
+pub struct SearchArgs {
+    /// The criteria, e.g. "IsInstalled=0 and Type='Software'".
+    #[arg(default_value = "")]
+    pub criteria: String,
+    /// Search the catalog already synced, with no network (a download still fetches content).
+    #[arg(long)]
+    pub offline: bool,
+    /// The service (default: the default service, or the only one).
+    #[arg(long)]
+    pub service: Option<String>,
 }
 
 /// `wua cache ...`.

@@ -10,19 +10,6 @@ use crate::support::*;
 
 const LONG: Duration = Duration::from_secs(60);
 
-fn ok(cmd: &mut Command) -> serde_json::Value {
-    let o = run(cmd);
-    assert!(o.status.success(), "{}", text(&o));
-    json(&o)
-}
-
-/// `wua --json ...` on the world's agent.
-fn agent(w: &World) -> Command {
-    let mut c = wua(&w.state, &w.root);
-    c.arg("--json");
-    c
-}
-
 /// `wua agent run --once --config CONFIG` (add `--json` with [`agent`]).
 fn agent_run(mut c: Command, config: &Path) -> Command {
     c.args(["agent", "run", "--once", "--config"]).arg(config);

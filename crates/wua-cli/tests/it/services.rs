@@ -2,24 +2,10 @@
 //! repository: served over HTTP on 127.0.0.1, and as a directory.
 
 use std::path::Path;
-use std::process::Command;
 
 use wua_test_support::serve::Served;
 
 use crate::support::*;
-
-fn ok(cmd: &mut Command) -> serde_json::Value {
-    let o = run(cmd);
-    assert!(o.status.success(), "{}", text(&o));
-    json(&o)
-}
-
-/// `wua --json ...` on the world's agent.
-fn agent(w: &World) -> Command {
-    let mut c = wua(&w.state, &w.root);
-    c.arg("--json");
-    c
-}
 
 /// A repository in `w.work/repo` with `test_id(n)` for each `n`, published through the CLI.
 fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {

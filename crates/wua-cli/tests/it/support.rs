@@ -33,3 +33,17 @@ pub(crate) fn text(o: &Output) -> String {
 pub(crate) fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
 }
+
+/// Runs `cmd`, which must succeed, and parses its JSON output.
+pub(crate) fn ok(cmd: &mut Command) -> serde_json::Value {
+    let o = run(cmd);
+    assert!(o.status.success(), "{}", text(&o));
+    json(&o)
+}
+
+/// `wua --json ...` on the world's agent.
+pub(crate) fn agent(w: &World) -> Command {
+    let mut c = wua(&w.state, &w.root);
+    c.arg("--json");
+    c
+}

@@ -18,12 +18,6 @@ fn repo_cmd() -> Command {
     c
 }
 
-fn ok(cmd: &mut Command) -> serde_json::Value {
-    let o = run(cmd);
-    assert!(o.status.success(), "{}", text(&o));
-    json(&o)
-}
-
 /// The agent's refresh, on its install-time root.
 fn verify(world: &Path) -> Command {
     let mut c = repo_cmd();
