@@ -14,7 +14,7 @@ use crate::support::*;
 pub(crate) struct Repo {
     pub(crate) dir: PathBuf,
     work: PathBuf,
-    runtime: tokio::runtime::Runtime,
+    pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 impl Repo {
@@ -64,7 +64,7 @@ impl Repo {
 }
 
 /// `(id, revision)` of each update found, in order.
-fn found(r: &SearchResult) -> Vec<(String, i32)> {
+pub(crate) fn found(r: &SearchResult) -> Vec<(String, i32)> {
     r.updates.iter().map(|u| (u.identity().update_id, u.identity().revision_number)).collect()
 }
 

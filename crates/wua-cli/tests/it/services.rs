@@ -8,21 +8,21 @@ use wua_test_support::serve::Served;
 
 use crate::support::*;
 
-fn ok(cmd: &mut Command) -> serde_json::Value {
+pub(crate) fn ok(cmd: &mut Command) -> serde_json::Value {
     let o = run(cmd);
     assert!(o.status.success(), "{}", text(&o));
     json(&o)
 }
 
 /// `wua --json ...` on the world's agent.
-fn agent(w: &World) -> Command {
+pub(crate) fn agent(w: &World) -> Command {
     let mut c = wua(&w.state, &w.root);
     c.arg("--json");
     c
 }
 
 /// A repository in `w.work/repo` with `test_id(n)` for each `n`, published through the CLI.
-fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {
+pub(crate) fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {
     let repo = w.work.join("repo");
     ok(agent(w).args(["repo", "init"]).arg(&repo));
     for n in ns {
@@ -31,7 +31,7 @@ fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {
     repo
 }
 
-fn publish(w: &World, repo: &Path, n: u32, revision: i32) {
+pub(crate) fn publish(w: &World, repo: &Path, n: u32, revision: i32) {
     let payload = w.work.join(format!("payload-{n}-{revision}"));
     wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, format!("r{revision}").as_bytes())])
         .unwrap();
@@ -40,7 +40,7 @@ fn publish(w: &World, repo: &Path, n: u32, revision: i32) {
     ok(agent(w).args(["repo", "publish"]).arg(repo).arg(&manifest).arg("--payload").arg(&payload));
 }
 
-fn ids(v: &serde_json::Value) -> Vec<String> {
+pub(crate) fn ids(v: &serde_json::Value) -> Vec<String> {
     v["updates"].as_array().unwrap().iter().map(|u| u["update_id"].as_str().unwrap().to_owned()).collect()
 }
 
