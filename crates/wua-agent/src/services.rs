@@ -245,15 +245,16 @@ impl UpdateSession {
 
     /// Refreshes a service's verified catalog into its index (D-29): verifies its repository,
     /// reads the packs whose hash the index lacks, and writes what changed in one transaction.
-    /// A failed refresh changes neither the trusted state nor the index. Returns the snapshot
-    /// version the index reflects.
+    /// A failed refresh changes neither the trusted state nor the index, and a refresh that
+    /// ends after another one indexed newer metadata leaves that index as it is. Returns the
+    /// snapshot version this refresh verified.
     pub(crate) fn refresh_service(&self, service: &ServiceRecord) -> Result<u64, WuError> {
         self.require_writable("refresh a service's catalog")?;
         let dir = self.service_dir(&service.service_id);
         let known = self.store().read()?.index_packs(&service.service_id)?;
         let options = RefreshOptions {
             ca_bundles: service.ca_bundle.iter().map(PathBuf::from).collect(),
-            known_packs: known.clone(),
+            known_packs: known,
             ..Default::default()
         };
         let refreshed = crate::runtime::block_on(async {
@@ -269,8 +270,15 @@ impl UpdateSession {
             }
         })?
         .map_err(WuError::from)?;
+        wua_fs::crash_point("service refresh: verified, not yet indexed");
         let id = &service.service_id;
         self.store().transact(|tx| {
+            // Another refresh (another process) may have indexed newer metadata since this one
+            // read the index: that index stays; an older one is never written over it.
+            if tx.index_version(id)?.is_some_and(|v| v > refreshed.snapshot_version) {
+                return Ok(());
+            }
+            let indexed = tx.index_packs(id)?;
             for pack in &refreshed.packs {
                 if let Some(entries) = &pack.entries {
                     let entries = PackEntries {
@@ -281,7 +289,7 @@ impl UpdateSession {
                     tx.put_index_pack(id, &pack.name, &pack.sha256, &entries)?;
                 }
             }
-            for gone in known.keys().filter(|k| !refreshed.packs.iter().any(|p| &p.name == *k)) {
+            for gone in indexed.keys().filter(|k| !refreshed.packs.iter().any(|p| &p.name == *k)) {
                 tx.remove_index_pack(id, gone)?;
             }
             tx.set_index_version(id, refreshed.snapshot_version)

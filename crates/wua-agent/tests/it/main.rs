@@ -12,4 +12,5 @@ mod jobs;
 mod rule_based;
 mod rules;
 mod search;
+mod search_edges;
 mod support;

@@ -16,7 +16,7 @@ pub(crate) struct Repo {
     /// The root an agent is installed with (the repository's first), kept once it exists.
     pub(crate) root_bytes: Vec<u8>,
     work: PathBuf,
-    runtime: tokio::runtime::Runtime,
+    pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 impl Repo {
@@ -72,7 +72,7 @@ impl Repo {
 }
 
 /// `(id, revision)` of each update found, in order.
-fn found(r: &SearchResult) -> Vec<(String, i32)> {
+pub(crate) fn found(r: &SearchResult) -> Vec<(String, i32)> {
     r.updates.iter().map(|u| (u.identity().update_id, u.identity().revision_number)).collect()
 }
 

@@ -6,6 +6,7 @@
 mod agent_run;
 mod bad_input;
 mod cli;
+mod concurrency;
 mod crash;
 mod durability;
 mod imports;
@@ -14,6 +15,7 @@ mod modes;
 mod repo_crash;
 mod revisions;
 mod roots;
+mod search_cli;
 mod services;
 mod support;
 mod trusted_state_crash;

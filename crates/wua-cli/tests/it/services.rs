@@ -8,7 +8,7 @@ use wua_test_support::serve::Served;
 use crate::support::*;
 
 /// A repository in `w.work/repo` with `test_id(n)` for each `n`, published through the CLI.
-fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {
+pub(crate) fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {
     let repo = w.work.join("repo");
     ok(agent(w).args(["repo", "init"]).arg(&repo));
     for n in ns {
@@ -17,7 +17,7 @@ fn repository(w: &World, ns: &[u32]) -> std::path::PathBuf {
     repo
 }
 
-fn publish(w: &World, repo: &Path, n: u32, revision: i32) {
+pub(crate) fn publish(w: &World, repo: &Path, n: u32, revision: i32) {
     let payload = w.work.join(format!("payload-{n}-{revision}"));
     wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, format!("r{revision}").as_bytes())])
         .unwrap();
@@ -26,7 +26,7 @@ fn publish(w: &World, repo: &Path, n: u32, revision: i32) {
     ok(agent(w).args(["repo", "publish"]).arg(repo).arg(&manifest).arg("--payload").arg(&payload));
 }
 
-fn ids(v: &serde_json::Value) -> Vec<String> {
+pub(crate) fn ids(v: &serde_json::Value) -> Vec<String> {
     v["updates"].as_array().unwrap().iter().map(|u| u["update_id"].as_str().unwrap().to_owned()).collect()
 }
 
