@@ -315,3 +315,28 @@ fn many_blobs_are_fetched_in_parallel() {
         }
     }
 }
+
+/// Network work runs on threads with runtimes of their own: a session searched, downloaded
+/// with and dropped inside a caller's async runtime (here a current-thread one) neither
+/// panics nor nests a runtime.
+#[test]
+fn a_session_inside_an_async_runtime() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    let server = Served::start(&repo.served_tree());
+    let caller = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    caller.block_on(async {
+        let s = session(&w);
+        add_service(&s, &server.url, &repo.root());
+        let searcher = s.create_update_searcher();
+        let found = searcher.end_search_async(&searcher.begin_search("", None, None).unwrap()).await.unwrap().updates;
+        let downloader = s.create_update_downloader();
+        downloader.set_updates(found.copy());
+        let job = downloader.begin_download(None, None, None).unwrap();
+        let r = downloader.end_download_async(&job).await.unwrap();
+        assert_eq!(r.result_code, OperationResultCode::Succeeded, "{r:?}");
+        assert_eq!(searcher.search("IsInstalled=0").unwrap().updates.count(), 1, "a synchronous call works here too");
+        drop((searcher, downloader, job, s));
+    });
+}
