@@ -176,3 +176,33 @@ fn cache_clean_keeps_what_is_needed() {
     assert_eq!(cleaned["kept"], 2, "an installed command update keeps its two programs for its uninstall: {cleaned}");
     ok(agent(&w).args(["uninstall", "--update-id", &test_id(3)]));
 }
+
+/// A search killed between the trusted state's swap and the index's commit (SIGKILL at the
+/// crash point between them) leaves the old index; the next online search repairs it, and an
+/// offline search then agrees.
+#[test]
+fn a_crash_between_verifying_and_indexing_is_repaired_by_the_next_refresh() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = World::new().unwrap();
+    let repo = repository(&w, &[1]);
+    let root = repo.join("repository/metadata/1.root.json");
+    ok(agent(&w).args(["service", "add", "dir"]).arg(&repo).arg("--trusted-root").arg(&root));
+    assert_eq!(ids(&ok(agent(&w).arg("search"))), [test_id(1)]);
+    publish(&w, &repo, 2, 1);
+    let log = w.work.join("steps.log");
+    let probe = w.work.join("probe");
+    copy_tree(&w.state, &probe).unwrap();
+    ok(wua(&probe, &w.root).args(["--json", "search"]).env("WUA_CRASH_LOG", &log));
+    let steps = std::fs::read_to_string(&log).unwrap();
+    let step = steps
+        .lines()
+        .find(|l| l.ends_with("service refresh: verified, not yet indexed"))
+        .and_then(|l| l.split(' ').next())
+        .expect("the crash point between verifying and indexing")
+        .to_owned();
+    let o = run(agent(&w).arg("search").env("WUA_CRASH_AT_STEP", &step));
+    assert_eq!(o.status.signal(), Some(libc::SIGKILL), "{}", text(&o));
+    assert_eq!(ids(&ok(agent(&w).args(["search", "--offline"]))), [test_id(1)], "the index is the old one");
+    assert_eq!(ids(&ok(agent(&w).arg("search"))), [test_id(1), test_id(2)], "the next refresh repairs it");
+    assert_eq!(ids(&ok(agent(&w).args(["search", "--offline"]))), [test_id(1), test_id(2)]);
+}
