@@ -10,13 +10,20 @@
 //! target/release/wua-bench install --big-mb 1024   # plus one 1 GB file (by hand, not CI)
 //! target/release/wua-bench jobs                    # a job's own overhead, callback latency
 //! target/release/wua-bench repo --updates 100000   # publish, verify, refresh after 1% changed (by hand)
+//! target/release/wua-bench sync --updates 100000   # cold sync through the agent, refresh after 1% changed
+//! target/release/wua-bench search --updates 100000 # offline search, one process per search, peak RSS
+//! target/release/wua-bench download                # 1 GiB and 1,000 x 64 KiB against curl
 //! ```
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod download;
 mod install;
 mod jobs;
 mod repo;
+mod search;
+mod sync;
+mod synthetic;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -70,6 +77,90 @@ enum Scenario {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
+    /// Through the agent: a cold sync (online search from a fresh state directory, index
+    /// included), the refresh after a share of the updates changed, and an online search with
+    /// nothing changed (it must read no pack); times and bytes fetched.
+    Sync {
+        /// How many updates.
+        #[arg(long, default_value_t = 100_000)]
+        updates: usize,
+        /// The share that gets a new revision, in percent.
+        #[arg(long, default_value_t = 1.0)]
+        change_percent: f64,
+        /// The share of updates whose applicability rules are true here, in percent.
+        #[arg(long, default_value_t = 1)]
+        applicable_percent: u32,
+        /// Packages in the synthetic root's dpkg status database.
+        #[arg(long, default_value_t = 700)]
+        dpkg_packages: usize,
+        /// Where to work (default: a temporary directory in /var/tmp).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Offline searches over a synced index (rules of every kind), each in its own process:
+    /// medians and peak RSS, for the applicable share asked for and for all applicable.
+    Search {
+        /// How many updates.
+        #[arg(long, default_value_t = 100_000)]
+        updates: usize,
+        /// The share of updates whose applicability rules are true here, in percent.
+        #[arg(long, default_value_t = 1)]
+        applicable_percent: u32,
+        /// Also measure the worst case, every update applicable.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        worst_case: bool,
+        /// Searches per case (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Packages in the synthetic root's dpkg status database.
+        #[arg(long, default_value_t = 700)]
+        dpkg_packages: usize,
+        /// Where to work (default: a temporary directory in /var/tmp).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// One offline search with the default criteria (the child process of `search`).
+    #[command(hide = true)]
+    SearchOnce {
+        /// The synced state directory.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// The target root.
+        #[arg(long)]
+        root: PathBuf,
+        /// Search online (a sync first).
+        #[arg(long)]
+        online: bool,
+        /// First add this repository URL as the service (for profiling a cold sync with the
+        /// repository served by another process); needs `--trusted-root`.
+        #[arg(long, requires = "trusted_root")]
+        add_service: Option<String>,
+        /// The repository's `root.json`, for `--add-service`.
+        #[arg(long)]
+        trusted_root: Option<PathBuf>,
+    },
+    /// The downloader against curl from the same loopback server: one large blob against
+    /// `curl -o`, many small ones against `curl --parallel`.
+    Download {
+        /// Size of the large blob in MiB (0 skips it).
+        #[arg(long, default_value_t = 1024)]
+        size: u64,
+        /// How many small blobs (0 skips them).
+        #[arg(long, default_value_t = 1_000)]
+        count: usize,
+        /// Size of each small blob in KiB.
+        #[arg(long, default_value_t = 64)]
+        blob_kib: u64,
+        /// Small blobs per update.
+        #[arg(long, default_value_t = 1)]
+        per_update: usize,
+        /// Runs per measurement (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Where to work (default: a temporary directory in /var/tmp).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -77,6 +168,19 @@ fn main() -> Result<()> {
         Scenario::Install { files, big_mb, runs, workdir } => install::run(files, big_mb, runs, workdir),
         Scenario::Jobs { iterations } => jobs::run(iterations),
         Scenario::Repo { updates, change_percent, workdir } => repo::run(updates, change_percent, workdir),
+        Scenario::Sync { updates, change_percent, applicable_percent, dpkg_packages, workdir } => {
+            sync::run(sync::Options { updates, change_percent, applicable_percent, dpkg_packages, workdir })
+        }
+        Scenario::Search { updates, applicable_percent, worst_case, runs, dpkg_packages, workdir } => {
+            search::run(search::Options { updates, applicable_percent, worst_case, runs, dpkg_packages, workdir })
+        }
+        Scenario::SearchOnce { state_dir, root, online, add_service, trusted_root } => {
+            let service = add_service.zip(trusted_root);
+            search::once(&state_dir, &root, online, service.as_ref().map(|(url, root)| (url.as_str(), root.as_path())))
+        }
+        Scenario::Download { size, count, blob_kib, per_update, runs, workdir } => {
+            download::run(download::Options { size_mib: size, count, blob_kib, per_update, runs, workdir })
+        }
     }
 }
 
