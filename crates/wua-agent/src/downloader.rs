@@ -154,6 +154,7 @@ impl UpdateDownloader {
         let work = Work {
             job: job.clone(),
             session: self.session.clone(),
+            fetchers: Default::default(),
             parallel: settings.parallel_transfers,
             cache,
             _hold: hold,
@@ -198,6 +199,8 @@ impl UpdateDownloader {
 struct Work {
     job: DownloadJob,
     session: UpdateSession,
+    /// Fetchers by service id, made when first needed.
+    fetchers: std::cell::RefCell<std::collections::HashMap<String, Fetcher>>,
     parallel: usize,
     cache: ContentCache,
     _hold: wua_install::CacheHold,
@@ -266,6 +269,19 @@ impl Work {
         job.complete(DownloadResult::aggregate(results, aborted));
     }
 
+    /// The fetcher for `service`'s downloads: one per service and job, so its connections and
+    /// its TLS setup serve every update of the job.
+    fn fetcher(&self, service: &wua_store::ServiceRecord) -> Result<Fetcher, WuError> {
+        let mut fetchers = self.fetchers.borrow_mut();
+        if let Some(f) = fetchers.get(&service.service_id) {
+            return Ok(f.clone());
+        }
+        let ca: Vec<PathBuf> = service.ca_bundle.iter().map(PathBuf::from).collect();
+        let fetcher = Fetcher::new(download_limits(), &ca).map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
+        fetchers.insert(service.service_id.clone(), fetcher.clone());
+        Ok(fetcher)
+    }
+
     /// The distinct blobs of `update` the cache lacks (all of them when forced): a blob two
     /// paths share is fetched once (two transfers of one blob in this process would wait for
     /// each other's lock).
@@ -307,10 +323,9 @@ impl Work {
             return self.adopt_from_export(index, Path::new(&service.source), missing);
         }
         let source = Source::parse(&service.source).map_err(WuError::from)?;
-        let ca: Vec<PathBuf> = service.ca_bundle.iter().map(PathBuf::from).collect();
+        let fetcher = self.fetcher(&service)?;
         let job = &self.job;
         runtime.block_on(async {
-            let fetcher = Fetcher::new(download_limits(), &ca).map_err(|e| WuError::new(e.hresult(), e.to_string()))?;
             job.download_phase(DownloadPhase::Downloading);
             // Up to `parallel` transfers at once, all polled on this thread (the job's: its
             // callbacks come from here, D-19).
