@@ -191,9 +191,9 @@ fn run_ops(fx: &Fixture, jobs: &Mutex<Vec<Arc<Tracked>>>, ops: &[Op]) -> Result<
                         check(t.job.is_completed(), "D-21: end returned before the job completed")?;
                         check(t.ends_ok.fetch_add(1, Ordering::SeqCst) == 0, "D-21: a second end succeeded")?;
                     }
-                    Err(e) if e.hresult == HResult::WU_E_INVALID_OPERATION => {
-                        check(t.ends_ok.load(Ordering::SeqCst) == 1, "D-21: INVALID_OPERATION before any end")?;
-                    }
+                    // Another thread's end took the result (its count may not be up yet: `drain`
+                    // checks that exactly one end succeeded).
+                    Err(e) if e.hresult == HResult::WU_E_INVALID_OPERATION => {}
                     Err(e) if e.hresult == HResult::WU_E_TIME_OUT && matches!(op, Op::EndTimeout(..)) => {}
                     Err(e) => return Err(TestCaseError::fail(format!("end: {e}"))),
                 }
