@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use wua_agent::wua_types::{Applicability, ContentEntry, OperationResultCode, UpdateCollection};
-use wua_agent::{NON_VOLATILE_SERVICE, SessionOptions, UpdateSession};
+use wua_agent::{SessionOptions, UpdateSession};
 use wua_trust::repo::{self, InitOptions};
 
 use crate::synthetic::{self, Server};
@@ -58,14 +58,7 @@ pub(crate) fn run(o: Options) -> Result<()> {
     for run in 0..o.runs {
         let state = work.join(format!("state-{run}"));
         let session = UpdateSession::open(SessionOptions::new(&state, &root))?;
-        let trusted = fs_err::read(dir.join("root.json"))?;
-        session.create_update_service_manager().add_repository_service(
-            "bench",
-            server.url(),
-            &trusted,
-            None,
-            NON_VOLATILE_SERVICE,
-        )?;
+        synthetic::add_service(&session, server.url(), &dir.join("root.json"))?;
         let found = session.create_update_searcher().search("")?.updates;
         let big_id = synthetic::update_id(BIG);
         let pick = |want_big: bool| -> UpdateCollection {

@@ -8,49 +8,10 @@ use std::time::Instant;
 use anyhow::Result;
 use wua_trust::repo::{self, InitOptions};
 use wua_trust::verify::{self, Source};
-use wua_types::{
-    Applicability, ContentEntry, Handler, InstallationBehavior, SCHEMA_VERSION, UpdateDocument, UpdateType,
-};
 
 pub(crate) fn run(updates: usize, change_percent: f64, workdir: Option<std::path::PathBuf>) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run_async(updates, change_percent, workdir))
-}
-
-fn document(i: usize, revision: i32, blob: &(String, u64)) -> UpdateDocument {
-    UpdateDocument {
-        schema_version: SCHEMA_VERSION,
-        update_id: format!("b1000000-0000-4000-8000-{i:012x}"),
-        revision_number: revision,
-        title: format!("Synthetic update {i} (revision {revision})"),
-        description: format!(
-            "A synthetic update for the repository benchmark, number {i}, with a description of typical length."
-        ),
-        kb_article_ids: vec![format!("{}", 5_000_000 + i)],
-        msrc_severity: "Important".into(),
-        categories: vec![],
-        update_type: UpdateType::Software,
-        installation_behavior: InstallationBehavior::default(),
-        uninstallation_behavior: InstallationBehavior::default(),
-        is_mandatory: false,
-        is_uninstallable: true,
-        eula: None,
-        superseded_update_ids: vec![],
-        deadline: None,
-        support_url: String::new(),
-        release_notes: String::new(),
-        uninstallation_notes: String::new(),
-        handler: Handler::Files,
-        content: vec![ContentEntry {
-            sha256: blob.0.clone(),
-            size: blob.1,
-            path: format!("opt/synthetic/{i}/file"),
-            mode: 0o644,
-            uid: None,
-            gid: None,
-        }],
-        applicability: Applicability::default(),
-    }
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -73,7 +34,8 @@ async fn run_async(updates: usize, change_percent: f64, workdir: Option<std::pat
     let blob = repo::add_blob(&dir, b"synthetic content\n")?;
 
     let start = Instant::now();
-    repo::publish_documents(&dir, (0..updates).map(|i| document(i, 1, &blob)).collect()).await?;
+    repo::publish_documents(&dir, (0..updates).map(|i| crate::synthetic::plain_document(i, 1, &blob)).collect())
+        .await?;
     let publish = start.elapsed();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -93,7 +55,8 @@ async fn run_async(updates: usize, change_percent: f64, workdir: Option<std::pat
     );
 
     let changed = ((updates as f64) * change_percent / 100.0).round() as usize;
-    repo::publish_documents(&dir, (0..changed).map(|i| document(i, 2, &blob)).collect()).await?;
+    repo::publish_documents(&dir, (0..changed).map(|i| crate::synthetic::plain_document(i, 2, &blob)).collect())
+        .await?;
     let start = Instant::now();
     let warm = verify::refresh(&root, &state, &source).await?;
     let warm_time = start.elapsed();

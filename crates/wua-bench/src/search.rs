@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use wua_agent::{NON_VOLATILE_SERVICE, SessionOptions, UpdateSession};
+use wua_agent::{SessionOptions, UpdateSession};
 
 use crate::median;
 use crate::synthetic::{self, Server};
@@ -117,14 +117,7 @@ fn measure(o: &Options, work: &Path, root: &Path, pct: u32) -> Result<Case> {
     let sync = {
         let server = Server::start(&dir.join("repository"))?;
         let session = UpdateSession::open(SessionOptions::new(&state, root))?;
-        let trusted = fs_err::read(dir.join("root.json"))?;
-        session.create_update_service_manager().add_repository_service(
-            "bench",
-            server.url(),
-            &trusted,
-            None,
-            NON_VOLATILE_SERVICE,
-        )?;
+        synthetic::add_service(&session, server.url(), &dir.join("root.json"))?;
         drop(session);
         // The sync in a process of its own too, so its peak RSS is its own.
         crate::sync()?;
@@ -197,14 +190,7 @@ fn search_once(state: &Path, root: &Path, online: bool) -> Result<Child> {
 pub(crate) fn once(state_dir: &Path, root: &Path, online: bool, service: Option<(&str, &Path)>) -> Result<()> {
     let session = UpdateSession::open(SessionOptions::new(state_dir, root))?;
     if let Some((url, trusted_root)) = service {
-        let trusted = fs_err::read(trusted_root)?;
-        session.create_update_service_manager().add_repository_service(
-            "bench",
-            url,
-            &trusted,
-            None,
-            NON_VOLATILE_SERVICE,
-        )?;
+        synthetic::add_service(&session, url, trusted_root)?;
     }
     let searcher = session.create_update_searcher();
     searcher.set_online(online);

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use wua_agent::{NON_VOLATILE_SERVICE, SessionOptions, UpdateSearcher, UpdateSession};
+use wua_agent::{SessionOptions, UpdateSearcher, UpdateSession};
 
 use crate::synthetic::{self, Fetched, Server, mb};
 
@@ -44,14 +44,7 @@ pub(crate) fn run(o: Options) -> Result<()> {
     let state = work.join("state");
 
     let session = UpdateSession::open(SessionOptions::new(&state, &root))?;
-    let trusted = fs_err::read(dir.join("root.json"))?;
-    session.create_update_service_manager().add_repository_service(
-        "bench",
-        server.url(),
-        &trusted,
-        None,
-        NON_VOLATILE_SERVICE,
-    )?;
+    synthetic::add_service(&session, server.url(), &dir.join("root.json"))?;
     let searcher = session.create_update_searcher();
     let expected = synthetic::applicable_count(o.updates, o.applicable_percent);
 

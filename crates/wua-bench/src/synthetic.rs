@@ -43,8 +43,9 @@ pub(crate) fn applicable_count(updates: usize, applicable_percent: u32) -> usize
     (0..updates).filter(|i| is_applicable(*i, applicable_percent)).count()
 }
 
-/// Synthetic update `i` at `revision`, its content the shared blob `blob` (SHA-256, size).
-pub(crate) fn document(i: usize, revision: i32, blob: &(String, u64), applicable_percent: u32) -> UpdateDocument {
+/// Synthetic update `i` at `revision`, its content the shared blob `blob` (SHA-256, size), with
+/// no applicability rules (what the `repo` scenario publishes).
+pub(crate) fn plain_document(i: usize, revision: i32, blob: &(String, u64)) -> UpdateDocument {
     UpdateDocument {
         schema_version: SCHEMA_VERSION,
         update_id: update_id(i),
@@ -76,6 +77,14 @@ pub(crate) fn document(i: usize, revision: i32, blob: &(String, u64), applicable
             uid: None,
             gid: None,
         }],
+        applicability: Applicability::default(),
+    }
+}
+
+/// [`plain_document`] with rules of every kind: an `is_installed` rule, and an `is_installable`
+/// rule that holds for `applicable_percent` of the updates.
+pub(crate) fn document(i: usize, revision: i32, blob: &(String, u64), applicable_percent: u32) -> UpdateDocument {
+    UpdateDocument {
         applicability: Applicability {
             is_installed: Some(json!({ "file_exists": format!("opt/synthetic/{i}/file") })),
             is_installable: Some(json!({
@@ -83,6 +92,7 @@ pub(crate) fn document(i: usize, revision: i32, blob: &(String, u64), applicable
             })),
             prerequisites: vec![],
         },
+        ..plain_document(i, revision, blob)
     }
 }
 
@@ -267,4 +277,22 @@ pub(crate) fn disk_size(path: &Path) -> u64 {
 /// Megabytes (10^6 bytes), for tables.
 pub(crate) fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
+}
+
+/// Adds the repository served at `url`, trusted by the root at `trusted_root`, as the
+/// session's service `bench`.
+pub(crate) fn add_service(
+    session: &wua_agent::UpdateSession,
+    url: &str,
+    trusted_root: &std::path::Path,
+) -> anyhow::Result<()> {
+    let trusted = fs_err::read(trusted_root)?;
+    session.create_update_service_manager().add_repository_service(
+        "bench",
+        url,
+        &trusted,
+        None,
+        wua_agent::NON_VOLATILE_SERVICE,
+    )?;
+    Ok(())
 }
