@@ -145,7 +145,7 @@ fn d32_download_job_progress_and_misuse() {
 }
 
 /// D-30: a search job's result is handed out once; criteria errors surface at `end_search`;
-/// a job of another searcher is refused.
+/// a job of another searcher is refused; `end_search` inside its own callback too (D-24).
 #[test]
 fn d30_search_jobs() {
     let w = World::new().unwrap();
@@ -160,6 +160,16 @@ fn d30_search_jobs() {
     assert_eq!(searcher.end_search(&job).unwrap_err().hresult, HResult::WU_E_INVALID_OPERATION, "D-30");
     let bad = searcher.begin_search("IsInstalled=2", None, None).expect("criteria are checked at end_search");
     assert_eq!(searcher.end_search(&bad).unwrap_err().hresult, HResult::WU_E_INVALID_CRITERIA);
+    // D-24: end_search and clean_up inside the job's own completion callback are refused at once.
+    let inside = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, s2) = (inside.clone(), searcher.clone());
+    let completed: wua_agent::SearchCompletedCallback = Box::new(move |job, _| {
+        seen.lock().unwrap().push(s2.end_search(job).map(|_| ()).unwrap_err().hresult);
+        seen.lock().unwrap().push(job.clean_up().unwrap_err().hresult);
+    });
+    let job = searcher.begin_search("", Some(completed), None).unwrap();
+    assert_eq!(searcher.end_search(&job).unwrap().updates.count(), 1);
+    assert_eq!(*inside.lock().unwrap(), [HResult::WU_E_INVALID_OPERATION, HResult::WU_E_INVALID_OPERATION], "D-24");
 }
 
 /// D-31 through the fault layer: a transfer cut mid-body resumes with `Range` and ends with
