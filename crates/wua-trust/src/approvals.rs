@@ -7,17 +7,8 @@ use serde::{Deserialize, Serialize};
 /// The delegated role that signs approvals (D-27), with its own online key.
 pub const APPROVALS: &str = "approvals";
 
-/// What an approval asks of a group's computers (D-27).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalAction {
-    /// Install it (`IsAssigned`).
-    Install,
-    /// Uninstall it.
-    Uninstall,
-    /// Offer it as optional (`BrowseOnly`).
-    Optional,
-}
+/// What an approval asks of a group's computers (D-27); the API's type.
+pub use wua_types::api::ApprovalAction;
 
 /// One update approved for a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

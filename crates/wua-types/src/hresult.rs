@@ -8,8 +8,8 @@
 //! | `0xA0241xxx` | package, manifest and metadata document |
 //! | `0xA0242xxx` | journal and handlers (changes to the target root) |
 //! | `0xA0243xxx` | agent datastore and state directory |
-//! | `0xA0244xxx` | trust (reserved for the signed repository) |
-//! | `0xA0245xxx` | server API (reserved) |
+//! | `0xA0244xxx` | trust and the signed repository |
+//! | `0xA0245xxx` | server API |
 //!
 //! `docs/hresults.md` lists every code of the table below; a test keeps the two in step.
 
@@ -225,6 +225,22 @@ hresults! {
     WUA_E_TRUST_BUSY = 0xA024_400E, "another refresh holds the trusted state's refresh lock";
     WUA_E_TRUST_CLOCK = 0xA024_400F, "the system clock is earlier than at a previous refresh (a clock moved backwards)";
     WUA_E_TRUST_IDENTITY = 0xA024_4010, "the repository changed identity (re-created under the same address); `wua service reset ID` clears the service's trusted state";
+
+    // wua's own block, server API (0xA0245xxx).
+    WUA_E_SERVER_UNAUTHORIZED = 0xA024_5001, "the request carries no token, or one the server does not know (HTTP 401)";
+    WUA_E_SERVER_FORBIDDEN = 0xA024_5002, "the token is valid but may not call this route or act for this computer (HTTP 403)";
+    WUA_E_SERVER_BAD_REQUEST = 0xA024_5003, "the request is malformed: bad JSON, a missing or invalid field (HTTP 400)";
+    WUA_E_SERVER_NOT_FOUND = 0xA024_5004, "no such computer, group, key, token or update (HTTP 404)";
+    WUA_E_SERVER_TOO_LARGE = 0xA024_5005, "the request body is larger than the route allows (HTTP 413)";
+    WUA_E_SERVER_CONFLICT = 0xA024_5006, "the request conflicts with the server's state, e.g. the group exists or is not empty (HTTP 409)";
+    WUA_E_SERVER_STORAGE = 0xA024_5007, "the server's database failed; the request was not applied and may be retried (HTTP 500)";
+    WUA_E_SERVER_UNAVAILABLE = 0xA024_5008, "the server is shutting down or overloaded; retry later (HTTP 503)";
+    WUA_E_SERVER_ENROLMENT = 0xA024_5009, "the enrolment key is unknown, expired or revoked (HTTP 401)";
+    WUA_E_SERVER_INSECURE_URL = 0xA024_500A, "a token would travel over plain HTTP to a host that is not loopback; use https";
+    WUA_E_SERVER_TIMEOUT = 0xA024_500B, "the request took longer than the route allows (HTTP 408)";
+    WUA_E_SERVER_REPOSITORY = 0xA024_500C, "the server could not change or read its repository (approvals, re-signing)";
+    WUA_E_SERVER_CONFIG = 0xA024_500D, "the server's configuration or data directory is invalid";
+    WUA_E_SERVER_PROTOCOL = 0xA024_500E, "the server's answer is not what the API defines (a wrong server, or a newer one)";
 
     // wua's own block, services, search and download (0xA0246xxx).
     WUA_E_CATALOG_ENTRY_SKIPPED = 0xA024_6001, "a catalog entry this agent does not understand was skipped (a search warning, D-42)";

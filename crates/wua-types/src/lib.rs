@@ -9,10 +9,13 @@
 //!   with a read-only flag, D-33).
 //! - [`InstallationResult`], [`InstallationProgress`], [`UpdateHistoryEntry`]: what
 //!   operations return and record; [`InstallationResult::aggregate`] is D-3.
+//! - [`api`]: the `wua server` API's request, response and report types, shared by agent and
+//!   server.
 //! - [`lock_unpoisoned`]: mutex-poison recovery, the one place wua takes a poisoned lock's data.
 //! - [`is_uuid`], [`is_sha256_hex`], [`RESERVED_ROOT_DIR`]: the identifier rules and the
 //!   reserved directory every crate checks against.
 
+pub mod api;
 mod document;
 mod enums;
 mod hresult;
