@@ -110,6 +110,7 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
         Command::Agent(crate::AgentCommand::Run { once, config }) => crate::agent_run::run(cli, *once, config),
         Command::Quickstart { dir } => crate::quickstart::run(cli, dir),
         Command::Repo(command) => crate::repo::run(cli, command),
+        Command::Server(command) => crate::server::run(cli, command),
     }
 }
 

@@ -14,6 +14,7 @@ mod json;
 mod output;
 mod quickstart;
 mod repo;
+mod server;
 mod services;
 mod session;
 
@@ -128,6 +129,9 @@ pub enum Command {
     /// Work with an update repository.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// The update server: registration, groups, approvals, reports (docs/server.md).
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// The scheduled agent: search, then download and install as the policy says.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -162,6 +166,80 @@ pub enum PackageCommand {
         /// Package files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+/// The server's default data directory.
+pub const DEFAULT_SERVER_DATA_DIR: &str = "/var/lib/wua-server";
+
+/// `wua server ...`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Create a data directory (configuration and database) for a repository, which the
+    /// server then manages.
+    Init {
+        /// The data directory.
+        #[arg(long, default_value = DEFAULT_SERVER_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The repository (`wua repo init`).
+        #[arg(long)]
+        repository: PathBuf,
+    },
+    /// Run the server until SIGTERM or SIGINT.
+    Run {
+        /// The data directory.
+        #[arg(long, default_value = DEFAULT_SERVER_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The address to listen on (default: the configuration's, 127.0.0.1:8530).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Administrator tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Back up the database (online, consistent) and the repository into a new directory.
+    Backup {
+        /// The data directory.
+        #[arg(long, default_value = DEFAULT_SERVER_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The backup directory to create.
+        output: PathBuf,
+    },
+    /// Restore a backup into a new data directory.
+    Restore {
+        /// The backup directory.
+        backup: PathBuf,
+        /// The data directory to create.
+        #[arg(long, default_value = DEFAULT_SERVER_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+/// `wua server token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make an administrator token; prints it once.
+    Create {
+        /// The data directory.
+        #[arg(long, default_value = DEFAULT_SERVER_DATA_DIR)]
+        data_dir: PathBuf,
+        /// What the token is for (shown in the audit log).
+        #[arg(long)]
+        name: String,
+    },
+    /// List administrator tokens (never the tokens themselves).
+    List {
+        /// The data directory.
+        #[arg(long, default_value = DEFAULT_SERVER_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Revoke an administrator token; it stops working at once.
+    Revoke {
+        /// The data directory.
+        #[arg(long, default_value = DEFAULT_SERVER_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The token's id.
+        id: String,
     },
 }
 
