@@ -420,7 +420,9 @@ impl Storage for SqliteStorage {
                     ack.duplicates += 1;
                     continue;
                 }
-                fleet.apply(c, &e.event, now)?;
+                // Checked when the batch was parsed; the server's clock if it somehow is not.
+                let at = e.at.parse::<jiff::Timestamp>().map(|t| t.as_second()).unwrap_or(now);
+                fleet.apply(c, &e.event, at)?;
                 ack.accepted += 1;
             }
             fleet.finish(c, now)?;

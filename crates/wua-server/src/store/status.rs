@@ -33,11 +33,14 @@ pub(super) fn state_of(code: i64) -> Option<UpdateState> {
     })
 }
 
-/// A stored row: state and HResult.
+/// A stored row: state, HResult, and the time of the event that set it (the agent's clock,
+/// Unix seconds): an event older than a row's does not change it, so batches that arrive out
+/// of order (a retry overtaken by a newer batch) end in the state of the newest event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Row {
     pub(super) state: UpdateState,
     pub(super) hresult: Option<HResult>,
+    pub(super) at: i64,
 }
 
 /// One computer's status while a batch of its events is applied.
@@ -75,25 +78,29 @@ impl Fleet {
     /// The computer's stored rows.
     pub(super) fn rows(&self, conn: &Connection) -> rusqlite::Result<BTreeMap<String, Row>> {
         let mut stmt =
-            conn.prepare_cached("SELECT update_id, state, hresult FROM computer_updates WHERE computer_id = ?1")?;
+            conn.prepare_cached("SELECT update_id, state, hresult, at FROM computer_updates WHERE computer_id = ?1")?;
         let rows = stmt.query_map([&self.computer_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i32>>(2)?))
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i32>>(2)?, r.get::<_, i64>(3)?))
         })?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (id, code, hresult) = row?;
+            let (id, code, hresult, at) = row?;
             if let Some(state) = state_of(code) {
-                out.insert(id, Row { state, hresult: hresult.map(HResult) });
+                out.insert(id, Row { state, hresult: hresult.map(HResult), at });
             }
         }
         Ok(out)
     }
 
     fn row(&self, conn: &Connection, update_id: &str) -> rusqlite::Result<Option<Row>> {
-        conn.prepare_cached("SELECT state, hresult FROM computer_updates WHERE computer_id = ?1 AND update_id = ?2")?
-            .query_row(params![self.computer_id, update_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i32>>(1)?)))
-            .optional()
-            .map(|o| o.and_then(|(c, h)| state_of(c).map(|state| Row { state, hresult: h.map(HResult) })))
+        conn.prepare_cached(
+            "SELECT state, hresult, at FROM computer_updates WHERE computer_id = ?1 AND update_id = ?2",
+        )?
+        .query_row(params![self.computer_id, update_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i32>>(1)?, r.get::<_, i64>(2)?))
+        })
+        .optional()
+        .map(|o| o.and_then(|(c, h, at)| state_of(c).map(|state| Row { state, hresult: h.map(HResult), at })))
     }
 
     /// Changes one update's row from `old` to `new` (`None`: no row), keeping every aggregate
@@ -104,7 +111,6 @@ impl Fleet {
         update_id: &str,
         old: Option<Row>,
         new: Option<Row>,
-        at: i64,
     ) -> rusqlite::Result<()> {
         if old == new {
             return Ok(());
@@ -115,7 +121,7 @@ impl Fleet {
                     "INSERT INTO computer_updates (computer_id, update_id, state, hresult, at) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (computer_id, update_id) DO UPDATE SET state = excluded.state, hresult = excluded.hresult, at = excluded.at",
                 )?
-                .execute(params![self.computer_id, update_id, state_code(row.state), row.hresult.map(|h| h.0), at])?;
+                .execute(params![self.computer_id, update_id, state_code(row.state), row.hresult.map(|h| h.0), row.at])?;
             }
             None => {
                 conn.prepare_cached("DELETE FROM computer_updates WHERE computer_id = ?1 AND update_id = ?2")?
@@ -141,7 +147,7 @@ impl Fleet {
         add_counts(conn, update_id, &self.group, delta)
     }
 
-    /// Applies one event.
+    /// Applies one event that happened at `at` (the agent's clock, Unix seconds).
     pub(super) fn apply(&mut self, conn: &Connection, event: &ReportBody, at: i64) -> rusqlite::Result<()> {
         match event {
             ReportBody::Scan { needed, installed } => {
@@ -154,47 +160,49 @@ impl Fleet {
                     // the update needed.
                     let prev = old.get(*id).copied();
                     let row = match prev {
-                        Some(r) if r.state == UpdateState::Failed => r,
-                        _ => Row { state: UpdateState::Needed, hresult: prev.and_then(|r| r.hresult) },
+                        Some(r) if r.state == UpdateState::Failed || r.at > at => r,
+                        _ => Row { state: UpdateState::Needed, hresult: prev.and_then(|r| r.hresult), at },
                     };
                     new.insert(id, row);
                 }
                 for id in installed.difference(&needed) {
                     let prev = old.get(*id).copied();
-                    let state = match prev {
-                        Some(r) if r.state == UpdateState::PendingReboot && self.reboot_required => {
-                            UpdateState::PendingReboot
-                        }
-                        _ => UpdateState::Installed,
+                    let row = match prev {
+                        Some(r) if r.at > at => r,
+                        Some(r) if r.state == UpdateState::PendingReboot && self.reboot_required => r,
+                        _ => Row { state: UpdateState::Installed, hresult: prev.and_then(|r| r.hresult), at },
                     };
-                    new.insert(id, Row { state, hresult: prev.and_then(|r| r.hresult) });
+                    new.insert(id, row);
                 }
                 for (id, row) in &old {
-                    if !new.contains_key(id.as_str()) {
-                        self.set(conn, id, Some(*row), None, at)?;
+                    if !new.contains_key(id.as_str()) && row.at <= at {
+                        self.set(conn, id, Some(*row), None)?;
                     }
                 }
                 for (id, row) in new {
-                    self.set(conn, id, old.get(id).copied(), Some(row), at)?;
+                    self.set(conn, id, old.get(id).copied(), Some(row))?;
                 }
                 self.scanned = true;
             }
             ReportBody::Outcome { update_id, operation, result_code, hresult, reboot_required, .. } => {
                 let old = self.row(conn, update_id)?;
+                if old.is_some_and(|r| r.at > at) {
+                    return Ok(());
+                }
                 let ok =
                     matches!(result_code, OperationResultCode::Succeeded | OperationResultCode::SucceededWithErrors);
                 let new = match (operation, ok) {
                     (UpdateOperation::Installation, true) if *reboot_required => {
-                        Some(Row { state: UpdateState::PendingReboot, hresult: Some(*hresult) })
+                        Some(Row { state: UpdateState::PendingReboot, hresult: Some(*hresult), at })
                     }
                     (UpdateOperation::Installation, true) => {
-                        Some(Row { state: UpdateState::Installed, hresult: Some(*hresult) })
+                        Some(Row { state: UpdateState::Installed, hresult: Some(*hresult), at })
                     }
                     // Uninstalled: what it is now is the next scan's to say.
                     (UpdateOperation::Uninstallation, true) => None,
-                    (_, false) => Some(Row { state: UpdateState::Failed, hresult: Some(*hresult) }),
+                    (_, false) => Some(Row { state: UpdateState::Failed, hresult: Some(*hresult), at }),
                 };
-                self.set(conn, update_id, old, new, at)?;
+                self.set(conn, update_id, old, new)?;
                 if *reboot_required && ok {
                     self.reboot_required = true;
                 }
@@ -203,8 +211,8 @@ impl Fleet {
                 self.reboot_required = *required;
                 if !required {
                     for (id, row) in self.rows(conn)? {
-                        if row.state == UpdateState::PendingReboot {
-                            self.set(conn, &id, Some(row), Some(Row { state: UpdateState::Installed, ..row }), at)?;
+                        if row.state == UpdateState::PendingReboot && row.at <= at {
+                            self.set(conn, &id, Some(row), Some(Row { state: UpdateState::Installed, ..row }))?;
                         }
                     }
                 }
