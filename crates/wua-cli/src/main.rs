@@ -185,8 +185,9 @@ pub enum AgentCommand {
 /// `wua repo ...`: the signed update repository (docs/repository.md).
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
-    /// Create a repository: keys (mode 0600), a root signed by a threshold of root keys, the
-    /// online roles and the approvals delegation.
+    /// Create a repository: keys (mode 0600), a root signed by a threshold of root keys (or,
+    /// with --root-public-key, a root proposal for root keys kept elsewhere to sign), the online
+    /// roles and the approvals delegation.
     Init {
         /// The new repository's directory (empty or missing).
         dir: PathBuf,

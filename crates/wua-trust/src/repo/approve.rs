@@ -119,7 +119,7 @@ pub async fn unapprove_locked(lock: &RepoLock, update_id: &str, group: &str) -> 
 /// targets). An empty batch changes nothing. Refused in a repository a wua server manages.
 pub async fn approve_many(dir: &Path, changes: &[ApprovalChange]) -> Result<(), TrustError> {
     let lock = RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?;
-    for change in changes {
+    if let Some(change) = changes.first() {
         ensure_unmanaged(&lock, change.group())?;
     }
     approve_many_locked(&lock, changes).await
