@@ -348,6 +348,10 @@ pub(crate) struct RepoInitialized {
     /// The repository.
     pub initialized: PathBuf,
     pub trusted_root: PathBuf,
+    /// With the root keys elsewhere: the first root, to be signed and merged before anything
+    /// is published (`trusted_root` is written by the merge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_proposal: Option<PathBuf>,
 }
 
 /// `wua repo publish` and `revise`: the revision published.
@@ -370,6 +374,8 @@ pub(crate) struct RepoDeclined {
 #[derive(Debug, Serialize)]
 pub(crate) struct RepoResigned {
     pub resigned: PathBuf,
+    /// The roles re-signed.
+    pub roles: Vec<&'static str>,
 }
 
 /// `wua repo verify`: what a refresh verified.
@@ -425,6 +431,15 @@ pub(crate) struct RepoExported {
 #[derive(Debug, Serialize)]
 pub(crate) struct RootSigned {
     pub signed: PathBuf,
+}
+
+/// `wua repo key generate`: the key files and the key id.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeyGenerated {
+    /// The private key file.
+    pub key: PathBuf,
+    pub public: PathBuf,
+    pub key_id: String,
 }
 
 /// `wua repo root merge`: how many signed copies were merged.

@@ -263,8 +263,9 @@ pub enum AgentCommand {
 /// `wua repo ...`: the signed update repository (docs/repository.md).
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
-    /// Create a repository: keys (mode 0600), a root signed by a threshold of root keys, the
-    /// online roles and the approvals delegation.
+    /// Create a repository: keys (mode 0600), a root signed by a threshold of root keys (or,
+    /// with --root-public-key, a root proposal for root keys kept elsewhere to sign), the online
+    /// roles and the approvals delegation.
     Init {
         /// The new repository's directory (empty or missing).
         dir: PathBuf,
@@ -274,6 +275,12 @@ pub enum RepoCommand {
         /// How many root keys must sign a root.
         #[arg(long, default_value_t = 1)]
         root_threshold: usize,
+        /// The public key file of a root key kept elsewhere (`wua repo key generate --public`),
+        /// repeated for each: no root key is created here, and the first root is written as
+        /// DIR/root-1.proposed.json to be signed with `wua repo root sign` and installed with
+        /// `wua repo root merge`.
+        #[arg(long = "root-public-key", value_name = "FILE", conflicts_with = "root_keys")]
+        root_public_keys: Vec<PathBuf>,
     },
     /// Publish an update from a publishing manifest and its payload.
     Publish {
@@ -309,6 +316,11 @@ pub enum RepoCommand {
     Refresh {
         /// The repository.
         dir: PathBuf,
+        /// Re-sign only this role and those above it, with only their keys: `timestamp`,
+        /// `snapshot` (and the timestamp) or `approvals` (and the snapshot and timestamp); never
+        /// the targets, so the targets key need not be here.
+        #[arg(long, value_enum)]
+        only: Option<OnlineRole>,
     },
     /// Rewrite the packs without superseded revisions, when they are half the catalog (or
     /// with --force).
@@ -373,6 +385,9 @@ pub enum RepoCommand {
     /// Offline root signing.
     #[command(subcommand)]
     Root(RootCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Serve a repository (its `repository/` tree) or any directory over HTTP as a static host
     /// would (ranges, ETags, no listing), until interrupted.
     Serve {
@@ -416,6 +431,31 @@ pub enum RootCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `wua repo key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an ed25519 key (mode 0600) and write its public half to a file of its own: what
+    /// the holder of a root key kept offline hands over (`wua repo init --root-public-key`).
+    Generate {
+        /// The private key file to create (never replaced).
+        key: PathBuf,
+        /// The public key file to write.
+        #[arg(long)]
+        public: PathBuf,
+    },
+}
+
+/// The roles `wua repo refresh --only` re-signs on their own.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OnlineRole {
+    /// The timestamp alone.
+    Timestamp,
+    /// The snapshot and the timestamp.
+    Snapshot,
+    /// The approvals, the snapshot and the timestamp.
+    Approvals,
 }
 
 /// What `wua search` and `wua download` search.

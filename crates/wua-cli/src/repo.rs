@@ -12,7 +12,7 @@ use wua_trust::{Layout, TrustError};
 
 use crate::json;
 use crate::output::print_table;
-use crate::{ApproveAction, Cli, CliResult, EXIT_OK, RepoCommand, RootCommand};
+use crate::{ApproveAction, Cli, CliResult, EXIT_OK, KeyCommand, OnlineRole, RepoCommand, RootCommand};
 
 pub(crate) fn run(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
     let rt = tokio::runtime::Runtime::new()
@@ -24,17 +24,38 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
     let t = |e: TrustError| WuError::from(e);
     let wait = lock_wait()?;
     match command {
-        RepoCommand::Init { dir, root_keys, root_threshold } => {
-            let options =
-                InitOptions { root_keys: *root_keys, root_threshold: *root_threshold, ..InitOptions::default() };
+        RepoCommand::Init { dir, root_keys, root_threshold, root_public_keys } => {
+            let mut public = Vec::new();
+            for file in root_public_keys {
+                public.push(wua_trust::keys::read_public(file).map_err(t)?);
+            }
+            let options = InitOptions {
+                root_keys: *root_keys,
+                root_threshold: *root_threshold,
+                root_public_keys: public,
+                ..InitOptions::default()
+            };
             repo::init(dir, &options).await.map_err(t)?;
-            let doc = json::RepoInitialized { initialized: dir.clone(), trusted_root: Layout::new(dir).trusted_root() };
-            say(cli, &doc, || {
-                format!(
+            let layout = Layout::new(dir);
+            let proposal = (!root_public_keys.is_empty()).then(|| layout.root_proposal(1));
+            let doc = json::RepoInitialized {
+                initialized: dir.clone(),
+                trusted_root: layout.trusted_root(),
+                root_proposal: proposal.clone(),
+            };
+            say(cli, &doc, || match &proposal {
+                Some(p) => format!(
+                    "created repository {} ({root_threshold} of {} root keys kept elsewhere); nothing can be published until its root is signed: sign copies of {} with `wua repo root sign FILE --key KEY` on the keys' machines, then `wua repo root merge {} FILE...`",
+                    dir.display(),
+                    root_public_keys.len(),
+                    p.display(),
+                    dir.display()
+                ),
+                None => format!(
                     "created repository {} ({root_threshold} of {root_keys} root keys); give agents {} as their trusted root, and keep keys/ private",
                     dir.display(),
-                    Layout::new(dir).trusted_root().display()
-                )
+                    layout.trusted_root().display()
+                ),
             });
         }
         RepoCommand::Publish { dir, manifest, payload } | RepoCommand::Revise { dir, manifest, payload } => {
@@ -61,11 +82,29 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
                 format!("declined {update_id} rev {revision}")
             });
         }
-        RepoCommand::Refresh { dir } => {
-            repo::resign_locked(&lock(dir, wait).await?, &Lifetimes::default()).await.map_err(t)?;
-            say(cli, &json::RepoResigned { resigned: dir.clone() }, || {
-                "re-signed targets, snapshot and timestamp".into()
-            });
+        RepoCommand::Refresh { dir, only } => {
+            let lock = lock(dir, wait).await?;
+            let lifetimes = Lifetimes::default();
+            let roles: Vec<&'static str> = match only {
+                None => {
+                    repo::resign_locked(&lock, &lifetimes).await.map_err(t)?;
+                    vec!["targets", "approvals", "snapshot", "timestamp"]
+                }
+                Some(OnlineRole::Approvals) => {
+                    repo::resign_approvals_locked(&lock, &lifetimes).await.map_err(t)?;
+                    vec!["approvals", "snapshot", "timestamp"]
+                }
+                Some(OnlineRole::Snapshot) => {
+                    repo::resign_snapshot_locked(&lock, &lifetimes).await.map_err(t)?;
+                    vec!["snapshot", "timestamp"]
+                }
+                Some(OnlineRole::Timestamp) => {
+                    repo::resign_timestamp_locked(&lock, &lifetimes).await.map_err(t)?;
+                    vec!["timestamp"]
+                }
+            };
+            let text = format!("re-signed {}", roles.join(", "));
+            say(cli, &json::RepoResigned { resigned: dir.clone(), roles }, || text);
         }
         RepoCommand::Compact { dir, force } => {
             let dropped = repo::compact_locked(&lock(dir, wait).await?, *force).await.map_err(t)?;
@@ -95,13 +134,17 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
                 ApproveAction::Optional => ApprovalAction::Optional,
             };
             let lock = lock(dir, wait).await?;
+            // A server managing the repository signs its approvals; the command line does not.
+            repo::ensure_unmanaged(&lock, group).map_err(t)?;
             repo::approve_locked(&lock, update_id, group, action, deadline.as_deref()).await.map_err(t)?;
             say(cli, &json::RepoApproved { approved: update_id.clone(), group: group.clone() }, || {
                 format!("approved {update_id} for {group}")
             });
         }
         RepoCommand::Unapprove { dir, update_id, group } => {
-            repo::unapprove_locked(&lock(dir, wait).await?, update_id, group).await.map_err(t)?;
+            let lock = lock(dir, wait).await?;
+            repo::ensure_unmanaged(&lock, group).map_err(t)?;
+            repo::unapprove_locked(&lock, update_id, group).await.map_err(t)?;
             say(cli, &json::RepoUnapproved { unapproved: update_id.clone(), group: group.clone() }, || {
                 format!("withdrew {update_id} from {group}")
             });
@@ -118,8 +161,22 @@ async fn run_async(cli: &Cli, command: &RepoCommand) -> CliResult<u8> {
             say(cli, &json::RootSigned { signed: file.clone() }, || format!("signed {}", file.display()));
         }
         RepoCommand::Root(RootCommand::Merge { dir, files }) => {
-            root::merge_locked(&lock(dir, wait).await?, files).await.map_err(t)?;
+            // Also a repository whose first root awaits its signatures (created with
+            // `--root-public-key`): the merge installs it.
+            let lock = RepoLock::acquire_any(dir, wait).await.map_err(t)?;
+            root::merge_locked(&lock, files).await.map_err(t)?;
             say(cli, &json::RootMerged { merged: files.len() }, || "installed the new root and re-signed".into());
+        }
+        RepoCommand::Key(KeyCommand::Generate { key, public }) => {
+            let k = wua_trust::keys::generate_pair(key, public).map_err(t)?;
+            let key_id = wua_trust::keys::key_id(&k, key).map_err(t)?;
+            say(cli, &json::KeyGenerated { key: key.clone(), public: public.clone(), key_id: key_id.clone() }, || {
+                format!(
+                    "created key {} (id {key_id}); its public half is {}: hand that file over, keep the key",
+                    key.display(),
+                    public.display()
+                )
+            });
         }
         RepoCommand::Serve { dir, listen } => serve(dir, *listen).await?,
         RepoCommand::Verify { source, state, root } => {

@@ -9,7 +9,7 @@
 //!   agent follow.
 //! - Hostile repositories: [`resign_file`] and [`resign_file_with`] re-sign a metadata file
 //!   with the keys an attacker holds after editing it; [`bump_version`]; [`stranger_key`];
-//!   [`newest`] finds the file to replay; [`served_pack`] and [`pack_target`] name the pack a
+//!   [`newest`] finds the file to replay; [`served_versions`] reads what is served; [`served_pack`] and [`pack_target`] name the pack a
 //!   swap or an endless-data attack rewrites.
 //! - Refusals: [`assert_refused_installed`] (and [`assert_refused_from`], [`assert_refused`])
 //!   assert the exact refusal, its HResult, and that the agent's state directory is byte for
@@ -188,6 +188,42 @@ pub fn newest(metadata: &Path, role: &str) -> (u64, PathBuf) {
         .filter_map(|(n, p)| Some((n?, p)))
         .max()
         .unwrap()
+}
+
+/// The versions a repository serves now, read from `timestamp.json` down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServedVersions {
+    /// `timestamp.json`.
+    pub timestamp: u64,
+    /// The snapshot the timestamp names.
+    pub snapshot: u64,
+    /// The targets the snapshot names.
+    pub targets: u64,
+    /// The approvals the snapshot names.
+    pub approvals: u64,
+}
+
+/// [`ServedVersions`] of the repository in `repo`, checking that each versioned file named is
+/// there.
+pub fn served_versions(repo: &Path) -> ServedVersions {
+    let md = repo.join("repository/metadata");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(md.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))).unwrap()
+    };
+    let timestamp = read("timestamp.json");
+    let snapshot_v = timestamp["signed"]["meta"]["snapshot.json"]["version"].as_u64().unwrap();
+    let snapshot = read(&format!("{snapshot_v}.snapshot.json"));
+    let meta = &snapshot["signed"]["meta"];
+    let (targets, approvals) =
+        (meta["targets.json"]["version"].as_u64().unwrap(), meta["approvals.json"]["version"].as_u64().unwrap());
+    assert_eq!(read(&format!("{targets}.targets.json"))["signed"]["version"], targets);
+    assert_eq!(read(&format!("{approvals}.approvals.json"))["signed"]["version"], approvals);
+    ServedVersions {
+        timestamp: timestamp["signed"]["version"].as_u64().unwrap(),
+        snapshot: snapshot_v,
+        targets,
+        approvals,
+    }
 }
 
 /// The target name of the newest pack (`pack-NNNNNN.jsonl`).

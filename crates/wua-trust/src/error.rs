@@ -1,6 +1,6 @@
 //! The trust errors: every refusal names what was wrong and carries a code from wua's trust
 //! block (D-2), one per attack the TUF client resists. The writing side has errors of its own
-//! (`Write`, `RootThreshold`, `Locked`), so a publisher's failure never reads as an attack.
+//! (`Write`, `RootThreshold`, `Locked`, `Managed`), so a publisher's failure never reads as an attack.
 
 use std::path::PathBuf;
 
@@ -43,6 +43,15 @@ pub enum TrustError {
         path: PathBuf,
         /// The holder's pid, as the kernel names it (`wua_fs::lock_holder`).
         holder: Option<u32>,
+    },
+    /// The repository is managed by a wua server (`repo::set_managed`): its approvals change
+    /// only through the server's API, which signs them.
+    #[error("repository {path} is managed by a wua server: change its approvals through the server's API ({route})")]
+    Managed {
+        /// The repository.
+        path: PathBuf,
+        /// The API route that does it, e.g. `POST /api/v1/groups/web/approvals`.
+        route: String,
     },
     /// Signing or writing the repository's metadata failed (the TUF library's account of it):
     /// a failure of the publisher's side, never a verification refusal.
@@ -158,6 +167,7 @@ impl TrustError {
             TrustError::Key { .. } => HResult::WUA_E_TRUST_KEY,
             TrustError::Invalid { .. } => HResult::WUA_E_REPO_INVALID,
             TrustError::Locked { .. } => HResult::WUA_E_REPO_LOCKED,
+            TrustError::Managed { .. } => HResult::WUA_E_REPO_MANAGED,
             TrustError::Write { .. } => HResult::WUA_E_REPO_WRITE,
             TrustError::RootThreshold { .. } => HResult::WUA_E_TRUST_SIGNATURE,
             TrustError::Fetch(e) => e.hresult(),

@@ -1,6 +1,10 @@
 //! Signing keys: ed25519, stored as PKCS#8 files readable by their owner only (mode 0600),
 //! created with `O_EXCL` so an existing key is never overwritten. This module and its callers
 //! in this crate are the only code of wua that touches keys or signatures.
+//!
+//! A public key travels as a file of its own (TUF's JSON form of the key, mode 0644): what a
+//! root key's holder hands over so a repository can be created without the private half
+//! ([`generate_pair`], [`read_public`]).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -35,6 +39,33 @@ pub fn public_key(path: &Path) -> Result<Key, TrustError> {
     let bytes = std::fs::read(path).map_err(|e| TrustError::io(path, e))?;
     let pair = parse_keypair(&bytes).map_err(|e| TrustError::Key { path: path.into(), detail: e.to_string() })?;
     Ok(pair.tuf_key())
+}
+
+/// Creates a new ed25519 key at `private` (mode 0600) and writes its public half to `public`
+/// ([`write_public`]); refuses to replace either file. Returns the public half.
+pub fn generate_pair(private: &Path, public: &Path) -> Result<Key, TrustError> {
+    if public.exists() {
+        return Err(TrustError::invalid(public, "already exists; a key file is never replaced"));
+    }
+    let key = generate(private)?;
+    write_public(public, &key)?;
+    Ok(key)
+}
+
+/// Writes a public key as TUF's JSON form of it (mode 0644, whatever the umask).
+pub fn write_public(path: &Path, key: &Key) -> Result<(), TrustError> {
+    let bytes = serde_json::to_vec_pretty(key).map_err(|e| TrustError::invalid(path, e.to_string()))?;
+    crate::repo::write_shared(path, &bytes)
+}
+
+/// Reads a public key file ([`write_public`]). A private key file is refused: it is never
+/// what a repository is given.
+pub fn read_public(path: &Path) -> Result<Key, TrustError> {
+    let bytes = std::fs::read(path).map_err(|e| TrustError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| TrustError::Key {
+        path: path.into(),
+        detail: format!("is not a public key file (`wua repo key generate KEY --public FILE` writes one): {e}"),
+    })
 }
 
 /// The key id (TUF: the SHA-256 of the canonical public key) as hex.

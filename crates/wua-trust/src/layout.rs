@@ -13,6 +13,8 @@
 //!     targets/                catalog packs as TUF targets (`<sha256>.pack-NNNNNN.jsonl`)
 //!     blobs/sha256/<hex>      content, trusted through the signed documents
 //!   repo.lock                 the writers' lock
+//!   managed.json              present when a wua server manages the repository's approvals
+//!   root-N.proposed.json      a root version awaiting signatures of root keys kept elsewhere
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -85,9 +87,26 @@ impl Layout {
         self.dir.join("repo.lock")
     }
 
-    /// Whether `dir` looks like a wua repository.
+    /// The marker of a repository a wua server manages (`repo::set_managed`).
+    pub fn managed(&self) -> PathBuf {
+        self.dir.join("managed.json")
+    }
+
+    /// A proposed root version awaiting signatures (`root::sign`, `root::merge`).
+    pub fn root_proposal(&self, version: u64) -> PathBuf {
+        self.dir.join(format!("root-{version}.proposed.json"))
+    }
+
+    /// Whether the repository was created with its root keys elsewhere and its first root has
+    /// not been signed and merged yet: nothing is published until it is.
+    pub fn is_root_pending(&self) -> bool {
+        !self.trusted_root().exists() && self.root_proposal(1).is_file()
+    }
+
+    /// Whether `dir` looks like a wua repository (one whose first root awaits its signatures
+    /// too).
     pub fn is_repository(dir: &Path) -> bool {
         let l = Layout::new(dir);
-        l.trusted_root().is_file() && l.metadata().is_dir()
+        (l.trusted_root().is_file() || l.is_root_pending()) && l.metadata().is_dir()
     }
 }

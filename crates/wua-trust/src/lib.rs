@@ -1,10 +1,13 @@
 //! wua's signed update repository: a TUF repository (specification 1.0) on the `tough` crate,
 //! and the only code of wua that touches keys or signatures (docs/repository.md).
 //!
-//! - Writing, for publishers: [`repo`] (`init`, `publish`, `revise`, `decline`, `approve`,
-//!   `unapprove`, `resign`, `compact`, bulk `add_blob` and `publish_documents`; each takes the
-//!   writers' lock, [`repo::RepoLock`], and has a `_locked` form for a caller that holds it),
-//!   [`root`] (key rotation, offline root signing with `sign` and `merge`, crash-safe),
+//! - Writing, for publishers and servers: [`repo`] (`init`, `publish`, `revise`, `decline`,
+//!   `approve`, `unapprove`, `approve_many`, `resign`, `compact`, bulk `add_blob` and
+//!   `publish_documents`; for a server without the targets key `resign_timestamp`,
+//!   `resign_snapshot`, `resign_approvals` and `expiries`, and `set_managed`; each writer takes
+//!   the writers' lock, [`repo::RepoLock`], and has a `_locked` form for a caller that holds it),
+//!   [`root`] (key rotation, offline root signing with `sign` and `merge`, a first root signed
+//!   offline, crash-safe),
 //!   [`export`] (one-file offline repositories), over [`pack`] (catalog packs, the TUF targets),
 //!   [`keys`] and [`layout`].
 //! - Reading, for agents: [`verify`] (`refresh` from a URL, a directory or an export into a copy

@@ -6,7 +6,10 @@
 //! root's root keys and its own (TUF 1.0, 5.3.4); `merge` then installs it (`N.root.json`, the
 //! trusted `root.json`) and re-signs the online roles. With the root keys on this machine,
 //! `rotate_key` signs and installs at once; with root keys elsewhere, each holder runs
-//! `sign` on a copy of the proposal and the copies are merged.
+//! `sign` on a copy of the proposal and the copies are merged. A repository created with its
+//! root keys elsewhere (`repo::init` given their public halves) starts the same way: its first
+//! root is the proposal `root-1.proposed.json`, and `merge` installs it (its own threshold; there
+//! is no current root) before anything is signed.
 //!
 //! Both run under the writers' lock and write every file durably, in an order after which a
 //! crash at any point leaves a repository agents accept: the online roles are first signed by
@@ -123,7 +126,7 @@ pub async fn rotate_key_locked(lock: &RepoLock, role: &str) -> Result<Rotation, 
     for path in local_root_keys(layout)? {
         add_signature(&mut proposal, &path).await?;
     }
-    let file = layout.dir.join(format!("root-{}.proposed.json", proposal.signed.version));
+    let file = layout.root_proposal(proposal.signed.version.get());
     write_root(&file, &proposal)?;
     crash_point("rotate: proposal written");
     match merge_locked(lock, std::slice::from_ref(&file)).await {
@@ -142,31 +145,25 @@ pub async fn sign(file: &Path, key: &Path) -> Result<(), TrustError> {
 }
 
 /// Installs a new root version from copies of one proposal carrying signatures: refused unless
-/// the signatures meet the threshold of the current root's root role and of its own.
+/// the signatures meet the threshold of the current root's root role and of its own. In a
+/// repository created with its root keys elsewhere, installs the first root (the copies must
+/// be of the repository's own `root-1.proposed.json` and meet its threshold) and signs the
+/// online roles for the first time.
 pub async fn merge(dir: &Path, files: &[PathBuf]) -> Result<(), TrustError> {
-    merge_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, files).await
+    merge_locked(&RepoLock::acquire_any(dir, RepoLock::DEFAULT_WAIT).await?, files).await
 }
 
-/// [`merge`] under a lock the caller holds.
+/// [`merge`] under a lock the caller holds (`RepoLock::acquire_any` for a first root).
 pub async fn merge_locked(lock: &RepoLock, files: &[PathBuf]) -> Result<(), TrustError> {
     let layout = lock.layout();
     let dir = &layout.dir;
+    if layout.is_root_pending() {
+        return merge_first(lock, files).await;
+    }
     settle(lock)?;
     let current = read_root(&layout.trusted_root())?;
     let Some(first) = files.first() else { return Err(TrustError::invalid(dir, "no proposal to merge")) };
-    let mut merged = read_root(first)?;
-    let proposed = canonical(&merged.signed, first)?;
-    for file in &files[1..] {
-        let other = read_root(file)?;
-        if canonical(&other.signed, file)? != proposed {
-            return Err(TrustError::invalid(file, "is a signed copy of another root proposal"));
-        }
-        for s in other.signatures {
-            if !merged.signatures.iter().any(|m| m.keyid == s.keyid) {
-                merged.signatures.push(s);
-            }
-        }
-    }
+    let merged = gather(files)?;
     if merged.signed.version.get() != current.signed.version.get() + 1 {
         return Err(TrustError::invalid(
             first,
@@ -203,12 +200,64 @@ pub async fn merge_locked(lock: &RepoLock, files: &[PathBuf]) -> Result<(), Trus
     repo::resign_locked(lock, &Lifetimes::default()).await
 }
 
+/// The first root of a repository created with its root keys elsewhere: the signed copies of
+/// its proposal, installed as `1.root.json` and then `root.json` (a crash before the second
+/// write leaves the repository still waiting, and the merge can run again), then the online
+/// roles signed for the first time.
+async fn merge_first(lock: &RepoLock, files: &[PathBuf]) -> Result<(), TrustError> {
+    let layout = lock.layout();
+    let own = layout.root_proposal(1);
+    let Some(first) = files.first() else { return Err(TrustError::invalid(&layout.dir, "no proposal to merge")) };
+    let merged = gather(files)?;
+    // Only the repository's own proposal: it lists the online keys this repository holds.
+    if canonical(&merged.signed, first)? != canonical(&read_root(&own)?.signed, &own)? {
+        return Err(TrustError::invalid(first, format!("is not a signed copy of {}", own.display())));
+    }
+    merged.signed.verify_role(&merged).map_err(|e| TrustError::RootThreshold {
+        path: first.clone(),
+        whose: "its own",
+        detail: e.to_string(),
+    })?;
+    let bytes = serde_json::to_vec_pretty(&merged).map_err(|e| TrustError::invalid(first, e.to_string()))?;
+    write_shared(&layout.metadata().join("1.root.json"), &bytes)?;
+    crash_point("merge first: root version published");
+    write_shared(&layout.trusted_root(), &bytes)?;
+    crash_point("merge first: trusted root installed");
+    for f in files.iter().chain([&own]) {
+        wua_fs::remove_file_if_present(f).map_err(|e| TrustError::io(f, e))?;
+    }
+    repo::resign_locked(lock, &Lifetimes::default()).await
+}
+
+/// One proposal with the signatures of all its signed copies; refused when a copy is of
+/// another proposal.
+fn gather(files: &[PathBuf]) -> Result<Signed<Root>, TrustError> {
+    let Some(first) = files.first() else { return Err(TrustError::invalid(PathBuf::new(), "no proposal to merge")) };
+    let mut merged = read_root(first)?;
+    let proposed = canonical(&merged.signed, first)?;
+    for file in &files[1..] {
+        let other = read_root(file)?;
+        if canonical(&other.signed, file)? != proposed {
+            return Err(TrustError::invalid(file, "is a signed copy of another root proposal"));
+        }
+        for s in other.signatures {
+            if !merged.signatures.iter().any(|m| m.keyid == s.keyid) {
+                merged.signatures.push(s);
+            }
+        }
+    }
+    Ok(merged)
+}
+
 /// Completes a root change a crash interrupted, so every writer signs with the keys the served
 /// root names: a root version published after `root.json` (by `merge`) becomes `root.json`, and
-/// the incoming keys that root lists move into place ([`settle_keys`]). Run by every writer
-/// under the lock before it signs.
+/// the incoming keys that root lists move into place ([`settle_keys`]), and a first root's
+/// proposal left behind is removed. Run by every writer under the lock before it signs.
 pub(crate) fn settle(lock: &RepoLock) -> Result<(), TrustError> {
     let layout = lock.layout();
+    if layout.is_root_pending() {
+        return Err(repo::root_pending(layout));
+    }
     let mut trusted = read_root(&layout.trusted_root())?;
     loop {
         let next = layout.metadata().join(format!("{}.root.json", trusted.signed.version.get() + 1));
@@ -222,6 +271,9 @@ pub(crate) fn settle(lock: &RepoLock) -> Result<(), TrustError> {
         write_shared(&layout.trusted_root(), &bytes)?;
         trusted = root;
     }
+    // The first root's proposal, left by a merge a crash stopped after it installed the root.
+    let first = layout.root_proposal(1);
+    wua_fs::remove_file_if_present(&first).map_err(|e| TrustError::io(&first, e))?;
     settle_keys(layout, &trusted.signed)
 }
 

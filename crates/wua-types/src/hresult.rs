@@ -225,6 +225,7 @@ hresults! {
     WUA_E_TRUST_BUSY = 0xA024_400E, "another refresh holds the trusted state's refresh lock";
     WUA_E_TRUST_CLOCK = 0xA024_400F, "the system clock is earlier than at a previous refresh (a clock moved backwards)";
     WUA_E_TRUST_IDENTITY = 0xA024_4010, "the repository changed identity (re-created under the same address); `wua service reset ID` clears the service's trusted state";
+    WUA_E_REPO_MANAGED = 0xA024_4011, "the repository is managed by a wua server: its approvals change only through the server's API";
 
     // wua's own block, server API (0xA0245xxx).
     WUA_E_SERVER_UNAUTHORIZED = 0xA024_5001, "the request carries no token, or one the server does not know (HTTP 401)";

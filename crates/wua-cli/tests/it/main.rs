@@ -1,6 +1,7 @@
 //! The `wua` command line, driven as a real child process: crash safety (SIGKILL at every
 //! journal step), durability order (strace), bad input, exit codes, jobs across processes
-//! (D-8, D-38, Ctrl-C), the quickstart, a repository's root change killed at every step, and the
+//! (D-8, D-38, Ctrl-C), the quickstart, a repository's root change and its signings without the
+//! targets key killed at every step, root keys kept offline, managed repositories, and the
 //! scheduled agent run with its systemd units.
 
 mod agent_run;
@@ -13,6 +14,8 @@ mod imports;
 mod jobs;
 mod modes;
 mod repo_crash;
+mod repo_server_side;
+mod repo_signing_crash;
 mod revisions;
 mod roots;
 mod search_cli;

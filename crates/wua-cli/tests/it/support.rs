@@ -47,3 +47,23 @@ pub(crate) fn agent(w: &World) -> Command {
     c.arg("--json");
     c
 }
+
+/// A `wua --json repo ...` command, with no crash or pause point set.
+pub(crate) fn repo_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wua"));
+    c.env_remove("WUA_CRASH_AT_STEP").env_remove("WUA_PAUSE_AT_STEP").env_remove("WUA_CRASH_LOG");
+    c.arg("--json").arg("repo");
+    c
+}
+
+/// A refresh by wua's verifier, as an agent with its state in `state` trusting `trusted_root`
+/// does, from the repository directory `repo`.
+pub(crate) fn refresh_from(
+    trusted_root: &Path,
+    state: &Path,
+    repo: &Path,
+) -> Result<wua_trust::verify::Refreshed, wua_trust::TrustError> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let source = wua_trust::verify::Source::parse(repo.to_str().unwrap()).unwrap();
+    rt.block_on(wua_trust::verify::refresh(&std::fs::read(trusted_root).unwrap(), state, &source))
+}

@@ -29,6 +29,16 @@ impl RepoLock {
         RepoLock::acquire_in(open(dir)?, wait).await
     }
 
+    /// [`RepoLock::acquire`], also for a repository created with its root keys elsewhere whose
+    /// first root still awaits its signatures: the lock `root::merge_locked` installs that root
+    /// under. Every other writer refuses such a repository.
+    pub async fn acquire_any(dir: &Path, wait: Duration) -> Result<RepoLock, TrustError> {
+        if !Layout::is_repository(dir) {
+            return Err(not_a_repository(dir));
+        }
+        RepoLock::acquire_in(Layout::new(dir), wait).await
+    }
+
     /// [`RepoLock::acquire`] for callers outside a runtime.
     pub fn acquire_blocking(dir: &Path, wait: Duration) -> Result<RepoLock, TrustError> {
         RepoLock::take(open(dir)?, wait)
@@ -56,10 +66,32 @@ impl RepoLock {
     }
 }
 
-/// The layout of the repository in `dir`, refused unless it is one.
+/// The layout of the repository in `dir`, refused unless it is one whose root is signed.
 pub(super) fn open(dir: &Path) -> Result<Layout, TrustError> {
     if !Layout::is_repository(dir) {
-        return Err(TrustError::invalid(dir, "is not a wua repository (wua repo init creates one)"));
+        return Err(not_a_repository(dir));
     }
-    Ok(Layout::new(dir))
+    let layout = Layout::new(dir);
+    if layout.is_root_pending() {
+        return Err(root_pending(&layout));
+    }
+    Ok(layout)
+}
+
+fn not_a_repository(dir: &Path) -> TrustError {
+    TrustError::invalid(dir, "is not a wua repository (wua repo init creates one)")
+}
+
+/// The refusal of a repository whose first root has not been signed: nothing can be published
+/// before agents have a root to trust.
+pub(crate) fn root_pending(layout: &Layout) -> TrustError {
+    let proposal = layout.root_proposal(1);
+    TrustError::invalid(
+        &layout.dir,
+        format!(
+            "its root is not signed yet: sign copies of {} with the root keys (`wua repo root sign FILE --key KEY`, a threshold of them), then install them with `wua repo root merge {} FILE...`",
+            proposal.display(),
+            layout.dir.display()
+        ),
+    )
 }

@@ -29,7 +29,8 @@ pub struct Lifetimes {
     pub targets: jiff::SignedDuration,
     /// `snapshot`.
     pub snapshot: jiff::SignedDuration,
-    /// `timestamp`: short, so a frozen repository is noticed (re-sign it with `resign`).
+    /// `timestamp`: short, so a frozen repository is noticed (re-sign it with `resign` or
+    /// `resign_timestamp`).
     pub timestamp: jiff::SignedDuration,
 }
 
@@ -62,8 +63,9 @@ pub(crate) fn expires_in(d: jiff::SignedDuration) -> jiff::Timestamp {
     jiff::Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
-/// Re-signs the online roles with new versions and expiry dates (what a timer does for the
-/// timestamp).
+/// Re-signs every online role with new versions and expiry dates, re-hashing every pack: needs
+/// every online key (the targets key too). A timer that holds only some of them re-signs with
+/// `resign_timestamp`, `resign_snapshot` or `resign_approvals`.
 pub async fn resign(dir: &Path, lifetimes: &Lifetimes) -> Result<(), TrustError> {
     resign_locked(&RepoLock::acquire(dir, RepoLock::DEFAULT_WAIT).await?, lifetimes).await
 }
@@ -172,10 +174,7 @@ async fn sign_all(lock: &RepoLock, lifetimes: &Lifetimes, signing: &Signing) -> 
     copies.extend(approvals);
     for (name, path) in &copies {
         let bytes = fs_err::read(path).map_err(|e| TrustError::io(path, e))?;
-        let target = layout.targets().join(format!("{}.{name}", wua_fs::sha256_hex(&bytes)));
-        if !target.exists() {
-            write_shared(&target, &bytes)?;
-        }
+        publish_target(layout, name, &bytes)?;
     }
     // Metadata: versioned names first, timestamp last. Root versions are written by
     // `root::merge` (and `init`), never here.
@@ -198,6 +197,13 @@ async fn sign_all(lock: &RepoLock, lifetimes: &Lifetimes, signing: &Signing) -> 
     }
     crash_point("sign: timestamp written");
     Ok(())
+}
+
+/// Writes the hash-named copy of a target (`<sha256>.<name>`) unless it is there: a name that
+/// never stands for other bytes, so an existing copy is already right.
+pub(super) fn publish_target(layout: &Layout, name: &str, bytes: &[u8]) -> Result<(), TrustError> {
+    let target = layout.targets().join(format!("{}.{name}", wua_fs::sha256_hex(bytes)));
+    if target.exists() { Ok(()) } else { write_shared(&target, bytes) }
 }
 
 pub(super) fn load_versions(layout: &Layout) -> Result<Versions, TrustError> {

@@ -2,6 +2,7 @@
 //! module and builds its hostile fixture at test time with test keys (so nothing expires).
 
 mod approvals_role_only;
+mod approvals_without_targets_key;
 mod attack_arbitrary_content;
 mod attack_endless_data;
 mod attack_freeze;
@@ -18,10 +19,12 @@ mod export;
 mod export_unpack;
 mod interop_python_tuf;
 mod known_packs;
+mod managed_repository;
 mod poisoned_cache;
 mod pruning;
 mod recreated_repository;
 mod repo_lock;
+mod resign_online;
 mod revoked_key_hidden_root;
 mod rollback_after_rotation;
 mod round_trip;
