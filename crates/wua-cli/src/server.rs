@@ -20,7 +20,7 @@ pub(crate) fn run(cli: &Cli, command: &ServerCommand) -> CliResult<u8> {
 async fn run_async(cli: &Cli, command: &ServerCommand) -> Result<u8, ServerError> {
     match command {
         ServerCommand::Init { data_dir, repository } => {
-            let config = wua_server::init(data_dir, repository)?;
+            let config = wua_server::init(data_dir, repository).await?;
             if cli.json {
                 println!("{}", serde_json::json!({"data_dir": data_dir, "repository": config.repository}));
             } else {

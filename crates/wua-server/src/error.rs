@@ -134,8 +134,11 @@ impl ApiFailure {
 
 impl From<ServerError> for ApiFailure {
     fn from(e: ServerError) -> Self {
-        let status = match e {
+        let status = match &e {
             ServerError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            // The repository refused the change itself (an approval it cannot make).
+            ServerError::Repository(t) if t.hresult() == HResult::WUA_E_REPO_INVALID => StatusCode::CONFLICT,
+            ServerError::Repository(t) if t.hresult() == HResult::WUA_E_REPO_LOCKED => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // Storage details stay in the log; the client learns the code and that it may retry.

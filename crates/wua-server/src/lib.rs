@@ -9,6 +9,8 @@
 //!   stored as SHA-256 digests, compared in constant time.
 //! - [`approvals`], [`repository`]: approvals signed by the `approvals` role; the server never
 //!   holds the targets key (publishing stays with the publisher) or the root keys.
+//! - [`resign`]: the timer that re-signs the timestamp (and the snapshot and approvals only
+//!   when their own expiry nears), so a repository nobody changes stays fresh.
 //! - [`config`]: `server.toml` and its environment overrides; [`tls`]: rustls.
 //! - [`serve`]: runs it all until a shutdown signal, finishing the requests in flight.
 //!
@@ -21,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod repository;
+pub mod resign;
 pub mod routes;
 pub mod store;
 pub mod tls;
@@ -38,19 +41,35 @@ use store::{SqliteStorage, Storage};
 use crate::app::App;
 use crate::repository::Repository;
 
-/// Creates a data directory for `repository`: the configuration file and the database.
-pub fn init(data_dir: &Path, repository: &Path) -> Result<ServerConfig, ServerError> {
+/// The repository keys the server signs with; it never needs the targets or root keys.
+pub const SERVER_KEYS: [&str; 3] = ["timestamp", "snapshot", "approvals"];
+
+/// Creates a data directory for `repository` (the configuration file and the database) and
+/// marks the repository as managed, so approvals change only through the API.
+pub async fn init(data_dir: &Path, repository: &Path) -> Result<ServerConfig, ServerError> {
     let repository = std::path::absolute(repository).map_err(|e| ServerError::io(repository, e))?;
     Repository::open(&repository)?;
+    let layout = wua_trust::Layout::new(&repository);
+    for key in SERVER_KEYS {
+        let path = layout.key(key);
+        if !path.is_file() {
+            return Err(ServerError::Config(format!(
+                "{}: the server signs with the {key} key, which is missing",
+                path.display()
+            )));
+        }
+    }
     let config_path = data_dir.join(config::CONFIG_FILE);
     if config_path.exists() {
         return Err(ServerError::Config(format!("{} exists; this data directory is in use", config_path.display())));
     }
     fs_err::create_dir_all(data_dir).map_err(|e| ServerError::io(data_dir, e))?;
-    let config = ServerConfig::new(repository);
+    let config = ServerConfig::new(repository.clone());
     let text = toml::to_string(&config).map_err(|e| ServerError::Config(e.to_string()))?;
     wua_fs::write_atomic(&config_path, text.as_bytes(), 0o600).map_err(|e| ServerError::io(&config_path, e))?;
     SqliteStorage::open(data_dir)?;
+    let marker = wua_trust::repo::Managed::new(wua_types::api::API_PREFIX);
+    wua_trust::repo::set_managed(&repository, &marker).await?;
     Ok(config)
 }
 
@@ -104,10 +123,14 @@ impl Server {
     }
 }
 
-/// The timers: report events past the retention period are pruned.
+/// The timers: the repository's online roles re-signed before they expire, report events
+/// past the retention period pruned.
 async fn housekeeping<S: Storage>(app: Arc<App<S>>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every = std::time::Duration::from_secs(app.config.signing.check_interval_seconds);
     loop {
+        if let Err(e) = resign::tick(&app.repository, &app.config.signing).await {
+            tracing::error!(error = %e, "re-signing the repository failed; /healthz reports it as the timestamp nears expiry");
+        }
         let cutoff = store::now_s() - (app.config.retention_days as i64) * 86_400;
         match app.storage.prune_events(cutoff).await {
             Ok(0) => {}

@@ -253,7 +253,8 @@ async fn curl_fetches_ranges_and_revalidates() {
     assert!(cached.starts_with("HTTP/1.1 304"), "{cached}");
 }
 
-#[tokio::test]
+// Multi-threaded: the test waits (blocking) for the server's timer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_metrics() {
     let server = TestServer::start(1).await;
     let (status, _) = server.call("GET", "/healthz", None, None).await;
@@ -272,11 +273,31 @@ async fn healthz_and_metrics() {
     ] {
         assert!(text.contains(needle), "{needle} not in\n{text}");
     }
-    // A timestamp lifetime the repository's timestamp (1 day) is short of by more than a
-    // quarter: /healthz reports it.
+    // A timestamp past half its configured lifetime is re-signed by the timer with the
+    // timestamp key alone (the targets key is not in the repository: see support.rs).
+    let mut fresh = TestServer::start_with(1, |c| {
+        c.signing.timestamp_lifetime_seconds = 30 * 86_400;
+        c.signing.snapshot_lifetime_seconds = 30 * 86_400;
+    })
+    .await;
+    wua_test_support::wait_for("the timer's re-signing", std::time::Duration::from_secs(30), || {
+        let t = wua_trust::repo::expiries(&fresh.fixture.repo).unwrap().timestamp;
+        jiff::Timestamp::now().duration_until(t) > jiff::SignedDuration::from_hours(24 * 20)
+    });
+    let (status, body) = fresh.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<String> = std::fs::read_dir(fresh.fixture.repo.join("repository/metadata"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("3.targets")), "targets were not re-signed: {names:?}");
+    fresh.stop().await;
+    // Without the timestamp key the timer cannot, and /healthz reports the timestamp's expiry
+    // within a quarter of its lifetime.
     let mut stale = TestServer::start_with(1, |c| {
         c.signing.timestamp_lifetime_seconds = 30 * 86_400;
         c.signing.snapshot_lifetime_seconds = 30 * 86_400;
+        std::fs::remove_file(c.repository.join("keys/timestamp.pk8")).unwrap();
     })
     .await;
     let (status, body) = stale.call("GET", "/healthz", None, None).await;

@@ -41,8 +41,10 @@ impl TestServer {
             fixture.publish(n, 1, &format!("update {n}")).await;
         }
         let data_dir = fixture.work.join("server");
-        let mut config = wua_server::init(&data_dir, &fixture.repo).unwrap();
+        let mut config = wua_server::init(&data_dir, &fixture.repo).await.unwrap();
         config.listen = "127.0.0.1:0".parse().unwrap();
+        // The targets key stays with the publisher: the server never has it.
+        std::fs::rename(fixture.repo.join("keys/targets.pk8"), fixture.work.join("publisher-targets.pk8")).unwrap();
         edit(&mut config);
         let storage = SqliteStorage::open(&data_dir).unwrap();
         let (admin, secret) = token::generate(TokenKind::Admin).unwrap();

@@ -52,10 +52,7 @@ impl ApprovalChange {
 /// Whether `group` may name a group: 1 to 64 letters, digits, `.`, `-` and `_`, not starting
 /// with `.` (it becomes part of a file and target name, `approvals-<group>.json`).
 pub fn valid_group_name(group: &str) -> bool {
-    !group.is_empty()
-        && group.len() <= 64
-        && group.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && !group.starts_with('.')
+    wua_types::api::is_group_name(group)
 }
 
 fn check_group(dir: &Path, group: &str) -> Result<(), TrustError> {
