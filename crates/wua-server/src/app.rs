@@ -51,6 +51,8 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
         .route("/api/v1/enrolment-keys", get(admin::enrolment_keys::<S>).post(admin::create_enrolment_key::<S>))
         .route("/api/v1/enrolment-keys/{id}", axum::routing::delete(admin::revoke_enrolment_key::<S>))
         .route("/api/v1/updates/{id}/status", get(admin::update_status::<S>))
+        .route("/api/v1/rules", get(admin::rules::<S>).post(admin::create_rule::<S>))
+        .route("/api/v1/rules/{id}", axum::routing::delete(admin::delete_rule::<S>))
         .route("/api/v1/audit", get(admin::audit::<S>))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .merge(reports)

@@ -11,6 +11,7 @@
 //!   holds the targets key (publishing stays with the publisher) or the root keys.
 //! - [`resign`]: the timer that re-signs the timestamp (and the snapshot and approvals only
 //!   when their own expiry nears), so a repository nobody changes stays fresh.
+//! - [`rules`]: automatic approval rules, applied to revisions published after them.
 //! - [`config`]: `server.toml` and its environment overrides; [`tls`]: rustls.
 //! - [`serve`]: runs it all until a shutdown signal, finishing the requests in flight.
 //!
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod repository;
 pub mod resign;
 pub mod routes;
+pub mod rules;
 pub mod store;
 pub mod tls;
 pub mod token;
@@ -130,6 +132,11 @@ async fn housekeeping<S: Storage>(app: Arc<App<S>>, mut stop: tokio::sync::watch
     loop {
         if let Err(e) = resign::tick(&app.repository, &app.config.signing).await {
             tracing::error!(error = %e, "re-signing the repository failed; /healthz reports it as the timestamp nears expiry");
+        }
+        match rules::apply_new(&app).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(approvals = n, "approval rules approved new revisions"),
+            Err(e) => tracing::error!(error = %e, "applying approval rules failed; the next tick retries"),
         }
         let cutoff = store::now_s() - (app.config.retention_days as i64) * 86_400;
         match app.storage.prune_events(cutoff).await {

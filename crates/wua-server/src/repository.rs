@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use wua_trust::Layout;
-use wua_types::lock_unpoisoned;
+use wua_types::{UpdateDocument, lock_unpoisoned};
 
 use crate::ServerError;
 
@@ -18,7 +18,16 @@ use crate::ServerError;
 #[derive(Debug)]
 pub struct Repository {
     layout: Layout,
-    published: Mutex<Option<(SystemTime, Arc<BTreeSet<String>>)>>,
+    catalog: Mutex<Option<(SystemTime, Arc<Published>)>>,
+}
+
+/// The publisher's catalog as the server uses it.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// Every published update id.
+    pub ids: BTreeSet<String>,
+    /// Every revision offered (published and not declined), in publishing order.
+    pub offered: Vec<UpdateDocument>,
 }
 
 impl Repository {
@@ -27,7 +36,7 @@ impl Repository {
         if !Layout::is_repository(dir) {
             return Err(ServerError::Config(format!("{}: not a wua repository (see `wua repo init`)", dir.display())));
         }
-        Ok(Repository { layout: Layout::new(dir), published: Mutex::new(None) })
+        Ok(Repository { layout: Layout::new(dir), catalog: Mutex::new(None) })
     }
 
     /// Its directory.
@@ -40,20 +49,27 @@ impl Repository {
         self.layout.public()
     }
 
-    /// The ids of the published updates, re-read when the publisher's catalog changed.
-    pub fn published(&self) -> Result<Arc<BTreeSet<String>>, ServerError> {
+    /// The published catalog, re-read when the publisher's catalog changed (every writer
+    /// rewrites `catalog/versions.json`).
+    pub fn published(&self) -> Result<Arc<Published>, ServerError> {
         let versions = self.layout.versions();
         let modified =
             std::fs::metadata(&versions).and_then(|m| m.modified()).map_err(|e| ServerError::io(&versions, e))?;
-        if let Some((at, ids)) = lock_unpoisoned(&self.published).as_ref() {
+        if let Some((at, published)) = lock_unpoisoned(&self.catalog).as_ref() {
             if *at == modified {
-                return Ok(ids.clone());
+                return Ok(published.clone());
             }
         }
         let catalog = wua_trust::repo::list(&self.layout.dir)?;
-        let ids: Arc<BTreeSet<String>> = Arc::new(catalog.documents.iter().map(|d| d.update_id.clone()).collect());
-        *lock_unpoisoned(&self.published) = Some((modified, ids.clone()));
-        Ok(ids)
+        let ids = catalog.documents.iter().map(|d| d.update_id.clone()).collect();
+        let offered = catalog
+            .documents
+            .into_iter()
+            .filter(|d| !catalog.declined.contains(&(d.update_id.clone(), d.revision_number)))
+            .collect();
+        let published = Arc::new(Published { ids, offered });
+        *lock_unpoisoned(&self.catalog) = Some((modified, published.clone()));
+        Ok(published)
     }
 
     /// When the served timestamp expires, Unix seconds.

@@ -390,6 +390,52 @@ pub struct EnrolmentKey {
     pub created_at: String,
 }
 
+/// `POST /api/v1/rules`: an automatic approval rule (WSUS's), applied to each update revision
+/// published or revised after it exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApprovalRule {
+    /// A name for people.
+    pub name: String,
+    /// Classifications it matches (the names or ids of an update's `UpdateClassification`
+    /// categories); empty matches any.
+    #[serde(default)]
+    pub classifications: Vec<String>,
+    /// MSRC severities it matches (`Critical`, `Important`, ...); empty matches any.
+    #[serde(default)]
+    pub severities: Vec<String>,
+    /// The groups it approves for (at least one).
+    pub groups: Vec<String>,
+    /// What the approvals ask.
+    pub action: ApprovalAction,
+    /// A deadline this many days after the rule approves, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_offset_days: Option<u32>,
+}
+
+/// An automatic approval rule, as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Its id.
+    pub id: i64,
+    /// A name for people.
+    pub name: String,
+    /// Classifications it matches; empty matches any.
+    pub classifications: Vec<String>,
+    /// Severities it matches; empty matches any.
+    pub severities: Vec<String>,
+    /// The groups it approves for.
+    pub groups: Vec<String>,
+    /// What the approvals ask.
+    pub action: ApprovalAction,
+    /// A deadline this many days after the rule approves, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_offset_days: Option<u32>,
+    /// When it was made, RFC 3339.
+    pub created_at: String,
+}
+
 /// One administrator action, as the audit log keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use wua_types::api::{
-    ApprovalChanges, AuditEntry, Computer, ComputerDetail, CreateEnrolmentKey, CreateGroup, EnrolmentKey, Group,
-    GroupSummary, MoveComputer, Page, UpdateStatus, is_group_name,
+    ApprovalChanges, ApprovalRule, AuditEntry, Computer, ComputerDetail, CreateApprovalRule, CreateEnrolmentKey,
+    CreateGroup, EnrolmentKey, Group, GroupSummary, MoveComputer, Page, UpdateStatus, is_group_name,
 };
 
 use crate::app::App;
@@ -106,7 +106,7 @@ pub async fn change_approvals<S: Storage>(
     }
     let published = app.repository.published()?;
     for id in changes.approve.iter().map(|a| &a.update_id).chain(&changes.unapprove) {
-        if !published.contains(id) {
+        if !published.ids.contains(id) {
             return Err(ApiFailure::not_found(format!("update {id} is not published")));
         }
     }
@@ -241,7 +241,7 @@ pub async fn update_status<S: Storage>(
     _: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<UpdateStatus>, ApiFailure> {
-    if !app.repository.published()?.contains(&id) {
+    if !app.repository.published()?.ids.contains(&id) {
         return Err(ApiFailure::not_found(format!("update {id} is not published")));
     }
     Ok(Json(app.storage.update_status(&id).await?))
@@ -262,4 +262,53 @@ pub async fn audit<S: Storage>(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiFailure> {
     Ok(Json(app.storage.audit_log(q.before, q.limit.unwrap_or(100).clamp(1, 1000)).await?))
+}
+
+/// `GET /api/v1/rules`.
+pub async fn rules<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    _: AdminAuth,
+) -> Result<Json<Vec<ApprovalRule>>, ApiFailure> {
+    Ok(Json(app.storage.rules().await?))
+}
+
+/// `POST /api/v1/rules`.
+pub async fn create_rule<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    auth: AdminAuth,
+    ApiJson(req): ApiJson<CreateApprovalRule>,
+) -> Result<(StatusCode, Json<ApprovalRule>), ApiFailure> {
+    if req.name.is_empty() || req.name.len() > 256 {
+        return Err(ApiFailure::bad_request("name must be 1 to 256 bytes"));
+    }
+    if req.groups.is_empty() {
+        return Err(ApiFailure::bad_request("a rule approves for at least one group"));
+    }
+    for g in &req.groups {
+        group_name(g)?;
+    }
+    if req.classifications.len() + req.severities.len() + req.groups.len() > 256 {
+        return Err(ApiFailure::bad_request("at most 256 classifications, severities and groups"));
+    }
+    let rule = match app.storage.create_rule(req).await? {
+        Ok(rule) => rule,
+        Err(group) => return Err(ApiFailure::not_found(format!("no group {group}"))),
+    };
+    let detail = serde_json::to_string(&rule).unwrap_or_default();
+    app.storage.audit(&auth.actor, "create_rule", &rule.id.to_string(), &detail).await?;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+/// `DELETE /api/v1/rules/{id}`.
+pub async fn delete_rule<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    auth: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiFailure> {
+    let n: i64 = id.parse().map_err(|_| ApiFailure::not_found(format!("no rule {id}")))?;
+    if app.storage.delete_rule(n).await? != Changed::Done {
+        return Err(ApiFailure::not_found(format!("no rule {id}")));
+    }
+    app.storage.audit(&auth.actor, "delete_rule", &id, "").await?;
+    Ok(StatusCode::NO_CONTENT)
 }

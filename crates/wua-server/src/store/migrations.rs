@@ -97,6 +97,20 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
     );
     "#,
+    // 2: automatic approval rules, and the revisions they have seen.
+    r#"
+    CREATE TABLE approval_rules (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        rule       TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE seen_revisions (
+        update_id TEXT NOT NULL,
+        revision  INTEGER NOT NULL,
+        PRIMARY KEY (update_id, revision)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -16,8 +16,8 @@ use std::path::Path;
 
 pub use sqlite::{DB_FILE, SqliteStorage};
 use wua_types::api::{
-    Approval, AuditEntry, Computer, ComputerDetail, EnrolmentKey, Group, GroupSummary, Page, ReportAck, ReportEvent,
-    UpdateStatus,
+    Approval, ApprovalRule, AuditEntry, Computer, ComputerDetail, CreateApprovalRule, EnrolmentKey, Group,
+    GroupSummary, Page, ReportAck, ReportEvent, UpdateStatus,
 };
 
 use crate::ServerError;
@@ -159,6 +159,23 @@ pub trait Storage: Send + Sync + 'static {
     fn update_status(&self, update_id: &str) -> impl Future<Output = Result<UpdateStatus, ServerError>> + Send;
     /// Counts for `/metrics`.
     fn fleet_counts(&self) -> impl Future<Output = Result<FleetCounts, ServerError>> + Send;
+
+    /// The automatic approval rules.
+    fn rules(&self) -> impl Future<Output = Result<Vec<ApprovalRule>, ServerError>> + Send;
+    /// Stores a rule (its groups must exist: `Err` names a missing one).
+    fn create_rule(
+        &self,
+        rule: CreateApprovalRule,
+    ) -> impl Future<Output = Result<Result<ApprovalRule, String>, ServerError>> + Send;
+    /// Deletes a rule.
+    fn delete_rule(&self, id: i64) -> impl Future<Output = Result<Changed, ServerError>> + Send;
+    /// Which of `revisions` (update id, revision) the rules have not seen yet.
+    fn unseen_revisions(
+        &self,
+        revisions: Vec<(String, i32)>,
+    ) -> impl Future<Output = Result<Vec<(String, i32)>, ServerError>> + Send;
+    /// Records revisions as seen by the rules.
+    fn mark_seen(&self, revisions: Vec<(String, i32)>) -> impl Future<Output = Result<(), ServerError>> + Send;
 
     /// Appends to the audit log.
     fn audit(

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 use wua_types::api::{
-    Approval, ApprovalAction, AuditEntry, Computer, ComputerDetail, ComputerUpdate, EnrolmentKey, Group, GroupSummary,
-    Page, ReportAck, ReportEvent, UpdateState, UpdateStatus,
+    Approval, ApprovalAction, ApprovalRule, AuditEntry, Computer, ComputerDetail, ComputerUpdate, CreateApprovalRule,
+    EnrolmentKey, Group, GroupSummary, Page, ReportAck, ReportEvent, UpdateState, UpdateStatus,
 };
 use wua_types::{HResult, lock_unpoisoned};
 
@@ -665,6 +665,93 @@ impl Storage for SqliteStorage {
             }
             counts.by_report_age.push((Some(u64::MAX), row[5]));
             Ok(counts)
+        })
+        .await
+    }
+
+    async fn rules(&self) -> Result<Vec<ApprovalRule>, ServerError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, rule, created_at FROM approval_rules ORDER BY id")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, text, created) = row?;
+                let rule: CreateApprovalRule =
+                    serde_json::from_str(&text).map_err(|e| corrupt(format!("approval rule {id}: {e}")))?;
+                out.push(ApprovalRule {
+                    id,
+                    name: rule.name,
+                    classifications: rule.classifications,
+                    severities: rule.severities,
+                    groups: rule.groups,
+                    action: rule.action,
+                    deadline_offset_days: rule.deadline_offset_days,
+                    created_at: rfc3339(created),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_rule(&self, rule: CreateApprovalRule) -> Result<Result<ApprovalRule, String>, ServerError> {
+        self.write(move |c| {
+            for g in &rule.groups {
+                if !group_exists(c, g)? {
+                    return Ok(Err(g.clone()));
+                }
+            }
+            let text = serde_json::to_string(&rule).map_err(|e| corrupt(e.to_string()))?;
+            let now = now_s();
+            c.execute(
+                "INSERT INTO approval_rules (name, rule, created_at) VALUES (?1, ?2, ?3)",
+                params![rule.name, text, now],
+            )?;
+            Ok(Ok(ApprovalRule {
+                id: c.last_insert_rowid(),
+                name: rule.name,
+                classifications: rule.classifications,
+                severities: rule.severities,
+                groups: rule.groups,
+                action: rule.action,
+                deadline_offset_days: rule.deadline_offset_days,
+                created_at: rfc3339(now),
+            }))
+        })
+        .await
+    }
+
+    async fn delete_rule(&self, id: i64) -> Result<Changed, ServerError> {
+        self.write(move |c| {
+            let n = c.execute("DELETE FROM approval_rules WHERE id = ?1", [id])?;
+            Ok(if n == 1 { Changed::Done } else { Changed::NotFound })
+        })
+        .await
+    }
+
+    async fn unseen_revisions(&self, revisions: Vec<(String, i32)>) -> Result<Vec<(String, i32)>, ServerError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT 1 FROM seen_revisions WHERE update_id = ?1 AND revision = ?2")?;
+            let mut out = Vec::new();
+            for (id, rev) in revisions {
+                if !stmt.exists(params![id, rev])? {
+                    out.push((id, rev));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mark_seen(&self, revisions: Vec<(String, i32)>) -> Result<(), ServerError> {
+        self.write(move |c| {
+            let mut stmt =
+                c.prepare_cached("INSERT OR IGNORE INTO seen_revisions (update_id, revision) VALUES (?1, ?2)")?;
+            for (id, rev) in &revisions {
+                stmt.execute(params![id, rev])?;
+            }
+            Ok(())
         })
         .await
     }

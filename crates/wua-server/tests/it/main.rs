@@ -3,5 +3,6 @@
 
 mod api_errors;
 mod reports;
+mod rules;
 mod status;
 mod support;
