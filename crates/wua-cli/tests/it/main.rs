@@ -19,6 +19,7 @@ mod repo_signing_crash;
 mod revisions;
 mod roots;
 mod search_cli;
+mod server_cli;
 mod services;
 mod support;
 mod trusted_state_crash;
