@@ -80,19 +80,25 @@ pub async fn init(data_dir: &Path, repository: &Path) -> Result<ServerConfig, Se
 pub struct Server {
     app: Arc<App<SqliteStorage>>,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
-    /// Opens the data directory's database and the repository and binds the listen address.
+    /// Opens the data directory's database and the repository, reads the TLS files, and binds
+    /// the listen address.
     pub async fn bind(data_dir: &Path, config: ServerConfig) -> Result<Server, ServerError> {
         config.check()?;
+        let tls = match &config.tls {
+            Some(t) => Some(tls::server_config(t)?),
+            None => None,
+        };
         let storage = SqliteStorage::open(data_dir)?;
         let repository = Repository::open(&config.repository)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
         let app = Arc::new(App { storage, config, repository, metrics: Default::default() });
-        Ok(Server { app, listener })
+        Ok(Server { app, listener, tls })
     }
 
     /// The address it listens on.
@@ -105,13 +111,9 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let app = self.app;
         let router = app::router(app.clone());
-        let tls = match &app.config.tls {
-            Some(t) => Some(tls::server_config(t)?),
-            None => None,
-        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let timers = tokio::spawn(housekeeping(app.clone(), stop_rx));
-        let served = match tls {
+        let served = match self.tls {
             Some(config) => {
                 let listener =
                     tls::TlsListener::new(self.listener, config).map_err(|e| ServerError::Config(e.to_string()))?;

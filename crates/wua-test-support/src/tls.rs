@@ -21,6 +21,7 @@ pub struct TestCa {
     ca_pem: String,
     server_cert: CertificateDer<'static>,
     server_key: Vec<u8>,
+    server_pem: (String, String),
 }
 
 impl TestCa {
@@ -44,6 +45,7 @@ impl TestCa {
             ca_pem: ca_cert.pem(),
             server_cert: server_cert.der().clone(),
             server_key: server_key.serialize_der(),
+            server_pem: (server_cert.pem(), server_key.serialize_pem()),
         })
     }
 
@@ -55,6 +57,13 @@ impl TestCa {
     /// Writes the CA's certificate (PEM) to `path`, for a client's extra roots.
     pub fn write_ca_pem(&self, path: &Path) -> std::io::Result<()> {
         fs_err::write(path, &self.ca_pem)
+    }
+
+    /// Writes the server's certificate and private key (PEM) for a server's TLS
+    /// configuration.
+    pub fn write_server_pem(&self, certificate: &Path, key: &Path) -> std::io::Result<()> {
+        fs_err::write(certificate, &self.server_pem.0)?;
+        fs_err::write(key, &self.server_pem.1)
     }
 
     /// A rustls server configuration presenting the server certificate.

@@ -305,3 +305,32 @@ async fn healthz_and_metrics() {
     assert!(body.as_str().unwrap().contains("timestamp expires"), "{body}");
     stale.stop().await;
 }
+
+#[tokio::test]
+async fn tls_serves_the_api_and_the_repository() {
+    let ca = wua_test_support::tls::TestCa::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca_pem) = (dir.path().join("server.pem"), dir.path().join("server.key"), dir.path().join("ca.pem"));
+    ca.write_server_pem(&cert, &key).unwrap();
+    ca.write_ca_pem(&ca_pem).unwrap();
+    let tls = wua_server::config::TlsConfig { certificate: cert.clone(), key: key.clone() };
+    let mut server = TestServer::start_with(1, |c| c.tls = Some(tls)).await;
+    let ca_cert = reqwest::Certificate::from_pem(&std::fs::read(&ca_pem).unwrap()).unwrap();
+    let client = reqwest::Client::builder().tls_certs_merge([ca_cert]).build().unwrap();
+    let base = format!("https://localhost:{}", server.addr.port());
+    let r = client.get(format!("{base}/api/v1/groups")).bearer_auth(&server.admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client.get(format!("{base}/repo/metadata/timestamp.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Plain HTTP to the TLS port gets no answer, and a client without the CA refuses it.
+    assert!(reqwest::get(format!("http://{}/healthz", server.addr)).await.is_err());
+    assert!(reqwest::Client::new().get(format!("{base}/healthz")).send().await.is_err());
+    // A key file that is not a key: the server refuses to start, naming it.
+    std::fs::write(&key, "not a key").unwrap();
+    let mut config = wua_server::ServerConfig::load(&server.data_dir).unwrap();
+    config.tls = Some(wua_server::config::TlsConfig { certificate: cert, key: key.clone() });
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let e = wua_server::Server::bind(&server.data_dir, config).await.unwrap_err();
+    assert!(e.to_string().contains(key.to_str().unwrap()), "{e}");
+    server.stop().await;
+}
