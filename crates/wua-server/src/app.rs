@@ -48,6 +48,7 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
         .route("/api/v1/computers", get(admin::computers::<S>))
         .route("/api/v1/computers/{id}", get(admin::computer::<S>).delete(admin::delete_computer::<S>))
         .route("/api/v1/computers/{id}/group", put(admin::move_computer::<S>))
+        .route("/api/v1/computers/{id}/events", get(admin::computer_events::<S>))
         .route("/api/v1/enrolment-keys", get(admin::enrolment_keys::<S>).post(admin::create_enrolment_key::<S>))
         .route("/api/v1/enrolment-keys/{id}", axum::routing::delete(admin::revoke_enrolment_key::<S>))
         .route("/api/v1/updates/{id}/status", get(admin::update_status::<S>))

@@ -436,6 +436,21 @@ pub struct ApprovalRule {
     pub created_at: String,
 }
 
+/// `GET /api/v1/computers/{id}/events`: one report event as the server received it (kept for
+/// the retention period).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRecord {
+    /// The event's idempotency key.
+    pub key: String,
+    /// When it happened (the agent's clock), RFC 3339.
+    pub at: String,
+    /// When the server stored it, RFC 3339.
+    pub received_at: String,
+    /// What it said.
+    pub event: ReportBody,
+}
+
 /// One administrator action, as the audit log keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use wua_types::api::{
     ApprovalChanges, ApprovalRule, AuditEntry, Computer, ComputerDetail, CreateApprovalRule, CreateEnrolmentKey,
-    CreateGroup, EnrolmentKey, Group, GroupSummary, MoveComputer, Page, UpdateStatus, is_group_name,
+    CreateGroup, EnrolmentKey, Group, GroupSummary, MoveComputer, Page, ReportRecord, UpdateStatus, is_group_name,
 };
 
 use crate::app::App;
@@ -141,6 +141,18 @@ pub async fn computer<S: Storage>(
     Path(id): Path<String>,
 ) -> Result<Json<ComputerDetail>, ApiFailure> {
     app.storage.computer(&id).await?.map(Json).ok_or_else(|| ApiFailure::not_found(format!("no computer {id}")))
+}
+
+/// `GET /api/v1/computers/{id}/events`: its report events, newest first (kept for the
+/// retention period).
+pub async fn computer_events<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<ReportRecord>>, ApiFailure> {
+    let page = app.storage.computer_events(&id, q.after.clone(), limit(&q)).await?;
+    page.map(Json).ok_or_else(|| ApiFailure::not_found(format!("no computer {id}")))
 }
 
 /// `PUT /api/v1/computers/{id}/group`.

@@ -111,6 +111,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (update_id, revision)
     ) WITHOUT ROWID;
     "#,
+    // 3: a computer's events numbered in the order they arrived (per computer), for its
+    // history.
+    r#"
+    ALTER TABLE events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX events_by_computer ON events (computer_id, seq);
+    "#,
 ];
 
 /// The schema version this build writes.

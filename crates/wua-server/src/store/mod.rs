@@ -17,7 +17,7 @@ use std::path::Path;
 pub use sqlite::{DB_FILE, SqliteStorage};
 use wua_types::api::{
     Approval, ApprovalRule, AuditEntry, Computer, ComputerDetail, CreateApprovalRule, EnrolmentKey, Group,
-    GroupSummary, Page, ReportAck, ReportEvent, UpdateStatus,
+    GroupSummary, Page, ReportAck, ReportEvent, ReportRecord, UpdateStatus,
 };
 
 use crate::ServerError;
@@ -150,6 +150,14 @@ pub trait Storage: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page<Computer>, ServerError>> + Send;
     /// One computer and its updates (reported, and derived from its group's approvals).
     fn computer(&self, id: &str) -> impl Future<Output = Result<Option<ComputerDetail>, ServerError>> + Send;
+    /// A computer's report events, newest first, a page after cursor `after`; `None` when the
+    /// computer does not exist.
+    fn computer_events(
+        &self,
+        id: &str,
+        after: Option<String>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Option<Page<ReportRecord>>, ServerError>> + Send;
     /// Moves a computer to another (existing) group.
     fn move_computer(&self, id: &str, group: &str) -> impl Future<Output = Result<Changed, ServerError>> + Send;
     /// Deletes a computer, its token and its status.

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 use wua_types::api::{
     Approval, ApprovalAction, ApprovalRule, AuditEntry, Computer, ComputerDetail, ComputerUpdate, CreateApprovalRule,
-    EnrolmentKey, Group, GroupSummary, Page, ReportAck, ReportEvent, UpdateState, UpdateStatus,
+    EnrolmentKey, Group, GroupSummary, Page, ReportAck, ReportEvent, ReportRecord, UpdateState, UpdateStatus,
 };
 use wua_types::{HResult, lock_unpoisoned};
 
@@ -413,7 +413,8 @@ impl Storage for SqliteStorage {
                 let body = serde_json::to_string(&e.event).map_err(|e| corrupt(e.to_string()))?;
                 let fresh = c
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO events (computer_id, key, received_at, at, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT OR IGNORE INTO events (computer_id, key, received_at, at, event, seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE computer_id = ?1))",
                     )?
                     .execute(params![id, e.key, now, e.at, body])?;
                 if fresh == 0 {
@@ -567,6 +568,46 @@ impl Storage for SqliteStorage {
             }
             updates.sort_by(|a, b| a.update_id.cmp(&b.update_id));
             Ok(Some(ComputerDetail { computer, updates }))
+        })
+        .await
+    }
+
+    async fn computer_events(
+        &self,
+        id: &str,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Option<Page<ReportRecord>>, ServerError> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            if !c.prepare_cached("SELECT 1 FROM computers WHERE id = ?1")?.exists([&id])? {
+                return Ok(None);
+            }
+            // The cursor is the sequence number of the last item of the previous page.
+            let before = after.as_deref().and_then(|a| a.parse::<i64>().ok()).unwrap_or(i64::MAX);
+            let mut stmt = c.prepare_cached(
+                "SELECT key, at, received_at, event, seq FROM events WHERE computer_id = ?1 AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![id, before, limit], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut items = Vec::new();
+            let mut last = None;
+            for row in rows {
+                let (key, at, received, event, seq) = row?;
+                let event = serde_json::from_str(&event).map_err(|e| corrupt(format!("event {key}: {e}")))?;
+                last = Some(seq.to_string());
+                items.push(ReportRecord { key, at, received_at: rfc3339(received), event });
+            }
+            let next = if items.len() == limit as usize { last } else { None };
+            Ok(Some(Page { items, next }))
         })
         .await
     }

@@ -107,6 +107,18 @@ async fn update_computer_and_group_status() {
     assert!(audit["items"][0]["actor"].as_str().unwrap().starts_with("tests ("), "{audit}");
     assert!(audit["next"].is_string(), "{audit}");
 
+    // Its history: every event it sent, newest first, paged.
+    let events = server.admin("GET", &format!("/api/v1/computers/{a1}/events?limit=2"), None).await;
+    let kinds: Vec<&str> =
+        events["items"].as_array().unwrap().iter().map(|e| e["event"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["reboot", "outcome"], "{events}");
+    let rest = server
+        .admin("GET", &format!("/api/v1/computers/{a1}/events?after={}", events["next"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["items"][0]["event"]["kind"], "scan");
+    assert!(rest["next"].is_null(), "{rest}");
+
     // Deleting a computer takes its counts away.
     server.admin("DELETE", &format!("/api/v1/computers/{b1}"), None).await;
     assert_eq!(counts(&server, 1).await, [1, 0, 1, 1, 0, 0]);
