@@ -1,7 +1,8 @@
 //! TLS with rustls: the certificate chain and key from PEM files, and a listener that hands
 //! out TLS connections. TCP connections are accepted on a task of their own and each handshake
-//! runs on a task of its own, bounded to 10 s, so a client that never finishes one holds up no
-//! other.
+//! runs on a task of its own, bounded to 10 s, so a client that never finishes one (or fails
+//! it) holds up no other. The accepting task ends, closing the socket, when the server drops
+//! the listener.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,14 +53,16 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, peer)) = listener.accept().await else {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    // The server stopped and dropped its listener: close the socket now.
+                    _ = tx.closed() => return,
+                };
+                let Ok((tcp, peer)) = accepted else {
                     // Out of file descriptors or similar: wait rather than spin.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                if tx.is_closed() {
-                    return;
-                }
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {

@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::tls::{TestCa, TlsListener};
+use crate::tls::TestCa;
 
 /// What a rule does to a matching request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,7 +339,7 @@ impl FaultServer {
         let (stop, stopped) = watch::channel(false);
         let faults = Faults::new(stopped.clone());
         let app = with_faults(router, faults.clone());
-        let tls = TlsListener::new(listener, ca, stopped.clone())?;
+        let tls = wua_server::tls::TlsListener::new(listener, ca.server_config()?)?;
         let mut shutdown = stopped;
         tokio::spawn(async move {
             let _ = axum::serve(tls, app)

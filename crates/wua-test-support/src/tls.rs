@@ -3,17 +3,11 @@
 //! [`crate::fault::FaultServer::start_tls`] serves with them; a client trusts the server only
 //! when it is given the CA's PEM ([`TestCa::write_ca_pem`]).
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 /// A certificate authority made at test time and a server certificate it signed.
 #[derive(Debug)]
@@ -67,7 +61,7 @@ impl TestCa {
     }
 
     /// A rustls server configuration presenting the server certificate.
-    fn server_config(&self) -> std::io::Result<Arc<rustls::ServerConfig>> {
+    pub(crate) fn server_config(&self) -> std::io::Result<Arc<rustls::ServerConfig>> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone()));
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -75,56 +69,5 @@ impl TestCa {
             .and_then(|b| b.with_no_client_auth().with_single_cert(vec![self.server_cert.clone()], key))
             .map_err(std::io::Error::other)?;
         Ok(Arc::new(config))
-    }
-}
-
-/// A listener that hands out TLS connections: TCP connections are accepted on a task of their
-/// own and their handshakes run on tasks of their own (bounded to 10 s), so a client that never
-/// finishes one, or fails it (an untrusted certificate), holds up no other.
-#[derive(Debug)]
-pub(crate) struct TlsListener {
-    addr: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-}
-
-impl TlsListener {
-    /// Serves TLS with `ca`'s server certificate on `listener` until `stop` turns true.
-    pub(crate) fn new(listener: TcpListener, ca: &TestCa, mut stop: watch::Receiver<bool>) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
-        let acceptor = TlsAcceptor::from(ca.server_config()?);
-        let (tx, ready) = mpsc::channel(16);
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    _ = stop.wait_for(|stopped| *stopped) => return,
-                };
-                let Ok((tcp, peer)) = accepted else { continue };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                        let _ = tx.send((tls, peer)).await;
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { addr, ready })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(connection) => connection,
-            // The accepting task ended (the server is stopping): no more connections.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.addr)
     }
 }

@@ -224,7 +224,9 @@ pub struct GroupSummary {
     pub approvals: Vec<Approval>,
 }
 
-/// One approval of a group.
+/// One approval of a group, as the API takes and shows it. The signed target
+/// (`wua_trust::approvals::Approval`) has the same fields but accepts unknown ones, so that
+/// agents read approvals a newer server signs; the API refuses them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {

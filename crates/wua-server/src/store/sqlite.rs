@@ -140,6 +140,19 @@ impl SqliteStorage {
     }
 }
 
+impl SqliteStorage {
+    /// Revokes the unrevoked row `id` of `table` (tokens, enrolment keys).
+    async fn revoke(&self, table: &'static str, id: &str) -> Result<Changed, ServerError> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let sql = format!("UPDATE {table} SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL");
+            let n = c.execute(&sql, params![id, now_s()])?;
+            Ok(if n == 1 { Changed::Done } else { Changed::NotFound })
+        })
+        .await
+    }
+}
+
 /// The writer thread: group commits until every sender is gone.
 fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>, path: PathBuf) {
     while let Some(first) = rx.blocking_recv() {
@@ -297,15 +310,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn revoke_admin_token(&self, id: &str) -> Result<Changed, ServerError> {
-        let id = id.to_owned();
-        self.write(move |c| {
-            let n = c.execute(
-                "UPDATE admin_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, now_s()],
-            )?;
-            Ok(if n == 1 { Changed::Done } else { Changed::NotFound })
-        })
-        .await
+        self.revoke("admin_tokens", id).await
     }
 
     async fn enrolment_key(&self, id: &str) -> Result<Option<EnrolmentKeyRow>, ServerError> {
@@ -354,15 +359,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn revoke_enrolment_key(&self, id: &str) -> Result<Changed, ServerError> {
-        let id = id.to_owned();
-        self.write(move |c| {
-            let n = c.execute(
-                "UPDATE enrolment_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, now_s()],
-            )?;
-            Ok(if n == 1 { Changed::Done } else { Changed::NotFound })
-        })
-        .await
+        self.revoke("enrolment_keys", id).await
     }
 
     async fn register(&self, r: Registration) -> Result<(String, String), ServerError> {
