@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -59,6 +59,8 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
         .merge(reports)
         .route("/healthz", get(ops::healthz::<S>))
         .route("/metrics", get(ops::metrics::<S>))
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(app.clone());
     let timeout = Duration::from_secs(app.config.limits.request_timeout_seconds);
@@ -71,6 +73,15 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
 
 async fn not_found() -> ApiFailure {
     ApiFailure::not_found("no such route")
+}
+
+/// 405 in the API's shape (axum keeps the `Allow` header).
+async fn method_not_allowed(method: Method) -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        HResult::WUA_E_SERVER_BAD_REQUEST,
+        format!("this route does not take {method}"),
+    )
 }
 
 /// Answers 408 when a request takes longer than the configured time-out.

@@ -1,6 +1,7 @@
 //! Request extractors that answer in the API's error shape: [`ApiJson`] (a body parsed into a
-//! type, 400 for bad JSON, 413 past the route's limit, 415 without a JSON content type), and
-//! the bearer-token guards [`AdminAuth`] and [`AgentAuth`].
+//! type, 400 for bad JSON, 413 past the route's limit, 415 without a JSON content type),
+//! [`ApiQuery`] and [`ApiPath`] (400), and the bearer-token guards [`AdminAuth`] and
+//! [`AgentAuth`].
 
 use std::sync::Arc;
 
@@ -54,6 +55,22 @@ impl<T: DeserializeOwned, St: Send + Sync> FromRequestParts<St> for ApiQuery<T> 
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(rejection) => Err(ApiFailure::bad_request(format!("malformed query: {}", rejection.body_text()))),
+        }
+    }
+}
+
+/// A path parameter parsed into `T` (400 in the API's shape when it does not parse, e.g. a
+/// percent-escape that is not UTF-8).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for ApiPath<T> {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(rejection) => Err(ApiFailure::bad_request(format!("malformed path: {}", rejection.body_text()))),
         }
     }
 }

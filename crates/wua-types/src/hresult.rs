@@ -230,7 +230,7 @@ hresults! {
     // wua's own block, server API (0xA0245xxx).
     WUA_E_SERVER_UNAUTHORIZED = 0xA024_5001, "the request carries no token, or one the server does not know (HTTP 401)";
     WUA_E_SERVER_FORBIDDEN = 0xA024_5002, "the token is valid but may not call this route or act for this computer (HTTP 403)";
-    WUA_E_SERVER_BAD_REQUEST = 0xA024_5003, "the request is malformed: bad JSON, a missing or invalid field (HTTP 400)";
+    WUA_E_SERVER_BAD_REQUEST = 0xA024_5003, "the request is malformed: bad JSON, a missing or invalid field (HTTP 400), or a method the route does not take (HTTP 405)";
     WUA_E_SERVER_NOT_FOUND = 0xA024_5004, "no such computer, group, key, token or update (HTTP 404)";
     WUA_E_SERVER_TOO_LARGE = 0xA024_5005, "the request body is larger than the route allows (HTTP 413)";
     WUA_E_SERVER_CONFLICT = 0xA024_5006, "the request conflicts with the server's state, e.g. the group exists or is not empty (HTTP 409)";

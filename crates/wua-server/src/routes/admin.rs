@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use wua_types::api::{
@@ -15,7 +15,7 @@ use wua_types::api::{
 
 use crate::app::App;
 use crate::error::ApiFailure;
-use crate::extract::{AdminAuth, ApiJson, ApiQuery};
+use crate::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery};
 use crate::store::{Changed, EnrolmentKeyRow, Storage};
 use crate::token::{self, TokenKind};
 
@@ -68,7 +68,7 @@ pub async fn create_group<S: Storage>(
 pub async fn group<S: Storage>(
     State(app): State<Arc<App<S>>>,
     _: AdminAuth,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<GroupSummary>, ApiFailure> {
     app.storage.group_summary(&name).await?.map(Json).ok_or_else(|| ApiFailure::not_found(format!("no group {name}")))
 }
@@ -77,7 +77,7 @@ pub async fn group<S: Storage>(
 pub async fn delete_group<S: Storage>(
     State(app): State<Arc<App<S>>>,
     auth: AdminAuth,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiFailure> {
     match app.storage.delete_group(&name).await? {
         Changed::Done => {}
@@ -94,7 +94,7 @@ pub async fn delete_group<S: Storage>(
 pub async fn change_approvals<S: Storage>(
     State(app): State<Arc<App<S>>>,
     auth: AdminAuth,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(changes): ApiJson<ApprovalChanges>,
 ) -> Result<Json<GroupSummary>, ApiFailure> {
     group_name(&name)?;
@@ -138,7 +138,7 @@ pub async fn computers<S: Storage>(
 pub async fn computer<S: Storage>(
     State(app): State<Arc<App<S>>>,
     _: AdminAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ComputerDetail>, ApiFailure> {
     app.storage.computer(&id).await?.map(Json).ok_or_else(|| ApiFailure::not_found(format!("no computer {id}")))
 }
@@ -148,7 +148,7 @@ pub async fn computer<S: Storage>(
 pub async fn computer_events<S: Storage>(
     State(app): State<Arc<App<S>>>,
     _: AdminAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<ReportRecord>>, ApiFailure> {
     let page = app.storage.computer_events(&id, q.after.clone(), limit(&q)).await?;
@@ -159,7 +159,7 @@ pub async fn computer_events<S: Storage>(
 pub async fn move_computer<S: Storage>(
     State(app): State<Arc<App<S>>>,
     auth: AdminAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<MoveComputer>,
 ) -> Result<StatusCode, ApiFailure> {
     group_name(&req.group)?;
@@ -176,7 +176,7 @@ pub async fn move_computer<S: Storage>(
 pub async fn delete_computer<S: Storage>(
     State(app): State<Arc<App<S>>>,
     auth: AdminAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiFailure> {
     match app.storage.delete_computer(&id).await? {
         Changed::Done => {}
@@ -237,7 +237,7 @@ pub async fn create_enrolment_key<S: Storage>(
 pub async fn revoke_enrolment_key<S: Storage>(
     State(app): State<Arc<App<S>>>,
     auth: AdminAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiFailure> {
     match app.storage.revoke_enrolment_key(&id).await? {
         Changed::Done => {}
@@ -251,7 +251,7 @@ pub async fn revoke_enrolment_key<S: Storage>(
 pub async fn update_status<S: Storage>(
     State(app): State<Arc<App<S>>>,
     _: AdminAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UpdateStatus>, ApiFailure> {
     if !app.repository.published()?.ids.contains(&id) {
         return Err(ApiFailure::not_found(format!("update {id} is not published")));
@@ -315,7 +315,7 @@ pub async fn create_rule<S: Storage>(
 pub async fn delete_rule<S: Storage>(
     State(app): State<Arc<App<S>>>,
     auth: AdminAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiFailure> {
     let n: i64 = id.parse().map_err(|_| ApiFailure::not_found(format!("no rule {id}")))?;
     if app.storage.delete_rule(n).await? != Changed::Done {

@@ -1,6 +1,7 @@
 //! Every route refuses what it must, in the API's error shape (D-2): no token or an unknown
-//! one (401), the wrong kind of token (403), malformed JSON (400), oversized bodies (413),
-//! unknown ids (404); tokens are revoked at once; the repository cannot be escaped.
+//! one (401), the wrong kind of token (403), malformed JSON or paths (400), a method the route
+//! does not take (405), oversized bodies (413), unknown ids (404); tokens are revoked at once;
+//! the repository cannot be escaped.
 
 use serde_json::json;
 
@@ -101,6 +102,27 @@ async fn malformed_and_oversized_requests_are_refused() {
     assert_eq!(response.status().as_u16(), 415);
     assert_error(&server.call("GET", "/api/v1/computers?limit=x", admin, None).await, 400, "WUA_E_SERVER_BAD_REQUEST");
     assert_error(&server.call("GET", "/api/v1/nothing", admin, None).await, 404, "WUA_E_SERVER_NOT_FOUND");
+    // A method the route does not take, and a path parameter that is not UTF-8: the same shape.
+    let response = server
+        .client
+        .patch(server.url("/api/v1/groups"))
+        .header("authorization", format!("Bearer {}", server.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "GET,HEAD,POST");
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_error(&(405, body), 405, "WUA_E_SERVER_BAD_REQUEST");
+    assert_error(
+        &server.call("PUT", "/api/v1/agent/reports", Some(&computer), None).await,
+        405,
+        "WUA_E_SERVER_BAD_REQUEST",
+    );
+    for method in ["GET", "DELETE"] {
+        let got = server.call(method, "/api/v1/groups/%FF", admin, None).await;
+        assert_error(&got, 400, "WUA_E_SERVER_BAD_REQUEST");
+    }
 }
 
 #[tokio::test]
