@@ -1,6 +1,6 @@
 //! The `wua server` API's request, response and report types (`/api/v1/...`), shared by the
 //! agent and the server so both sides parse the same shapes. `docs/api.md` and
-//! `docs/openapi.yaml` describe the routes; tests round-trip the OpenAPI examples through these
+//! `docs/openapi.json` describe the routes; tests round-trip the OpenAPI examples through these
 //! types.
 //!
 //! Every type refuses unknown fields: a request is parsed into these types, never into a

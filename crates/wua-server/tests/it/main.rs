@@ -2,6 +2,7 @@
 //! real SQLite file, spoken to over HTTP.
 
 mod api_errors;
+mod openapi;
 mod reports;
 mod rules;
 mod status;
