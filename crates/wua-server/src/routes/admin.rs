@@ -151,6 +151,9 @@ pub async fn computer_events<S: Storage>(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<ReportRecord>>, ApiFailure> {
+    if q.after.as_deref().is_some_and(|a| a.parse::<u64>().is_err()) {
+        return Err(ApiFailure::bad_request("after: use the `next` of the previous page (a number)"));
+    }
     let page = app.storage.computer_events(&id, q.after.clone(), limit(&q)).await?;
     page.map(Json).ok_or_else(|| ApiFailure::not_found(format!("no computer {id}")))
 }

@@ -118,6 +118,8 @@ async fn update_computer_and_group_status() {
     assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
     assert_eq!(rest["items"][0]["event"]["kind"], "scan");
     assert!(rest["next"].is_null(), "{rest}");
+    let bad = server.call("GET", &format!("/api/v1/computers/{a1}/events?after=x"), Some(&server.admin), None).await;
+    crate::support::assert_error(&bad, 400, "WUA_E_SERVER_BAD_REQUEST");
 
     // Deleting a computer takes its counts away.
     server.admin("DELETE", &format!("/api/v1/computers/{b1}"), None).await;
