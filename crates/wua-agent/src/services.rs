@@ -259,7 +259,7 @@ impl UpdateSession {
         };
         let refreshed = crate::runtime::block_on(async {
             match service.kind {
-                ServiceKind::Repository => {
+                ServiceKind::Repository | ServiceKind::ManagedServer => {
                     let source = Source::parse(&service.source)?;
                     verify::refresh_with(&service.trusted_root, &dir, &source, &options).await
                 }

@@ -198,6 +198,8 @@ pub(crate) struct HistoryEntry {
     pub warnings: Vec<String>,
     /// A log file in the state directory (command output), or null.
     pub log_path: Option<String>,
+    /// The update asked for a reboot to complete.
+    pub reboot_required: bool,
 }
 
 impl From<&UpdateHistoryEntry> for HistoryEntry {
@@ -221,6 +223,7 @@ impl From<&UpdateHistoryEntry> for HistoryEntry {
             message,
             warnings,
             log_path,
+            reboot_required,
         } = e;
         HistoryEntry {
             operation: *operation,
@@ -240,6 +243,7 @@ impl From<&UpdateHistoryEntry> for HistoryEntry {
             message: message.clone(),
             warnings: warnings.clone(),
             log_path: log_path.clone(),
+            reboot_required: *reboot_required,
         }
     }
 }

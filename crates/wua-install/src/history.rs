@@ -29,5 +29,6 @@ pub fn history_entry(
         message: result.message.clone(),
         warnings: result.warnings.clone(),
         log_path: None,
+        reboot_required: result.reboot_required,
     }
 }

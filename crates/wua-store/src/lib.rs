@@ -6,8 +6,15 @@
 //! file ownership, history, hidden flags, EULA acceptance and pending reboots of one
 //! operation commit together or not at all (decisions D-17). A commit is durable when it
 //! returns (WAL + `synchronous = FULL`).
+//!
+//! For a managed server (`wua server`) it also keeps the registration ([`ManagedServerRecord`];
+//! never the token), the signed approvals of the computer's group in the service's index
+//! ([`IndexApproval`]), and the outbox of reports (`outbox`), which every history entry feeds in
+//! its own transaction.
 
+mod managed;
 mod migrations;
+mod outbox;
 mod services;
 mod tx;
 
@@ -17,7 +24,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use wua_types::{HResult, WuError};
 
-pub use services::{PackEntries, ServiceKind, ServiceRecord};
+pub use managed::ManagedServerRecord;
+pub use services::{IndexApproval, PackEntries, ServiceKind, ServiceRecord};
 pub use tx::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, RootBinding, Tx};
 
 /// The schema version this build writes (datastores are migrated up to it).

@@ -120,6 +120,38 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE journal ADD COLUMN server_selection INTEGER;
     ALTER TABLE journal ADD COLUMN service_id TEXT;
     "#,
+    // 4: managed-server services (the computer's id, group and check-in state beside the
+    // service; its token is a file, never a row), the signed approvals of the computer's group
+    // in the service's index (D-27), and the outbox of reports to the server, written in the
+    // transaction of what they report (D-17).
+    r#"
+    CREATE TABLE managed_servers (
+        service_id               TEXT PRIMARY KEY,
+        server_url               TEXT NOT NULL,
+        computer_id              TEXT NOT NULL,
+        group_name               TEXT NOT NULL,
+        checkin_interval_seconds INTEGER NOT NULL,
+        last_checkin             TEXT,
+        reported_reboot          INTEGER,
+        registered_at            TEXT NOT NULL
+    );
+    CREATE TABLE index_approvals (
+        service_id TEXT NOT NULL,
+        group_name TEXT NOT NULL,
+        update_id  TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        deadline   TEXT,
+        PRIMARY KEY (service_id, update_id)
+    );
+    CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        key        TEXT NOT NULL UNIQUE,
+        at         TEXT NOT NULL,
+        event      TEXT NOT NULL
+    );
+    CREATE INDEX outbox_by_service ON outbox (service_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,12 +4,14 @@
 //! what the verified packs of its catalog say, pack by pack (a pack is replaced whole when its
 //! hash changes, removed when it is no longer listed), and the snapshot version it reflects;
 //! it is kept apart from `update_documents`, which holds only what this machine imported or
-//! installed.
+//! installed. A managed-server service's index also holds the signed approvals of the
+//! computer's group (D-27), replaced whole at each refresh.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{OptionalExtension, params};
 use wua_types::UpdateDocument;
+use wua_types::api::ApprovalAction;
 
 use crate::tx::Tx;
 use crate::{StoreError, now_rfc3339};
@@ -21,13 +23,18 @@ pub enum ServiceKind {
     Repository,
     /// An offline export file (`AddScanPackageService`).
     ScanPackage,
+    /// A managed update server (`wua server`): its signed repository at `{server}/repo`, read
+    /// as a [`ServiceKind::Repository`] is, plus registration, check-in, approvals for the
+    /// computer's group and reports ([`crate::ManagedServerRecord`]).
+    ManagedServer,
 }
 
 impl ServiceKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ServiceKind::Repository => "repository",
             ServiceKind::ScanPackage => "scan_package",
+            ServiceKind::ManagedServer => "managed_server",
         }
     }
 
@@ -35,6 +42,7 @@ impl ServiceKind {
         match text {
             "repository" => Some(ServiceKind::Repository),
             "scan_package" => Some(ServiceKind::ScanPackage),
+            "managed_server" => Some(ServiceKind::ManagedServer),
             _ => None,
         }
     }
@@ -100,9 +108,15 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes a service and its index; true when it was recorded.
+    /// Removes a service, its index and, for a managed server, its registration and the
+    /// reports not yet sent; true when it was recorded.
     pub fn remove_service(&self, service_id: &str) -> Result<bool, StoreError> {
         self.clear_index(service_id)?;
+        for table in ["managed_servers", "outbox"] {
+            self.tx
+                .execute(&format!("DELETE FROM {table} WHERE service_id = ?1"), params![service_id])
+                .map_err(|e| self.err(e))?;
+        }
         let n = self
             .tx
             .execute("DELETE FROM services WHERE service_id = ?1", params![service_id])
@@ -240,7 +254,9 @@ impl Tx<'_> {
 
     /// Empties the service's index.
     pub fn clear_index(&self, service_id: &str) -> Result<(), StoreError> {
-        for table in ["service_index", "index_packs", "index_documents", "index_declines", "index_warnings"] {
+        for table in
+            ["service_index", "index_packs", "index_documents", "index_declines", "index_warnings", "index_approvals"]
+        {
             self.tx
                 .execute(&format!("DELETE FROM {table} WHERE service_id = ?1"), params![service_id])
                 .map_err(|e| self.err(e))?;
@@ -310,5 +326,87 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))?;
         json.map(|j| serde_json::from_str(&j).map_err(|e| self.corrupt(format!("indexed document {update_id}: {e}"))))
             .transpose()
+    }
+
+    /// Replaces the approvals the service's index holds with `approvals`, those of `group`
+    /// (D-27): what the approvals role signed for the computer's group at this refresh.
+    pub fn put_index_approvals(
+        &self,
+        service_id: &str,
+        group: &str,
+        approvals: &[IndexApproval],
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM index_approvals WHERE service_id = ?1", params![service_id])
+            .map_err(|e| self.err(e))?;
+        let mut insert = self
+            .tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO index_approvals (service_id, group_name, update_id, action, deadline)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(|e| self.err(e))?;
+        for a in approvals {
+            insert
+                .execute(params![service_id, group, a.update_id, action_str(a.action), a.deadline])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// The approvals of `group` in the service's index, by update id. Approvals indexed for
+    /// another group (the computer moved since the last refresh) are none of this group's.
+    pub fn index_approvals(
+        &self,
+        service_id: &str,
+        group: &str,
+    ) -> Result<BTreeMap<String, IndexApproval>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare(
+                "SELECT update_id, action, deadline FROM index_approvals WHERE service_id = ?1 AND group_name = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![service_id, group], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (update_id, action, deadline) = row.map_err(|e| self.err(e))?;
+            let action = parse_action(&action)
+                .ok_or_else(|| self.corrupt(format!("approval of {update_id}: action {action:?}")))?;
+            out.insert(update_id.clone(), IndexApproval { update_id, action, deadline });
+        }
+        Ok(out)
+    }
+}
+
+/// One approval of the computer's group, as the index keeps it (D-27).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexApproval {
+    /// The update.
+    pub update_id: String,
+    /// What the group's computers are asked to do with it.
+    pub action: ApprovalAction,
+    /// An RFC 3339 deadline; it wins over the document's.
+    pub deadline: Option<String>,
+}
+
+fn action_str(action: ApprovalAction) -> &'static str {
+    match action {
+        ApprovalAction::Install => "install",
+        ApprovalAction::Uninstall => "uninstall",
+        ApprovalAction::Optional => "optional",
+    }
+}
+
+fn parse_action(text: &str) -> Option<ApprovalAction> {
+    match text {
+        "install" => Some(ApprovalAction::Install),
+        "uninstall" => Some(ApprovalAction::Uninstall),
+        "optional" => Some(ApprovalAction::Optional),
+        _ => None,
     }
 }

@@ -495,7 +495,9 @@ impl<'a> Tx<'a> {
 
     // --- history ----------------------------------------------------------------------------
 
-    /// Appends a history entry.
+    /// Appends a history entry and, in the same transaction, queues its `outcome` report for
+    /// every managed-server service (D-17: the outcome and its report commit together). Every
+    /// writer of history goes through here.
     pub fn append_history(&self, entry: &UpdateHistoryEntry) -> Result<(), StoreError> {
         let json = serde_json::to_string(entry).map_err(|e| self.corrupt(e.to_string()))?;
         let mut stmt = self
@@ -503,7 +505,7 @@ impl<'a> Tx<'a> {
             .prepare_cached("INSERT INTO history (update_id, date, entry) VALUES (?1, ?2, ?3)")
             .map_err(|e| self.err(e))?;
         stmt.execute(params![entry.update_identity.update_id, entry.date, json]).map_err(|e| self.err(e))?;
-        Ok(())
+        self.enqueue_outcome(entry)
     }
 
     /// `count` entries starting at `start`, newest first (D-35).

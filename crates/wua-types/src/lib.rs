@@ -86,4 +86,17 @@ mod collection_tests {
         assert_eq!(m.set_is_hidden(true).unwrap_err().hresult, HResult::WU_E_DS_DECLINENOTALLOWED);
         assert!(m.set_is_hidden(false).is_ok());
     }
+
+    /// D-27: an approval's deadline wins over the document's, and counts for D-36; the
+    /// document itself is left as published.
+    #[test]
+    fn d27_an_approval_deadline_overrides_the_document() {
+        let u = update("a");
+        assert_eq!(u.deadline(), None);
+        let d = u.with_deadline("2030-01-01T00:00:00Z");
+        assert_eq!(d.deadline(), Some("2030-01-01T00:00:00Z"));
+        assert_eq!(d.document().deadline, None);
+        assert_eq!(d.set_is_hidden(true).unwrap_err().hresult, HResult::WU_E_DS_DECLINENOTALLOWED);
+        assert_eq!(u.deadline(), None, "the original handle keeps its own");
+    }
 }

@@ -133,7 +133,8 @@ pub struct Origin<'a> {
     pub service_id: &'a str,
 }
 
-/// `IUpdateHistoryEntry`, with wua's additions (`recovered`, `warnings`, `log_path`).
+/// `IUpdateHistoryEntry`, with wua's additions (`recovered`, `warnings`, `log_path`,
+/// `reboot_required`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateHistoryEntry {
     /// `Operation`.
@@ -170,6 +171,10 @@ pub struct UpdateHistoryEntry {
     pub warnings: Vec<String>,
     /// A log file in the state directory (command output), if any.
     pub log_path: Option<String>,
+    /// The update asked for a reboot to complete (its result's `RebootRequired`); what a
+    /// managed server is told with the outcome. False in entries written before it was kept.
+    #[serde(default)]
+    pub reboot_required: bool,
 }
 
 /// `IUpdateDownloadResult`: the outcome of one update's download, plus wua's context text.

@@ -51,6 +51,9 @@ struct UpdateInner {
     /// The service a search found it in (its content is downloaded from there), with the
     /// server selection the search used.
     origin: Option<(ServerSelection, String)>,
+    /// `Deadline`: the document's, or the one an approval set (D-27). Kept apart from the
+    /// document, which is recorded as published and never changes.
+    deadline: Option<String>,
 }
 
 impl std::fmt::Debug for Update {
@@ -69,7 +72,8 @@ impl Update {
         if document.eula.is_none() {
             flags.eula_accepted = true;
         }
-        Update { inner: Arc::new(UpdateInner { document, flags: Mutex::new(flags), sink, origin: None }) }
+        let deadline = document.deadline.clone();
+        Update { inner: Arc::new(UpdateInner { document, flags: Mutex::new(flags), sink, origin: None, deadline }) }
     }
 
     /// An update a search with `server_selection` found in the service `service_id`.
@@ -86,8 +90,27 @@ impl Update {
             flags: Mutex::new(update.flags()),
             sink: update.inner.sink.clone(),
             origin: Some((server_selection, service_id)),
+            deadline: update.inner.deadline.clone(),
         };
         Update { inner: Arc::new(inner) }
+    }
+
+    /// The same update with `deadline` (RFC 3339) in place of the document's: an approval's
+    /// deadline wins over the document's (D-27). Flags are copied; the new handle is separate.
+    pub fn with_deadline(&self, deadline: impl Into<String>) -> Self {
+        let inner = UpdateInner {
+            document: self.inner.document.clone(),
+            flags: Mutex::new(self.flags()),
+            sink: self.inner.sink.clone(),
+            origin: self.inner.origin.clone(),
+            deadline: Some(deadline.into()),
+        };
+        Update { inner: Arc::new(inner) }
+    }
+
+    /// `Deadline`, RFC 3339: an approval's (D-27), else the document's; `None` without one.
+    pub fn deadline(&self) -> Option<&str> {
+        self.inner.deadline.as_deref()
     }
 
     /// The service a search found this update in; `None` for a standalone package.
@@ -213,7 +236,7 @@ impl Update {
     /// `WU_E_DS_DECLINENOTALLOWED` (D-36).
     pub fn set_is_hidden(&self, hidden: bool) -> Result<(), WuError> {
         let doc = &self.inner.document;
-        if hidden && (doc.is_mandatory || doc.deadline.is_some()) {
+        if hidden && (doc.is_mandatory || self.deadline().is_some()) {
             return Err(WuError::new(
                 HResult::WU_E_DS_DECLINENOTALLOWED,
                 format!("update {} is mandatory or has a deadline and cannot be hidden", doc.update_id),

@@ -1,5 +1,7 @@
 //! wua-store: migrations, durability settings, typed access.
 
+mod managed;
+
 use wua_store::{JournalPhase, JournalRecord, PendingReboot, Store};
 use wua_types::{HResult, UpdateOperation};
 
