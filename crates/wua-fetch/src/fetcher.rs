@@ -54,6 +54,16 @@ impl Fetcher {
         Ok(Fetcher { inner: Arc::new(Inner { client, limits, deadline }) })
     }
 
+    /// The client, for requests of other shapes (`crate::api`).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.inner.client
+    }
+
+    /// A fresh bound for one body fetched from `url`.
+    pub(crate) fn guard(&self, url: &Url) -> Guard {
+        Guard::new(url, &self.inner.limits, self.inner.deadline)
+    }
+
     /// The limits this fetcher enforces.
     pub fn limits(&self) -> &FetchLimits {
         &self.inner.limits
@@ -271,12 +281,12 @@ impl Retries {
 
 /// The deadline and the minimum rate of one body.
 #[derive(Debug)]
-struct Guard {
+pub(crate) struct Guard {
     url: Url,
-    deadline: Instant,
+    pub(crate) deadline: Instant,
     window: std::time::Duration,
     want: u64,
-    window_end: Instant,
+    pub(crate) window_end: Instant,
     window_bytes: u64,
 }
 
@@ -293,17 +303,17 @@ impl Guard {
         }
     }
 
-    fn restart_window(&mut self, now: Instant) {
+    pub(crate) fn restart_window(&mut self, now: Instant) {
         self.window_end = now + self.window;
         self.window_bytes = 0;
     }
 
     /// The deadline's error once it has passed.
-    fn expired(&self, now: Instant) -> Option<FetchError> {
+    pub(crate) fn expired(&self, now: Instant) -> Option<FetchError> {
         (now >= self.deadline).then(|| FetchError::TimedOut { url: self.url.clone(), what: "the total deadline" })
     }
 
-    fn too_slow(&self) -> FetchError {
+    pub(crate) fn too_slow(&self) -> FetchError {
         FetchError::TooSlow { url: self.url.clone(), got: self.window_bytes, want: self.want, window: self.window }
     }
 
@@ -354,7 +364,7 @@ impl std::fmt::Debug for FetchStream {
 }
 
 impl FetchStream {
-    fn new(
+    pub(crate) fn new(
         guard: Guard,
         max_len: u64,
         declared_len: Option<u64>,

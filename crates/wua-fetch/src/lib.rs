@@ -21,6 +21,10 @@
 //!   mismatch removes the partial file ([`FetchError::ContentMismatch`], [`Mismatch`]). The file
 //!   is not synced and not renamed: the caller moves it into its cache. [`Downloaded`] says
 //!   what it took (bytes reused and received, retries, restarts).
+//! - [`Fetcher::send`]: a JSON request to an API ([`ApiRequest`]: a method, an optional bearer
+//!   token, an optional body) and its answer ([`ApiAnswer`]: status and body, read under the
+//!   same bounds); retried like `get`, and the last answer returned whatever its status, so
+//!   the caller reads the server's error.
 //! - [`FetchError`]: each variant names its URL; [`FetchError::hresult`] gives WUA's code (a
 //!   time-out or a too-slow body is `WININET_E_TIMEOUT`, an HTTP status its
 //!   `WU_E_PT_HTTP_STATUS_*` code, a failed connection or TLS handshake `WU_E_NO_CONNECTION`,
@@ -29,6 +33,7 @@
 //!   a missing file is `FileNotFound` (how TUF learns there is no newer root), and the last
 //!   [`FetchError`] stays readable so the verifier can report its code.
 
+mod api;
 mod backoff;
 mod download;
 mod error;
@@ -36,6 +41,7 @@ mod fetcher;
 mod limits;
 mod transport;
 
+pub use api::{ApiAnswer, ApiMethod, ApiRequest};
 pub use download::Downloaded;
 pub use error::{FetchError, Mismatch};
 pub use fetcher::{FetchStream, Fetcher};

@@ -3,6 +3,7 @@
 //! they took. `download`: resumable, verified downloads (D-31); `tls`: HTTPS with a CA made at
 //! test time.
 
+mod api;
 mod download;
 mod tls;
 
