@@ -11,8 +11,10 @@
 //! - [`InstallationJob`] (`IInstallationJob`): a cloneable handle to a running job: progress
 //!   snapshots, `request_abort`, `clean_up`; its callbacks run on the job's own thread.
 //! - [`UpdateServiceManager`] (`IUpdateServiceManager`): the services searched: signed
-//!   repositories (a URL or a directory, with their trusted root) and offline exports, each with
-//!   its own trusted state under `<state>/services/<id>/` and its own index of the catalog.
+//!   repositories (a URL or a directory, with their trusted root), offline exports and a
+//!   managed server (`wua server`: registration, check-in, the signed approvals of the
+//!   computer's group, the report outbox and its flush), each with its own trusted state under
+//!   `<state>/services/<id>/` and its own index of the catalog.
 //! - [`UpdateSearcher`] (`IUpdateSearcher`): `search` (online refreshes the service's index
 //!   first, D-29; offline searches it with no network), and history (`query_history`,
 //!   `get_total_history_count`, D-35).
@@ -27,12 +29,19 @@ mod cache_clean;
 mod downloader;
 mod installer;
 mod job;
+mod machine_id;
+mod managed;
+mod outbox;
 mod runtime;
 mod search;
 mod searcher;
+mod server_client;
+mod server_error;
+mod server_url;
 mod services;
 mod session;
 mod system;
+mod token;
 mod worker;
 
 pub use cache_clean::CacheCleaned;
@@ -45,6 +54,8 @@ pub use job::{
     JobCompletedCallback, JobKind, JobProgressCallback, ProgressCallback, Search, SearchCompletedCallback,
     SearchCompletedCallbackArgs, SearchJob,
 };
+pub use managed::{ManagedServer, ManagedServerRegistration};
+pub use outbox::{OutboxFlush, REPORT_BATCH_MAX};
 pub use searcher::UpdateSearcher;
 pub use services::{NON_VOLATILE_SERVICE, UpdateService, UpdateServiceManager};
 pub use session::{DEFAULT_STATE_DIR, SessionOptions, UpdateSession};

@@ -1,12 +1,21 @@
 //! What a search returns from a service's index: the updates that apply to this machine or
 //! are installed on it, with their flags read in bulk (one read transaction), left out when
 //! superseded (D-28), matched against the criteria (D-26, D-27).
+//!
+//! Deployment (D-27): a repository, a mirror or an export deploys every update for
+//! installation; a managed server deploys only what the signed approvals of the computer's
+//! group name ([`Deployment::Approved`]): install -> `Installation` (`IsAssigned`), optional ->
+//! `OptionalInstallation` (`BrowseOnly`), uninstall -> `Uninstallation`; anything else has no
+//! deployment, so only a `DeploymentAction=*` search finds it. An approval's deadline wins over
+//! the document's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use wua_catalog::{Applicable, Candidate, Criteria, DeploymentFilter, Machine, Subject, applicability, superseded};
 use wua_install::ContentCache;
+use wua_store::IndexApproval;
+use wua_types::api::ApprovalAction;
 use wua_types::{
     Category, DeploymentAction, HResult, OperationResultCode, SearchResult, ServerSelection, Update, UpdateCollection,
     UpdateDocument, UpdateException, UpdateExceptionContext, UpdateFlags, UpdateStateSink, UpdateType, WuError,
@@ -14,11 +23,42 @@ use wua_types::{
 
 use crate::session::{UpdateSession, eula_hash};
 
+/// How the searched service deploys its updates (D-27).
+#[derive(Debug)]
+pub(crate) enum Deployment {
+    /// Every update for installation: a repository, a mirror, an offline export.
+    Everything,
+    /// Only what the computer's group's signed approvals name, by update id.
+    Approved(BTreeMap<String, IndexApproval>),
+}
+
+impl Deployment {
+    /// The deployment of `update_id`, and the deadline an approval sets.
+    fn of(&self, update_id: &str) -> (Option<DeploymentAction>, Option<&str>) {
+        match self {
+            Deployment::Everything => (Some(DeploymentAction::Installation), None),
+            Deployment::Approved(approvals) => match approvals.get(update_id) {
+                Some(a) => {
+                    let action = match a.action {
+                        ApprovalAction::Install => DeploymentAction::Installation,
+                        ApprovalAction::Optional => DeploymentAction::OptionalInstallation,
+                        ApprovalAction::Uninstall => DeploymentAction::Uninstallation,
+                    };
+                    (Some(action), a.deadline.as_deref())
+                }
+                None => (None, None),
+            },
+        }
+    }
+}
+
 /// What the search sees of one update.
 struct Seen {
     document: Arc<UpdateDocument>,
     flags: UpdateFlags,
     applicable: bool,
+    /// An approval's deadline (D-27).
+    deadline: Option<String>,
 }
 
 impl Subject for Seen {
@@ -60,19 +100,25 @@ impl Subject for Seen {
     }
 }
 
-/// Searches `documents` (the offered revisions of service `service_id`, selected by
-/// `selection`; `skipped` its D-42 warnings) for
-/// `criteria` on the session's machine. Every update of these services is deployed for
-/// installation (D-27: only a managed server applies approvals).
+/// What a search looks through: the offered revisions of service `service_id`, selected by
+/// `selection`, its D-42 warnings, and how it deploys them.
+pub(crate) struct Offered<'a> {
+    pub(crate) selection: ServerSelection,
+    pub(crate) service_id: &'a str,
+    pub(crate) documents: Vec<UpdateDocument>,
+    pub(crate) skipped: Vec<String>,
+    pub(crate) deployment: Deployment,
+}
+
+/// Searches what `offered` holds for `criteria` on the session's machine (D-27: the
+/// deployment is the service's).
 pub(crate) fn evaluate(
     session: &UpdateSession,
-    selection: ServerSelection,
-    service_id: &str,
-    documents: Vec<UpdateDocument>,
-    skipped: Vec<String>,
+    offered: Offered<'_>,
     criteria: &Criteria,
     include_superseded: bool,
 ) -> Result<SearchResult, WuError> {
+    let Offered { selection, service_id, documents, skipped, deployment } = offered;
     let root = session.root();
     let boot = session.inner.boot_id.current();
     let cache = ContentCache::new(session.state_dir());
@@ -95,6 +141,7 @@ pub(crate) fn evaluate(
             None => true,
             Some(text) => eulas.contains(&(id.clone(), eula_hash(text))),
         };
+        let (deployment_action, deadline) = deployment.of(&id);
         let flags = UpdateFlags {
             is_installed,
             is_downloaded: cache.has_all(&document.content),
@@ -102,9 +149,9 @@ pub(crate) fn evaluate(
             eula_accepted,
             reboot_required: reboots.contains(&id),
             is_present: installed.contains_key(&id),
-            deployment_action: Some(DeploymentAction::Installation),
+            deployment_action,
         };
-        seen.push(Seen { document: Arc::new(document), flags, applicable });
+        seen.push(Seen { document: Arc::new(document), flags, applicable, deadline: deadline.map(str::to_owned) });
     }
     drop(tx);
     drop(store);
@@ -118,7 +165,12 @@ pub(crate) fn evaluate(
                 supersedes: &s.document.superseded_update_ids,
                 is_installed: s.flags.is_installed,
                 applicable: s.applicable,
-                deployed: s.flags.deployment_action.is_some(),
+                // D-28: deployed for this computer means offered to install (assigned or
+                // optional); an approval to uninstall supersedes nothing.
+                deployed: matches!(
+                    s.flags.deployment_action,
+                    Some(DeploymentAction::Installation | DeploymentAction::OptionalInstallation)
+                ),
                 hidden: s.flags.is_hidden,
             })
             .collect();
@@ -134,7 +186,11 @@ pub(crate) fn evaluate(
         for c in &s.document.categories {
             categories.entry(c.id.clone()).or_insert_with(|| c.clone());
         }
-        updates.push(Update::from_service(s.document, s.flags, Some(sink.clone()), selection, service_id.to_owned()));
+        let update = Update::from_service(s.document, s.flags, Some(sink.clone()), selection, service_id.to_owned());
+        updates.push(match s.deadline {
+            Some(deadline) => update.with_deadline(deadline),
+            None => update,
+        });
     }
     let warnings: Vec<UpdateException> = skipped
         .into_iter()

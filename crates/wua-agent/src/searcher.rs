@@ -7,7 +7,10 @@ use wua_types::{
     HResult, SearchResult, ServerSelection, UpdateCollection, UpdateHistoryEntry, WuError, lock_unpoisoned,
 };
 
+use wua_store::ServiceKind;
+
 use crate::job::{AsyncState, SearchCompletedCallback, SearchJob};
+use crate::search::{Deployment, Offered};
 use crate::session::UpdateSession;
 
 /// `IUpdateSearcher`. Clones share their settings and their identity (a job of one is a job of
@@ -164,7 +167,7 @@ impl UpdateSearcher {
         if settings.online {
             self.session.refresh_service(&service)?;
         }
-        let (documents, warnings) = {
+        let (documents, skipped, deployment) = {
             let mut store = self.session.store();
             let tx = store.read()?;
             if tx.index_version(&service.service_id)?.is_none() {
@@ -173,17 +176,18 @@ impl UpdateSearcher {
                     format!("service {} ({}) was never synced: search online first", service.name, service.service_id),
                 ));
             }
-            tx.index_offered(&service.service_id)?
+            let (documents, skipped) = tx.index_offered(&service.service_id)?;
+            // D-27: only a managed server applies approvals, those of the computer's group.
+            let deployment = match tx.managed_server(&service.service_id)? {
+                Some(managed) if service.kind == ServiceKind::ManagedServer => {
+                    Deployment::Approved(tx.index_approvals(&service.service_id, &managed.group)?)
+                }
+                _ => Deployment::Everything,
+            };
+            (documents, skipped, deployment)
         };
-        crate::search::evaluate(
-            &self.session,
-            selection,
-            &service.service_id,
-            documents,
-            warnings,
-            &parsed,
-            settings.include_superseded,
-        )
+        let offered = Offered { selection, service_id: &service.service_id, documents, skipped, deployment };
+        crate::search::evaluate(&self.session, offered, &parsed, settings.include_superseded)
     }
 
     /// `QueryHistory(start, count)`: newest first; `start < 0` or `count <= 0` ->

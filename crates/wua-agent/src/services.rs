@@ -2,17 +2,19 @@
 //! service's catalog into its index.
 //!
 //! A service is a signed repository (an `http(s)://` URL or a directory) with the `root.json`
-//! it is trusted by and an optional CA bundle, or an offline export file
-//! (`add_scan_package_service`). Each keeps its trusted TUF state and cache under
+//! it is trusted by and an optional CA bundle, an offline export file
+//! (`add_scan_package_service`), or a managed server (`add_managed_server`, [`crate::managed`]),
+//! whose repository is read as a repository's is. Each keeps its trusted TUF state and cache under
 //! `<state>/services/<id>/`; services added with `NonVolatileService` are recorded in the
 //! datastore, the others last as long as the session. A refresh verifies the service's
 //! repository (`wua_trust::verify`), reads only the packs whose hash the index does not have
 //! yet, and writes them into the service's index in one transaction, with the snapshot
-//! version it reflects.
+//! version it reflects and, for a managed server, the signed approvals of the computer's group
+//! (D-27).
 
 use std::path::{Path, PathBuf};
 
-use wua_store::{PackEntries, ServiceKind, ServiceRecord};
+use wua_store::{IndexApproval, ManagedServerRecord, PackEntries, ServiceKind, ServiceRecord};
 use wua_trust::verify::{self, RefreshOptions, Source};
 use wua_types::{HResult, ServerSelection, WuError, lock_unpoisoned};
 
@@ -29,7 +31,7 @@ pub struct UpdateService {
     pub service_url: String,
     /// `IsScanPackageService`.
     pub is_scan_package_service: bool,
-    /// `IsManaged`: a managed update server (none yet: the server issue adds them).
+    /// `IsManaged`: a managed update server (`wua server`).
     pub is_managed: bool,
     /// `IsDefaultAUService`: the service marked default.
     pub is_default_au_service: bool,
@@ -37,19 +39,27 @@ pub struct UpdateService {
     pub non_volatile: bool,
     /// The CA bundle its HTTPS server is verified with, besides the platform's roots.
     pub ca_bundle: Option<PathBuf>,
+    /// A managed server's id for this computer.
+    pub computer_id: Option<String>,
+    /// A managed server's group for this computer, as last heard.
+    pub group: Option<String>,
 }
 
 impl UpdateService {
-    fn of(record: &ServiceRecord, non_volatile: bool) -> Self {
+    /// The service of `record`; a managed server's `service_url` is the server's URL (its
+    /// repository is `{server_url}/repo`).
+    pub(crate) fn of(record: &ServiceRecord, non_volatile: bool, managed: Option<&ManagedServerRecord>) -> Self {
         UpdateService {
             service_id: record.service_id.clone(),
             name: record.name.clone(),
-            service_url: record.source.clone(),
+            service_url: managed.map_or_else(|| record.source.clone(), |m| m.server_url.clone()),
             is_scan_package_service: record.kind == ServiceKind::ScanPackage,
-            is_managed: false,
+            is_managed: record.kind == ServiceKind::ManagedServer,
             is_default_au_service: record.is_default,
             non_volatile,
             ca_bundle: record.ca_bundle.as_ref().map(PathBuf::from),
+            computer_id: managed.map(|m| m.computer_id.clone()),
+            group: managed.map(|m| m.group.clone()),
         }
     }
 }
@@ -60,7 +70,7 @@ pub const NON_VOLATILE_SERVICE: i32 = wua_types::UpdateServiceOption::NonVolatil
 /// `IUpdateServiceManager`.
 #[derive(Clone, Debug)]
 pub struct UpdateServiceManager {
-    session: UpdateSession,
+    pub(crate) session: UpdateSession,
 }
 
 impl UpdateServiceManager {
@@ -70,9 +80,15 @@ impl UpdateServiceManager {
 
     /// `Services`: the recorded services, then this session's, in the order they were added.
     pub fn services(&self) -> Result<Vec<UpdateService>, WuError> {
-        let mut out: Vec<UpdateService> =
-            self.session.store().read()?.services()?.iter().map(|r| UpdateService::of(r, true)).collect();
-        out.extend(lock_unpoisoned(&self.session.inner.services).iter().map(|r| UpdateService::of(r, false)));
+        let mut out: Vec<UpdateService> = {
+            let mut store = self.session.store();
+            let tx = store.read()?;
+            let managed = tx.managed_servers()?;
+            let of =
+                |r: &ServiceRecord| UpdateService::of(r, true, managed.iter().find(|m| m.service_id == r.service_id));
+            tx.services()?.iter().map(of).collect()
+        };
+        out.extend(lock_unpoisoned(&self.session.inner.services).iter().map(|r| UpdateService::of(r, false, None)));
         Ok(out)
     }
 
@@ -145,7 +161,7 @@ impl UpdateServiceManager {
         } else {
             lock_unpoisoned(&self.session.inner.services).push(record.clone());
         }
-        Ok(UpdateService::of(&record, non_volatile))
+        Ok(UpdateService::of(&record, non_volatile, None))
     }
 
     /// `RemoveService`: the service, its index, its trusted state and cache. An unknown id ->
@@ -176,12 +192,12 @@ impl UpdateServiceManager {
 
     /// Clears a service's trusted state, cache and index (what `WUA_E_TRUST_IDENTITY` asks for
     /// after a repository was re-created): the next refresh trusts the root the service was
-    /// added with again, as on first use.
+    /// added with again, as on first use. A managed server keeps its registration and token.
     pub fn reset_service(&self, service_id: &str) -> Result<(), WuError> {
         self.session.service(service_id)?.ok_or_else(|| unknown(service_id))?;
         self.session.require_writable("reset a service")?;
         self.session.store().transact(|tx| tx.clear_index(service_id))?;
-        remove_state(&self.session.service_dir(service_id))
+        remove_state_but_token(&self.session.service_dir(service_id))
     }
 }
 
@@ -205,8 +221,10 @@ impl UpdateSession {
     }
 
     /// The service a search or download uses (reference, service manager): `Default` -> the
-    /// service marked default, else the only one; `WindowsUpdate` -> the same among services
-    /// that are not managed; `ManagedServer` -> none yet; `Others` -> `service_id`.
+    /// managed server when the agent is registered with one (as WUA under a WSUS policy), else
+    /// the service marked default, else the only one; `WindowsUpdate` -> the service marked
+    /// default, else the only one, among services that are not managed; `ManagedServer` -> the
+    /// managed server; `Others` -> `service_id`.
     pub(crate) fn select_service(
         &self,
         selection: ServerSelection,
@@ -214,6 +232,7 @@ impl UpdateSession {
     ) -> Result<(ServiceRecord, ServerSelection), WuError> {
         let mut all = self.store().read()?.services()?;
         all.extend(lock_unpoisoned(&self.inner.services).iter().cloned());
+        let managed = all.iter().find(|s| s.kind == ServiceKind::ManagedServer).cloned();
         let pick = |all: Vec<ServiceRecord>| -> Option<ServiceRecord> {
             if let Some(d) = all.iter().find(|s| s.is_default) {
                 return Some(d.clone());
@@ -227,11 +246,16 @@ impl UpdateSession {
             )
         };
         match selection {
-            ServerSelection::Default | ServerSelection::WindowsUpdate => {
-                pick(all).map(|s| (s, selection)).ok_or_else(|| none(&format!("server selection {selection}")))
+            ServerSelection::Default => managed
+                .or_else(|| pick(all))
+                .map(|s| (s, selection))
+                .ok_or_else(|| none(&format!("server selection {selection}"))),
+            ServerSelection::WindowsUpdate => {
+                let unmanaged = all.into_iter().filter(|s| s.kind != ServiceKind::ManagedServer).collect();
+                pick(unmanaged).map(|s| (s, selection)).ok_or_else(|| none(&format!("server selection {selection}")))
             }
             ServerSelection::ManagedServer => {
-                Err(WuError::new(HResult::WU_E_NO_SERVICE, "no managed update server is configured on this machine"))
+                managed.map(|s| (s, selection)).ok_or_else(crate::managed::no_managed_server)
             }
             ServerSelection::Others => {
                 if service_id.is_empty() {
@@ -292,19 +316,66 @@ impl UpdateSession {
             for gone in indexed.keys().filter(|k| !refreshed.packs.iter().any(|p| &p.name == *k)) {
                 tx.remove_index_pack(id, gone)?;
             }
+            // D-27: a managed server's group picks its signed approvals; no approval data from
+            // the server's API is used, only what the approvals role signed.
+            if service.kind == ServiceKind::ManagedServer {
+                if let Some(managed) = tx.managed_server(id)? {
+                    let approvals: Vec<IndexApproval> = refreshed
+                        .approvals
+                        .get(&managed.group)
+                        .into_iter()
+                        .flatten()
+                        .map(|a| IndexApproval {
+                            update_id: a.update_id.clone(),
+                            action: a.action,
+                            deadline: a.deadline.clone(),
+                        })
+                        .collect();
+                    tx.put_index_approvals(id, &managed.group, &approvals)?;
+                }
+            }
             tx.set_index_version(id, refreshed.snapshot_version)
         })?;
         Ok(refreshed.snapshot_version)
     }
 }
 
-fn check_root(bytes: &[u8]) -> Result<(), WuError> {
+pub(crate) fn check_root(bytes: &[u8]) -> Result<(), WuError> {
     let doc: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("the trusted root is not JSON: {e}")))?;
     if doc["signed"]["_type"] != "root" || !doc["signed"]["version"].is_u64() {
         return Err(invalid("the trusted root is not a TUF root (signed._type \"root\" with a version)"));
     }
     Ok(())
+}
+
+/// Removes a service's trusted state and cache but keeps its token, if it has one (a reset
+/// does not undo a registration).
+fn remove_state_but_token(dir: &Path) -> Result<(), WuError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(WuError::new(HResult::WUA_E_STATE_DIR, format!("{}: {e}", dir.display()))),
+    };
+    let mut kept = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| WuError::new(HResult::WUA_E_STATE_DIR, format!("{}: {e}", dir.display())))?;
+        if entry.file_name() == crate::token::TOKEN_FILE {
+            kept = true;
+            continue;
+        }
+        let path = entry.path();
+        let removed = match entry.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(WuError::new(HResult::WUA_E_STATE_DIR, format!("{}: {e}", path.display()))),
+        }
+    }
+    if kept { Ok(()) } else { remove_state(dir) }
 }
 
 fn remove_state(dir: &Path) -> Result<(), WuError> {
@@ -315,10 +386,10 @@ fn remove_state(dir: &Path) -> Result<(), WuError> {
     }
 }
 
-fn invalid(message: impl Into<String>) -> WuError {
+pub(crate) fn invalid(message: impl Into<String>) -> WuError {
     WuError::new(HResult::E_INVALIDARG, message)
 }
 
-fn unknown(service_id: &str) -> WuError {
+pub(crate) fn unknown(service_id: &str) -> WuError {
     WuError::new(HResult::WU_E_UNKNOWN_SERVICE, format!("no service {service_id} is registered"))
 }

@@ -9,6 +9,7 @@ mod example;
 mod job_model;
 mod job_model_kinds;
 mod jobs;
+mod managed;
 mod rule_based;
 mod rules;
 mod search;
