@@ -10,10 +10,20 @@
 //! trusted_root = "main-root.json"                 # relative paths: to this file's directory
 //! ca_bundle = "/etc/ssl/private-ca.pem"           # optional
 //! default = true                                  # optional: make it the default service
+//!
+//! [server]                                        # a managed server (`wua server`)
+//! url = "https://wua.example.com:8531"            # plain http only to loopback
+//! trusted_root = "server-root.json"               # the root its repository ({url}/repo) is trusted by
+//! enrolment_key = "wua_e_..."                     # used once, to register
+//! group = "ring-1"                                # optional: the group to ask for (client-side targeting)
+//! ca_bundle = "/etc/ssl/private-ca.pem"           # optional
+//! name = "updates"                                # optional
 //! ```
 //!
 //! Every table and key is optional; an empty file means `NotConfigured` and no declared
-//! services. The file is read as a tree and checked key by key, so an unknown key or a bad value
+//! services. The run registers with the declared server when the agent is registered with no
+//! managed server at that URL; once registered, the managed server is the default service
+//! (as WUA's under a WSUS policy). The file is read as a tree and checked key by key, so an unknown key or a bad value
 //! is an `E_INVALIDARG` naming its dotted key (`policy.notification_level`,
 //! `services.main.trusted_root`), never a panic.
 
@@ -35,6 +45,38 @@ pub(crate) struct AgentConfig {
     pub notification_level: AutomaticUpdatesNotificationLevel,
     /// `[services.NAME]`, by name.
     pub services: Vec<ServiceDeclaration>,
+    /// `[server]`.
+    pub server: Option<ServerDeclaration>,
+}
+
+/// The `[server]` table: a managed server to register with.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ServerDeclaration {
+    /// The server's URL as written.
+    pub url: String,
+    /// The root its repository is trusted by.
+    pub trusted_root: PathBuf,
+    /// The enrolment key.
+    pub enrolment_key: String,
+    /// The group to ask for (sent as `requested_group`).
+    pub group: Option<String>,
+    /// A PEM file of root certificates for its HTTPS.
+    pub ca_bundle: Option<PathBuf>,
+    /// A name for people.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Debug for ServerDeclaration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerDeclaration")
+            .field("url", &self.url)
+            .field("trusted_root", &self.trusted_root)
+            .field("enrolment_key", &"<redacted>")
+            .field("group", &self.group)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 /// One `[services.NAME]` table.
@@ -91,6 +133,7 @@ impl AgentConfig {
             path: path.to_owned(),
             notification_level: AutomaticUpdatesNotificationLevel::NotConfigured,
             services: Vec::new(),
+            server: None,
         };
         for (key, value) in &table {
             match key.as_str() {
@@ -112,7 +155,8 @@ impl AgentConfig {
                         config.services.push(service);
                     }
                 }
-                _ => return Err(at(key, "unknown table (known: policy, services)".into())),
+                "server" => config.server = Some(server(value, base).map_err(|(k, w)| at(&k, w))?),
+                _ => return Err(at(key, "unknown table (known: policy, services, server)".into())),
             }
         }
         let defaults: Vec<&str> = config.services.iter().filter(|s| s.default).map(|s| s.name.as_str()).collect();
@@ -167,6 +211,54 @@ fn service(name: &str, value: &toml::Value, base: &Path, key: &str) -> Result<Se
         trusted_root: trusted_root.ok_or_else(|| missing("trusted_root"))?,
         ca_bundle,
         default,
+    })
+}
+
+/// The `[server]` table; an error names the dotted key at fault.
+fn server(value: &toml::Value, base: &Path) -> Result<ServerDeclaration, (String, String)> {
+    let table = as_table(value, "server").map_err(|w| ("server".to_owned(), w))?;
+    let (mut url, mut trusted_root, mut enrolment_key, mut group, mut ca_bundle, mut name) =
+        (None, None, None, None, None, None);
+    for (k, v) in table {
+        let field = format!("server.{k}");
+        let fail = |w: String| (field.clone(), w);
+        match k.as_str() {
+            "url" => {
+                let text = as_path(v).map_err(fail)?;
+                if !is_url(text) {
+                    return Err(fail(format!("\"{text}\" is not an http(s) URL")));
+                }
+                url = Some(text.to_owned());
+            }
+            "trusted_root" => trusted_root = Some(resolve(base, as_path(v).map_err(fail)?)),
+            "enrolment_key" => enrolment_key = Some(as_path(v).map_err(fail)?.to_owned()),
+            "group" => {
+                let text = as_path(v).map_err(fail)?;
+                if !wua_agent::wua_types::api::is_group_name(text) {
+                    return Err(fail(format!(
+                        "\"{text}\" is not a group name (letters, digits, '.', '-', '_'; at most 64)"
+                    )));
+                }
+                group = Some(text.to_owned());
+            }
+            "ca_bundle" => ca_bundle = Some(resolve(base, as_path(v).map_err(fail)?)),
+            "name" => name = Some(as_path(v).map_err(fail)?.to_owned()),
+            _ => {
+                return Err(fail(
+                    "unknown key (known: url, trusted_root, enrolment_key, group, ca_bundle, name)".into(),
+                ));
+            }
+        }
+    }
+    let missing =
+        |k: &str| (format!("server.{k}"), "missing (a server needs url, trusted_root and enrolment_key)".to_owned());
+    Ok(ServerDeclaration {
+        url: url.ok_or_else(|| missing("url"))?,
+        trusted_root: trusted_root.ok_or_else(|| missing("trusted_root"))?,
+        enrolment_key: enrolment_key.ok_or_else(|| missing("enrolment_key"))?,
+        group,
+        ca_bundle,
+        name,
     })
 }
 
@@ -272,6 +364,29 @@ mod tests {
         assert!(message(two).contains("services.a.default, services.b.default: only one"));
         let m = message("[policy]\nnotification_level = \n");
         assert!(m.starts_with("/etc/wua/agent.toml, line 2: "), "{m}");
+    }
+
+    #[test]
+    fn a_server_table() {
+        let c = parse(
+            "[server]\nurl = \"https://wua.example:8531\"\ntrusted_root = \"r.json\"\n\
+             enrolment_key = \"wua_e_k\"\ngroup = \"ring-1\"\n",
+        )
+        .unwrap();
+        let s = c.server.unwrap();
+        assert_eq!(s.url, "https://wua.example:8531");
+        assert_eq!(s.trusted_root, Path::new("/etc/wua/r.json"));
+        assert_eq!((s.enrolment_key.as_str(), s.group.as_deref()), ("wua_e_k", Some("ring-1")));
+        assert!(!format!("{s:?}").contains("wua_e_k"), "the key stays out of debug output");
+        assert!(
+            message("[server]\nurl = \"https://h\"\ntrusted_root = \"r\"\n").contains("server.enrolment_key: missing")
+        );
+        let m = message("[server]\nurl = \"h\"\ntrusted_root = \"r\"\nenrolment_key = \"k\"\n");
+        assert!(m.contains("server.url: \"h\" is not an http(s) URL"), "{m}");
+        let m =
+            message("[server]\nurl = \"https://h\"\ntrusted_root = \"r\"\nenrolment_key = \"k\"\ngroup = \"a b\"\n");
+        assert!(m.contains("server.group"), "{m}");
+        assert!(message("[server]\nport = 1\n").contains("server.port: unknown key"));
     }
 
     #[test]

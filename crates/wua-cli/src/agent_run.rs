@@ -14,6 +14,11 @@
 //!    accepted are installed in one job (SIGTERM and Ctrl-C are its `request_abort`); the others
 //!    are listed as skipped with the reason.
 //!
+//! With a managed server (registered, or declared in `[server]` and registered by the run) the
+//! run follows the server instead ([`crate::agent_managed`]): it checks in when the check-in
+//! interval has passed (a run before that only sends the report outbox), scans, reports, acts on
+//! the approvals of the computer's group (deadlines included) and sends its reports.
+//!
 //! Exit codes are the CLI's: 0 done, 1 an update failed (a download or an install), 2 the call
 //! failed or was refused, 102 installed and a reboot is required.
 
@@ -23,9 +28,10 @@ use wua_agent::wua_types::{
     AutomaticUpdatesNotificationLevel as Level, DownloadResult, HResult, InstallationResult, OperationResultCode,
     Update, UpdateCollection, UpdateOperation, WuError,
 };
-use wua_agent::{NON_VOLATILE_SERVICE, UpdateService, UpdateSession};
+use wua_agent::{ManagedServerRegistration, NON_VOLATILE_SERVICE, UpdateService, UpdateSession};
 
 use crate::agent_config::{AgentConfig, ServiceDeclaration, is_url};
+use crate::agent_managed::ManagedRun;
 use crate::session::open_session;
 use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK, EXIT_REBOOT_REQUIRED, exit_code, jobrun, output, services};
 
@@ -51,6 +57,10 @@ pub(crate) struct AgentRunReport {
     pub install: Option<(UpdateCollection, InstallationResult)>,
     /// Updates the policy would act on but did not, with the reason.
     pub skipped: Vec<(Update, String)>,
+    /// The updates uninstalled (approved for uninstallation) and the uninstall's result.
+    pub uninstall: Option<(UpdateCollection, InstallationResult)>,
+    /// What the run did with the managed server, when the agent has one.
+    pub managed: Option<ManagedRun>,
 }
 
 /// Runs `wua agent run`.
@@ -73,6 +83,8 @@ pub(crate) fn run(cli: &Cli, once: bool, config_path: &Path) -> CliResult<u8> {
         download: None,
         install: None,
         skipped: Vec::new(),
+        uninstall: None,
+        managed: None,
     };
     if level == Level::Disabled {
         output::print_agent_run(cli, &report);
@@ -82,6 +94,13 @@ pub(crate) fn run(cli: &Cli, once: bool, config_path: &Path) -> CliResult<u8> {
     let session = open_session(cli, &cli.state_dir, &cli.root)?;
     session.set_client_application_id(CLIENT_ID);
     report.services_added = register_services(&session, &config)?;
+    let registered = register_server(&session, &config)?;
+    if let Some(service) = &registered {
+        report.services_added.push(service.clone());
+    }
+    if let Some(server) = session.create_update_service_manager().managed_server()? {
+        return crate::agent_managed::run(cli, &session, server, registered.is_some(), report);
+    }
     refuse_if_blocked(&session)?;
 
     let found = services::search(&session, None, "", false)
@@ -152,20 +171,20 @@ pub(crate) fn run(cli: &Cli, once: bool, config_path: &Path) -> CliResult<u8> {
 
 /// The level a run acts on: `NotConfigured` acts as `NotifyBeforeDownload` (it changes
 /// nothing on the machine until an administrator chooses).
-fn effective(level: Level) -> Level {
+pub(crate) fn effective(level: Level) -> Level {
     match level {
         Level::NotConfigured => Level::NotifyBeforeDownload,
         level => level,
     }
 }
 
-fn succeeded(code: OperationResultCode) -> bool {
+pub(crate) fn succeeded(code: OperationResultCode) -> bool {
     matches!(code, OperationResultCode::Succeeded | OperationResultCode::SucceededWithErrors)
 }
 
 /// D-8 and D-9 before anything is searched: a running operation or a pending reboot refuses
 /// the run with `WU_E_INSTALL_NOT_ALLOWED`.
-fn refuse_if_blocked(session: &UpdateSession) -> CliResult<()> {
+pub(crate) fn refuse_if_blocked(session: &UpdateSession) -> CliResult<()> {
     let refused = |why: String| {
         WuError::new(HResult::WU_E_INSTALL_NOT_ALLOWED, format!("{why}; the agent run searched nothing and leaves"))
     };
@@ -210,6 +229,33 @@ fn register_services(session: &UpdateSession, config: &AgentConfig) -> CliResult
         added.push(service);
     }
     Ok(added)
+}
+
+/// Registers with the `[server]` the configuration declares, unless the agent is registered
+/// with a managed server at that URL; returns the service when it registered now.
+fn register_server(session: &UpdateSession, config: &AgentConfig) -> CliResult<Option<UpdateService>> {
+    let Some(declared) = &config.server else { return Ok(None) };
+    let manager = session.create_update_service_manager();
+    if let Some(current) = manager.managed_server()? {
+        if same_source(&current.server_url, &declared.url) {
+            return Ok(None);
+        }
+    }
+    let context = |e: WuError| WuError::new(e.hresult, format!("{}: server: {}", config.path.display(), e.message));
+    let trusted = fs_err::read(&declared.trusted_root)
+        .map_err(|e| context(WuError::new(HResult::E_INVALIDARG, format!("trusted_root: {e}"))))?;
+    let service = manager
+        .add_managed_server(&ManagedServerRegistration {
+            name: declared.name.clone(),
+            server_url: declared.url.clone(),
+            trusted_root: trusted,
+            enrolment_key: declared.enrolment_key.clone(),
+            ca_bundle: declared.ca_bundle.clone(),
+            requested_group: declared.group.clone(),
+        })
+        .map_err(context)?;
+    tracing::info!(service = %service.service_id, server = %declared.url, "registered with the managed server from the agent configuration");
+    Ok(Some(service))
 }
 
 fn add(manager: &wua_agent::UpdateServiceManager, declared: &ServiceDeclaration) -> CliResult<UpdateService> {

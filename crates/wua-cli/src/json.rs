@@ -14,6 +14,7 @@ use wua_agent::wua_types::{
 };
 use wua_agent::{RecoveredOperation, UpdateService};
 
+use crate::agent_managed::ManagedRun;
 use crate::agent_run::AgentRunReport;
 
 /// Prints a document on stdout, pretty.
@@ -578,10 +579,18 @@ pub(crate) struct Nothing {
 pub(crate) struct Service {
     pub service_id: String,
     pub name: String,
+    /// `repository`, `scan_package` or `managed_server`.
+    pub kind: &'static str,
+    /// The repository's URL or directory, the export file, or the managed server's URL.
     pub service_url: String,
     pub is_scan_package_service: bool,
+    pub is_managed: bool,
     pub is_default_au_service: bool,
     pub ca_bundle: Option<PathBuf>,
+    /// A managed server's id for this computer, or null.
+    pub computer_id: Option<String>,
+    /// A managed server's group for this computer, or null.
+    pub group: Option<String>,
 }
 
 impl From<&UpdateService> for Service {
@@ -589,11 +598,26 @@ impl From<&UpdateService> for Service {
         Service {
             service_id: s.service_id.clone(),
             name: s.name.clone(),
+            kind: service_kind(s),
             service_url: s.service_url.clone(),
             is_scan_package_service: s.is_scan_package_service,
+            is_managed: s.is_managed,
             is_default_au_service: s.is_default_au_service,
             ca_bundle: s.ca_bundle.clone(),
+            computer_id: s.computer_id.clone(),
+            group: s.group.clone(),
         }
+    }
+}
+
+/// What a service reads from, as `wua service list` names it.
+pub(crate) fn service_kind(s: &UpdateService) -> &'static str {
+    if s.is_managed {
+        "managed_server"
+    } else if s.is_scan_package_service {
+        "scan_package"
+    } else {
+        "repository"
     }
 }
 
@@ -633,8 +657,76 @@ pub(crate) struct AgentRun {
     pub download: Option<Download>,
     /// The install's `IInstallationResult`, or null when nothing was installed.
     pub install: Option<Operation>,
-    /// The install asked for a reboot.
+    /// What the uninstall removed (approved for uninstallation by a managed server).
+    pub uninstalled: Vec<AgentRunUpdate>,
+    /// The uninstall's `IInstallationResult`, or null when nothing was uninstalled.
+    pub uninstall: Option<Operation>,
+    /// The install or the uninstall asked for a reboot.
     pub reboot_required: bool,
+    /// What the run did with the managed server, or null without one.
+    pub managed_server: Option<AgentRunManaged>,
+}
+
+/// `wua agent run`: the managed server's part.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentRunManaged {
+    pub service_id: String,
+    pub server_url: String,
+    /// Registered in this run, from the configuration's `[server]`.
+    pub registered: bool,
+    /// Checked in; false when the check-in interval had not passed (the run only sent reports).
+    pub checked_in: bool,
+    pub group: String,
+    pub checkin_interval_seconds: u64,
+    /// The scan report queued, or null when there was no full scan.
+    pub scan: Option<AgentRunScan>,
+    /// The reboot state reported, or null when it did not change.
+    pub reboot_reported: Option<bool>,
+    /// The send of the report outbox, or null when it was not sent.
+    pub reports: Option<AgentRunReports>,
+}
+
+/// `wua agent run`: the scan report's counts.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentRunScan {
+    pub needed: usize,
+    pub installed: usize,
+}
+
+/// `wua agent run`: the send of the report outbox.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentRunReports {
+    pub batches: u32,
+    pub sent: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Reports still queued (sent by a later run).
+    pub remaining: u64,
+    /// Why the send stopped, or null.
+    pub error: Option<CallError>,
+}
+
+impl From<&ManagedRun> for AgentRunManaged {
+    fn from(m: &ManagedRun) -> Self {
+        AgentRunManaged {
+            service_id: m.service_id.clone(),
+            server_url: m.server_url.clone(),
+            registered: m.registered,
+            checked_in: m.checked_in,
+            group: m.group.clone(),
+            checkin_interval_seconds: m.checkin_interval_seconds,
+            scan: m.scan.map(|(needed, installed)| AgentRunScan { needed, installed }),
+            reboot_reported: m.reboot_reported,
+            reports: m.flush.as_ref().map(|f| AgentRunReports {
+                batches: f.batches,
+                sent: f.sent,
+                accepted: f.accepted,
+                duplicates: f.duplicates,
+                remaining: f.remaining,
+                error: f.error.as_ref().map(CallError::from),
+            }),
+        }
+    }
 }
 
 impl AgentRun {
@@ -670,7 +762,15 @@ impl AgentRun {
                 .collect(),
             download: r.download.as_ref().map(|(u, d)| Download::new(u, d)),
             install: r.install.as_ref().map(|(u, i)| Operation::new("install", u, i)),
-            reboot_required: r.install.as_ref().is_some_and(|(_, i)| i.reboot_required),
+            uninstalled: r
+                .uninstall
+                .as_ref()
+                .map(|(u, i)| passed(u, i.update_results.iter().map(|x| x.result_code).collect()))
+                .unwrap_or_default(),
+            uninstall: r.uninstall.as_ref().map(|(u, i)| Operation::new("uninstall", u, i)),
+            reboot_required: r.install.as_ref().is_some_and(|(_, i)| i.reboot_required)
+                || r.uninstall.as_ref().is_some_and(|(_, i)| i.reboot_required),
+            managed_server: r.managed.as_ref().map(AgentRunManaged::from),
         }
     }
 }

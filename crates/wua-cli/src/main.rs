@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod agent_config;
+mod agent_managed;
 mod agent_run;
 mod commands;
 mod jobrun;
@@ -489,21 +490,39 @@ pub enum CacheCommand {
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
     /// Add a signed repository (an `http(s)://` URL or a directory) or an offline export file
-    /// as a service; prints its id.
+    /// as a service, or register with a managed server (`--server URL --enrolment-key KEY`);
+    /// prints its id.
     Add {
-        /// A name for people.
-        name: String,
+        /// A name for people (with --server: --name).
+        #[arg(required_unless_present = "server", conflicts_with = "server")]
+        name: Option<String>,
         /// The repository's URL or directory, or an export file (`wua repo export`).
-        source: String,
+        #[arg(required_unless_present = "server", conflicts_with = "server")]
+        source: Option<String>,
         /// The `root.json` the repository is trusted by (the one this agent was installed with).
         #[arg(long)]
         trusted_root: PathBuf,
-        /// A PEM file of root certificates for the repository's HTTPS server.
+        /// A PEM file of root certificates for the repository's or server's HTTPS.
         #[arg(long)]
         ca_bundle: Option<PathBuf>,
         /// Make it the default service.
         #[arg(long)]
         default: bool,
+        /// Register with the managed server at this URL (`https://host:port`; plain http only
+        /// to loopback); its repository is `URL/repo`.
+        #[arg(long)]
+        server: Option<String>,
+        /// The enrolment key an administrator made for this computer (with --server). Read
+        /// from WUA_ENROLMENT_KEY when the flag is absent, so it stays out of process listings.
+        #[arg(long, env = "WUA_ENROLMENT_KEY", hide_env_values = true)]
+        enrolment_key: Option<String>,
+        /// With --server: a name for people (default: "managed server HOST").
+        #[arg(long = "name", id = "server_name", requires = "server")]
+        server_name: Option<String>,
+        /// With --server: the group to ask for (client-side targeting; honoured when the
+        /// enrolment key allows it).
+        #[arg(long, requires = "server")]
+        group: Option<String>,
     },
     /// List the services.
     List,

@@ -272,6 +272,9 @@ pub(crate) fn print_service_added(cli: &Cli, service: &UpdateService) {
         json::print(&json::Service::from(service));
     } else {
         println!("added service {} \"{}\" ({})", service.service_id, service.name, service.service_url);
+        if let (Some(computer), Some(group)) = (&service.computer_id, &service.group) {
+            println!("registered as computer {computer} in group {group}");
+        }
     }
 }
 
@@ -286,13 +289,15 @@ pub(crate) fn print_services(cli: &Cli, services: &[UpdateService]) {
             vec![
                 s.service_id.clone(),
                 s.name.clone(),
-                if s.is_scan_package_service { "scan package".into() } else { "repository".into() },
+                json::service_kind(s).replace('_', " "),
                 s.service_url.clone(),
                 if s.is_default_au_service { "yes".into() } else { "no".into() },
+                s.computer_id.clone().unwrap_or_else(|| "-".into()),
+                s.group.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    print_table(&["service id", "name", "kind", "source", "default"], &rows);
+    print_table(&["service id", "name", "kind", "source", "default", "computer id", "group"], &rows);
 }
 
 pub(crate) fn print_service_done(cli: &Cli, what: &str, id: &str) {
@@ -325,8 +330,29 @@ pub(crate) fn print_agent_run(cli: &Cli, r: &AgentRunReport) {
     for s in &r.services_added {
         println!("service added: {} \"{}\" ({})", s.service_id, s.name, s.service_url);
     }
-    if r.found.is_empty() {
+    if let Some(m) = &r.managed {
+        if m.checked_in {
+            println!(
+                "managed server {}: checked in, group {}, check-in every {} s",
+                m.server_url, m.group, m.checkin_interval_seconds
+            );
+        } else {
+            println!(
+                "managed server {}: the check-in interval ({} s) has not passed; only reports were sent",
+                m.server_url, m.checkin_interval_seconds
+            );
+            print_managed_reports(m);
+            return;
+        }
+        if let Some((needed, installed)) = m.scan {
+            println!("scan reported: {needed} needed, {installed} installed");
+        }
+    }
+    if r.found.is_empty() && r.uninstall.is_none() {
         println!("agent run: no updates found");
+        if let Some(m) = &r.managed {
+            print_managed_reports(m);
+        }
         return;
     }
     let same = |a: &Update, b: &Update| a.identity() == b.identity();
@@ -377,15 +403,41 @@ pub(crate) fn print_agent_run(cli: &Cli, r: &AgentRunReport) {
     for note in notes {
         println!("{note}");
     }
+    if let Some((updates, result)) = &r.uninstall {
+        for (u, res) in updates.iter().zip(&result.update_results) {
+            println!("uninstalled (approved for uninstallation): {} {}", u.title(), res.result_code);
+        }
+    }
     let summary = json::AgentRun::new(r);
+    // Only a managed server uninstalls: the other runs keep their summary as it was.
+    let uninstalled =
+        if r.managed.is_some() { format!(", {} uninstalled", summary.uninstalled.len()) } else { String::new() };
     println!(
-        "agent run: {} found, {} downloaded, {} installed, {} skipped{}",
+        "agent run: {} found, {} downloaded, {} installed{uninstalled}, {} skipped{}",
         summary.found.len(),
         summary.downloaded.len(),
         summary.installed.len(),
         summary.skipped.len(),
         if summary.reboot_required { ", reboot required" } else { "" }
     );
+    if let Some(m) = &r.managed {
+        print_managed_reports(m);
+    }
+}
+
+/// The reboot report and the send of the outbox.
+fn print_managed_reports(m: &crate::agent_managed::ManagedRun) {
+    if let Some(required) = m.reboot_reported {
+        println!("reboot state reported: {}", if required { "reboot required" } else { "no reboot pending" });
+    }
+    let Some(f) = &m.flush else { return };
+    match &f.error {
+        None => println!(
+            "reports sent: {} ({} new, {} already received), {} queued",
+            f.sent, f.accepted, f.duplicates, f.remaining
+        ),
+        Some(e) => println!("reports sent: {}; {} stay queued for the next run: {e}", f.sent, f.remaining),
+    }
 }
 
 fn short_id(id: &str) -> &str {

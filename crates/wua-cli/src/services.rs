@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use wua_agent::wua_types::{
-    DownloadResult, HResult, OperationResultCode, SearchResult, ServerSelection, Update, UpdateCollection,
+    DownloadResult, HResult, OperationResultCode, SearchResult, ServerSelection, Update, UpdateCollection, WuError,
 };
-use wua_agent::{NON_VOLATILE_SERVICE, UpdateSearcher, UpdateSession};
+use wua_agent::{ManagedServerRegistration, NON_VOLATILE_SERVICE, UpdateSearcher, UpdateSession};
 
 use crate::session::open_session;
 use crate::{Cli, CliResult, EXIT_CALL_ERROR, EXIT_FAILED, EXIT_OK, ServiceCommand, output};
@@ -15,14 +15,47 @@ pub(crate) fn run(cli: &Cli, command: &ServiceCommand) -> CliResult<u8> {
     let session = open_session(cli, &cli.state_dir, &cli.root)?;
     let manager = session.create_update_service_manager();
     match command {
-        ServiceCommand::Add { name, source, trusted_root, ca_bundle, default } => {
-            let trusted = fs_err::read(trusted_root)
-                .map_err(|e| wua_agent::wua_types::WuError::new(HResult::E_INVALIDARG, e.to_string()))?;
+        ServiceCommand::Add {
+            name,
+            source,
+            trusted_root,
+            ca_bundle,
+            default,
+            server,
+            enrolment_key,
+            server_name,
+            group,
+        } => {
+            let trusted = fs_err::read(trusted_root).map_err(|e| WuError::new(HResult::E_INVALIDARG, e.to_string()))?;
             // The CLI's services outlive the process: always `NonVolatileService`.
-            let service = if Path::new(source).is_file() {
-                manager.add_scan_package_service(name, Path::new(source), &trusted, NON_VOLATILE_SERVICE)?
-            } else {
-                manager.add_repository_service(name, source, &trusted, ca_bundle.as_deref(), NON_VOLATILE_SERVICE)?
+            let service = match (server, name, source) {
+                (Some(server), _, _) => {
+                    let enrolment_key = enrolment_key.clone().ok_or_else(|| {
+                        WuError::new(
+                            HResult::E_INVALIDARG,
+                            "--server needs an enrolment key: --enrolment-key KEY, or WUA_ENROLMENT_KEY",
+                        )
+                    })?;
+                    manager.add_managed_server(&ManagedServerRegistration {
+                        name: server_name.clone(),
+                        server_url: server.clone(),
+                        trusted_root: trusted,
+                        enrolment_key,
+                        ca_bundle: ca_bundle.clone(),
+                        requested_group: group.clone(),
+                    })?
+                }
+                (None, Some(name), Some(source)) if Path::new(source).is_file() => {
+                    manager.add_scan_package_service(name, Path::new(source), &trusted, NON_VOLATILE_SERVICE)?
+                }
+                (None, Some(name), Some(source)) => manager.add_repository_service(
+                    name,
+                    source,
+                    &trusted,
+                    ca_bundle.as_deref(),
+                    NON_VOLATILE_SERVICE,
+                )?,
+                _ => return Err(WuError::new(HResult::E_INVALIDARG, "service add needs NAME and SOURCE, or --server")),
             };
             if *default {
                 manager.set_default(&service.service_id)?;
