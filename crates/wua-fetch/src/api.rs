@@ -27,6 +27,10 @@ pub enum ApiMethod {
     Get,
     /// `POST`.
     Post,
+    /// `PUT`.
+    Put,
+    /// `DELETE`.
+    Delete,
 }
 
 /// One API request.
@@ -107,6 +111,8 @@ impl Fetcher {
         let mut builder = match request.method {
             ApiMethod::Get => self.client().get(url.clone()),
             ApiMethod::Post => self.client().post(url.clone()),
+            ApiMethod::Put => self.client().put(url.clone()),
+            ApiMethod::Delete => self.client().delete(url.clone()),
         };
         builder = builder.header(reqwest::header::ACCEPT, "application/json");
         if let Some(token) = request.bearer {

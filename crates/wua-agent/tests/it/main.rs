@@ -14,4 +14,5 @@ mod rule_based;
 mod rules;
 mod search;
 mod search_edges;
+mod server_e2e;
 mod support;

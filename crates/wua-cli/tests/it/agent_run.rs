@@ -11,13 +11,13 @@ use crate::support::*;
 const LONG: Duration = Duration::from_secs(60);
 
 /// `wua agent run --once --config CONFIG` (add `--json` with [`agent`]).
-fn agent_run(mut c: Command, config: &Path) -> Command {
+pub(crate) fn agent_run(mut c: Command, config: &Path) -> Command {
     c.args(["agent", "run", "--once", "--config"]).arg(config);
     c
 }
 
 /// An empty repository in `w.work/repo`.
-fn repository(w: &World) -> PathBuf {
+pub(crate) fn repository(w: &World) -> PathBuf {
     let repo = w.work.join("repo");
     ok(agent(w).args(["repo", "init"]).arg(&repo));
     repo
@@ -25,7 +25,7 @@ fn repository(w: &World) -> PathBuf {
 
 /// Publishes `test_id(n)`, a `files` update writing `opt/u{n}/file`; `extra` continues its
 /// `[update]` table, `tail` follows the handler.
-fn publish(w: &World, repo: &Path, n: u32, extra: &str, tail: &str) {
+pub(crate) fn publish(w: &World, repo: &Path, n: u32, extra: &str, tail: &str) {
     let payload = w.work.join(format!("payload-{n}"));
     let content = format!("u{n}");
     wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, content.as_bytes())]).unwrap();
@@ -50,7 +50,7 @@ fn config(w: &World, repo: &Path, level: &str) -> PathBuf {
     path
 }
 
-fn ids(v: &serde_json::Value) -> Vec<String> {
+pub(crate) fn ids(v: &serde_json::Value) -> Vec<String> {
     v.as_array().unwrap().iter().map(|u| u["update_id"].as_str().unwrap().to_owned()).collect()
 }
 
