@@ -503,6 +503,8 @@ pub(crate) struct SearchUpdate {
     pub is_assigned: bool,
     pub browse_only: bool,
     pub deployment_action: String,
+    /// `Deadline`: an approval's when it has one (D-27), else the document's.
+    pub deadline: Option<String>,
     pub service_id: Option<String>,
 }
 
@@ -515,6 +517,7 @@ impl From<&Update> for SearchUpdate {
             is_assigned: u.is_assigned(),
             browse_only: u.browse_only(),
             deployment_action: u.deployment_action().to_string(),
+            deadline: u.deadline().map(str::to_owned),
             service_id: u.service_id().map(str::to_owned),
         }
     }

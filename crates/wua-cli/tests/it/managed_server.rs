@@ -333,3 +333,87 @@ fn d17_an_outcome_and_its_report_survive_a_kill_after_the_commit() {
     assert_eq!(server.states(&computer).get(&test_id(1)).map(String::as_str), Some("installed"));
     assert_eq!(outbox(&w.state).0, 1, "one history entry still");
 }
+
+/// The whole flow with two real agents, each with its own root, and the real server: publish;
+/// approve for group A (ring-1) with a deadline that overrides the document's; one agent in A,
+/// one in B (ring-2); the update is offered to A's agent and not to B's; B's computer moved
+/// into A sees it at its next check-in; download, install, uninstall; the status then shows
+/// each computer's results and the update's counts.
+#[test]
+fn two_agents_two_groups_end_to_end() {
+    let (a, b) = (World::new().unwrap(), World::new().unwrap());
+    let repo = repository(&a);
+    publish(&a, &repo, 1, "deadline = \"2030-01-01T00:00:00Z\"", "");
+    let server = ServerChild::start(&a, &repo);
+    let key = server.enrolment_key();
+    server.approve("ring-1", &test_id(1), ApprovalAction::Install, Some("2031-02-03T04:05:06Z"));
+    let cfg_a = server_config(&a, &server, &repo, &key, "NotifyBeforeDownload", "ring-1");
+    let cfg_b = server_config(&b, &server, &repo, &key, "ScheduledInstallation", "ring-2");
+    let computer =
+        |w: &World| ok(agent(w).args(["service", "list"]))["services"][0]["computer_id"].as_str().unwrap().to_owned();
+
+    // A sees the update assigned, with the approval's deadline; B (ring-2) is offered nothing.
+    let run_a = ok(&mut agent_run(agent(&a), &cfg_a));
+    assert_eq!(ids(&run_a["found"]), [test_id(1)], "{run_a}");
+    let search_a = ok(agent(&a).args(["search", "--offline"]));
+    assert_eq!(search_a["updates"][0]["is_assigned"], true, "{search_a}");
+    assert_eq!(search_a["updates"][0]["deadline"], "2031-02-03T04:05:06Z", "the approval's deadline wins");
+    let run_b = ok(&mut agent_run(agent(&b), &cfg_b));
+    assert!(ids(&run_b["found"]).is_empty(), "not approved for ring-2: {run_b}");
+    assert!(ids(&run_b["installed"]).is_empty());
+    let (ca, cb) = (computer(&a), computer(&b));
+    assert_ne!(ca, cb, "two roots, two machine ids, two computers");
+
+    // A: download, install, uninstall by hand.
+    ok(agent(&a).arg("download"));
+    ok(agent(&a).args(["install", "--update-id", &test_id(1)]));
+    assert!(a.root.join("opt/u1/file").exists());
+    ok(agent(&a).args(["uninstall", "--update-id", &test_id(1)]));
+    assert!(!a.root.join("opt/u1/file").exists());
+
+    // B moves into A's group: its next check-in sees the approval and installs.
+    server.admin(
+        wua_fetch::ApiMethod::Put,
+        &format!("/api/v1/computers/{cb}/group"),
+        Some(&serde_json::json!({"group": "ring-1"})),
+    );
+    make_checkin_due(&b);
+    let run_b = ok(&mut agent_run(agent(&b), &cfg_b));
+    assert_eq!(run_b["managed_server"]["group"], "ring-1", "{run_b}");
+    assert_eq!(ids(&run_b["installed"]), [test_id(1)], "{run_b}");
+    assert!(b.root.join("opt/u1/file").exists());
+
+    // A's next run checks in, scans (needed again) and sends its outcomes.
+    make_checkin_due(&a);
+    let run_a = ok(&mut agent_run(agent(&a), &cfg_a));
+    assert_eq!(run_a["managed_server"]["reports"]["remaining"], 0, "{run_a}");
+
+    let states_a = server.states(&ca);
+    let states_b = server.states(&cb);
+    assert_eq!(states_a.get(&test_id(1)).map(String::as_str), Some("needed"), "{states_a:?}");
+    assert_eq!(states_b.get(&test_id(1)).map(String::as_str), Some("installed"), "{states_b:?}");
+    let outcomes: Vec<(String, String)> = server.get(&format!("/api/v1/computers/{ca}/events"))["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["kind"] == "outcome")
+        .map(|e| {
+            let o = &e["event"];
+            (o["operation"].as_str().unwrap().to_owned(), o["result_code"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("Uninstallation".to_owned(), "Succeeded".to_owned()), ("Installation".to_owned(), "Succeeded".to_owned())],
+        "A's history, newest first"
+    );
+    let status = server.get(&format!("/api/v1/updates/{}/status", test_id(1)));
+    assert_eq!(
+        ["installed", "needed", "failed", "not_applicable", "pending_reboot", "no_status"]
+            .map(|k| status[k].as_u64().unwrap()),
+        [1, 1, 0, 0, 0, 0],
+        "{status}"
+    );
+    let group = server.get("/api/v1/groups/ring-1");
+    assert_eq!((&group["group"]["computers"], &group["computers_needing_updates"]), (&2.into(), &1.into()), "{group}");
+}

@@ -12,10 +12,13 @@ use wua_fetch::{ApiMethod, ApiRequest, FetchLimits, Fetcher};
 
 use crate::support::*;
 
-/// `wua server run` on 127.0.0.1; killed when dropped.
+/// `wua server run` on 127.0.0.1, logging at `trace` to `log`; killed when dropped.
 pub(crate) struct ServerChild {
     child: Option<Child>,
-    data_dir: PathBuf,
+    /// The data directory.
+    pub(crate) data_dir: PathBuf,
+    /// Its log (stderr), appended across restarts.
+    pub(crate) log: PathBuf,
     port: u16,
     /// `http://127.0.0.1:PORT`.
     pub(crate) url: String,
@@ -39,7 +42,22 @@ impl ServerChild {
         let o = run(wua_bin().args(["server", "token", "create", "--name", "test", "--data-dir"]).arg(&data_dir));
         assert!(o.status.success(), "{}", text(&o));
         let admin = String::from_utf8(o.stdout).unwrap().trim().to_owned();
-        let mut server = ServerChild { child: None, data_dir, port: 0, url: String::new(), admin };
+        let log = w.work.join("server.log");
+        let mut server = ServerChild { child: None, data_dir, log, port: 0, url: String::new(), admin };
+        server.run();
+        server
+    }
+
+    /// A server on an existing data directory (a restored backup), on a free port.
+    pub(crate) fn open(data_dir: &Path, log: &Path, admin: &str) -> ServerChild {
+        let mut server = ServerChild {
+            child: None,
+            data_dir: data_dir.to_owned(),
+            log: log.to_owned(),
+            port: 0,
+            url: String::new(),
+            admin: admin.to_owned(),
+        };
         server.run();
         server
     }
@@ -49,8 +67,9 @@ impl ServerChild {
         let mut child = wua_bin()
             .args(["server", "run", "--listen", &listen, "--data-dir"])
             .arg(&self.data_dir)
+            .env("WUA_LOG", "trace")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -61,14 +80,26 @@ impl ServerChild {
         self.child = Some(child);
     }
 
-    /// Stops the server (SIGTERM) and waits for it.
-    pub(crate) fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
+    /// Stops the server (SIGTERM) and waits for it; whether it exited successfully.
+    pub(crate) fn stop(&mut self) -> bool {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// SIGKILLs the server and waits for it.
+    pub(crate) fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+    }
+
+    fn signal(&mut self, signal: i32) -> bool {
+        match self.child.take() {
+            Some(mut child) => {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe {
+                    libc::kill(child.id() as i32, signal);
+                }
+                child.wait().is_ok_and(|s| s.success())
             }
-            let _ = child.wait();
+            None => false,
         }
     }
 
