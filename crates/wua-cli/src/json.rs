@@ -332,6 +332,20 @@ pub(crate) struct Quickstart {
     pub samples: Vec<QuickstartSample>,
     /// `ISystemInformation.RebootRequired` afterwards.
     pub reboot_required: bool,
+    /// The update server the agent was registered with, for the run.
+    pub server: String,
+    /// The reports the agent sent.
+    pub reports: QuickstartReports,
+    /// The server's counts for each sample.
+    pub status: Vec<wua_agent::wua_types::api::UpdateStatus>,
+}
+
+/// `wua quickstart`: what the agent's outbox sent.
+#[derive(Debug, Serialize)]
+pub(crate) struct QuickstartReports {
+    pub sent: u64,
+    pub accepted: u64,
+    pub remaining: u64,
 }
 
 /// `wua quickstart`: one sample, skipped or installed.

@@ -14,6 +14,7 @@ mod jobrun;
 mod json;
 mod output;
 mod quickstart;
+mod quickstart_server;
 mod repo;
 mod server;
 mod services;

@@ -1,16 +1,21 @@
-//! `wua quickstart [DIR]`: WUA's whole flow on the embedded samples. It publishes them to a
-//! signed repository in `DIR/repo`, serves it on 127.0.0.1, adds it as a service of the agent
-//! (state in `DIR/state`, target root `DIR/root`), then searches, downloads and installs what
-//! the search finds, in two rounds: the second publishes revision 2 of a sample the first
-//! installed, and a `command` update that asks for a reboot (quickstart says "reboot required
-//! (simulated)" and still exits 0). Run twice, the second run finds everything installed.
+//! `wua quickstart [DIR]`: WUA's whole flow on the embedded samples, with the update server.
+//! It publishes them to a signed repository in `DIR/repo`, runs `wua server` over it on
+//! 127.0.0.1 (data in `DIR/server`), registers the agent with it (state in `DIR/state`,
+//! target root `DIR/root`) into the group `quickstart`, approves each round's samples for that
+//! group through the server's API, then searches, downloads and installs what the search
+//! finds, in two rounds: the second publishes revision 2 of a sample the first installed, and
+//! a `command` update that asks for a reboot (quickstart says "reboot required (simulated)" and
+//! still exits 0). The agent then reports its scan and results and the quickstart shows the
+//! server's status for each sample. Run twice, the second run finds everything installed.
 
 use std::path::Path;
 
-use wua_agent::NON_VOLATILE_SERVICE;
-use wua_agent::wua_types::{HResult, OperationResultCode, ServerSelection, UpdateOperation, WuError};
+use wua_agent::ManagedServerRegistration;
+use wua_agent::wua_types::api::ReportBody;
+use wua_agent::wua_types::{HResult, OperationResultCode, ServerSelection, Update, UpdateOperation, WuError};
 
 use crate::output::{print_history, print_table};
+use crate::quickstart_server::QuickServer;
 use crate::session::open_session;
 use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK, exit_code};
 use crate::{jobrun, json};
@@ -143,20 +148,17 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     if !repo.join("repository").exists() {
         runtime.block_on(wua_trust::repo::init(&repo, &wua_trust::repo::InitOptions::default())).map_err(trust)?;
     }
-    // The repository's tree, served on loopback as any static host would.
-    let listener =
-        runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(|e| io("listening on 127.0.0.1", e))?;
-    let url = format!("http://{}/", listener.local_addr().map_err(|e| io("listening on 127.0.0.1", e))?);
-    runtime.spawn(wua_trust::serve(listener, repo.join("repository")));
-
+    // The update server over the repository, on loopback; the agent registers with it.
+    let server = QuickServer::start(&runtime, dir, &repo)?;
     let session = open_session(cli, &state, &root)?;
-    let service = add_service(&session, &repo, &url)?;
+    let service = add_service(&runtime, &session, &repo, &server)?;
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
     let mut code = EXIT_OK;
     for round in ROUNDS {
         // What a run before published stays published (a rerun, or one that was interrupted).
         let published = wua_trust::repo::list(&repo).map_err(trust)?;
+        let mut approved = Vec::new();
         for name in *round {
             let sample = SAMPLES.iter().find(|s| s.name == *name).expect("a sample of the rounds");
             let (manifest, payload) = write_sample(dir, sample)?;
@@ -164,10 +166,12 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
             if published.document(&update.id, update.revision).is_none() {
                 runtime.block_on(wua_trust::repo::publish(&repo, &manifest, &payload)).map_err(trust)?;
             }
+            approved.push(update.id);
         }
+        // The administrator approves the round's samples for the quickstart's group.
+        server.approve(&runtime, &approved)?;
         let searcher = session.create_update_searcher();
-        searcher.set_server_selection(ServerSelection::Others);
-        searcher.set_service_id(&service);
+        searcher.set_server_selection(ServerSelection::ManagedServer);
         let found = searcher.search("IsInstalled=0 and IsHidden=0")?.updates;
         if found.is_empty() {
             continue;
@@ -211,8 +215,7 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     if rows.is_empty() {
         // A second run: everything the repository offers is installed.
         let searcher = session.create_update_searcher();
-        searcher.set_server_selection(ServerSelection::Others);
-        searcher.set_service_id(&service);
+        searcher.set_server_selection(ServerSelection::ManagedServer);
         searcher.set_online(false);
         for update in &searcher.search("IsInstalled=1")?.updates {
             rows.push(vec![
@@ -228,6 +231,22 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
             });
         }
     }
+    // The agent reports its scan (outcomes are queued with the history), then the server's view.
+    let flush = report(&session, &service)?;
+    let mut ids: Vec<String> = Vec::new();
+    for sample in SAMPLES {
+        let (manifest, _) = write_sample(dir, sample)?;
+        let id = wua_package::Manifest::load(&manifest)?.update.id;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let mut status = Vec::new();
+    for id in &ids {
+        status.push(server.status(&runtime, id)?);
+    }
+    let server_url = server.url.clone();
+    server.stop(&runtime)?;
     let searcher = session.create_update_searcher();
     let total = searcher.get_total_history_count()?;
     let history = searcher.query_history(0, 20)?;
@@ -235,19 +254,58 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     // rerun finds nothing left to install instead of running into the pending reboot (D-9).
     let reboot_required = session.system_information().reboot_required()?;
     if cli.json {
-        json::print(&json::Quickstart { root, state_dir: state, samples: json_rows, reboot_required });
+        let reports =
+            json::QuickstartReports { sent: flush.sent, accepted: flush.accepted, remaining: flush.remaining };
+        json::print(&json::Quickstart {
+            root,
+            state_dir: state,
+            samples: json_rows,
+            reboot_required,
+            server: server_url,
+            reports,
+            status,
+        });
         return Ok(code);
     }
     println!(
-        "quickstart: the samples published to {} (served at {url}), searched, downloaded and installed into {} \
-         (state in {})\n",
+        "quickstart: the samples published to {}, approved through wua server at {} for group {}, searched, \
+         downloaded and installed into {} (state in {})\n",
         repo.display(),
+        server_url,
+        crate::quickstart_server::GROUP,
         root.display(),
         state.display()
     );
     print_table(&["update", "identity", "outcome", "hresult"], &rows);
     println!();
     print_history(cli, total, &history);
+    println!(
+        "\nreports: {} sent to the server ({} new, {} left queued); the server's status of each sample:\n",
+        flush.sent, flush.accepted, flush.remaining
+    );
+    let status_rows: Vec<Vec<String>> = status
+        .iter()
+        .map(|s| {
+            let title = SAMPLES
+                .iter()
+                .find(|sample| sample.manifest.contains(&s.update_id))
+                .and_then(|sample| sample.name.split("-rev").next())
+                .unwrap_or_default();
+            vec![
+                format!("{} {title}", &s.update_id[..8]),
+                s.installed.to_string(),
+                s.needed.to_string(),
+                s.failed.to_string(),
+                s.pending_reboot.to_string(),
+                s.not_applicable.to_string(),
+                s.no_status.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["update", "installed", "needed", "failed", "pending reboot", "not applicable", "no status"],
+        &status_rows,
+    );
     if reboot_required {
         println!("\nreboot required (simulated): a sample asked for a reboot; installs wait for one (D-9)");
     }
@@ -260,9 +318,15 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     Ok(code)
 }
 
-/// Adds the repository as quickstart's service at `url` (the port changes from run to run: a
-/// service of an earlier run is removed first, with its trusted state). Returns its id.
-fn add_service(session: &wua_agent::UpdateSession, repo: &Path, url: &str) -> CliResult<String> {
+/// Registers the agent with the quickstart's server as its managed server (the port changes
+/// from run to run: the service of an earlier run is removed first, with its trusted state;
+/// registering again with the same machine id keeps the computer). Returns the service's id.
+fn add_service(
+    runtime: &tokio::runtime::Runtime,
+    session: &wua_agent::UpdateSession,
+    repo: &Path,
+    server: &QuickServer,
+) -> CliResult<String> {
     let manager = session.create_update_service_manager();
     for old in manager.services()?.into_iter().filter(|s| s.name == SERVICE_NAME) {
         manager.remove_service(&old.service_id)?;
@@ -270,8 +334,30 @@ fn add_service(session: &wua_agent::UpdateSession, repo: &Path, url: &str) -> Cl
     let root_path = repo.join("repository/metadata/1.root.json");
     let trusted_root = fs_err::read(&root_path)
         .map_err(|e| WuError::new(HResult::WU_E_INVALID_FILE, format!("{}: {e}", root_path.display())))?;
-    let service = manager.add_repository_service(SERVICE_NAME, url, &trusted_root, None, NON_VOLATILE_SERVICE)?;
+    let (key, key_id) = server.enrolment_key(runtime)?;
+    let service = manager.add_managed_server(&ManagedServerRegistration {
+        name: Some(SERVICE_NAME.into()),
+        server_url: server.url.clone(),
+        trusted_root,
+        enrolment_key: key,
+        ca_bundle: None,
+        requested_group: None,
+    })?;
+    server.revoke_key(runtime, &key_id)?;
     Ok(service.service_id)
+}
+
+/// Queues the agent's full scan (needed and installed) and sends every queued report.
+fn report(session: &wua_agent::UpdateSession, service: &str) -> CliResult<wua_agent::OutboxFlush> {
+    let searcher = session.create_update_searcher();
+    searcher.set_server_selection(ServerSelection::ManagedServer);
+    searcher.set_online(false);
+    let scan = searcher.search("DeploymentAction=*")?.updates;
+    let (installed, needed): (Vec<&Update>, Vec<&Update>) = scan.iter().partition(|u| u.is_installed());
+    let ids = |us: &[&Update]| us.iter().map(|u| u.identity().update_id).collect::<Vec<_>>();
+    let manager = session.create_update_service_manager();
+    manager.enqueue_report(service, &ReportBody::Scan { needed: ids(&needed), installed: ids(&installed) })?;
+    manager.flush_outbox(service)
 }
 
 fn identity(update: &wua_agent::wua_types::Update) -> String {
