@@ -25,7 +25,7 @@ use wua_agent::wua_types::{
 };
 use wua_agent::{ManagedServer, OutboxFlush, UpdateSession};
 
-use crate::agent_run::{AgentRunReport, refuse_if_blocked, succeeded};
+use crate::agent_run::{AgentRunReport, installable, refuse_if_blocked, succeeded};
 use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK, EXIT_REBOOT_REQUIRED, exit_code, jobrun, output};
 
 /// What a run did with the managed server.
@@ -142,21 +142,9 @@ fn act(
             code = EXIT_FAILED;
         }
         report.download = Some((wanted.clone(), downloaded.clone()));
-        let mut installable = UpdateCollection::new();
-        for (update, r) in wanted.iter().zip(&downloaded.update_results) {
-            if level != Level::ScheduledInstallation && !deadline_passed(update, now) {
-                continue;
-            }
-            if !succeeded(r.result_code) {
-                report.skipped.push((update.clone(), format!("not downloaded ({})", r.hresult)));
-            } else if !update.eula_text().is_empty() && !update.eula_accepted() {
-                let id = update.identity().update_id;
-                let reason = format!("license terms not accepted (`wua install --update-id {id} --accept-eula`)");
-                report.skipped.push((update.clone(), reason));
-            } else {
-                installable.add(update.clone())?;
-            }
-        }
+        let installable = installable(report, &wanted, &downloaded, |update| {
+            level == Level::ScheduledInstallation || deadline_passed(update, now)
+        })?;
         if !installable.is_empty() {
             let result = operate(cli, session, &installable, UpdateOperation::Installation)?;
             code = combine(code, exit_code(&result));

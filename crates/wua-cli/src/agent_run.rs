@@ -141,18 +141,7 @@ pub(crate) fn run(cli: &Cli, once: bool, config_path: &Path) -> CliResult<u8> {
         return Ok(if download_failed { EXIT_FAILED } else { EXIT_OK });
     }
 
-    let mut installable = UpdateCollection::new();
-    for (update, r) in wanted.iter().zip(&downloaded.update_results) {
-        if !succeeded(r.result_code) {
-            report.skipped.push((update.clone(), format!("not downloaded ({})", r.hresult)));
-        } else if !update.eula_text().is_empty() && !update.eula_accepted() {
-            let id = update.identity().update_id;
-            let reason = format!("license terms not accepted (`wua install --update-id {id} --accept-eula`)");
-            report.skipped.push((update.clone(), reason));
-        } else {
-            installable.add(update.clone())?;
-        }
-    }
+    let installable = installable(&mut report, &wanted, &downloaded, |_| true)?;
     if installable.is_empty() {
         output::print_agent_run(cli, &report);
         return Ok(if download_failed { EXIT_FAILED } else { EXIT_OK });
@@ -176,6 +165,33 @@ pub(crate) fn effective(level: Level) -> Level {
         Level::NotConfigured => Level::NotifyBeforeDownload,
         level => level,
     }
+}
+
+/// Of `wanted` (downloaded as `downloaded` says), those `now` selects that can be installed:
+/// the ones not downloaded and those whose license terms are not accepted go to the report's
+/// skipped list, with the reason.
+pub(crate) fn installable(
+    report: &mut AgentRunReport,
+    wanted: &UpdateCollection,
+    downloaded: &DownloadResult,
+    now: impl Fn(&Update) -> bool,
+) -> CliResult<UpdateCollection> {
+    let mut installable = UpdateCollection::new();
+    for (update, r) in wanted.iter().zip(&downloaded.update_results) {
+        if !now(update) {
+            continue;
+        }
+        if !succeeded(r.result_code) {
+            report.skipped.push((update.clone(), format!("not downloaded ({})", r.hresult)));
+        } else if !update.eula_text().is_empty() && !update.eula_accepted() {
+            let id = update.identity().update_id;
+            let reason = format!("license terms not accepted (`wua install --update-id {id} --accept-eula`)");
+            report.skipped.push((update.clone(), reason));
+        } else {
+            installable.add(update.clone())?;
+        }
+    }
+    Ok(installable)
 }
 
 pub(crate) fn succeeded(code: OperationResultCode) -> bool {

@@ -12,9 +12,7 @@
 //! The token is sent as `Authorization: Bearer`, marked sensitive for the client, and never
 //! appears in this module's `Debug` output or errors.
 
-use std::sync::Arc;
-
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use tokio::time::Instant;
 use url::Url;
 
@@ -107,7 +105,7 @@ impl Fetcher {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(FetchError::Unsupported { url: url.clone() });
         }
-        let mut guard = self.guard(url);
+        let guard = self.guard(url);
         let mut builder = match request.method {
             ApiMethod::Get => self.client().get(url.clone()),
             ApiMethod::Post => self.client().post(url.clone()),
@@ -131,16 +129,8 @@ impl Fetcher {
             Err(_) => return Err(guard.expired(Instant::now()).unwrap_or_else(|| guard.too_slow())),
         };
         let status = response.status().as_u16();
-        let declared_len = response.content_length();
-        if declared_len.is_some_and(|len| len > max_len) {
-            return Err(FetchError::TooLarge { url: url.clone(), max_len, read: 0 });
-        }
-        guard.restart_window(Instant::now());
-        let body_url = url.clone();
-        let body = response
-            .bytes_stream()
-            .map_err(move |e| FetchError::Connect { url: body_url.clone(), source: Arc::new(e) });
-        let mut stream = FetchStream::new(guard, max_len, declared_len, Box::pin(body));
+        let mut stream = FetchStream::of_response(response, url, guard, max_len)?;
+        let declared_len = stream.declared_len();
         let mut body = Vec::with_capacity(declared_len.unwrap_or(0).min(max_len).min(1 << 20) as usize);
         while let Some(chunk) = stream.next().await {
             body.extend_from_slice(&chunk?);

@@ -147,7 +147,7 @@ impl Fetcher {
         &self,
         url: &Url,
         max_len: u64,
-        mut guard: Guard,
+        guard: Guard,
         resume: Option<Resume<'_>>,
     ) -> Result<Opened, FetchError> {
         let mut request = self.inner.client.get(url.clone());
@@ -179,17 +179,8 @@ impl Fetcher {
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let content_range = header(reqwest::header::CONTENT_RANGE);
         let etag = header(reqwest::header::ETAG);
-        let declared_len = response.content_length();
-        if declared_len.is_some_and(|len| len > max_len) {
-            return Err(FetchError::TooLarge { url: url.clone(), max_len, read: 0 });
-        }
-        guard.restart_window(Instant::now());
-        let body_url = url.clone();
-        let body = response
-            .bytes_stream()
-            .map_err(move |e| FetchError::Connect { url: body_url.clone(), source: Arc::new(e) });
         Ok(Opened {
-            stream: FetchStream::new(guard, max_len, declared_len, Box::pin(body)),
+            stream: FetchStream::of_response(response, url, guard, max_len)?,
             partial: status == reqwest::StatusCode::PARTIAL_CONTENT,
             content_range,
             etag,
@@ -364,6 +355,26 @@ impl std::fmt::Debug for FetchStream {
 }
 
 impl FetchStream {
+    /// The body of `response` (from `url`), refused at once when its declared length is over
+    /// `max_len`; the minimum-rate window starts now.
+    pub(crate) fn of_response(
+        response: reqwest::Response,
+        url: &Url,
+        mut guard: Guard,
+        max_len: u64,
+    ) -> Result<FetchStream, FetchError> {
+        let declared_len = response.content_length();
+        if declared_len.is_some_and(|len| len > max_len) {
+            return Err(FetchError::TooLarge { url: url.clone(), max_len, read: 0 });
+        }
+        guard.restart_window(Instant::now());
+        let body_url = url.clone();
+        let body = response
+            .bytes_stream()
+            .map_err(move |e| FetchError::Connect { url: body_url.clone(), source: Arc::new(e) });
+        Ok(FetchStream::new(guard, max_len, declared_len, Box::pin(body)))
+    }
+
     pub(crate) fn new(
         guard: Guard,
         max_len: u64,
