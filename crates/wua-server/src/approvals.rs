@@ -7,12 +7,14 @@ use wua_trust::repo::{ApprovalChange, RepoLock};
 use wua_types::api::{Approval, ApprovalChanges};
 
 use crate::ServerError;
+use crate::config::SigningConfig;
 use crate::repository::Repository;
 
-/// Applies `changes` to `group`'s approvals, signs once, and returns the group's approvals as
+/// Applies `changes` to `group`'s approvals, signs once (with the server's lifetimes), and returns the group's approvals as
 /// signed.
 pub async fn apply(
     repository: &Repository,
+    signing: &SigningConfig,
     group: &str,
     changes: &ApprovalChanges,
 ) -> Result<Vec<Approval>, ServerError> {
@@ -30,7 +32,7 @@ pub async fn apply(
         changes.unapprove.iter().map(|id| ApprovalChange::Unapprove { update_id: id.clone(), group: group.to_owned() }),
     );
     let lock = RepoLock::acquire(repository.dir(), RepoLock::DEFAULT_WAIT).await?;
-    wua_trust::repo::approve_many_locked(&lock, &batch).await?;
+    wua_trust::repo::approve_many_locked_with(&lock, &batch, &crate::resign::lifetimes(signing)).await?;
     drop(lock);
     read(repository, group)
 }

@@ -60,7 +60,7 @@ pub async fn apply_new<S: Storage>(app: &Arc<App<S>>) -> Result<usize, ServerErr
             tracing::warn!(%group, "an approval rule names a group that no longer exists");
             continue;
         }
-        let approvals = crate::approvals::apply(&app.repository, &group, &changes).await?;
+        let approvals = crate::approvals::apply(&app.repository, &app.config.signing, &group, &changes).await?;
         app.storage.set_approvals(&group, approvals).await?;
         let detail = serde_json::to_string(&changes).unwrap_or_default();
         names.sort();

@@ -117,7 +117,7 @@ pub async fn change_approvals<S: Storage>(
             }
         }
     }
-    let approvals = crate::approvals::apply(&app.repository, &name, &changes).await?;
+    let approvals = crate::approvals::apply(&app.repository, &app.config.signing, &name, &changes).await?;
     app.storage.set_approvals(&name, approvals).await?;
     let detail = serde_json::to_string(&changes).unwrap_or_default();
     app.storage.audit(&auth.actor, "change_approvals", &name, &detail).await?;

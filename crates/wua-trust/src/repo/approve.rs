@@ -125,6 +125,15 @@ pub async fn approve_many(dir: &Path, changes: &[ApprovalChange]) -> Result<(), 
 /// [`approve_many`] under a lock the caller holds, whether or not a server manages the
 /// repository.
 pub async fn approve_many_locked(lock: &RepoLock, changes: &[ApprovalChange]) -> Result<(), TrustError> {
+    approve_many_locked_with(lock, changes, &Lifetimes::default()).await
+}
+
+/// [`approve_many_locked`], signing with `lifetimes` (a server's configured lifetimes).
+pub async fn approve_many_locked_with(
+    lock: &RepoLock,
+    changes: &[ApprovalChange],
+    lifetimes: &Lifetimes,
+) -> Result<(), TrustError> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -185,7 +194,7 @@ pub async fn approve_many_locked(lock: &RepoLock, changes: &[ApprovalChange]) ->
         approvals.approvals.sort_by(|a, b| a.update_id.cmp(&b.update_id));
         write_group(layout, approvals)?;
     }
-    sign_approvals(lock, &Lifetimes::default()).await
+    sign_approvals(lock, lifetimes).await
 }
 
 /// A group's approvals as the publisher's working copy holds them (`catalog/approvals-*.json`;

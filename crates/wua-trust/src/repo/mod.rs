@@ -35,8 +35,8 @@ mod publish;
 mod sign;
 
 pub use approve::{
-    ApprovalChange, approve, approve_locked, approve_many, approve_many_locked, groups, read_approvals, unapprove,
-    unapprove_locked, valid_group_name,
+    ApprovalChange, approve, approve_locked, approve_many, approve_many_locked, approve_many_locked_with, groups,
+    read_approvals, unapprove, unapprove_locked, valid_group_name,
 };
 pub use catalog::{compact, compact_locked, list};
 pub use init::{InitOptions, init};
