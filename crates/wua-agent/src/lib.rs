@@ -55,7 +55,7 @@ pub use job::{
     SearchCompletedCallbackArgs, SearchJob,
 };
 pub use managed::{ManagedServer, ManagedServerRegistration};
-pub use outbox::{OutboxFlush, REPORT_BATCH_MAX};
+pub use outbox::{DeadLetter, OutboxFlush, REPORT_BATCH_MAX};
 pub use searcher::UpdateSearcher;
 pub use services::{NON_VOLATILE_SERVICE, UpdateService, UpdateServiceManager};
 pub use session::{DEFAULT_STATE_DIR, SessionOptions, UpdateSession};

@@ -72,10 +72,13 @@ pub struct ManagedServer {
     pub registered_at: String,
     /// Reports waiting in the outbox.
     pub pending_reports: u64,
+    /// Reports the server refused for good, kept as dead letters
+    /// ([`UpdateServiceManager::dead_letters`]).
+    pub dead_letters: u64,
 }
 
 impl ManagedServer {
-    fn of(record: ManagedServerRecord, pending_reports: u64) -> Self {
+    fn of(record: ManagedServerRecord, pending_reports: u64, dead_letters: u64) -> Self {
         ManagedServer {
             service_id: record.service_id,
             server_url: record.server_url,
@@ -85,6 +88,7 @@ impl ManagedServer {
             last_checkin: record.last_checkin,
             registered_at: record.registered_at,
             pending_reports,
+            dead_letters,
         }
     }
 
@@ -213,7 +217,8 @@ impl UpdateServiceManager {
         match tx.managed_servers()?.into_iter().next() {
             Some(record) => {
                 let pending = tx.outbox_len(&record.service_id)?;
-                Ok(Some(ManagedServer::of(record, pending)))
+                let dead = tx.dead_letter_count(&record.service_id)?;
+                Ok(Some(ManagedServer::of(record, pending, dead)))
             }
             None => Ok(None),
         }

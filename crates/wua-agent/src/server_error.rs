@@ -92,6 +92,26 @@ impl ServerError {
         }
     }
 
+    /// Whether the server refused the request for what it carries, so that sending it again
+    /// as it is can never succeed: a 413 (from the server or anything before it), or a 400 the
+    /// server itself answered with its `ApiError`. A 400 without the API's error (a proxy's)
+    /// is not: it may refuse every request alike, and the outbox keeps what it refused.
+    pub(crate) fn refused_for_good(&self) -> bool {
+        match self {
+            ServerError::Api { status, .. } => matches!(status, 400 | 413),
+            ServerError::Status { status, .. } => *status == 413,
+            _ => false,
+        }
+    }
+
+    /// What the server said: its `ApiError`'s message when it sent one, else this error's text.
+    pub(crate) fn server_message(&self) -> String {
+        match self {
+            ServerError::Api { api, .. } => api.error.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status the server answered with, when it answered.
     pub(crate) fn status(&self) -> Option<u16> {
         match self {

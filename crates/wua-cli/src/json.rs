@@ -7,12 +7,13 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
+use wua_agent::wua_types::api::ReportBody;
 use wua_agent::wua_types::{
     AutomaticUpdatesNotificationLevel, DownloadResult, HResult, InstallationResult, OperationResultCode, SearchResult,
     ServerSelection, Update, UpdateCollection, UpdateDocument, UpdateHistoryEntry, UpdateIdentity,
     UpdateInstallationResult, UpdateOperation, WuError,
 };
-use wua_agent::{RecoveredOperation, UpdateService};
+use wua_agent::{ManagedServer, RecoveredOperation, UpdateService};
 
 use crate::agent_managed::ManagedRun;
 use crate::agent_run::AgentRunReport;
@@ -292,6 +293,73 @@ pub(crate) struct Status {
     /// The pid of the install, uninstall or recovery running on this state directory now.
     pub operation_in_progress_pid: Option<u32>,
     pub updates: Vec<StatusUpdate>,
+    /// The managed server this agent is registered with, or null.
+    pub managed_server: Option<StatusManaged>,
+}
+
+/// `wua status`: the managed server, its outbox and its dead letters.
+#[derive(Debug, Serialize)]
+pub(crate) struct StatusManaged {
+    pub service_id: String,
+    pub server_url: String,
+    pub computer_id: String,
+    pub group: String,
+    pub checkin_interval_seconds: u64,
+    /// The last check-in (RFC 3339), or null before the first.
+    pub last_checkin: Option<String>,
+    /// Reports queued, sent by the next run.
+    pub pending_reports: u64,
+    /// Reports the server refused for good, kept, oldest first.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl StatusManaged {
+    pub(crate) fn new(m: &ManagedServer, dead: &[wua_agent::DeadLetter]) -> Self {
+        StatusManaged {
+            service_id: m.service_id.clone(),
+            server_url: m.server_url.clone(),
+            computer_id: m.computer_id.clone(),
+            group: m.group.clone(),
+            checkin_interval_seconds: m.checkin_interval_seconds,
+            last_checkin: m.last_checkin.clone(),
+            pending_reports: m.pending_reports,
+            dead_letters: dead.iter().map(DeadLetter::from).collect(),
+        }
+    }
+}
+
+/// A report the managed server refused for good (a dead letter): the event, and the server's
+/// answer as `status`, `error` (its message) and the three HResult fields.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeadLetter {
+    /// The report's idempotency key.
+    pub key: String,
+    /// When the report was made.
+    pub at: String,
+    /// The report as queued (`kind` and its fields, as the API carries it).
+    pub event: ReportBody,
+    /// The HTTP status the server refused it with.
+    pub status: u16,
+    /// The server's message.
+    pub error: String,
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+    /// When it was set aside.
+    pub dead_at: String,
+}
+
+impl From<&wua_agent::DeadLetter> for DeadLetter {
+    fn from(d: &wua_agent::DeadLetter) -> Self {
+        DeadLetter {
+            key: d.key.clone(),
+            at: d.at.clone(),
+            event: d.event.clone(),
+            status: d.status,
+            error: d.message.clone(),
+            hresult: d.hresult.into(),
+            dead_at: d.dead_at.clone(),
+        }
+    }
 }
 
 /// `wua status`: one known update and its flags.
@@ -719,6 +787,9 @@ pub(crate) struct AgentRunReports {
     pub duplicates: u64,
     /// Reports still queued (sent by a later run).
     pub remaining: u64,
+    /// Reports the server refused for good in this send, set aside as dead letters (the rest
+    /// went on; `wua status` lists them all).
+    pub dead_lettered: Vec<DeadLetter>,
     /// Why the send stopped, or null.
     pub error: Option<CallError>,
 }
@@ -740,6 +811,7 @@ impl From<&ManagedRun> for AgentRunManaged {
                 accepted: f.accepted,
                 duplicates: f.duplicates,
                 remaining: f.remaining,
+                dead_lettered: f.dead_lettered.iter().map(DeadLetter::from).collect(),
                 error: f.error.as_ref().map(CallError::from),
             }),
         }

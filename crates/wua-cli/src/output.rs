@@ -143,6 +143,14 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
     let blocking = session.create_update_installer().reboot_required_before_installation()?;
     let running = session.operation_in_progress()?;
     let interrupted = session.interrupted_operations()?;
+    let manager = session.create_update_service_manager();
+    let managed = match manager.managed_server()? {
+        Some(m) => {
+            let dead = manager.dead_letters(&m.service_id)?;
+            Some((m, dead))
+        }
+        None => None,
+    };
     if cli.json {
         json::print(&json::Status {
             state_dir: session.state_dir().to_owned(),
@@ -152,6 +160,7 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
             interrupted_operations: interrupted,
             operation_in_progress_pid: running,
             updates: updates.iter().map(json::StatusUpdate::from).collect(),
+            managed_server: managed.as_ref().map(|(m, dead)| json::StatusManaged::new(m, dead)),
         });
         return Ok(());
     }
@@ -186,7 +195,44 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
         })
         .collect();
     print_table(&["update", "identity", "installed", "downloaded", "hidden", "eula accepted"], &rows);
+    if let Some((m, dead)) = &managed {
+        println!(
+            "managed server: {} (computer {}, group {}), {} report(s) queued",
+            m.server_url, m.computer_id, m.group, m.pending_reports
+        );
+        if !dead.is_empty() {
+            println!("dead letters: {} report(s) the server refused for good, kept here:", dead.len());
+            print_dead_letters(dead);
+        }
+    }
     Ok(())
+}
+
+/// A table of reports the managed server refused for good.
+fn print_dead_letters(dead: &[wua_agent::DeadLetter]) {
+    let rows: Vec<Vec<String>> = dead
+        .iter()
+        .map(|d| {
+            vec![
+                d.at.get(..19).unwrap_or(&d.at).replace('T', " "),
+                report_kind(&d.event).to_owned(),
+                short_id(&d.key).to_owned(),
+                d.status.to_string(),
+                d.hresult.name_or_hex(),
+                d.message.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["made", "report", "key", "status", "hresult", "the server said"], &rows);
+}
+
+fn report_kind(event: &wua_agent::wua_types::api::ReportBody) -> &'static str {
+    use wua_agent::wua_types::api::ReportBody;
+    match event {
+        ReportBody::Scan { .. } => "scan",
+        ReportBody::Outcome { .. } => "outcome",
+        ReportBody::Reboot { .. } => "reboot",
+    }
 }
 
 pub(crate) fn print_search(cli: &Cli, result: &SearchResult) {
@@ -437,6 +483,13 @@ fn print_managed_reports(m: &crate::agent_managed::ManagedRun) {
             f.sent, f.accepted, f.duplicates, f.remaining
         ),
         Some(e) => println!("reports sent: {}; {} stay queued for the next run: {e}", f.sent, f.remaining),
+    }
+    if !f.dead_lettered.is_empty() {
+        println!(
+            "reports refused for good by the server: {}, kept as dead letters (`wua status` lists them):",
+            f.dead_lettered.len()
+        );
+        print_dead_letters(&f.dead_lettered);
     }
 }
 

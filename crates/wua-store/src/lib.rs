@@ -9,8 +9,9 @@
 //!
 //! For a managed server (`wua server`) it also keeps the registration ([`ManagedServerRecord`];
 //! never the token), the signed approvals of the computer's group in the service's index
-//! ([`IndexApproval`]), and the outbox of reports (`outbox`), which every history entry feeds in
-//! its own transaction.
+//! ([`IndexApproval`]), the outbox of reports (`outbox`), which every history entry feeds in
+//! its own transaction, and the dead letters ([`DeadLetter`]): events the server refused for
+//! good, moved out of the outbox with its answer.
 
 mod managed;
 mod migrations;
@@ -25,6 +26,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use wua_types::{HResult, WuError};
 
 pub use managed::ManagedServerRecord;
+pub use outbox::DeadLetter;
 pub use services::{IndexApproval, PackEntries, ServiceKind, ServiceRecord};
 pub use tx::{FileOwner, InstalledRecord, JournalPhase, JournalRecord, PendingReboot, RootBinding, Tx};
 

@@ -152,6 +152,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_by_service ON outbox (service_id, id);
     "#,
+    // 5: dead letters: outbox events the server refused for good (a 400 for the event alone, a
+    // 413 for one event), moved out of the outbox with the server's answer so the events after
+    // them flow; kept, never dropped silently.
+    r#"
+    CREATE TABLE dead_letters (
+        id         INTEGER PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        key        TEXT NOT NULL UNIQUE,
+        at         TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        status     INTEGER NOT NULL,
+        hresult    INTEGER NOT NULL,
+        message    TEXT NOT NULL,
+        dead_at    TEXT NOT NULL
+    );
+    CREATE INDEX dead_letters_by_service ON dead_letters (service_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

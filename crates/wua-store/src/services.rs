@@ -108,11 +108,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes a service, its index and, for a managed server, its registration and the
-    /// reports not yet sent; true when it was recorded.
+    /// Removes a service, its index and, for a managed server, its registration, the reports
+    /// not yet sent and those the server refused; true when it was recorded.
     pub fn remove_service(&self, service_id: &str) -> Result<bool, StoreError> {
         self.clear_index(service_id)?;
-        for table in ["managed_servers", "outbox"] {
+        for table in ["managed_servers", "outbox", "dead_letters"] {
             self.tx
                 .execute(&format!("DELETE FROM {table} WHERE service_id = ?1"), params![service_id])
                 .map_err(|e| self.err(e))?;

@@ -11,13 +11,17 @@
 //! - [`Fault::CutAfter`] `n` bytes: the real body's first `n` bytes, then the connection breaks;
 //! - [`Fault::IgnoreRange`]: the whole file (200) though a range was asked for;
 //! - [`Fault::WrongContentRange`]: 206 with a `Content-Range` one byte off the body sent;
-//! - [`Fault::FlipByte`]: the real body with one byte of the file inverted.
+//! - [`Fault::FlipByte`]: the real body with one byte of the file inverted;
+//! - [`Fault::StatusAfterHandling`]: the handler does its work, then the answer is a status
+//!   with an empty body (a server that stored a report and failed to say so).
 //!
 //! A request no rule matches passes through. A rule can apply to its next `n` requests only
 //! (a 500 then the file: [`Faults::set_times`]). Every request is recorded with its `Range`
 //! header ([`Faults::seen`], [`Faults::ranges`]). [`FaultServer::start`] serves such a router on
 //! a real socket and hands back its URL and the table, which can be changed while it runs;
 //! [`FaultServer::start_tls`] serves it over HTTPS with a [`crate::tls::TestCa`]'s certificate.
+//! A server run by other means wears the layer through [`with_faults`] and a table made with
+//! [`Faults::new`] (the real update server does: [`crate::server`]).
 //!
 //! Bounded: dropping the [`FaultServer`] ends stalls and drips at once and shuts the server
 //! down; nothing waits longer than the test that started it.
@@ -65,6 +69,9 @@ pub enum Fault {
     /// Invert (xor 0xFF) the byte at this offset of the file: counted from the file's start, so
     /// a 206 whose range does not hold it passes unchanged.
     FlipByte(u64),
+    /// Let the handler do its work (store what it was sent), then answer with this status and
+    /// an empty body instead of the handler's answer.
+    StatusAfterHandling(u16),
 }
 
 /// A request the server saw.
@@ -98,7 +105,9 @@ struct Table {
 }
 
 impl Faults {
-    fn new(stop: watch::Receiver<bool>) -> Faults {
+    /// An empty table for a server that is not a [`FaultServer`]; stalls and drips end when
+    /// `stop` turns true (send it before or while the server shuts down).
+    pub fn new(stop: watch::Receiver<bool>) -> Faults {
         Faults { inner: Arc::new(Mutex::new(Table::default())), stop }
     }
 
@@ -188,6 +197,11 @@ async fn inject(State(faults): State<Faults>, mut request: Request, next: Next) 
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
         Fault::Status(code) => StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+        Fault::StatusAfterHandling(code) => {
+            // The handler's answer is complete before it is dropped: its work is done.
+            let _ = next.run(request).await;
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        }
         Fault::HideLength => {
             let (mut parts, body) = next.run(request).await.into_parts();
             parts.headers.remove(header::CONTENT_LENGTH);

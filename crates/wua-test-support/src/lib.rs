@@ -1,17 +1,18 @@
 //! Builders for wua's tests: temporary worlds (a root and a state directory), payloads,
 //! manifests and packages, and byte-for-byte snapshots of a root; [`fault`], an HTTP
 //! fault-injection layer (stalls, drips, error statuses, cut bodies, broken ranges, flipped
-//! bytes) and a real server that wears it, over HTTP or HTTPS; [`tls`], a CA and a server
-//! certificate made at test time; [`fake_server`], a stand-in for `wua server`'s agent routes;
+//! bytes, an answer lost after the work was done) and a real server that wears it, over HTTP
+//! or HTTPS; [`tls`], a CA and a server certificate made at test time; [`server`], the real
+//! update server in process (its own router, storage and TLS) wearing the fault layer;
 //! [`trust`], signed repositories served over HTTP, hostile ones, an agent on its install-time
 //! root, and python-tuf's client beside it. Used from integration tests and the benchmark
 //! runner only; never shipped.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod fake_server;
 pub mod fault;
 pub mod serve;
+pub mod server;
 pub mod tls;
 pub mod trust;
 

@@ -334,6 +334,87 @@ fn d17_an_outcome_and_its_report_survive_a_kill_after_the_commit() {
     assert_eq!(outbox(&w.state).0, 1, "one history entry still");
 }
 
+/// A report the server refuses for good (an outcome whose update id is not one, queued through
+/// the datastore as a damaged agent could have) does not block the outbox: the run sends the
+/// others, sets it aside as a dead letter with the server's answer (in its JSON and text),
+/// and `wua status` lists it, in JSON and in its table, until the service is removed; the next
+/// run does not send it again.
+#[test]
+fn agent_runs_set_a_refused_report_aside_as_a_dead_letter() {
+    let w = World::new().unwrap();
+    let repo = repository(&w);
+    publish(&w, &repo, 1, "", "");
+    let server = ServerChild::start(&w, &repo);
+    let key = server.enrolment_key();
+    let service = add_server(&w, &server, &repo, &key, &[]);
+    let service_id = service["service_id"].as_str().unwrap().to_owned();
+    let computer = service["computer_id"].as_str().unwrap().to_owned();
+    let bad = ReportBody::Outcome {
+        update_id: "not-an-update-id".into(),
+        revision_number: 1,
+        operation: UpdateOperation::Installation,
+        result_code: OperationResultCode::Succeeded,
+        hresult: wua_agent::wua_types::HResult::S_OK,
+        reboot_required: false,
+    };
+    let bad_key = Store::open(&w.state).unwrap().transact(|tx| tx.enqueue_event(&service_id, &bad)).unwrap();
+
+    let status = ok(agent(&w).arg("status"));
+    let m = &status["managed_server"];
+    assert_eq!(
+        (m["computer_id"].as_str(), m["pending_reports"].as_u64()),
+        (Some(computer.as_str()), Some(1)),
+        "{status}"
+    );
+    assert_eq!(m["dead_letters"].as_array().map(Vec::len), Some(0));
+
+    let cfg = w.work.join("agent.toml");
+    std::fs::write(&cfg, "[policy]\nnotification_level = \"NotifyBeforeDownload\"\n").unwrap();
+    let first = ok(&mut agent_run(agent(&w), &cfg));
+    let r = &first["managed_server"]["reports"];
+    assert!(r["error"].is_null(), "{first}");
+    assert_eq!(reports(&first), (2, 2, 0), "the scan and the reboot state went: {first}");
+    let dead = r["dead_lettered"].as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{first}");
+    assert_eq!((dead[0]["key"].as_str(), dead[0]["status"].as_u64()), (Some(bad_key.as_str()), Some(400)));
+    assert_eq!(dead[0]["hresult_name"], "WUA_E_SERVER_BAD_REQUEST");
+    assert_eq!(dead[0]["hresult_hex"], "0xA0245003");
+    assert!(dead[0]["error"].as_str().unwrap().contains("not an update id"), "{first}");
+    assert_eq!(dead[0]["event"]["kind"], "outcome");
+    assert_eq!(dead[0]["event"]["update_id"], "not-an-update-id");
+    assert_eq!(server.states(&computer).get(&test_id(1)).map(String::as_str), Some("needed"), "the scan arrived");
+
+    let status = ok(agent(&w).arg("status"));
+    let m = &status["managed_server"];
+    assert_eq!(m["pending_reports"], 0, "{status}");
+    let letters = m["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{status}");
+    assert_eq!(
+        (letters[0]["key"].as_str(), letters[0]["hresult_name"].as_str()),
+        (Some(bad_key.as_str()), Some("WUA_E_SERVER_BAD_REQUEST"))
+    );
+    let o = run(wua(&w.state, &w.root).arg("status"));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("dead letters: 1 report(s) the server refused for good"), "{t}");
+    assert!(
+        t.contains("WUA_E_SERVER_BAD_REQUEST") && t.contains("not an update id") && t.contains(&bad_key[..8]),
+        "{t}"
+    );
+
+    make_checkin_due(&w);
+    let o = run(&mut agent_run(wua(&w.state, &w.root), &cfg));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("refused for good"), "sent once, not again: {}", text(&o));
+    let next = ok(agent(&w).arg("status"));
+    assert_eq!(next["managed_server"]["dead_letters"].as_array().map(Vec::len), Some(1), "kept");
+
+    ok(agent(&w).args(["service", "remove", &service_id]));
+    let gone = Store::open(&w.state).unwrap().read().unwrap().dead_letter_count(&service_id).unwrap();
+    assert_eq!(gone, 0, "removing the service forgets its dead letters");
+    assert!(ok(agent(&w).arg("status"))["managed_server"].is_null());
+}
+
 /// The whole flow with two real agents, each with its own root, and the real server: publish;
 /// approve for group A (ring-1) with a deadline that overrides the document's; one agent in A,
 /// one in B (ring-2); the update is offered to A's agent and not to B's; B's computer moved

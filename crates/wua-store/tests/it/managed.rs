@@ -128,6 +128,48 @@ fn the_outbox_is_peeked_in_order_and_deleted_by_key() {
     assert_eq!(rest.iter().map(|e| e.key.clone()).collect::<Vec<_>>(), keys[2..]);
 }
 
+/// An event the server refused for good moves from the outbox to the dead letters with the
+/// server's answer, in the caller's transaction: the events around it stay queued in order, a
+/// second move is a no-op, and removing the service forgets the dead letters too.
+#[test]
+fn a_refused_event_moves_to_the_dead_letters() {
+    let (_dir, mut store) = store_with_services();
+    let keys: Vec<String> = (0..3)
+        .map(|i| store.transact(|tx| tx.enqueue_event(MANAGED, &ReportBody::Reboot { required: i == 1 })).unwrap())
+        .collect();
+    {
+        let tx = store.write().unwrap();
+        assert!(tx.dead_letter(MANAGED, &keys[1], 400, HResult::WUA_E_SERVER_BAD_REQUEST, "no").unwrap());
+        // dropped: rolled back
+    }
+    assert_eq!(store.read().unwrap().outbox_len(MANAGED).unwrap(), 3);
+    assert_eq!(store.read().unwrap().dead_letter_count(MANAGED).unwrap(), 0);
+
+    let message = "event 0: \"x\" is not an update id";
+    let moved = store.transact(|tx| tx.dead_letter(MANAGED, &keys[1], 400, HResult::WUA_E_SERVER_BAD_REQUEST, message));
+    assert!(moved.unwrap());
+    assert!(!store.transact(|tx| tx.dead_letter(MANAGED, &keys[1], 413, HResult::WUA_E_SERVER_TOO_LARGE, "")).unwrap());
+    assert!(!store.transact(|tx| tx.dead_letter(REPO, &keys[0], 400, HResult::WUA_E_SERVER_BAD_REQUEST, "")).unwrap());
+    let tx = store.read().unwrap();
+    let rest: Vec<String> = tx.peek_outbox(MANAGED, 10).unwrap().into_iter().map(|e| e.key).collect();
+    assert_eq!(rest, [keys[0].clone(), keys[2].clone()], "the others stay queued, in order");
+    let dead = tx.dead_letters(MANAGED).unwrap();
+    assert_eq!(dead.len(), 1);
+    let d = &dead[0];
+    assert_eq!(
+        (d.key.as_str(), d.status, d.hresult, d.message.as_str()),
+        (keys[1].as_str(), 400, HResult::WUA_E_SERVER_BAD_REQUEST, message)
+    );
+    assert_eq!(d.event, ReportBody::Reboot { required: true });
+    assert!(!d.at.is_empty() && !d.dead_at.is_empty());
+    assert_eq!(tx.dead_letter_count(MANAGED).unwrap(), 1);
+    assert!(tx.dead_letters(REPO).unwrap().is_empty());
+    drop(tx);
+
+    assert!(store.transact(|tx| tx.remove_service(MANAGED)).unwrap());
+    assert_eq!(store.read().unwrap().dead_letter_count(MANAGED).unwrap(), 0);
+}
+
 /// D-27: the index holds one group's approvals; another group sees none of them; a refresh
 /// replaces them whole; removing the service forgets registration, approvals and outbox.
 #[test]
