@@ -13,6 +13,7 @@
 //! target/release/wua-bench sync --updates 100000   # cold sync through the agent, refresh after 1% changed
 //! target/release/wua-bench search --updates 100000 # offline search, one process per search, peak RSS
 //! target/release/wua-bench download                # 1 GiB and 1,000 x 64 KiB against curl
+//! target/release/wua-bench server                  # `wua server`: 2,000 agents reporting, status over 100,000
 //! ```
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,9 +23,11 @@ mod install;
 mod jobs;
 mod repo;
 mod search;
+mod server;
 mod sync;
 mod synthetic;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -161,6 +164,49 @@ enum Scenario {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
+    /// `wua server run` in a child process on loopback: agents register and send report
+    /// batches over many connections for a while (reports per second, latency, peak RSS),
+    /// then a status query for one update over many computers with reports.
+    Server {
+        /// Agents registered through the API for the load.
+        #[arg(long, default_value_t = 2_000)]
+        agents: usize,
+        /// Concurrent connections (one task each, cycling over its share of the agents).
+        #[arg(long, default_value_t = 200)]
+        connections: usize,
+        /// How long the load runs, in seconds.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Runs of the load, each after its baseline, on the same server and agents (the
+        /// median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// How long the same-run baseline (`GET /healthz`) runs before each run, in seconds
+        /// (0 skips it).
+        #[arg(long, default_value_t = 5)]
+        baseline_seconds: u64,
+        /// Computers with reports under the status query.
+        #[arg(long, default_value_t = 100_000)]
+        computers: usize,
+        /// Queries of each kind timed in the status part.
+        #[arg(long, default_value_t = 50)]
+        queries: usize,
+        /// Updates published (the reports name them).
+        #[arg(long, default_value_t = 100)]
+        updates: usize,
+        /// The loopback address the server listens on (anything else is refused).
+        #[arg(long, default_value = "127.0.0.1")]
+        address: IpAddr,
+        /// Skip the load part.
+        #[arg(long)]
+        skip_load: bool,
+        /// Skip the status part.
+        #[arg(long)]
+        skip_status: bool,
+        /// Where to work (default: a temporary directory in /var/tmp).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -181,6 +227,33 @@ fn main() -> Result<()> {
         Scenario::Download { size, count, blob_kib, per_update, runs, workdir } => {
             download::run(download::Options { size_mib: size, count, blob_kib, per_update, runs, workdir })
         }
+        Scenario::Server {
+            agents,
+            connections,
+            seconds,
+            runs,
+            baseline_seconds,
+            computers,
+            queries,
+            updates,
+            address,
+            skip_load,
+            skip_status,
+            workdir,
+        } => server::run(server::Options {
+            agents,
+            connections,
+            seconds,
+            runs,
+            baseline_seconds,
+            computers,
+            queries,
+            updates,
+            address,
+            load: !skip_load,
+            status: !skip_status,
+            workdir,
+        }),
     }
 }
 
