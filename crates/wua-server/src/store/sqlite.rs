@@ -5,7 +5,8 @@
 //! (`synchronous = FULL`: the commit is durable), and only then answers each job. So a report
 //! is acknowledged only once it is on disk, and many concurrent reports share one fsync.
 //! Reads run on a small pool of read connections off the async threads (WAL lets them read
-//! while the writer writes).
+//! while the writer writes); at most [`READERS`] at once, so a read waits for a pooled
+//! connection instead of opening one of its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,12 @@ pub const DB_FILE: &str = "server.sqlite";
 /// At most this many jobs share one commit.
 const GROUP: usize = 256;
 
+/// Reads at once, and read connections kept open. A read beyond them waits (without holding a
+/// blocking thread) for a pooled connection; without the bound, a burst of requests opened a
+/// connection per read beyond the pool (parsing the schema each time) and held a blocking
+/// thread for each (a hundred and more under 200 concurrent reports).
+const READERS: usize = 8;
+
 /// How long a connection waits for a lock before it reports the database busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -42,6 +49,7 @@ pub struct SqliteStorage {
     path: Arc<PathBuf>,
     jobs: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    read_slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -76,7 +84,12 @@ impl SqliteStorage {
             .name("wua-server-db".into())
             .spawn(move || writer(conn, rx, writer_path))
             .map_err(|e| ServerError::io(&path, e))?;
-        Ok(SqliteStorage { path: Arc::new(path), jobs, readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(SqliteStorage {
+            path: Arc::new(path),
+            jobs,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
+        })
     }
 
     /// The database file.
@@ -93,6 +106,7 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, ServerError> {
+        let _slot = self.read_slots.acquire().await.map_err(|_| ServerError::Stopped)?;
         let (path, readers) = (self.path.clone(), self.readers.clone());
         let result = tokio::task::spawn_blocking(move || {
             let conn = match lock_unpoisoned(&readers).pop() {
@@ -101,7 +115,7 @@ impl SqliteStorage {
             };
             let out = f(&conn);
             let mut pool = lock_unpoisoned(&readers);
-            if pool.len() < 8 {
+            if pool.len() < READERS {
                 pool.push(conn);
             }
             out
