@@ -152,10 +152,21 @@ impl UpdateSession {
     /// update, which then counts as downloaded (as WUA's standalone installer does). A bad
     /// package changes nothing.
     pub fn open_package(&self, path: &Path) -> Result<Update, WuError> {
+        self.open_package_observed(path, Arc::default())
+    }
+
+    /// [`UpdateSession::open_package`], counting the bytes of the file read so far into
+    /// `bytes_read` (for a progress display on another thread).
+    pub fn open_package_observed(
+        &self,
+        path: &Path,
+        bytes_read: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Update, WuError> {
         self.require_writable(&format!("import {}", path.display()))?;
         let cache = ContentCache::new(&self.inner.state_dir);
         cache.ensure()?;
-        let package = wua_package::open_package(path, cache.dir(), &|_| false, &self.inner.package_limits)?;
+        let limits = &self.inner.package_limits;
+        let package = wua_package::open_package_observed(path, cache.dir(), &|_| false, limits, bytes_read)?;
         for blob in &package.staged {
             cache.adopt(&blob.path, &blob.sha256)?;
         }
@@ -221,6 +232,18 @@ impl UpdateSession {
             },
         };
         Ok(wua_install::recover(&target, &mut store, &lock)?)
+    }
+
+    /// The paths (relative to the root) an installed `files` update owns, sorted: what
+    /// `dpkg -L` lists.
+    pub fn files_of(&self, update_id: &str) -> Result<Vec<String>, WuError> {
+        Ok(self.store().read()?.files_of(update_id)?.into_iter().map(|f| f.path).collect())
+    }
+
+    /// The update id that owns `path` (relative to the root), if an installed update does:
+    /// what `dpkg -S` answers.
+    pub fn file_owner(&self, path: &str) -> Result<Option<String>, WuError> {
+        Ok(self.store().read()?.file_owner(path)?.map(|f| f.update_id))
     }
 
     /// Every recorded update (newest revision of each), read-only.

@@ -47,6 +47,18 @@ pub(crate) struct AgentConfig {
     pub services: Vec<ServiceDeclaration>,
     /// `[server]`.
     pub server: Option<ServerDeclaration>,
+    /// `[agent] state_dir`.
+    pub state_dir: Option<PathBuf>,
+    /// `[agent] root`.
+    pub root: Option<PathBuf>,
+    /// `[agent] reboot`: what an unattended install does when a reboot is required.
+    pub reboot: Option<crate::RebootPolicyArg>,
+    /// `[agent] reboot_at`: the time of day for `reboot = "at-time"`.
+    pub reboot_at: Option<String>,
+    /// `[agent] reboot_command`: the restart command (`{when}` becomes `now` or `HH:MM`).
+    pub reboot_command: Option<Vec<String>>,
+    /// Whether the file exists (a missing default file means defaults throughout).
+    pub found: bool,
 }
 
 /// The `[server]` table: a managed server to register with.
@@ -114,6 +126,22 @@ impl AgentConfig {
         Self::parse(&text, path)
     }
 
+    /// The configuration of a missing file: every option at its default.
+    pub(crate) fn empty(path: &Path) -> Self {
+        AgentConfig {
+            path: path.to_owned(),
+            notification_level: AutomaticUpdatesNotificationLevel::NotConfigured,
+            services: Vec::new(),
+            server: None,
+            state_dir: None,
+            root: None,
+            reboot: None,
+            reboot_at: None,
+            reboot_command: None,
+            found: false,
+        }
+    }
+
     /// Parses the text of `path` (which names it in errors and anchors relative paths).
     pub(crate) fn parse(text: &str, path: &Path) -> CliResult<Self> {
         let at = |key: &str, what: String| invalid(format!("{}: {key}: {what}", path.display()));
@@ -129,12 +157,8 @@ impl AgentConfig {
         // services registered keep them.
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let base = absolute.parent().unwrap_or(Path::new("/"));
-        let mut config = AgentConfig {
-            path: path.to_owned(),
-            notification_level: AutomaticUpdatesNotificationLevel::NotConfigured,
-            services: Vec::new(),
-            server: None,
-        };
+        let mut config = AgentConfig::empty(path);
+        config.found = true;
         for (key, value) in &table {
             match key.as_str() {
                 "policy" => {
@@ -156,7 +180,43 @@ impl AgentConfig {
                     }
                 }
                 "server" => config.server = Some(server(value, base).map_err(|(k, w)| at(&k, w))?),
-                _ => return Err(at(key, "unknown table (known: policy, services, server)".into())),
+                "agent" => {
+                    for (k, v) in as_table(value, "agent").map_err(|w| at("agent", w))? {
+                        let key = format!("agent.{k}");
+                        match k.as_str() {
+                            "state_dir" => config.state_dir = Some(resolve(base, as_path(v).map_err(|w| at(&key, w))?)),
+                            "root" => config.root = Some(resolve(base, as_path(v).map_err(|w| at(&key, w))?)),
+                            "reboot" => {
+                                use clap::ValueEnum;
+                                let text = as_str(v).map_err(|w| at(&key, w))?;
+                                let policy = crate::RebootPolicyArg::from_str(text, true).map_err(|_| {
+                                    at(&key, format!("\"{text}\" is not a reboot policy (never, if-required, at-time)"))
+                                })?;
+                                config.reboot = Some(policy);
+                            }
+                            "reboot_at" => {
+                                let text = as_str(v).map_err(|w| at(&key, w))?;
+                                crate::reboot::parse_time(text).map_err(|e| at(&key, e.message))?;
+                                config.reboot_at = Some(text.to_owned());
+                            }
+                            "reboot_command" => {
+                                let argv = v
+                                    .as_array()
+                                    .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+                                    .filter(|a| !a.is_empty())
+                                    .ok_or_else(|| at(&key, "expected a non-empty array of strings".into()))?;
+                                config.reboot_command = Some(argv);
+                            }
+                            _ => {
+                                return Err(at(
+                                    &key,
+                                    "unknown key (known: state_dir, root, reboot, reboot_at, reboot_command)".into(),
+                                ));
+                            }
+                        }
+                    }
+                }
+                _ => return Err(at(key, "unknown table (known: agent, policy, services, server)".into())),
             }
         }
         let defaults: Vec<&str> = config.services.iter().filter(|s| s.default).map(|s| s.name.as_str()).collect();

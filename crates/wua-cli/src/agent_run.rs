@@ -32,7 +32,6 @@ use wua_agent::{ManagedServerRegistration, NON_VOLATILE_SERVICE, UpdateService, 
 
 use crate::agent_config::{AgentConfig, ServiceDeclaration, is_url};
 use crate::agent_managed::ManagedRun;
-use crate::session::open_session;
 use crate::{Cli, CliResult, EXIT_FAILED, EXIT_OK, EXIT_REBOOT_REQUIRED, exit_code, jobrun, output, services};
 
 /// The client application id the agent's runs record in history.
@@ -64,7 +63,7 @@ pub(crate) struct AgentRunReport {
 }
 
 /// Runs `wua agent run`.
-pub(crate) fn run(cli: &Cli, once: bool, config_path: &Path) -> CliResult<u8> {
+pub(crate) fn run(cli: &Cli, once: bool, agent: &crate::settings::Agent) -> CliResult<u8> {
     if !once {
         return Err(WuError::new(
             HResult::E_INVALIDARG,
@@ -72,7 +71,11 @@ pub(crate) fn run(cli: &Cli, once: bool, config_path: &Path) -> CliResult<u8> {
              (wua-agent.timer)",
         ));
     }
-    let config = AgentConfig::load(config_path)?;
+    if !agent.config.found {
+        // The agent acts on machines only by an administrator's explicit policy.
+        AgentConfig::load(&agent.config.path)?;
+    }
+    let config = &agent.config;
     let level = config.notification_level;
     let mut report = AgentRunReport {
         config: config.path.clone(),
@@ -91,10 +94,10 @@ pub(crate) fn run(cli: &Cli, once: bool, config_path: &Path) -> CliResult<u8> {
         return Ok(EXIT_OK);
     }
     jobrun::handle_termination();
-    let session = open_session(cli, &cli.state_dir, &cli.root)?;
+    let session = crate::session::open(agent)?;
     session.set_client_application_id(CLIENT_ID);
-    report.services_added = register_services(&session, &config)?;
-    let registered = register_server(&session, &config)?;
+    report.services_added = register_services(&session, config)?;
+    let registered = register_server(&session, config)?;
     if let Some(service) = &registered {
         report.services_added.push(service.clone());
     }

@@ -2,20 +2,21 @@
 //! SIGTERM, for `wua agent run`) as `request_abort`, a second one leaves at once (the journal
 //! makes that safe: the next operation recovers what was interrupted, D-17, D-38).
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wua_agent::wua_types::{
-    InstallationProgress, InstallationResult, UpdateCollection, UpdateOperation, lock_unpoisoned,
+    HResult, InstallationProgress, InstallationResult, OperationResultCode, UpdateCollection, UpdateOperation,
+    WuError, lock_unpoisoned,
 };
-use wua_agent::{InstallationJob, ProgressCallback, UpdateInstaller};
+use wua_agent::{ProgressCallback, UpdateInstaller, UpdateSession};
+
+use crate::progress::{Display, Outcome, Snapshot};
 
 use crate::{Cli, CliResult};
 
-/// The job Ctrl-C aborts, while one runs.
-static CURRENT_JOB: Mutex<Option<InstallationJob>> = Mutex::new(None);
+/// What Ctrl-C aborts, while a job runs: its `request_abort`.
+static CURRENT_ABORT: Mutex<Option<Box<dyn Fn() + Send>>> = Mutex::new(None);
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 /// Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports it).
@@ -81,24 +82,91 @@ pub(crate) fn handle_termination() {
 /// runs, leaves at once.
 fn interrupted(by: Interrupt) {
     let presses = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
-    let job = lock_unpoisoned(&CURRENT_JOB).clone();
     let (note, code) = match by {
         Interrupt::CtrlC => ("stopping at the next safe point (press Ctrl-C again to leave at once)", EXIT_INTERRUPTED),
         Interrupt::Term => {
             ("SIGTERM: stopping at the next safe point (a second SIGTERM leaves at once)", EXIT_TERMINATED)
         }
     };
-    match job {
-        Some(job) if presses == 1 => {
-            eprintln!("\nwua: {note}");
-            let _ = job.request_abort();
+    let abort = lock_unpoisoned(&CURRENT_ABORT);
+    match abort.as_ref() {
+        Some(abort) if presses == 1 => {
+            // Said at once, above any bars; the job stops at its next safe point.
+            crate::progress::announce(&format!("wua: {note}"));
+            abort();
         }
         Some(_) => {
-            eprintln!("\nwua: leaving now; the next wua operation recovers the interrupted update");
+            crate::progress::announce("wua: leaving now; the next wua operation recovers the interrupted update");
             std::process::exit(code);
         }
         None => std::process::exit(code),
     }
+}
+
+/// What an install does with license terms not yet accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Licenses {
+    /// Leave them: such an update fails with `WU_E_EULAS_DECLINED`.
+    Leave,
+    /// Accept them (`print`: show each first, as `--accept-eula` does; the wizard has shown
+    /// them already).
+    Accept { print: bool },
+}
+
+/// Makes Ctrl-C abort `job` while it runs (`None`: nothing to abort; Ctrl-C leaves at once).
+pub(crate) fn set_abort(abort: Option<Box<dyn Fn() + Send>>) {
+    *lock_unpoisoned(&CURRENT_ABORT) = abort;
+}
+
+/// Checks what an install would refuse before anything is shown or recorded, then accepts the
+/// licenses (with `accept_eula`: each is printed first, D-14) and installs.
+pub(crate) fn install(
+    cli: &Cli,
+    session: &UpdateSession,
+    installer: &UpdateInstaller,
+    updates: &UpdateCollection,
+    licenses: Licenses,
+    forced: bool,
+) -> CliResult<InstallationResult> {
+    preflight(session, installer, forced)?;
+    if let Licenses::Accept { print } = licenses {
+        for update in updates {
+            if !update.eula_text().is_empty() && !update.eula_accepted() {
+                if print {
+                    crate::output::print_eula(cli, update);
+                }
+                update.accept_eula()?;
+            }
+        }
+    }
+    run(cli, installer, updates, UpdateOperation::Installation)
+}
+
+/// The checks of `begin_install` a license must not be accepted before: a pending reboot
+/// (D-9, unless forced), an operation already running (D-8), a state directory this user
+/// cannot write (D-6). The install checks them again under its lock.
+fn preflight(session: &UpdateSession, installer: &UpdateInstaller, forced: bool) -> CliResult<()> {
+    if !forced && installer.reboot_required_before_installation()? {
+        return Err(WuError::new(
+            HResult::WU_E_INSTALL_NOT_ALLOWED,
+            "a reboot is pending: reboot the machine first (`wua reboot-status` shows it), or pass --forced to \
+             install anyway",
+        ));
+    }
+    if let Some(pid) = session.operation_in_progress()? {
+        // The install waits a moment for it, as D-8 says; only say so here.
+        tracing::debug!(pid, "another operation runs on this state directory; the install waits for it");
+    }
+    if !crate::paths::writable(session.state_dir()) {
+        return Err(WuError::new(
+            HResult::E_ACCESSDENIED,
+            format!(
+                "cannot write the state directory {}: run as root or pass a --state-dir you can write",
+                session.state_dir().display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Begins `operation` on `installer`, shows its progress, waits for the result.
@@ -108,14 +176,25 @@ pub(crate) fn run(
     updates: &UpdateCollection,
     operation: UpdateOperation,
 ) -> CliResult<InstallationResult> {
-    let view = Arc::new(ProgressView::new(cli, updates, operation));
+    let titles: Vec<String> = updates.iter().map(|u| u.title().to_owned()).collect();
+    let verb = match operation {
+        UpdateOperation::Installation => "install",
+        UpdateOperation::Uninstallation => "uninstall",
+    };
+    let display = Arc::new(Display::new(cli, verb, titles, false));
+    let last = Arc::new(Mutex::new(Snapshot::default()));
     let on_progress = {
-        let view = view.clone();
+        let (display, last) = (display.clone(), last.clone());
         let callback: ProgressCallback = Box::new(move |job, args| {
             // Registered here too, so a Ctrl-C finds the job even before `begin_*`'s caller
             // got to register it: the first callback precedes any work.
-            set_current(Some(job));
-            view.show(&args.progress)
+            let job = job.clone();
+            set_abort(Some(Box::new(move || {
+                let _ = job.request_abort();
+            })));
+            let snapshot = snapshot(&args.progress);
+            display.show(&snapshot);
+            *lock_unpoisoned(&last) = snapshot;
         });
         Some(callback)
     };
@@ -123,63 +202,29 @@ pub(crate) fn run(
         UpdateOperation::Installation => installer.begin_install(on_progress, None, None)?,
         UpdateOperation::Uninstallation => installer.begin_uninstall(on_progress, None, None)?,
     };
-    set_current(Some(&job));
     let result = match operation {
         UpdateOperation::Installation => installer.end_install(&job),
         UpdateOperation::Uninstallation => installer.end_uninstall(&job),
     };
-    set_current(None);
-    view.finish();
+    set_abort(None);
+    let mut final_snapshot = lock_unpoisoned(&last).clone();
+    if let Ok(r) = &result {
+        final_snapshot.percent = 100;
+        final_snapshot.finished =
+            r.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, u.reboot_required)).collect();
+    }
+    let aborted = result.as_ref().map_or(true, |r| r.result_code == OperationResultCode::Aborted);
+    display.finish(&final_snapshot, aborted);
     result
 }
 
-fn set_current(job: Option<&InstallationJob>) {
-    *lock_unpoisoned(&CURRENT_JOB) = job.cloned();
-}
-
-/// Two bars on a terminal (the job overall, the current update); nothing otherwise.
-struct ProgressView {
-    bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
-    titles: Vec<String>,
-}
-
-impl ProgressView {
-    fn new(cli: &Cli, updates: &UpdateCollection, operation: UpdateOperation) -> Self {
-        let titles: Vec<String> = updates.iter().map(|u| u.title().to_owned()).collect();
-        if cli.json || !std::io::stderr().is_terminal() {
-            return ProgressView { bars: None, titles };
-        }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} {prefix:>10} [{bar:30}] {pos:>3}% {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        let overall = multi.add(ProgressBar::new(100).with_style(style.clone()));
-        overall.set_prefix(match operation {
-            UpdateOperation::Installation => "installing",
-            UpdateOperation::Uninstallation => "removing",
-        });
-        overall.set_message(format!("{} update(s)", titles.len()));
-        let current = multi.add(ProgressBar::new(100).with_style(style));
-        current.set_prefix("update");
-        // A program reports no percentage: the tick shows the job is alive meanwhile.
-        current.enable_steady_tick(std::time::Duration::from_millis(200));
-        ProgressView { bars: Some((multi, overall, current)), titles }
-    }
-
-    fn show(&self, p: &InstallationProgress) {
-        let Some((_, overall, current)) = &self.bars else { return };
-        overall.set_position(p.percent_complete.clamp(0, 100) as u64);
-        current.set_position(p.current_update_percent_complete.clamp(0, 100) as u64);
-        let index = p.current_update_index.max(0) as usize;
-        let title = self.titles.get(index).map(String::as_str).unwrap_or("");
-        current.set_message(format!("{}/{} {title}", index + 1, self.titles.len()));
-    }
-
-    fn finish(&self) {
-        if let Some((multi, overall, current)) = &self.bars {
-            current.finish_and_clear();
-            overall.finish_and_clear();
-            let _ = multi.clear();
-        }
+/// The display's view of an install's progress.
+fn snapshot(p: &InstallationProgress) -> Snapshot {
+    Snapshot {
+        index: p.current_update_index.max(0) as usize,
+        percent: p.percent_complete,
+        current_percent: p.current_update_percent_complete,
+        bytes: None,
+        finished: p.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, u.reboot_required)).collect(),
     }
 }

@@ -11,14 +11,16 @@ use wua_agent::{UpdateService, UpdateSession};
 
 use crate::Cli;
 use crate::agent_run::AgentRunReport;
-use crate::json;
+use crate::{json, json_inspect};
 
-/// A call error: to stderr as text, or to stdout as JSON.
+/// A call error: to stderr as text (the message, then the HResult's name and code once, and
+/// a one-line hint), or to stdout as JSON.
 pub(crate) fn print_error(cli: &Cli, e: &WuError) {
     if cli.json {
         json::print(&json::CallError::from(e));
     } else {
-        eprintln!("wua: error: {e}");
+        eprintln!("wua: error: {}", e.message);
+        eprintln!("  {} ({}): {}", e.hresult.name_or_hex(), e.hresult.hex(), crate::hints::hint(e.hresult));
     }
 }
 
@@ -56,11 +58,13 @@ pub(crate) fn print_imported(cli: &Cli, updates: &UpdateCollection) {
 }
 
 pub(crate) fn print_eula(cli: &Cli, update: &Update) {
+    if cli.quiet {
+        return;
+    }
     // With --json the license goes to stderr so stdout stays one JSON document.
     eprintln!("License terms of \"{}\" ({}):\n", update.title(), update.identity().update_id);
     eprintln!("{}", update.eula_text().trim_end());
     eprintln!("\nAccepted (--accept-eula).\n");
-    let _ = cli;
 }
 
 pub(crate) fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollection, result: &InstallationResult) {
@@ -308,9 +312,202 @@ pub(crate) fn print_cache_cleaned(cli: &Cli, cleaned: &wua_agent::CacheCleaned) 
 pub(crate) fn print_nothing_to_install(cli: &Cli) {
     if cli.json {
         json::print(&json::Nothing { updates: 0 });
-    } else {
+    } else if !cli.quiet {
         println!("no updates found");
     }
+}
+
+/// `wua install|download` with no id, filter or `--all`: nothing is selected.
+pub(crate) fn print_nothing_selected(cli: &Cli, verb: &str) {
+    if cli.json {
+        json::print(&json::Nothing { updates: 0 });
+    } else if !cli.quiet {
+        println!(
+            "nothing selected: name updates with --update-id ID (a unique prefix, KB1234 or a title works), \
+             narrow a search with filters (--kb, --title, --category, --severity, CRITERIA), or {verb} \
+             everything found with --all"
+        );
+    }
+}
+
+/// A numbered list of the updates an operation would act on (`--dry-run`, before a prompt,
+/// the wizard's choices).
+pub(crate) fn print_selected(cli: &Cli, verb: &str, updates: &UpdateCollection) {
+    if cli.json {
+        json::print(&json_inspect::Selected {
+            operation: verb.to_owned(),
+            dry_run: true,
+            updates: json_inspect::refs(updates),
+        });
+        return;
+    }
+    let rows: Vec<Vec<String>> = updates
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            vec![
+                (i + 1).to_string(),
+                u.title().to_owned(),
+                format!("{} rev {}", short_id(&u.identity().update_id), u.identity().revision_number),
+                human_size(u.document().content_size()),
+                if u.eula_text().is_empty() { "-".into() } else if u.eula_accepted() { "accepted".into() } else { "to accept".into() },
+            ]
+        })
+        .collect();
+    let n = updates.count();
+    eprintln!("{verb}: {}", plural(n, "update", "updates"));
+    eprint_table(&["#", "update", "identity", "size", "license"], &rows);
+}
+
+/// `wua hide` / `wua unhide`.
+pub(crate) fn print_hidden(cli: &Cli, hidden: bool, updates: &UpdateCollection) {
+    if cli.json {
+        json::print(&json_inspect::Hidden { is_hidden: hidden, updates: json_inspect::refs(updates) });
+        return;
+    }
+    if cli.quiet {
+        return;
+    }
+    for u in updates {
+        println!("{} {} \"{}\"", if hidden { "hidden:" } else { "shown:" }, u.identity().update_id, u.title());
+    }
+}
+
+/// `wua show ID`.
+pub(crate) fn print_show(cli: &Cli, update: &Update, files: &[String]) {
+    let s = json_inspect::Show::new(update, files);
+    if cli.json {
+        json::print(&s);
+        return;
+    }
+    let yn = |b: bool| if b { "yes" } else { "no" };
+    println!("{}", s.title);
+    println!("  update id:    {} (revision {})", s.update_id, s.revision_number);
+    if !s.kb_article_ids.is_empty() {
+        println!("  KB:           {}", s.kb_article_ids.iter().map(|k| format!("KB{}", k.trim_start_matches("KB"))).collect::<Vec<_>>().join(", "));
+    }
+    println!("  severity:     {}", if s.msrc_severity.is_empty() { "Unspecified" } else { &s.msrc_severity });
+    if !s.categories.is_empty() {
+        println!("  categories:   {}", s.categories.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    println!("  handler:      {}, {} of content, reboot: {}", s.handler, human_size(s.max_download_size), s.reboot_behavior);
+    println!(
+        "  state:        installed {}, downloaded {}, hidden {}, mandatory {}",
+        yn(s.is_installed), yn(s.is_downloaded), yn(s.is_hidden), yn(s.is_mandatory)
+    );
+    if let Some(deadline) = &s.deadline {
+        println!("  deadline:     {deadline}");
+    }
+    if !s.superseded_update_ids.is_empty() {
+        println!("  supersedes:   {}", s.superseded_update_ids.join(", "));
+    }
+    if let Some(service) = &s.service_id {
+        println!("  service:      {service}");
+    }
+    if !s.support_url.is_empty() {
+        println!("  support:      {}", s.support_url);
+    }
+    if !s.description.is_empty() {
+        println!("\n  {}", s.description.trim_end().replace('\n', "\n  "));
+    }
+    if let Some(eula) = &s.eula_text {
+        println!(
+            "\nLicense terms ({}):\n\n{}",
+            if s.eula_accepted { "accepted" } else { "not accepted; install with --accept-eula to accept them" },
+            eula.trim_end()
+        );
+    }
+    if s.is_installed {
+        println!("\nFiles it owns ({}):", files.len());
+        for f in files {
+            println!("  /{f}");
+        }
+    }
+}
+
+/// `wua files ID` (as `dpkg -L`: one absolute path a line).
+pub(crate) fn print_files(cli: &Cli, update: &Update, files: &[String]) {
+    if cli.json {
+        json::print(&json_inspect::Files {
+            update_id: update.identity().update_id,
+            title: update.title().to_owned(),
+            is_installed: update.is_installed(),
+            files: files.to_vec(),
+        });
+        return;
+    }
+    if files.is_empty() && !cli.quiet {
+        eprintln!(
+            "\"{}\" owns no files{}",
+            update.title(),
+            if update.is_installed() { " (a command update's program places what it places)" } else { ": it is not installed" }
+        );
+    }
+    for f in files {
+        println!("/{f}");
+    }
+}
+
+/// `wua owner PATH` (as `dpkg -S`); no owner is a call error, as dpkg's.
+pub(crate) fn print_owner(cli: &Cli, path: &str, owner: Option<&Update>) -> Result<(), WuError> {
+    if cli.json {
+        json::print(&json_inspect::Owner { path: path.to_owned(), owner: owner.map(json_inspect::UpdateRef::from) });
+        return Ok(());
+    }
+    match owner {
+        Some(u) => {
+            println!("{} \"{}\": /{path}", u.identity().update_id, u.title());
+            Ok(())
+        }
+        None => Err(WuError::new(
+            wua_agent::wua_types::HResult::WU_E_UNKNOWN_ID,
+            format!("no installed update owns /{path}"),
+        )),
+    }
+}
+
+/// `wua package inspect FILE`.
+pub(crate) fn print_inspected(cli: &Cli, file: &Path, doc: &UpdateDocument) {
+    let i = json_inspect::Inspected::new(file, doc);
+    if cli.json {
+        json::print(&i);
+        return;
+    }
+    println!("{}: verified", file.display());
+    println!("  {} rev {} \"{}\", {} handler", i.update_id, i.revision_number, i.title, i.handler);
+    let rows: Vec<Vec<String>> =
+        i.content.iter().map(|c| vec![c.mode.clone(), human_size(c.size), c.path.clone()]).collect();
+    if rows.is_empty() {
+        println!("  no content");
+    } else {
+        print_table(&["mode", "size", "path"], &rows);
+    }
+}
+
+/// `wua reboot-status`.
+pub(crate) fn print_reboot_status(cli: &Cli, required: bool) {
+    if cli.json {
+        json::print(&json_inspect::RebootStatus { reboot_required: required });
+    } else if !cli.quiet {
+        println!(
+            "{}",
+            if required {
+                "reboot required: an installed update needs a restart to finish; installs wait for it"
+            } else {
+                "no reboot required"
+            }
+        );
+    }
+}
+
+/// `1 update`, `2 updates`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `12.0 KiB`.
+fn human_size(n: u64) -> String {
+    crate::progress::human_bytes(n)
 }
 
 pub(crate) fn print_service_added(cli: &Cli, service: &UpdateService) {
@@ -497,8 +694,22 @@ fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-/// A plain aligned table.
+/// A plain aligned table on stdout.
 pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    for line in table_lines(headers, rows) {
+        println!("{line}");
+    }
+}
+
+/// A plain aligned table on stderr (around a prompt, stdout stays the result).
+fn eprint_table(headers: &[&str], rows: &[Vec<String>]) {
+    for line in table_lines(headers, rows) {
+        eprintln!("{line}");
+    }
+}
+
+/// The lines of an aligned table.
+fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -507,11 +718,12 @@ pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<&str>| {
         let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", parts.join("  ").trim_end());
+        parts.join("  ").trim_end().to_owned()
     };
-    line(headers.to_vec());
-    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    let mut out = vec![line(headers.to_vec())];
+    out.push(line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect()));
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        out.push(line(row.iter().map(String::as_str).collect()));
     }
+    out
 }

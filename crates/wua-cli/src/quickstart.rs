@@ -150,7 +150,7 @@ pub(crate) fn run(cli: &Cli, dir: &Path) -> CliResult<u8> {
     }
     // The update server over the repository, on loopback; the agent registers with it.
     let server = QuickServer::start(&runtime, dir, &repo)?;
-    let session = open_session(cli, &state, &root)?;
+    let session = open_session(&state, &root)?;
     let service = add_service(&runtime, &session, &repo, &server)?;
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();

@@ -3,16 +3,15 @@
 use std::path::Path;
 
 use wua_agent::wua_types::{
-    DownloadResult, HResult, OperationResultCode, SearchResult, ServerSelection, Update, UpdateCollection, WuError,
+    DownloadResult, HResult, OperationResultCode, SearchResult, ServerSelection, UpdateCollection, WuError,
 };
 use wua_agent::{ManagedServerRegistration, NON_VOLATILE_SERVICE, UpdateSearcher, UpdateSession};
 
-use crate::session::open_session;
 use crate::{Cli, CliResult, EXIT_CALL_ERROR, EXIT_FAILED, EXIT_OK, ServiceCommand, output};
 
 /// Runs `wua service ...`.
-pub(crate) fn run(cli: &Cli, command: &ServiceCommand) -> CliResult<u8> {
-    let session = open_session(cli, &cli.state_dir, &cli.root)?;
+pub(crate) fn run(cli: &Cli, agent: &crate::settings::Agent, command: &ServiceCommand) -> CliResult<u8> {
+    let session = crate::session::open(agent)?;
     let manager = session.create_update_service_manager();
     match command {
         ServiceCommand::Add {
@@ -82,7 +81,7 @@ pub(crate) fn run(cli: &Cli, command: &ServiceCommand) -> CliResult<u8> {
 }
 
 /// A searcher on `service` (or the default selection), online unless `offline`.
-fn searcher(session: &UpdateSession, service: Option<&str>, offline: bool) -> UpdateSearcher {
+pub(crate) fn searcher(session: &UpdateSession, service: Option<&str>, offline: bool) -> UpdateSearcher {
     let searcher = session.create_update_searcher();
     if let Some(id) = service {
         searcher.set_server_selection(ServerSelection::Others);
@@ -100,22 +99,6 @@ pub(crate) fn search(
     offline: bool,
 ) -> CliResult<SearchResult> {
     searcher(session, service, offline).search(criteria)
-}
-
-/// The newest revision of `id` the service offers (refreshed first), superseded or not.
-pub(crate) fn find_synced(session: &UpdateSession, service: Option<&str>, id: &str) -> CliResult<Option<Update>> {
-    if !wua_agent::wua_types::is_uuid(id) {
-        return Ok(None);
-    }
-    let searcher = searcher(session, service, false);
-    searcher.set_include_potentially_superseded_updates(true);
-    let criteria = format!("UpdateID={}", searcher.escape_string(id));
-    match searcher.search(&criteria) {
-        Ok(result) => Ok(result.updates.iter().next().cloned()),
-        // With no service, an id that is not imported is simply unknown.
-        Err(e) if e.hresult == HResult::WU_E_NO_SERVICE && service.is_none() => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Downloads what of `updates` a service offers and the cache lacks; a failed download is a

@@ -5,14 +5,19 @@ use std::path::Path;
 use wua_agent::wua_types::HResult;
 use wua_agent::{BootIdSource, SessionOptions, UpdateSession};
 
-use crate::{Cli, CliResult};
+use crate::CliResult;
 
 /// The client application id the CLI records in history.
 pub(crate) const CLIENT_ID: &str = "wua-cli";
 
+/// Opens the session of an agent's verb.
+pub(crate) fn open(agent: &crate::settings::Agent) -> CliResult<UpdateSession> {
+    open_session(&agent.state_dir, &agent.root)
+}
+
 /// Opens a session; `WUA_BOOT_ID_FILE` replaces the system's boot id (tests simulate a reboot
 /// with it).
-pub(crate) fn open_session(_cli: &Cli, state_dir: &Path, root: &Path) -> CliResult<UpdateSession> {
+pub(crate) fn open_session(state_dir: &Path, root: &Path) -> CliResult<UpdateSession> {
     let mut options = SessionOptions::new(state_dir, root);
     if let Some(file) = std::env::var_os("WUA_BOOT_ID_FILE") {
         options.boot_id = BootIdSource::File(file.into());

@@ -20,7 +20,7 @@ pub use build::{Compression, build_package};
 pub use error::PackageError;
 pub use manifest::{ContentOverride, Manifest, ManifestUpdate};
 pub use payload::{PayloadFile, scan_payload};
-pub use read::{OpenLimits, StagedBlob, VerifiedPackage, open_package, staging_owner};
+pub use read::{OpenLimits, StagedBlob, VerifiedPackage, open_package, open_package_observed, staging_owner};
 
 /// The name of the document entry, first in every package.
 const DOCUMENT_NAME: &str = "update.json";

@@ -111,7 +111,20 @@ pub fn open_package(
     skip: &dyn Fn(&str) -> bool,
     limits: &OpenLimits,
 ) -> Result<VerifiedPackage, PackageError> {
-    let mut file = BufReader::with_capacity(1 << 20, fs_err::File::open(path).map_err(|e| PackageError::io(path, e))?);
+    open_package_observed(path, staging_dir, skip, limits, Arc::default())
+}
+
+/// [`open_package`], counting the bytes of the file read so far into `bytes_read`: another
+/// thread shows progress from it while a large package is verified.
+pub fn open_package_observed(
+    path: &Path,
+    staging_dir: &Path,
+    skip: &dyn Fn(&str) -> bool,
+    limits: &OpenLimits,
+    bytes_read: Arc<AtomicU64>,
+) -> Result<VerifiedPackage, PackageError> {
+    let opened = fs_err::File::open(path).map_err(|e| PackageError::io(path, e))?;
+    let mut file = BufReader::with_capacity(1 << 20, Counted { inner: opened, count: bytes_read });
     // The magic number tells zstd from tar; read all four bytes (a short read is not the end).
     let mut magic = [0u8; 4];
     let n = read_full(&mut file, &mut magic).map_err(|e| PackageError::io(path, e))?;
@@ -125,6 +138,20 @@ pub fn open_package(
         Err(PackageError::Truncated { path: path.into(), detail: "inside the zstd magic number".into() })
     } else {
         read_archive(path, source(Box::new(head)), &progress, staging_dir, skip, limits)
+    }
+}
+
+/// A reader that adds what it reads to a shared count.
+struct Counted<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 

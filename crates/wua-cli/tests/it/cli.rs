@@ -122,7 +122,7 @@ fn d6_access_denied_for_unprivileged_caller() {
     let as_nobody = |args: &[&str]| {
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_wua")]);
-        c.arg("--state-dir").arg(&w.state).arg("--root").arg(&w.root).args(args);
+        c.env("WUA_STATE_DIR", &w.state).env("WUA_ROOT", &w.root).args(args);
         c.env("WUA_BOOT_ID_FILE", w.dir.path().join("boot_id"));
         run(&mut c)
     };
@@ -144,11 +144,12 @@ fn d6_access_denied_for_unprivileged_caller() {
 fn as_nobody(w: &World, state: Option<&std::path::Path>, args: &[&str]) -> std::process::Output {
     let mut c = std::process::Command::new("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_wua")]);
+    c.env_remove("WUA_STATE_DIR");
     if let Some(state) = state {
-        c.arg("--state-dir").arg(state);
+        c.env("WUA_STATE_DIR", state);
     }
-    c.arg("--root").arg(&w.root).args(args);
-    c.env_remove("WUA_STATE_DIR").env_remove("WUA_LOG");
+    c.env("WUA_ROOT", &w.root).args(args);
+    c.env_remove("WUA_LOG");
     c.env("WUA_BOOT_ID_FILE", w.dir.path().join("boot_id"));
     run(&mut c)
 }

@@ -94,7 +94,7 @@ fn two_downloads_of_one_blob_at_once() {
 
     let download = || {
         let mut c = agent(&w);
-        c.arg("download");
+        c.args(["download", "--all"]);
         c
     };
     for o in at_once(vec![download(), download()]) {

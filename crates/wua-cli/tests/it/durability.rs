@@ -64,10 +64,8 @@ fn d17_durability_order_of_one_install() {
         .arg(exe);
     let boot = w.work.join("boot_id");
     std::fs::write(&boot, "b").unwrap();
-    cmd.arg("--state-dir")
-        .arg(&w.state)
-        .arg("--root")
-        .arg(&w.root)
+    cmd.env("WUA_STATE_DIR", &w.state)
+        .env("WUA_ROOT", &w.root)
         .arg("install-package")
         .arg(&pkg)
         .env("WUA_BOOT_ID_FILE", &boot);

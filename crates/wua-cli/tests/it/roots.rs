@@ -162,7 +162,7 @@ fn root_spanning_filesystems_installs_uninstalls_and_recovers() {
         mount -t tmpfs tmpfs "$ROOT/opt"
         mkdir -p "$ROOT/opt/app"
         echo original > "$ROOT/opt/app/app.conf"
-        w() { "$WUA" --state-dir "$STATE" --root "$ROOT" "$@"; }
+        w() { WUA_STATE_DIR="$STATE" WUA_ROOT="$ROOT" "$WUA" "$@"; }
         export WUA_BOOT_ID_FILE="$BOOT"
         w install-package "$PKG"
         test "$(cat "$ROOT/opt/app/app.conf")" = "from the update"

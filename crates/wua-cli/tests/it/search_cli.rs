@@ -73,8 +73,8 @@ fn d6_a_reader_searches_offline_and_is_denied_online() {
     let as_nobody = |args: &[&str]| {
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_wua")]);
-        c.arg("--state-dir").arg(&w.state).arg("--root").arg(&w.root).arg("--json").args(args);
-        c.env_remove("WUA_STATE_DIR").env_remove("WUA_LOG");
+        c.env("WUA_STATE_DIR", &w.state).env("WUA_ROOT", &w.root).arg("--json").args(args);
+        c.env_remove("WUA_LOG");
         c.env("WUA_BOOT_ID_FILE", w.dir.path().join("boot_id"));
         run(&mut c)
     };
@@ -82,7 +82,7 @@ fn d6_a_reader_searches_offline_and_is_denied_online() {
     let o = as_nobody(&["search", "--offline"]);
     assert_eq!(o.status.code(), Some(0), "D-29: {}", text(&o));
     assert_eq!(ids(&json(&o)), [test_id(1)], "the catalog already synced");
-    for args in [&["search"][..], &["search", "IsInstalled=1"], &["download"], &["download", "--offline"]] {
+    for args in [&["search"][..], &["search", "IsInstalled=1"], &["download", "--all"], &["download", "--all", "--offline"]] {
         let o = as_nobody(args);
         assert_eq!(o.status.code(), Some(2), "D-6 {args:?}: {}", text(&o));
         let j = json(&o);

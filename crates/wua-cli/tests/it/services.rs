@@ -61,7 +61,7 @@ fn service_search_install_all_over_http() {
     let found = ok(agent(&w).arg("search"));
     assert_eq!(ids(&found), [test_id(1)], "the new revision is offered");
     assert_eq!(found["updates"][0]["revision_number"], 2);
-    let downloaded = ok(agent(&w).arg("download"));
+    let downloaded = ok(agent(&w).args(["download", "--all"]));
     assert_eq!(downloaded["result_code"], "Succeeded", "{downloaded}");
     ok(agent(&w).args(["install", "--update-id", &test_id(1)]));
     assert_eq!(std::fs::read(w.root.join("opt/u1/file")).unwrap(), b"r2");

@@ -12,7 +12,8 @@ pub(crate) const OWN: &[&str] = &["var/lib/wua"];
 /// A `wua` command on a state directory and root, with a fixed boot id file.
 pub(crate) fn wua(state: &Path, root: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wua"));
-    c.arg("--state-dir").arg(state).arg("--root").arg(root);
+    // The agent options through their variables: they work wherever the verb sits.
+    c.env("WUA_STATE_DIR", state).env("WUA_ROOT", root);
     c.env_remove("WUA_CRASH_AT_STEP").env_remove("WUA_PAUSE_AT_STEP").env_remove("WUA_LOG");
     let boot = state.parent().unwrap_or(state).join("boot_id");
     if !boot.exists() {

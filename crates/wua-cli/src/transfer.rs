@@ -1,0 +1,101 @@
+//! Downloads and package imports with progress (bytes, rate, ETA on a terminal; plain lines
+//! without one), and Ctrl-C aborting a download as it aborts an install.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wua_agent::wua_types::{DownloadResult, OperationResultCode, Update, UpdateCollection, lock_unpoisoned};
+use wua_agent::{DownloadProgress, DownloadProgressCallback, UpdateSession};
+
+use crate::jobrun::set_abort;
+use crate::progress::{Display, Outcome, Snapshot};
+use crate::{Cli, CliResult};
+
+/// Downloads `updates` (again, when `forced`) with progress; the result.
+pub(crate) fn download(
+    cli: &Cli,
+    session: &UpdateSession,
+    updates: &UpdateCollection,
+    forced: bool,
+) -> CliResult<DownloadResult> {
+    let downloader = session.create_update_downloader();
+    downloader.set_updates(updates.clone());
+    downloader.set_is_forced(forced);
+    let titles = updates.iter().map(|u| u.title().to_owned()).collect();
+    let display = Arc::new(Display::new(cli, "download", titles, true));
+    let last = Arc::new(Mutex::new(Snapshot::default()));
+    let on_progress = {
+        let (display, last) = (display.clone(), last.clone());
+        let callback: DownloadProgressCallback = Box::new(move |job, args| {
+            let job = job.clone();
+            set_abort(Some(Box::new(move || {
+                let _ = job.request_abort();
+            })));
+            let snapshot = snapshot(&args.progress);
+            display.show(&snapshot);
+            *lock_unpoisoned(&last) = snapshot;
+        });
+        Some(callback)
+    };
+    let job = downloader.begin_download(on_progress, None, None)?;
+    let result = downloader.end_download(&job);
+    set_abort(None);
+    let mut end = lock_unpoisoned(&last).clone();
+    if let Ok(r) = &result {
+        end.percent = 100;
+        end.finished = r.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, false)).collect();
+    }
+    let aborted = result.as_ref().map_or(true, |r| r.result_code == OperationResultCode::Aborted);
+    display.finish(&end, aborted);
+    result
+}
+
+/// The display's view of a download's progress.
+fn snapshot(p: &DownloadProgress) -> Snapshot {
+    Snapshot {
+        index: p.current_update_index.max(0) as usize,
+        percent: p.percent_complete,
+        current_percent: p.current_update_percent_complete,
+        bytes: Some((p.total_bytes_downloaded, p.total_bytes_to_download)),
+        finished: p.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, false)).collect(),
+    }
+}
+
+/// Imports one package file, showing the bytes verified so far while it is read.
+pub(crate) fn import(cli: &Cli, session: &UpdateSession, file: &Path) -> CliResult<Update> {
+    let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let title = file.display().to_string();
+    let display = Arc::new(Display::new(cli, "import", vec![title], true));
+    let read = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = {
+        let (display, read, done) = (display.clone(), read.clone(), done.clone());
+        std::thread::Builder::new().name("wua-import-progress".into()).spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                display.show(&Snapshot {
+                    bytes: Some((read.load(Ordering::Relaxed).min(total), total)),
+                    finished: vec![None],
+                    ..Snapshot::default()
+                });
+                std::thread::park_timeout(Duration::from_millis(100));
+            }
+        })
+    };
+    let opened = session.open_package_observed(file, read.clone());
+    done.store(true, Ordering::Release);
+    if let Ok(ticker) = ticker {
+        ticker.thread().unpark();
+        let _ = ticker.join();
+    }
+    let outcome = match &opened {
+        Ok(_) => Outcome::of(OperationResultCode::Succeeded, wua_agent::wua_types::HResult::S_OK, false),
+        Err(e) => Outcome::of(OperationResultCode::Failed, e.hresult, false),
+    };
+    display.finish(
+        &Snapshot { percent: 100, bytes: Some((total, total)), finished: vec![outcome], ..Snapshot::default() },
+        false,
+    );
+    opened
+}
