@@ -39,7 +39,7 @@ use crate::debversion;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
     /// A rule kind this agent does not know (D-42).
-    #[error("unknown rule kind {kind:?} (D-42: the update is not applicable)")]
+    #[error("unknown rule kind {kind:?} (from a newer publisher: the update is not applicable here)")]
     UnknownKind {
         /// The kind.
         kind: String,

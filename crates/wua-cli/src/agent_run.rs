@@ -208,17 +208,17 @@ pub(crate) fn refuse_if_blocked(session: &UpdateSession) -> CliResult<()> {
         WuError::new(HResult::WU_E_INSTALL_NOT_ALLOWED, format!("{why}; the agent run searched nothing and leaves"))
     };
     if let Some(pid) = session.operation_in_progress()? {
-        return Err(refused(format!("an install, uninstall or recovery is running (pid {pid}, D-8)")));
+        return Err(refused(format!("an install, uninstall or recovery is running (pid {pid})")));
     }
     let installer = session.create_update_installer();
     if installer.is_busy()? {
         return Err(refused(format!(
-            "an install or uninstall into {} is running from another state directory (D-8)",
+            "an install or uninstall into {} is running from another state directory",
             session.root().display()
         )));
     }
     if installer.reboot_required_before_installation()? {
-        return Err(refused("a reboot is pending: an update installed in this boot needs it first (D-9)".into()));
+        return Err(refused("a reboot is pending: an update installed in this boot needs it first".into()));
     }
     Ok(())
 }

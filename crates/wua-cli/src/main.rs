@@ -34,7 +34,7 @@ mod wizard;
 use std::process::ExitCode;
 
 use clap::Parser;
-use wua_agent::wua_types::WuError;
+use wua_agent::wua_types::{HResult, WuError};
 
 pub use args::*;
 
@@ -71,16 +71,38 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            // Under --json a bad command line is a JSON error too, so a script parses one
+            // shape; --help and --version print as they always do.
+            if e.use_stderr() && std::env::args_os().any(|a| a == "--json") {
+                let error = WuError::new(HResult::E_INVALIDARG, e.render().to_string().trim_end());
+                json::print(&json::CallError::from(&error));
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(if e.use_stderr() { EXIT_CALL_ERROR } else { EXIT_OK });
         }
     };
+    if cli.quiet && !cli.json {
+        silence_stdout();
+    }
     jobrun::handle_interrupts();
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             output::print_error(&cli, &e);
             ExitCode::from(EXIT_CALL_ERROR)
+        }
+    }
+}
+
+/// `--quiet`: what the verbs print on stdout goes nowhere; errors still reach stderr, and the
+/// exit code still says how it went.
+fn silence_stdout() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: dup2 onto stdout's descriptor; `null` stays open until dup2 has returned.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO);
         }
     }
 }

@@ -78,7 +78,7 @@ pub(crate) fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollectio
         .enumerate()
         .map(|(i, (u, r))| {
             vec![
-                i.to_string(),
+                (i + 1).to_string(),
                 u.title().to_owned(),
                 format!("{} rev {}", short_id(&u.identity().update_id), u.identity().revision_number),
                 r.result_code.to_string(),
@@ -99,7 +99,7 @@ pub(crate) fn print_result(cli: &Cli, operation: &str, updates: &UpdateCollectio
     println!(
         "{operation}: {} ({}){}",
         result.result_code,
-        result.hresult,
+        result.hresult.name_or_hex(),
         if result.reboot_required { ", reboot required" } else { "" }
     );
 }

@@ -304,7 +304,8 @@ impl Bars {
             f => format!("{} of {n} done, {f} failed", n - f),
         };
         if let Some(current) = &self.current {
-            current.finish_with_message(format!("{}: {summary}", self.verb));
+            current.set_position(100);
+            current.finish();
         }
         if !self.with_bytes {
             self.overall.set_position(100);

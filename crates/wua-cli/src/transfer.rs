@@ -66,7 +66,8 @@ fn snapshot(p: &DownloadProgress) -> Snapshot {
 /// Imports one package file, showing the bytes verified so far while it is read.
 pub(crate) fn import(cli: &Cli, session: &UpdateSession, file: &Path) -> CliResult<Update> {
     let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    let title = file.display().to_string();
+    // The file's name: a bar's line has no room for a long path.
+    let title = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let display = Arc::new(Display::new(cli, "import", vec![title], true));
     let read = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));

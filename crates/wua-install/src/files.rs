@@ -317,7 +317,7 @@ impl<'a, 't> Operation<'a, 't> {
                         Some(owner) => {
                             return Err(WuError::new(
                                 HResult::WUA_E_FILE_CONFLICT,
-                                format!("{path} belongs to installed update {} (D-39)", owner.update_id),
+                                format!("{path} belongs to installed update {}", owner.update_id),
                             ));
                         }
                     }

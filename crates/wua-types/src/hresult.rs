@@ -244,7 +244,7 @@ hresults! {
     WUA_E_SERVER_PROTOCOL = 0xA024_500E, "the server's answer is not what the API defines (a wrong server, or a newer one)";
 
     // wua's own block, services, search and download (0xA0246xxx).
-    WUA_E_CATALOG_ENTRY_SKIPPED = 0xA024_6001, "a catalog entry this agent does not understand was skipped (a search warning, D-42)";
+    WUA_E_CATALOG_ENTRY_SKIPPED = 0xA024_6001, "a catalog entry this agent does not understand was skipped (a search warning: it comes from a newer publisher)";
     WUA_E_NOT_SYNCED = 0xA024_6002, "the service's catalog was never synced; search online first";
 }
 

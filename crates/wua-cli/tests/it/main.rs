@@ -24,4 +24,5 @@ mod server_cli;
 mod server_support;
 mod services;
 mod support;
+mod terminal;
 mod trusted_state_crash;

@@ -1,0 +1,148 @@
+//! The CLI on a real terminal (tmux, from Debian; `scripts/test` installs it) and the same
+//! commands piped: bars kept on screen with their final frame and a clean table on a
+//! terminal; plain progress lines and no control characters in a pipe.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use wua_test_support::{World, files_manifest, test_id};
+
+use crate::support::{run, text};
+
+/// A tmux server of its own (socket name per test), torn down when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `script` (run by sh) in a detached 120x40 session; None when tmux is missing.
+    fn start(name: &str, script: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("tmux is not installed (scripts/test installs it): skipping");
+            return None;
+        }
+        let socket = format!("wua-test-{name}-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "t"])
+            .args(["sh", "-c", script])
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux new-session failed");
+        Some(Tmux { socket })
+    }
+
+    /// The visible screen as text (no escapes).
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `marker` (the script prints it when done).
+    fn wait_for(&self, marker: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(marker) {
+                return screen;
+            }
+            assert!(start.elapsed() < limit, "the terminal never showed {marker:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+fn quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// Two packages: one small, one with a 4 MiB file (so import and install take a moment).
+fn two_packages(w: &World) -> (std::path::PathBuf, std::path::PathBuf) {
+    let big = vec![7u8; 4 << 20];
+    let a = w
+        .package(
+            "a",
+            &files_manifest(&test_id(1), 1, "terminal sample one", "", ""),
+            &[("opt/term/one.txt", 0o644, b"one\n")],
+        )
+        .unwrap();
+    let b = w
+        .package(
+            "b",
+            &files_manifest(&test_id(2), 1, "terminal sample two", "", ""),
+            &[("opt/term/two.bin", 0o644, &big)],
+        )
+        .unwrap();
+    (a, b)
+}
+
+#[test]
+fn an_install_on_a_terminal_keeps_its_final_bars_and_prints_a_clean_table() {
+    let w = World::new().unwrap();
+    let (a, b) = two_packages(&w);
+    let boot = w.dir.path().join("boot_id");
+    std::fs::write(&boot, "boot-1").unwrap();
+    let script = format!(
+        "WUA_STATE_DIR={} WUA_ROOT={} WUA_BOOT_ID_FILE={} {} install-package {} {}; echo \"EXIT=$?\"; sleep 60",
+        quote(&w.state),
+        quote(&w.root),
+        quote(&boot),
+        quote(Path::new(env!("CARGO_BIN_EXE_wua"))),
+        quote(&a),
+        quote(&b)
+    );
+    let Some(tmux) = Tmux::start("install", &script) else { return };
+    let screen = tmux.wait_for("EXIT=", Duration::from_secs(120));
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // The final frames stay: the import bars and the install's overall bar at 100%, and its
+    // summary.
+    assert!(screen.lines().any(|l| l.contains("install [") && l.contains("100%")), "{screen}");
+    assert!(screen.lines().any(|l| l.contains("install [") && l.ends_with("2 of 2 done")), "{screen}");
+    assert!(screen.lines().any(|l| l.contains("update [") && l.contains("2/2 terminal sample two")), "{screen}");
+    assert!(screen.lines().filter(|l| l.contains("import [")).count() >= 2, "{screen}");
+    // A clean table: its header and rule on lines of their own, then a row per update.
+    let lines: Vec<&str> = screen.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("#  update")).unwrap_or_else(|| panic!("{screen}"));
+    assert!(lines[header + 1].starts_with("-  ----"), "{screen}");
+    assert!(lines[header + 2].starts_with("1  "), "{screen}");
+    assert!(lines[header + 2].contains("terminal sample one") && lines[header + 2].contains("Succeeded"), "{screen}");
+    assert!(lines[header + 3].contains("terminal sample two") && lines[header + 3].contains("Succeeded"), "{screen}");
+    // No half-drawn frame left: no line holds a bar and something else.
+    assert!(!screen.lines().any(|l| l.matches('[').count() > 1 && l.contains("update")), "{screen}");
+}
+
+#[test]
+fn the_same_install_piped_prints_plain_progress_lines_and_no_control_characters() {
+    let w = World::new().unwrap();
+    let (a, b) = two_packages(&w);
+    let o = run(crate::support::wua(&w.state, &w.root).arg("install-package").arg(&a).arg(&b));
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(!all.chars().any(|c| c.is_control() && c != '\n'), "control characters in: {all:?}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for line in [
+        "wua: install 1/2 started: terminal sample one",
+        "wua: install 1/2 finished: terminal sample one: Succeeded (S_OK)",
+        "wua: install 2/2 started: terminal sample two",
+        "wua: install 2/2 finished: terminal sample two: Succeeded (S_OK)",
+    ] {
+        assert_eq!(stderr.lines().filter(|l| *l == line).count(), 1, "{line:?} once in:\n{stderr}");
+    }
+    assert!(stderr.contains("wua: import 1/1 started:") && stderr.contains("wua: import 1/1 finished:"), "{stderr}");
+    // --quiet and --json: no progress at all.
+    let w2 = World::new().unwrap();
+    let (a2, _) = two_packages(&w2);
+    let o = run(crate::support::wua(&w2.state, &w2.root).args(["--quiet", "install-package"]).arg(&a2));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("wua: install"), "{}", text(&o));
+}
