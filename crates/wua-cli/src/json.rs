@@ -293,6 +293,8 @@ pub(crate) struct Status {
     /// The pid of the install, uninstall or recovery running on this state directory now.
     pub operation_in_progress_pid: Option<u32>,
     pub updates: Vec<StatusUpdate>,
+    /// The services this agent searches.
+    pub services: Vec<Service>,
     /// The managed server this agent is registered with, or null.
     pub managed_server: Option<StatusManaged>,
 }

@@ -148,6 +148,7 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
     let running = session.operation_in_progress()?;
     let interrupted = session.interrupted_operations()?;
     let manager = session.create_update_service_manager();
+    let services = manager.services()?;
     let managed = match manager.managed_server()? {
         Some(m) => {
             let dead = manager.dead_letters(&m.service_id)?;
@@ -164,6 +165,7 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
             interrupted_operations: interrupted,
             operation_in_progress_pid: running,
             updates: updates.iter().map(json::StatusUpdate::from).collect(),
+            services: services.iter().map(json::Service::from).collect(),
             managed_server: managed.as_ref().map(|(m, dead)| json::StatusManaged::new(m, dead)),
         });
         return Ok(());
@@ -198,7 +200,18 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
             ]
         })
         .collect();
-    print_table(&["update", "identity", "installed", "downloaded", "hidden", "eula accepted"], &rows);
+    if rows.is_empty() {
+        println!("updates: none imported or installed");
+    } else {
+        println!("updates: {} imported or installed", rows.len());
+        print_table(&["update", "identity", "installed", "downloaded", "hidden", "eula accepted"], &rows);
+    }
+    if services.is_empty() {
+        println!("services: none (`wua service add` adds one)");
+    } else {
+        println!("services: {}", plural(services.len(), "service", "services"));
+        print_services(cli, &services);
+    }
     if let Some((m, dead)) = &managed {
         println!(
             "managed server: {} (computer {}, group {}), {} report(s) queued",

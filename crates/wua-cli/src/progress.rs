@@ -225,7 +225,6 @@ struct Bars {
     overall: ProgressBar,
     current: Option<ProgressBar>,
     titles: Vec<String>,
-    verb: &'static str,
     with_bytes: bool,
 }
 
@@ -257,7 +256,7 @@ impl Bars {
             overall.enable_steady_tick(Duration::from_millis(200));
         }
         *lock_unpoisoned(&ACTIVE) = Some(multi.clone());
-        Bars { multi, overall, current, titles: titles.to_vec(), verb, with_bytes }
+        Bars { multi, overall, current, titles: titles.to_vec(), with_bytes }
     }
 
     fn show(&self, s: &Snapshot) {

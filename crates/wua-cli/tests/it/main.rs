@@ -12,6 +12,7 @@ mod crash;
 mod durability;
 mod imports;
 mod jobs;
+mod json_schema;
 mod managed_server;
 mod modes;
 mod repo_crash;
