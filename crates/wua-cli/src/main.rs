@@ -19,6 +19,7 @@ mod repo;
 mod server;
 mod services;
 mod session;
+mod shell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,6 +143,19 @@ pub enum Command {
         /// Where to work (created if missing).
         #[arg(default_value = "wua-quickstart")]
         dir: PathBuf,
+    },
+    /// Print a shell completion script, generated from these definitions, to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: shell::CompletionShell,
+    },
+    /// Write the man pages (wua.1 and one per subcommand, e.g. wua-install.1) into a directory,
+    /// or print wua.1 to stdout.
+    Man {
+        /// The directory to write the pages into (created if missing); their paths are printed.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
     },
 }
 
