@@ -449,6 +449,32 @@ mod tests {
         assert!(message("[server]\nport = 1\n").contains("server.port: unknown key"));
     }
 
+    /// The example the Debian package ships (dist/agent.toml.example) must parse as shipped and
+    /// with every setting uncommented, so that it never teaches a key the agent refuses.
+    #[test]
+    fn the_shipped_example_parses_as_is_and_uncommented() {
+        let example = include_str!("../../../dist/agent.toml.example");
+        let c = parse(example).unwrap();
+        assert_eq!(c.notification_level, AutomaticUpdatesNotificationLevel::NotConfigured);
+        assert!(c.services.is_empty() && c.server.is_none(), "as shipped it declares nothing");
+
+        // Settings are commented as "#key" or "#[table]"; prose as "# text".
+        let uncommented: String = example
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && !rest.starts_with(' ') => rest,
+                _ => line,
+            })
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        let c = parse(&uncommented).unwrap();
+        assert_eq!(c.notification_level, AutomaticUpdatesNotificationLevel::NotifyBeforeDownload);
+        assert_eq!(c.services.len(), 1);
+        assert_eq!(c.services[0].trusted_root, Path::new("/etc/wua/main-root.json"));
+        let server = c.server.unwrap();
+        assert_eq!((server.url.as_str(), server.group.as_deref()), ("https://wua.example.com:8531", Some("ring-1")));
+    }
+
     #[test]
     fn a_missing_file_says_to_create_it() {
         let e = AgentConfig::load(Path::new("/nonexistent/agent.toml")).unwrap_err();

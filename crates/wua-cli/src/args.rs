@@ -251,6 +251,19 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Print a shell completion script, generated from these definitions, to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: crate::shell::CompletionShell,
+    },
+    /// Write the man pages (wua.1 and one per subcommand, e.g. wua-install.1) into a directory,
+    /// or print wua.1 to stdout.
+    Man {
+        /// The directory to write the pages into (created if missing); their paths are printed.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
     /// The whole system on embedded samples: a signed repository, the server, this agent
     /// registered with it, installing into DIR/root (state in DIR/state).
     Quickstart {

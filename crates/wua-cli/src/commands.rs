@@ -182,6 +182,12 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
         Command::Quickstart { dir } => crate::quickstart::run(cli, dir),
         Command::Repo(command) => crate::repo::run(cli, command),
         Command::Server(command) => crate::server::run(cli, command),
+        Command::Completions { shell } => {
+            crate::shell::run_completions(<crate::Cli as clap::CommandFactory>::command(), *shell)
+        }
+        Command::Man { output } => {
+            crate::shell::run_man(cli, <crate::Cli as clap::CommandFactory>::command(), output.as_deref())
+        }
     }
 }
 

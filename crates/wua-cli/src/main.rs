@@ -27,6 +27,7 @@ mod select;
 mod server;
 mod services;
 mod session;
+mod shell;
 mod settings;
 mod transfer;
 mod wizard;

@@ -1,8 +1,9 @@
 //! The `wua` command line, driven as a real child process: crash safety (SIGKILL at every
 //! journal step), durability order (strace), bad input, exit codes, jobs across processes
 //! (D-8, D-38, Ctrl-C), the quickstart, a repository's root change and its signings without the
-//! targets key killed at every step, root keys kept offline, managed repositories, and the
-//! scheduled agent run with its systemd units.
+//! targets key killed at every step, root keys kept offline, managed repositories, the
+//! scheduled agent run with its systemd units, and the Debian package installed into a
+//! throwaway dpkg root.
 
 mod agent_run;
 mod bad_input;
@@ -15,6 +16,7 @@ mod jobs;
 mod json_schema;
 mod managed_server;
 mod modes;
+mod packaging;
 mod repo_crash;
 mod repo_server_side;
 mod repo_signing_crash;
