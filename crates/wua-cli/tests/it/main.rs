@@ -14,6 +14,7 @@ mod imports;
 mod jobs;
 mod managed_server;
 mod modes;
+mod quickstart;
 mod repo_crash;
 mod repo_server_side;
 mod repo_signing_crash;
