@@ -394,20 +394,48 @@ impl From<&Update> for StatusUpdate {
     }
 }
 
-/// `wua quickstart`: where it worked, each sample's outcome, the reboot state.
+/// `wua quickstart`: where it worked, one row per sample, the history, and the server's view
+/// of this computer.
 #[derive(Debug, Serialize)]
 pub(crate) struct Quickstart {
     pub root: PathBuf,
     pub state_dir: PathBuf,
+    pub repository: PathBuf,
+    /// The sample revisions this run published (`name rev N`); empty on a rerun.
+    pub published: Vec<String>,
+    /// One row per sample, in the order of the samples.
     pub samples: Vec<QuickstartSample>,
-    /// `ISystemInformation.RebootRequired` afterwards.
+    /// Every row is what the quick start must end with (the exit code is 0 then).
+    pub end_state_reached: bool,
+    /// The install jobs this run ran, in order (none on a rerun).
+    pub installs: Vec<Operation>,
+    /// The agent's history afterwards, newest first.
+    pub history: History,
+    /// `ISystemInformation.RebootRequired` afterwards. Nothing reboots the machine: the agent
+    /// only records that the root waits for a reboot (D-9).
     pub reboot_required: bool,
     /// The update server the agent was registered with, for the run.
     pub server: String,
+    /// The agent's registration with it.
+    pub service: QuickstartService,
     /// The reports the agent sent.
     pub reports: QuickstartReports,
-    /// The server's counts for each sample.
-    pub status: Vec<wua_agent::wua_types::api::UpdateStatus>,
+    /// The server's status report for this computer (`GET /api/v1/computers/{id}`).
+    pub computer: wua_agent::wua_types::api::ComputerDetail,
+}
+
+/// `wua quickstart`: the agent's managed-server service.
+#[derive(Debug, Serialize)]
+pub(crate) struct QuickstartService {
+    pub service_id: String,
+    /// The computer's id on the server (kept across runs: the same machine id registers).
+    pub computer_id: String,
+    /// The service of an earlier run was kept (the server listens on the same port again).
+    pub kept: bool,
+    /// The earlier run's server URL, when the server now listens elsewhere (its service was
+    /// replaced by one at the new port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_url: Option<String>,
 }
 
 /// `wua quickstart`: what the agent's outbox sent.
@@ -418,17 +446,55 @@ pub(crate) struct QuickstartReports {
     pub remaining: u64,
 }
 
-/// `wua quickstart`: one sample, skipped or installed.
+/// `wua quickstart`: what happened to a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum QuickstartOutcome {
+    /// Installed by this run.
+    Installed,
+    /// Installed by this run, and it asked for a reboot (nothing reboots: D-9 records it).
+    InstalledRebootRequired,
+    /// An earlier run installed it (this revision, or an equivalent one, D-40).
+    AlreadyInstalled,
+    /// Left out of the search: an update that supersedes it is installed or offered (D-28).
+    NotOfferedSuperseded,
+    /// Offered, but not installed: a reboot an earlier install asked for is pending (D-9).
+    NotInstalledRebootPending,
+    /// Neither installed nor offered, and nothing supersedes it.
+    NotOffered,
+    /// Its download or install failed (the HResult says why).
+    Failed,
+}
+
+/// `wua quickstart`: one sample's row.
 #[derive(Debug, Serialize)]
 pub(crate) struct QuickstartSample {
-    /// The sample's name.
-    pub sample: String,
-    /// Why it was not installed (`already installed`).
+    /// The sample's name (`hello`, `licensed`, `old-tool`, `new-tool`, `kernel-tuning`).
+    pub name: String,
+    pub update_id: String,
+    /// The revision installed, or offered.
+    pub revision: i32,
+    pub title: String,
+    pub outcome: QuickstartOutcome,
+    /// The install's HResult; `WU_S_ALREADY_INSTALLED` for what an earlier run installed.
+    #[serde(flatten)]
+    pub hresult: HResultFields,
+    /// A reboot is pending for it (simulated: the machine is not rebooted).
+    pub reboot_required: bool,
+    /// `EulaAccepted` afterwards (true for an update without license terms, D-14).
+    pub eula_accepted: bool,
+    /// The license terms this run showed and accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
-    /// Its install.
+    pub eula_shown: Option<String>,
+    /// The sample that supersedes it (D-28).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<Operation>,
+    pub superseded_by: Option<String>,
+    /// The revision this run installed first and then replaced (D-40).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_revision: Option<i32>,
+    /// What happened, for people (a failure's message).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// `wua repo init`: the repository and the file agents trust.

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wua_agent::wua_types::api::{
-    Approval, ApprovalAction, ApprovalChanges, CreateEnrolmentKey, CreateGroup, EnrolmentKey, UpdateStatus,
+    Approval, ApprovalAction, ApprovalChanges, ComputerDetail, CreateEnrolmentKey, CreateGroup, EnrolmentKey,
 };
 use wua_agent::wua_types::{HResult, WuError};
 use wua_fetch::{ApiMethod, ApiRequest, FetchLimits, Fetcher};
@@ -42,16 +42,36 @@ fn fetch_error(e: wua_fetch::FetchError) -> WuError {
 }
 
 impl QuickServer {
-    /// Sets up `dir/server` for `repo` the first time, then runs the server on a free port.
-    pub(crate) fn start(runtime: &tokio::runtime::Runtime, dir: &Path, repo: &Path) -> CliResult<QuickServer> {
+    /// Sets up `dir/server` for `repo` the first time, then runs the server on 127.0.0.1:`port`
+    /// (an earlier run's, so that the agent's service stays valid), or on a free port when
+    /// there is none or it is taken.
+    pub(crate) fn start(
+        runtime: &tokio::runtime::Runtime,
+        dir: &Path,
+        repo: &Path,
+        port: Option<u16>,
+    ) -> CliResult<QuickServer> {
         let data = dir.join("server");
         let mut config = if data.join(wua_server::config::CONFIG_FILE).exists() {
             ServerConfig::load(&data).map_err(server_error)?
         } else {
             runtime.block_on(wua_server::init(&data, repo)).map_err(server_error)?
         };
-        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let server = runtime.block_on(Server::bind(&data, config)).map_err(server_error)?;
+        let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let bound = match port {
+            Some(port) => {
+                config.listen = at(port);
+                runtime.block_on(Server::bind(&data, config.clone())).ok()
+            }
+            None => None,
+        };
+        let server = match bound {
+            Some(server) => server,
+            None => {
+                config.listen = at(0);
+                runtime.block_on(Server::bind(&data, config)).map_err(server_error)?
+            }
+        };
         let addr = server.local_addr().map_err(server_error)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = runtime.spawn(server.run(async move {
@@ -136,11 +156,15 @@ impl QuickServer {
         self.call::<_, serde_json::Value>(runtime, ApiMethod::Post, &path, Some(&changes), &[]).map(drop)
     }
 
-    /// The server's counts for `update_id`.
-    pub(crate) fn status(&self, runtime: &tokio::runtime::Runtime, update_id: &str) -> CliResult<UpdateStatus> {
-        let path = format!("/api/v1/updates/{update_id}/status");
-        let status: Option<UpdateStatus> = self.call::<(), _>(runtime, ApiMethod::Get, &path, None, &[])?;
-        status.ok_or_else(|| WuError::new(HResult::WUA_E_SERVER_PROTOCOL, "no status in the answer"))
+    /// The server's status report for computer `id`: the computer and its updates' states.
+    pub(crate) fn computer(&self, runtime: &tokio::runtime::Runtime, id: &str) -> CliResult<ComputerDetail> {
+        // The id comes from the agent's datastore: it must stay one path segment.
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(WuError::new(HResult::WUA_E_SERVER_PROTOCOL, format!("computer id {id:?}")));
+        }
+        let path = format!("/api/v1/computers/{id}");
+        let detail: Option<ComputerDetail> = self.call::<(), _>(runtime, ApiMethod::Get, &path, None, &[])?;
+        detail.ok_or_else(|| WuError::new(HResult::WUA_E_SERVER_PROTOCOL, "no computer in the answer"))
     }
 
     /// Revokes the run's administrator token and stops the server (requests in flight finish).

@@ -1,55 +1,10 @@
-//! Exit codes, JSON output, access checks, the quickstart, and readers during a live install.
+//! Exit codes, JSON output, access checks, and readers during a live install.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-/// `wua quickstart` twice into one fresh directory: both exit 0; the first publishes the samples
-/// to a repository, runs the update server over it on 127.0.0.1, registers the agent with it,
-/// approves each round's samples through the API, then searches, downloads and installs them in
-/// two rounds, and shows the server's counts after the agent reported (revision 2 of an installed sample in the second, the `command`
-/// sample last, asking for a reboot); the second finds everything installed instead of running
-/// into the pending reboot (D-9).
-#[test]
-fn quickstart_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let qs = dir.path().join("qs");
-    let first = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua")).arg("quickstart").arg(&qs));
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    let out = text(&first);
-    assert_eq!(out.lines().filter(|l| l.contains("  installed  ") && l.ends_with("S_OK")).count(), 3, "{out}");
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("wua sample: kernel tuning")).collect();
-    assert!(rows.len() == 1 && rows[0].contains("installed, reboot required"), "{out}");
-    assert!(out.contains("reboot required (simulated)"), "{out}");
-    // Through the update server: approved for the quickstart's group, reported, counted.
-    assert!(out.contains("approved through wua server at http://127.0.0.1:"), "{out}");
-    assert!(out.contains("reports: 5 sent to the server (5 new, 0 left queued)"), "{out}");
-    let counts = |name: &str| -> Vec<String> {
-        let line = out.lines().find(|l| l.contains(name) && !l.contains("sample:")).unwrap_or_else(|| panic!("{out}"));
-        line.split_whitespace().skip(2).map(str::to_owned).collect()
-    };
-    // installed, needed, failed, pending reboot, not applicable, no status
-    assert_eq!(counts("reboot-needed"), ["0", "0", "0", "1", "0", "0"], "{out}");
-    assert_eq!(counts("licensed"), ["1", "0", "0", "0", "0", "0"], "{out}");
-    let second = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua")).arg("quickstart").arg(&qs));
-    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
-    assert_eq!(text(&second).matches("already installed, skipped").count(), 3, "{}", text(&second));
-    // The agent found the samples through a service: history names it.
-    let history = run(wua(&qs.join("state"), &qs.join("root")).args(["--json", "history"]));
-    let entries = json(&history)["entries"].as_array().unwrap().clone();
-    assert_eq!(entries.len(), 4);
-    assert!(entries.iter().all(|e| e["service_id"].as_str().is_some_and(|s| !s.is_empty())), "{entries:?}");
-    assert!(text(&second).contains("reboot required (simulated)"));
-    assert_eq!(
-        std::fs::read_to_string(qs.join("root/etc/sysctl.d/90-wua-sample.conf")).unwrap(),
-        "vm.swappiness = 10\n",
-        "the command sample's script ran against the root"
-    );
-    assert_eq!(std::fs::read_to_string(qs.join("root/etc/wua-sample/hello.conf")).unwrap(), "greeting = hello again\n");
-    assert!(!qs.join("root/usr/share/doc/wua-sample/README").exists(), "revision 2 dropped the README");
-}
 
 /// Exit codes 0, 1, 2 and 102, and D-2's JSON fields.
 #[test]

@@ -17,6 +17,7 @@ mod json_schema;
 mod managed_server;
 mod modes;
 mod packaging;
+mod quickstart;
 mod repo_crash;
 mod repo_server_side;
 mod repo_signing_crash;
