@@ -348,10 +348,9 @@ fn work(
             blocked.extend(updates.iter().map(|u| u.identity().update_id));
             continue;
         }
-        let downloader = session.create_update_downloader();
-        downloader.set_updates(updates.clone());
-        // A failed download shows as the install's WU_E_DM_NOTDOWNLOADED (D-12) in its row.
-        downloader.download()?;
+        // With progress, as `wua download` shows it. A failed download shows as the install's
+        // WU_E_DM_NOTDOWNLOADED (D-12) in its row.
+        crate::transfer::download(cli, session, &updates, false)?;
         for update in &updates {
             if !update.eula_text().is_empty() && !update.eula_accepted() {
                 if !cli.json {

@@ -36,7 +36,7 @@ impl Tmux {
     /// The visible screen as text (no escapes).
     fn screen(&self) -> String {
         let o = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
+            .args(["-L", &self.socket, "capture-pane", "-p", "-S", "-500", "-t", "t"])
             .output()
             .expect("tmux capture-pane");
         String::from_utf8_lossy(&o.stdout).into_owned()
@@ -145,4 +145,27 @@ fn the_same_install_piped_prints_plain_progress_lines_and_no_control_characters(
     let o = run(crate::support::wua(&w2.state, &w2.root).args(["--quiet", "install-package"]).arg(&a2));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("wua: install"), "{}", text(&o));
+}
+
+#[test]
+fn the_quickstart_on_a_terminal_shows_its_progress_and_a_clean_table() {
+    let dir = tempfile::Builder::new().prefix("wua-quickstart-tty-").tempdir().unwrap();
+    let script = format!(
+        "cd {} && {} quickstart qs; echo \"EXIT=$?\"; sleep 60",
+        quote(dir.path()),
+        quote(Path::new(env!("CARGO_BIN_EXE_wua")))
+    );
+    let Some(tmux) = Tmux::start("quickstart", &script) else { return };
+    let screen = tmux.wait_for("EXIT=", Duration::from_secs(180));
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // The final frames of the downloads and installs stay on screen.
+    assert!(screen.lines().any(|l| l.contains("download [") && l.contains("done")), "{screen}");
+    assert!(screen.lines().any(|l| l.contains("install [") && l.contains("100%")), "{screen}");
+    // The result table has a clean row per sample, kernel-tuning's saying the reboot is simulated.
+    for sample in ["hello", "licensed", "old-tool", "new-tool", "kernel-tuning"] {
+        assert!(screen.lines().any(|l| l.contains(sample)), "{sample}: {screen}");
+    }
+    assert!(screen.contains("reboot required (simulated)"), "{screen}");
+    // No bar frame is left mixed into a table row.
+    assert!(!screen.lines().any(|l| l.contains("[===") && l.contains("S_OK")), "{screen}");
 }
