@@ -175,7 +175,10 @@ impl Work {
         if let Handler::Unknown(_) = &doc.handler {
             return failed(
                 HResult::WU_E_UH_UNKNOWNHANDLER,
-                format!("update {id}: handler {:?} is not known to this agent (a newer publisher's; this agent skips it)", doc.handler.kind()),
+                format!(
+                    "update {id}: handler {:?} is not known to this agent (a newer publisher's; this agent skips it)",
+                    doc.handler.kind()
+                ),
             );
         }
         let cache = ContentCache::new(&self.session.inner.state_dir);

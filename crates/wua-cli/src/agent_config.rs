@@ -202,7 +202,9 @@ impl AgentConfig {
                             "reboot_command" => {
                                 let argv = v
                                     .as_array()
-                                    .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+                                    .and_then(|a| {
+                                        a.iter().map(|x| x.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>()
+                                    })
                                     .filter(|a| !a.is_empty())
                                     .ok_or_else(|| at(&key, "expected a non-empty array of strings".into()))?;
                                 config.reboot_command = Some(argv);

@@ -754,4 +754,3 @@ pub enum ApproveAction {
     /// Offer it as optional.
     Optional,
 }
-

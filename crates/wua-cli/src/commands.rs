@@ -204,7 +204,12 @@ fn open_packages(cli: &Cli, session: &UpdateSession, files: &[std::path::PathBuf
 /// What `wua download` or `wua install` acts on: the updates named, plus those a search finds
 /// when filters, criteria or `--all` ask for one; `None` when that is nothing (said), or when
 /// the user declined at the prompt.
-fn selected(cli: &Cli, session: &UpdateSession, select: &SelectArgs, verb: &str) -> CliResult<Option<UpdateCollection>> {
+fn selected(
+    cli: &Cli,
+    session: &UpdateSession,
+    select: &SelectArgs,
+    verb: &str,
+) -> CliResult<Option<UpdateCollection>> {
     let filters = &select.filters;
     let searches = select.all || filters.narrows() || !filters.criteria.trim().is_empty();
     if select.update_ids.is_empty() && !searches {

@@ -23,7 +23,9 @@ pub(crate) fn hint(code: HResult) -> &'static str {
         HResult::WUA_E_TRUST_IDENTITY => {
             "the repository was re-created: `wua service reset ID` trusts its root again, if that is intended"
         }
-        HResult::WUA_E_ROOT_MISMATCH => "pass the --root this state directory was first used with, or another --state-dir",
+        HResult::WUA_E_ROOT_MISMATCH => {
+            "pass the --root this state directory was first used with, or another --state-dir"
+        }
         HResult::WUA_E_REPO_MANAGED => "approve through the wua server that manages the repository",
         code => code.message().unwrap_or("see docs/hresults.md"),
     }

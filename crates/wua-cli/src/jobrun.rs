@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wua_agent::wua_types::{
-    HResult, InstallationProgress, InstallationResult, OperationResultCode, UpdateCollection, UpdateOperation,
-    WuError, lock_unpoisoned,
+    HResult, InstallationProgress, InstallationResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError,
+    lock_unpoisoned,
 };
 use wua_agent::{ProgressCallback, UpdateInstaller, UpdateSession};
 

@@ -27,8 +27,8 @@ mod select;
 mod server;
 mod services;
 mod session;
-mod shell;
 mod settings;
+mod shell;
 mod transfer;
 mod wizard;
 

@@ -363,7 +363,13 @@ pub(crate) fn print_selected(cli: &Cli, verb: &str, updates: &UpdateCollection) 
                 u.title().to_owned(),
                 format!("{} rev {}", short_id(&u.identity().update_id), u.identity().revision_number),
                 human_size(u.document().content_size()),
-                if u.eula_text().is_empty() { "-".into() } else if u.eula_accepted() { "accepted".into() } else { "to accept".into() },
+                if u.eula_text().is_empty() {
+                    "-".into()
+                } else if u.eula_accepted() {
+                    "accepted".into()
+                } else {
+                    "to accept".into()
+                },
             ]
         })
         .collect();
@@ -397,16 +403,27 @@ pub(crate) fn print_show(cli: &Cli, update: &Update, files: &[String]) {
     println!("{}", s.title);
     println!("  update id:    {} (revision {})", s.update_id, s.revision_number);
     if !s.kb_article_ids.is_empty() {
-        println!("  KB:           {}", s.kb_article_ids.iter().map(|k| format!("KB{}", k.trim_start_matches("KB"))).collect::<Vec<_>>().join(", "));
+        println!(
+            "  KB:           {}",
+            s.kb_article_ids.iter().map(|k| format!("KB{}", k.trim_start_matches("KB"))).collect::<Vec<_>>().join(", ")
+        );
     }
     println!("  severity:     {}", if s.msrc_severity.is_empty() { "Unspecified" } else { &s.msrc_severity });
     if !s.categories.is_empty() {
         println!("  categories:   {}", s.categories.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
     }
-    println!("  handler:      {}, {} of content, reboot: {}", s.handler, human_size(s.max_download_size), s.reboot_behavior);
+    println!(
+        "  handler:      {}, {} of content, reboot: {}",
+        s.handler,
+        human_size(s.max_download_size),
+        s.reboot_behavior
+    );
     println!(
         "  state:        installed {}, downloaded {}, hidden {}, mandatory {}",
-        yn(s.is_installed), yn(s.is_downloaded), yn(s.is_hidden), yn(s.is_mandatory)
+        yn(s.is_installed),
+        yn(s.is_downloaded),
+        yn(s.is_hidden),
+        yn(s.is_mandatory)
     );
     if let Some(deadline) = &s.deadline {
         println!("  deadline:     {deadline}");
@@ -453,7 +470,11 @@ pub(crate) fn print_files(cli: &Cli, update: &Update, files: &[String]) {
         eprintln!(
             "\"{}\" owns no files{}",
             update.title(),
-            if update.is_installed() { " (a command update's program places what it places)" } else { ": it is not installed" }
+            if update.is_installed() {
+                " (a command update's program places what it places)"
+            } else {
+                ": it is not installed"
+            }
         );
     }
     for f in files {

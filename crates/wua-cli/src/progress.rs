@@ -82,10 +82,13 @@ pub(crate) struct Display {
     kind: Kind,
 }
 
+/// Plain lines to stderr on the system clock.
+type StderrLines = Mutex<Lines<Box<dyn Write + Send>, Box<dyn Clock>>>;
+
 enum Kind {
     Silent,
     Bars(Bars),
-    Lines(Mutex<Lines<Box<dyn Write + Send>, Box<dyn Clock>>>),
+    Lines(StderrLines),
 }
 
 impl Display {
@@ -123,7 +126,7 @@ impl Display {
     }
 }
 
-fn lines_show(lines: &Mutex<Lines<Box<dyn Write + Send>, Box<dyn Clock>>>, snapshot: &Snapshot) {
+fn lines_show(lines: &StderrLines, snapshot: &Snapshot) {
     lock_unpoisoned(lines).show(snapshot);
 }
 
@@ -148,7 +151,16 @@ pub(crate) struct Lines<W: Write, C: Clock> {
 impl<W: Write, C: Clock> Lines<W, C> {
     pub(crate) fn new(out: W, clock: C, verb: &'static str, titles: Vec<String>) -> Self {
         let n = titles.len();
-        Lines { out, clock, verb, titles, started: vec![false; n], ended: vec![false; n], last_bytes: None, first: None }
+        Lines {
+            out,
+            clock,
+            verb,
+            titles,
+            started: vec![false; n],
+            ended: vec![false; n],
+            last_bytes: None,
+            first: None,
+        }
     }
 
     pub(crate) fn show(&mut self, s: &Snapshot) {
@@ -243,9 +255,8 @@ impl Bars {
         let overall = multi.add(ProgressBar::new(length).with_style(style(template)));
         overall.set_prefix(verb);
         let current = (titles.len() > 1).then(|| {
-            let bar = multi.add(
-                ProgressBar::new(100).with_style(style("{spinner} {prefix:>8} [{bar:30}] {percent:>3}% {msg}")),
-            );
+            let bar = multi
+                .add(ProgressBar::new(100).with_style(style("{spinner} {prefix:>8} [{bar:30}] {percent:>3}% {msg}")));
             bar.set_prefix("update");
             // A program reports no percentage: the tick shows the job is alive meanwhile.
             bar.enable_steady_tick(Duration::from_millis(200));

@@ -42,7 +42,10 @@ impl Policy {
             Some(RebootPolicyArg::IfRequired) => When::Now,
             Some(RebootPolicyArg::AtTime) => {
                 let at = at.ok_or_else(|| {
-                    WuError::new(HResult::E_INVALIDARG, "--reboot at-time needs --reboot-at HH:MM (a local time of day)")
+                    WuError::new(
+                        HResult::E_INVALIDARG,
+                        "--reboot at-time needs --reboot-at HH:MM (a local time of day)",
+                    )
                 })?;
                 When::At(parse_time(&at)?)
             }
@@ -58,7 +61,8 @@ impl Policy {
 
 /// `HH:MM`, checked.
 pub(crate) fn parse_time(text: &str) -> CliResult<String> {
-    let bad = || WuError::new(HResult::E_INVALIDARG, format!("reboot time \"{text}\": expected HH:MM (00:00 to 23:59)"));
+    let bad =
+        || WuError::new(HResult::E_INVALIDARG, format!("reboot time \"{text}\": expected HH:MM (00:00 to 23:59)"));
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if h > 23 || m > 59 || text.len() != 5 {
@@ -101,7 +105,11 @@ pub(crate) fn after_install(cli: &Cli, policy: &Policy, code: u8) -> CliResult<u
         ));
     }
     if !cli.json && !cli.quiet {
-        eprintln!("wua: reboot {} ({})", if when == "now" { "started".into() } else { format!("scheduled at {when}") }, argv.join(" "));
+        eprintln!(
+            "wua: reboot {} ({})",
+            if when == "now" { "started".into() } else { format!("scheduled at {when}") },
+            argv.join(" ")
+        );
     }
     Ok(code)
 }

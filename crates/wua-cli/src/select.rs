@@ -94,11 +94,7 @@ impl Pool {
                     many.iter().map(|u| format!("{} \"{}\"", u.identity().update_id, u.title())).collect();
                 Err(WuError::new(
                     HResult::E_INVALIDARG,
-                    format!(
-                        "\"{name}\" matches {} updates: {}; give more of the id",
-                        many.len(),
-                        listed.join(", ")
-                    ),
+                    format!("\"{name}\" matches {} updates: {}; give more of the id", many.len(), listed.join(", ")),
                 ))
             }
         }
@@ -177,10 +173,9 @@ impl Filters {
             self.kb.is_empty() || doc.kb_article_ids.iter().any(|k| kb_number(k).is_some_and(|n| self.kb.contains(&n)));
         let title_ok = self.title.as_ref().is_none_or(|re| re.is_match(&doc.title));
         let category_ok = self.category.is_empty()
-            || doc
-                .categories
-                .iter()
-                .any(|c| self.category.iter().any(|want| c.name.eq_ignore_ascii_case(want) || c.id.eq_ignore_ascii_case(want)));
+            || doc.categories.iter().any(|c| {
+                self.category.iter().any(|want| c.name.eq_ignore_ascii_case(want) || c.id.eq_ignore_ascii_case(want))
+            });
         let severity = if doc.msrc_severity.is_empty() { "Unspecified" } else { doc.msrc_severity.as_str() };
         let severity_ok = self.severity.is_empty() || self.severity.iter().any(|s| s.eq_ignore_ascii_case(severity));
         kb_ok && title_ok && category_ok && severity_ok
@@ -197,10 +192,7 @@ pub(crate) fn criteria(args: &FilterArgs) -> String {
 }
 
 /// Searches as `args` say and keeps what the filters keep.
-pub(crate) fn search(
-    session: &UpdateSession,
-    args: &FilterArgs,
-) -> CliResult<wua_agent::wua_types::SearchResult> {
+pub(crate) fn search(session: &UpdateSession, args: &FilterArgs) -> CliResult<wua_agent::wua_types::SearchResult> {
     let filters = Filters::new(args)?;
     let searcher = services::searcher(session, args.service.as_deref(), args.offline);
     searcher.set_include_potentially_superseded_updates(args.include_superseded);

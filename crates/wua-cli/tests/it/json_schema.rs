@@ -209,7 +209,11 @@ fn every_verb_against_a_real_server_fits_the_documented_schema() {
     let status = s.fits("status", &run(agent(&w).arg("status")));
     assert_eq!(status["services"][0]["group"], "ring-1", "{status:#}");
     let history = s.fits("history", &run(agent(&w).args(["history", "--last", "2"])));
-    assert_eq!((history["total"].as_i64(), history["entries"].as_array().unwrap().len()), (Some(5), 2), "two refused, three installed: {history:#}");
+    assert_eq!(
+        (history["total"].as_i64(), history["entries"].as_array().unwrap().len()),
+        (Some(5), 2),
+        "two refused, three installed: {history:#}"
+    );
     let reboot = run(agent(&w).arg("reboot-status"));
     assert_eq!(code(&reboot), Some(0));
     assert_eq!(s.fits("reboot-status", &reboot)["reboot_required"], false);
@@ -218,7 +222,10 @@ fn every_verb_against_a_real_server_fits_the_documented_schema() {
 
     // Uninstall by prefix with --yes; recover and cache clean.
     let removed = s.fits("install", &run(agent(&w).args(["uninstall", "--yes", "c0ffee"])));
-    assert_eq!((removed["operation"].as_str(), removed["result_code"].as_str()), (Some("uninstall"), Some("Succeeded")));
+    assert_eq!(
+        (removed["operation"].as_str(), removed["result_code"].as_str()),
+        (Some("uninstall"), Some("Succeeded"))
+    );
     assert!(!w.root.join("opt/coffee/file").exists());
     s.fits("recover", &run(agent(&w).arg("recover")));
     s.fits("cache-clean", &run(agent(&w).args(["cache", "clean"])));
@@ -242,10 +249,10 @@ fn package_verbs_and_the_text_of_errors() {
     let payload = w.work.join("p");
     wua_test_support::write_payload(&payload, &[("opt/p/file", 0o644, b"p")]).unwrap();
     let manifest = w.work.join("m.toml");
-    std::fs::write(&manifest, wua_test_support::files_manifest(&wua_test_support::test_id(7), 1, "p", "", ""))
-        .unwrap();
+    std::fs::write(&manifest, wua_test_support::files_manifest(&wua_test_support::test_id(7), 1, "p", "", "")).unwrap();
     let pkg = w.work.join("p.wuapkg");
-    let built = run(agent(&w).args(["package", "build"]).arg(&manifest).arg("--payload").arg(&payload).arg("-o").arg(&pkg));
+    let built =
+        run(agent(&w).args(["package", "build"]).arg(&manifest).arg("--payload").arg(&payload).arg("-o").arg(&pkg));
     s.fits("package-build", &built);
     let inspected = s.fits("package-inspect", &run(agent(&w).args(["package", "inspect"]).arg(&pkg)));
     assert_eq!(inspected["content"][0]["path"], "opt/p/file", "{inspected}");

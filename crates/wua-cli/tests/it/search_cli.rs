@@ -82,7 +82,9 @@ fn d6_a_reader_searches_offline_and_is_denied_online() {
     let o = as_nobody(&["search", "--offline"]);
     assert_eq!(o.status.code(), Some(0), "D-29: {}", text(&o));
     assert_eq!(ids(&json(&o)), [test_id(1)], "the catalog already synced");
-    for args in [&["search"][..], &["search", "IsInstalled=1"], &["download", "--all"], &["download", "--all", "--offline"]] {
+    for args in
+        [&["search"][..], &["search", "IsInstalled=1"], &["download", "--all"], &["download", "--all", "--offline"]]
+    {
         let o = as_nobody(args);
         assert_eq!(o.status.code(), Some(2), "D-6 {args:?}: {}", text(&o));
         let j = json(&o);
