@@ -19,5 +19,5 @@ pub use criteria::{
     Clause, Criteria, CriteriaError, Criterion, DEFAULT_CRITERIA, DeploymentFilter, Group, Op, Subject, Value,
     escape_string, parse_criteria, parse_string_literal,
 };
-pub use rules::{Applicable, Machine, RuleError, applicability, evaluate_rule};
+pub use rules::{Applicable, Machine, RULE_KINDS, RuleError, RuleFault, applicability, check_kinds, evaluate_rule};
 pub use supersedence::{Candidate, superseded};

@@ -23,7 +23,9 @@
 //! leaves it.
 //!
 //! An unknown rule kind is [`RuleError::UnknownKind`]: the update is not applicable (D-42), so
-//! a rule kind added later never makes an older agent install something it cannot judge.
+//! a rule kind added later never makes an older agent install something it cannot judge. That
+//! leniency is for catalogs from newer publishers; a publisher's own manifest is checked with
+//! [`check_kinds`], which refuses a kind not in [`RULE_KINDS`] (a typo, not a newer kind).
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -52,6 +54,66 @@ pub enum RuleError {
         /// What is wrong.
         detail: String,
     },
+}
+
+/// Every rule kind [`evaluate_rule`] knows, in the order of the table above.
+pub const RULE_KINDS: &[&str] = &[
+    "all",
+    "any",
+    "not",
+    "os",
+    "arch",
+    "kernel",
+    "file_exists",
+    "file_sha256",
+    "file_version",
+    "dpkg_package",
+    "update_installed",
+];
+
+/// Where in a rule tree [`check_kinds`] found a fault, and the fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleFault {
+    /// The path from the tree's root, e.g. `all[1].not`; empty for the root itself.
+    pub at: String,
+    /// The fault: an unknown kind, or a shape the tree cannot be walked through.
+    pub error: RuleError,
+}
+
+impl std::fmt::Display for RuleFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.at.is_empty() { write!(f, "{}", self.error) } else { write!(f, "at {}: {}", self.at, self.error) }
+    }
+}
+
+impl std::error::Error for RuleFault {}
+
+/// Checks that every rule of the tree is an object with one key whose kind is in
+/// [`RULE_KINDS`], walking `all`, `any` and `not`, without evaluating anything: for the
+/// publisher's side, where an unknown kind is a mistake rather than a newer agent's rule
+/// (D-42). The arguments of the leaf kinds are checked when a rule is evaluated.
+pub fn check_kinds(rule: &Value) -> Result<(), RuleFault> {
+    check_at(rule, String::new())
+}
+
+fn check_at(rule: &Value, at: String) -> Result<(), RuleFault> {
+    let fault = |at: &str, error: RuleError| RuleFault { at: at.to_owned(), error };
+    let (kind, arg) = match rule.as_object().filter(|m| m.len() == 1).and_then(|m| m.iter().next()) {
+        Some((k, v)) => (k.as_str(), v),
+        None => return Err(fault(&at, malformed("rule", "a rule is an object with exactly one key, its kind"))),
+    };
+    let child = |suffix: String| if at.is_empty() { suffix } else { format!("{at}.{suffix}") };
+    match kind {
+        "all" | "any" => {
+            for (i, r) in list(kind, arg).map_err(|e| fault(&at, e))?.iter().enumerate() {
+                check_at(r, child(format!("{kind}[{i}]")))?;
+            }
+            Ok(())
+        }
+        "not" => check_at(arg, child("not".into())),
+        known if RULE_KINDS.contains(&known) => Ok(()),
+        other => Err(fault(&at, RuleError::UnknownKind { kind: other.to_owned() })),
+    }
 }
 
 /// What rules see of the machine. One view serves a whole search: each file a rule reads
@@ -419,6 +481,39 @@ mod tests {
 
     /// The dpkg status database the integration tests use too.
     const DPKG_STATUS: &str = include_str!("../tests/data/dpkg-status");
+
+    /// `RULE_KINDS` is what `evaluate_rule` knows: none of them is an unknown kind there, and
+    /// `check_kinds` takes each and refuses any other, wherever it sits in the tree (D-42's
+    /// leniency is the evaluator's, for catalogs; a manifest is checked).
+    #[test]
+    fn d42_rule_kinds_are_the_evaluators_and_checked_in_trees() {
+        let machine = Machine::new(Path::new("/nonexistent-root"), "x86_64", "6.1.0", BTreeSet::new());
+        for kind in RULE_KINDS {
+            let rule = serde_json::json!({ *kind: null });
+            assert!(
+                !matches!(evaluate_rule(&rule, &machine), Err(RuleError::UnknownKind { .. })),
+                "{kind} is listed but the evaluator does not know it"
+            );
+            let ok = match *kind {
+                "all" | "any" => serde_json::json!({ *kind: [] }),
+                "not" => serde_json::json!({ "not": { "arch": "amd64" } }),
+                _ => rule,
+            };
+            assert_eq!(check_kinds(&ok), Ok(()), "{kind}");
+        }
+        assert!(matches!(
+            evaluate_rule(&serde_json::json!({ "fiel_exists": "x" }), &machine),
+            Err(RuleError::UnknownKind { .. })
+        ));
+        let tree = serde_json::json!({ "all": [{ "arch": "amd64" }, { "not": { "any": [{ "fiel_exists": "x" }] } }] });
+        let fault = check_kinds(&tree).unwrap_err();
+        assert_eq!(fault.at, "all[1].not.any[0]");
+        assert_eq!(fault.error, RuleError::UnknownKind { kind: "fiel_exists".into() });
+        let fault = check_kinds(&serde_json::json!({ "any": { "arch": "amd64" } })).unwrap_err();
+        assert!(matches!(fault.error, RuleError::Malformed { .. }), "{fault}");
+        let fault = check_kinds(&serde_json::json!({ "arch": "amd64", "os": {} })).unwrap_err();
+        assert!(matches!(fault.error, RuleError::Malformed { .. }), "{fault}");
+    }
 
     #[test]
     fn dpkg_status_parsing_and_root_confinement() {

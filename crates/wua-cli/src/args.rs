@@ -518,17 +518,23 @@ pub enum RepoCommand {
         payload: PathBuf,
     },
     /// Stop offering a revision to new installs (installed copies stay visible).
+    // The usage by hand: clap would print the id group (repo::UpdateIdArg) before DIR.
+    #[command(override_usage = "wua repo decline DIR (--update-id ID | UPDATE_ID) --revision N")]
     Decline {
         /// The repository.
         dir: PathBuf,
-        /// The update.
-        update_id: String,
+        /// The update: `--update-id ID` or positional, a unique prefix of a published id.
+        #[command(flatten)]
+        update: crate::repo::UpdateIdArg,
         /// The revision.
         #[arg(long)]
         revision: i32,
     },
     /// Re-sign the online roles with fresh expiry dates (run it from a timer).
-    Refresh {
+    // Named `resign`: "refresh" elsewhere is an agent's sync. `refresh`, its old name, stays
+    // accepted as a hidden alias (clap's `alias`, unlike `visible_alias`, shows nowhere).
+    #[command(alias = "refresh")]
+    Resign {
         /// The repository.
         dir: PathBuf,
         /// Re-sign only this role and those above it, with only their keys: `timestamp`,
@@ -554,17 +560,22 @@ pub enum RepoCommand {
         /// The role.
         role: String,
     },
-    /// List the published updates.
+    /// List the published updates and each group's approvals.
     List {
         /// The repository.
         dir: PathBuf,
     },
     /// Approve a published update for a group of computers.
+    // The usage by hand: clap would print the id group (repo::UpdateIdArg) before DIR.
+    #[command(
+        override_usage = "wua repo approve DIR (--update-id ID | UPDATE_ID) --group GROUP --action ACTION [--deadline RFC3339]"
+    )]
     Approve {
         /// The repository.
         dir: PathBuf,
-        /// The update.
-        update_id: String,
+        /// The update: `--update-id ID` or positional, a unique prefix of a published id.
+        #[command(flatten)]
+        update: crate::repo::UpdateIdArg,
         /// The group.
         #[arg(long)]
         group: String,
@@ -576,11 +587,14 @@ pub enum RepoCommand {
         deadline: Option<String>,
     },
     /// Withdraw an approval.
+    // The usage by hand: clap would print the id group (repo::UpdateIdArg) before DIR.
+    #[command(override_usage = "wua repo unapprove DIR (--update-id ID | UPDATE_ID) --group GROUP")]
     Unapprove {
         /// The repository.
         dir: PathBuf,
-        /// The update.
-        update_id: String,
+        /// The update: `--update-id ID` or positional, a unique prefix of a published id.
+        #[command(flatten)]
+        update: crate::repo::UpdateIdArg,
         /// The group.
         #[arg(long)]
         group: String,
@@ -662,7 +676,7 @@ pub enum KeyCommand {
     },
 }
 
-/// The roles `wua repo refresh --only` re-signs on their own.
+/// The roles `wua repo resign --only` re-signs on their own.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum OnlineRole {
     /// The timestamp alone.

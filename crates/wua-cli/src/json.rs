@@ -525,7 +525,7 @@ pub(crate) struct RepoDeclined {
     pub revision_number: i32,
 }
 
-/// `wua repo refresh`: the repository re-signed.
+/// `wua repo resign`: the repository re-signed.
 #[derive(Debug, Serialize)]
 pub(crate) struct RepoResigned {
     pub resigned: PathBuf,
@@ -603,10 +603,25 @@ pub(crate) struct RootMerged {
     pub merged: usize,
 }
 
-/// `wua repo list`: the published revisions.
+/// `wua repo list`: the published revisions and every group's approvals.
 #[derive(Debug, Serialize)]
 pub(crate) struct RepoList {
     pub updates: Vec<RepoListEntry>,
+    /// The approvals of every group, by group and then update id.
+    pub approvals: Vec<RepoListApproval>,
+}
+
+/// `wua repo list`: one update approved for one group (D-27).
+#[derive(Debug, Serialize)]
+pub(crate) struct RepoListApproval {
+    pub group: String,
+    pub update_id: String,
+    /// The title of the update's newest revision.
+    pub title: String,
+    /// `install`, `uninstall` or `optional`.
+    pub action: wua_trust::approvals::ApprovalAction,
+    /// The RFC 3339 deadline, or null.
+    pub deadline: Option<String>,
 }
 
 /// `wua repo list`: one published revision.

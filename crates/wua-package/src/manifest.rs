@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use wua_catalog::{RULE_KINDS, RuleError};
 use wua_types::{
     Applicability, Category, CommandHandler, ContentEntry, Handler, InstallationBehavior, SCHEMA_VERSION,
     UpdateDocument, UpdateType,
@@ -162,6 +163,7 @@ impl Manifest {
                 .and_then(serde_json::from_value)
                 .map_err(|e| bad(format!("[applicability]: {e}")))?,
         };
+        check_rule_kinds(&applicability).map_err(bad)?;
         let doc = UpdateDocument {
             schema_version: SCHEMA_VERSION,
             update_id: u.id.clone(),
@@ -207,4 +209,26 @@ impl Manifest {
             _ => Ok(Handler::Unknown(json)),
         }
     }
+}
+
+/// Refuses a rule kind the agent does not know in `[applicability]`. Agents pass over unknown
+/// kinds (the update is not applicable, D-42) so that a catalog from a newer publisher stays
+/// usable; in a publisher's own manifest such a kind is a mistake (a typo most often) that
+/// would silently make the update applicable nowhere, so it is refused here, naming the kind,
+/// where it is and the kinds there are.
+fn check_rule_kinds(applicability: &Applicability) -> Result<(), String> {
+    let rules = [("is_installed", &applicability.is_installed), ("is_installable", &applicability.is_installable)];
+    for (name, rule) in rules {
+        let Some(rule) = rule else { continue };
+        let Err(fault) = wua_catalog::check_kinds(rule) else { continue };
+        let at = if fault.at.is_empty() { String::new() } else { format!(" (at {})", fault.at) };
+        return Err(match fault.error {
+            RuleError::UnknownKind { kind } => format!(
+                "[applicability] {name}: unknown rule kind {kind:?}{at}; the kinds are {} (agents pass over unknown kinds only in catalogs from newer publishers, D-42)",
+                RULE_KINDS.join(", ")
+            ),
+            other => format!("[applicability] {name}{at}: {other}"),
+        });
+    }
+    Ok(())
 }

@@ -148,7 +148,8 @@ pub async fn sign(file: &Path, key: &Path) -> Result<(), TrustError> {
 /// the signatures meet the threshold of the current root's root role and of its own. In a
 /// repository created with its root keys elsewhere, installs the first root (the copies must
 /// be of the repository's own `root-1.proposed.json` and meet its threshold) and signs the
-/// online roles for the first time.
+/// online roles for the first time. The signed copies given are left as they are; the
+/// repository's own proposal of the version installed (`root-N.proposed.json`) is removed.
 pub async fn merge(dir: &Path, files: &[PathBuf]) -> Result<(), TrustError> {
     merge_locked(&RepoLock::acquire_any(dir, RepoLock::DEFAULT_WAIT).await?, files).await
 }
@@ -194,9 +195,11 @@ pub async fn merge_locked(lock: &RepoLock, files: &[PathBuf]) -> Result<(), Trus
     crash_point("merge: trusted root replaced");
     settle_keys(layout, &merged.signed)?;
     crash_point("merge: keys in place");
-    for f in files {
-        wua_fs::remove_file_if_present(f).map_err(|e| TrustError::io(f, e))?;
-    }
+    // The signed copies are the caller's, never removed: they may be the only record of the
+    // signatures gathered, and a merge killed before this point runs again from them. The
+    // proposal this repository wrote (`root-N.proposed.json`) is installed, so it goes, whether
+    // or not it was one of the copies (a crash before this line: `settle` removes it).
+    remove_installed_proposals(layout, version)?;
     repo::resign_locked(lock, &Lifetimes::default()).await
 }
 
@@ -223,10 +226,31 @@ async fn merge_first(lock: &RepoLock, files: &[PathBuf]) -> Result<(), TrustErro
     crash_point("merge first: root version published");
     write_shared(&layout.trusted_root(), &bytes)?;
     crash_point("merge first: trusted root installed");
-    for f in files.iter().chain([&own]) {
-        wua_fs::remove_file_if_present(f).map_err(|e| TrustError::io(f, e))?;
-    }
+    // Only the repository's own proposal, as in `merge_locked`: the copies are the caller's.
+    remove_installed_proposals(layout, 1)?;
     repo::resign_locked(lock, &Lifetimes::default()).await
+}
+
+/// Removes the repository's root proposals (`root-N.proposed.json`) of versions up to
+/// `installed`: each is installed or superseded, and a proposal left in the directory would
+/// look as if it still awaited signatures.
+fn remove_installed_proposals(layout: &Layout, installed: u64) -> Result<(), TrustError> {
+    let dir = &layout.dir;
+    for entry in fs_err::read_dir(dir).map_err(|e| TrustError::io(dir, e))? {
+        let entry = entry.map_err(|e| TrustError::io(dir, e))?;
+        let name = entry.file_name();
+        let version = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("root-"))
+            .and_then(|n| n.strip_suffix(".proposed.json"))
+            .and_then(|n| n.parse::<u64>().ok());
+        // Only the exact name this repository writes: never a file the caller named otherwise.
+        if let Some(v) = version.filter(|v| *v <= installed && layout.root_proposal(*v) == entry.path()) {
+            let path = layout.root_proposal(v);
+            wua_fs::remove_file_if_present(&path).map_err(|e| TrustError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// One proposal with the signatures of all its signed copies; refused when a copy is of
@@ -251,8 +275,9 @@ fn gather(files: &[PathBuf]) -> Result<Signed<Root>, TrustError> {
 
 /// Completes a root change a crash interrupted, so every writer signs with the keys the served
 /// root names: a root version published after `root.json` (by `merge`) becomes `root.json`, and
-/// the incoming keys that root lists move into place ([`settle_keys`]), and a first root's
-/// proposal left behind is removed. Run by every writer under the lock before it signs.
+/// the incoming keys that root lists move into place ([`settle_keys`]), and the proposals of
+/// installed versions left behind are removed. Run by every writer under the lock before it
+/// signs.
 pub(crate) fn settle(lock: &RepoLock) -> Result<(), TrustError> {
     let layout = lock.layout();
     if layout.is_root_pending() {
@@ -271,9 +296,9 @@ pub(crate) fn settle(lock: &RepoLock) -> Result<(), TrustError> {
         write_shared(&layout.trusted_root(), &bytes)?;
         trusted = root;
     }
-    // The first root's proposal, left by a merge a crash stopped after it installed the root.
-    let first = layout.root_proposal(1);
-    wua_fs::remove_file_if_present(&first).map_err(|e| TrustError::io(&first, e))?;
+    // Proposals of installed versions, left by a merge a crash stopped after it installed the
+    // root.
+    remove_installed_proposals(layout, trusted.signed.version.get())?;
     settle_keys(layout, &trusted.signed)
 }
 

@@ -40,13 +40,22 @@ fn d40_revisions_offered_by_rule() {
 }
 
 /// D-42: an `is_installed` rule of a kind this agent does not know cannot judge the update:
-/// the agent's records decide, and the update installs and uninstalls as without a rule.
+/// the agent's records decide, and the update installs and uninstalls as without a rule. The
+/// package is written by hand, as a newer publisher's would be: a manifest refuses the kind.
 #[test]
 fn d42_unknown_rule_kind_leaves_the_records_to_decide() {
     let w = World::new().unwrap();
     let s = session(&w);
-    let tail = with_rule("{ flatpak_installed = \"org.example.App\" }");
-    let u = import(&w, &s, "u", &files_manifest(&test_id(1), 1, "app", "", &tail), &[("opt/x", 0o644, b"x")]);
+    let sha = wua_test_support::sha256_hex(b"x");
+    let document = serde_json::json!({
+        "schema_version": 1, "update_id": test_id(1), "revision_number": 1, "title": "app",
+        "handler": { "kind": "files" },
+        "content": [{ "sha256": sha, "size": 1, "path": "opt/x", "mode": "0644" }],
+        "applicability": { "is_installed": { "flatpak_installed": "org.example.App" } },
+    });
+    let pkg = w.work.join("newer-publisher.wuapkg");
+    wua_test_support::raw_package(&pkg, &document, &[(&sha, b"x")]).unwrap();
+    let u = s.open_package(&pkg).unwrap();
     assert!(!u.is_installed());
     assert_eq!(install(&s, &[&u]).update_results[0].hresult, HResult::S_OK);
     assert_eq!(install(&s, &[&u]).update_results[0].hresult, HResult::WU_S_ALREADY_INSTALLED);

@@ -343,7 +343,8 @@ fn repo_serve_serves_a_directory() {
 }
 
 /// The repository verbs through the binary: init, publish, revise, approve, decline, list,
-/// refresh, rotate-key, export; errors carry their codes.
+/// resign (and `refresh`, its old name, still accepted), rotate-key, export; errors carry their
+/// codes.
 #[test]
 fn repo_verbs() {
     let w = World::new().unwrap();
@@ -375,7 +376,10 @@ fn repo_verbs() {
     let j = ok(run(wua().arg("list").arg(&repo)));
     assert_eq!(j["updates"].as_array().unwrap().len(), 2);
     assert_eq!(j["updates"][0]["declined"], true);
-    ok(run(wua().arg("refresh").arg(&repo)));
+    let j = ok(run(wua().arg("resign").arg(&repo)));
+    assert_eq!(j["roles"], serde_json::json!(["targets", "approvals", "snapshot", "timestamp"]));
+    let j = ok(run(wua().arg("refresh").arg(&repo)));
+    assert_eq!(j["roles"].as_array().unwrap().len(), 4, "the hidden alias re-signs the same: {j}");
     let j = ok(run(wua().arg("rotate-key").arg(&repo).arg("snapshot")));
     assert_eq!(j["rotated"], "snapshot");
     let out = w.work.join("scan.tar");
@@ -383,6 +387,252 @@ fn repo_verbs() {
     assert!(j["files"].as_u64().unwrap() > 5 && out.exists());
     let o = run(wua().arg("rotate-key").arg(&repo).arg("root"));
     assert_eq!(json(&o)["hresult_name"], "WUA_E_REPO_INVALID");
+}
+
+/// `wua repo ...` without `--json`, with no crash or pause point set.
+fn repo_text() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_wua"));
+    c.env_remove("WUA_CRASH_AT_STEP").env_remove("WUA_PAUSE_AT_STEP").env_remove("WUA_CRASH_LOG");
+    c.arg("repo");
+    c
+}
+
+/// A repository in `dir` with updates published from `updates` (id, revision, title), each
+/// with one file.
+fn published_repo(dir: &std::path::Path, updates: &[(&str, i32, &str)]) -> std::path::PathBuf {
+    let repo = dir.join("repo");
+    ok(repo_cmd().arg("init").arg(&repo));
+    let payload = dir.join("payload");
+    wua_test_support::write_payload(&payload, &[("etc/app.conf", 0o644, b"v1")]).unwrap();
+    for (i, (id, revision, title)) in updates.iter().enumerate() {
+        let m = dir.join(format!("m{i}.toml"));
+        std::fs::write(&m, files_manifest(id, *revision, title, "", "")).unwrap();
+        ok(repo_cmd().arg("publish").arg(&repo).arg(&m).arg("--payload").arg(&payload));
+    }
+    repo
+}
+
+/// What a repository serves and its working catalog, byte for byte (not `repo.lock`, which
+/// every writer, refused or not, stamps with its pid).
+fn published_state(repo: &std::path::Path) -> Vec<std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>> {
+    ["repository", "catalog"].iter().map(|d| wua_test_support::trust::tree(&repo.join(d))).collect()
+}
+
+/// A call error of `wua --json`: exit 2 and its HResult's name; returns the message.
+fn call_error(o: &std::process::Output, hresult_name: &str) -> String {
+    assert_eq!(o.status.code(), Some(2), "{}", text(o));
+    let j = json(o);
+    assert_eq!(j["hresult_name"], hresult_name, "{j}");
+    j["error"].as_str().unwrap_or_default().to_owned()
+}
+
+/// `wua repo decline`, `approve` and `unapprove` take the update as `--update-id ID` (as the
+/// agent's verbs) or positionally, exactly one of the two (clap refuses neither and both), and
+/// either as any unique prefix of a published id, in any case; an ambiguous prefix is
+/// `E_INVALIDARG` listing the candidates with their titles, an unknown one `WU_E_UNKNOWN_ID`,
+/// and neither changes the repository.
+#[test]
+fn repo_verbs_take_update_id_by_flag_or_position_and_unique_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = "3f2b7c1e-8a4d-4e6f-9b0c-5d1a2e3f4a5b";
+    // Alike but for their last two digits.
+    let two = test_id(0x20);
+    let repo = published_repo(dir.path(), &[(&test_id(1), 1, "app one"), (&two, 1, "app two"), (other, 1, "other")]);
+
+    // By flag, with the 8 characters the tables show (and in capitals); by position, whole.
+    let j = ok(repo_cmd()
+        .arg("approve")
+        .arg(&repo)
+        .args(["--update-id", "3F2B7C1E", "--group", "web"])
+        .args(["--action", "install"]));
+    assert_eq!((j["approved"].as_str(), j["group"].as_str()), (Some(other), Some("web")), "{j}");
+    let j = ok(repo_cmd().arg("approve").arg(&repo).arg(test_id(1)).args(["--group", "db", "--action", "optional"]));
+    assert_eq!(j["approved"], test_id(1));
+    // A prefix that only one id has, although every test id begins alike.
+    let j = ok(repo_cmd().arg("decline").arg(&repo).args(["--update-id", &two[..35], "--revision", "1"]));
+    assert_eq!(j["declined"], two);
+    let j = ok(repo_cmd().arg("unapprove").arg(&repo).args(["--group", "db", "--update-id", &test_id(1)]));
+    assert_eq!(j["unapproved"], test_id(1));
+
+    let before = published_state(&repo);
+    // Ambiguous: two published ids begin with it; both are named, with their titles.
+    for verb in [
+        &["decline", "--revision", "1"][..],
+        &["approve", "--group", "web", "--action", "install"],
+        &["unapprove", "--group", "web"],
+    ] {
+        let o = run(repo_cmd().arg(verb[0]).arg(&repo).args(["--update-id", "00000000"]).args(&verb[1..]));
+        let e = call_error(&o, "E_INVALIDARG");
+        for says in ["ambiguous", "\"00000000\"", &test_id(1), "\"app one\"", &two, "\"app two\""] {
+            assert!(e.contains(says), "{verb:?}: {says:?} missing: {e}");
+        }
+        assert!(!e.contains(other), "{e}");
+        // Unknown.
+        let o = run(repo_cmd().arg(verb[0]).arg(&repo).arg("ffff").args(&verb[1..]));
+        let e = call_error(&o, "WU_E_UNKNOWN_ID");
+        assert!(e.contains("\"ffff\"") && e.contains("no published update"), "{e}");
+    }
+    let o = run(repo_cmd().arg("decline").arg(&repo).args(["--update-id", "", "--revision", "1"]));
+    call_error(&o, "E_INVALIDARG");
+
+    // Neither form, or both: clap's usage error (exit 2) names both forms.
+    let o = run(repo_text().arg("approve").arg(&repo).args(["--group", "web", "--action", "install"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(e.contains("required") && e.contains("UPDATE_ID") && e.contains("--update-id"), "{e}");
+    assert!(e.contains("Usage: wua repo approve DIR (--update-id ID | UPDATE_ID)"), "{e}");
+    let o = run(repo_text().arg("decline").arg(&repo).arg(other).args(["--update-id", other, "--revision", "1"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"), "{}", text(&o));
+    assert_eq!(published_state(&repo), before, "a refused verb changes nothing");
+}
+
+/// `wua repo refresh` is now `wua repo resign` ("refresh" is an agent's sync); the old name
+/// stays accepted but is listed nowhere.
+#[test]
+fn repo_resign_keeps_refresh_as_a_hidden_alias() {
+    let o = run(repo_text().arg("--help"));
+    assert!(o.status.success(), "{}", text(&o));
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(help.contains("resign") && !help.contains("refresh"), "{help}");
+    let o = run(repo_text().args(["refresh", "--help"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(help.contains("Usage: wua repo resign") && !help.contains("alias"), "{help}");
+}
+
+/// `wua repo list` reads right at every size: "no updates published" instead of an empty
+/// table, "1 update", "2 updates", revisions and declines counted, and each group's approvals
+/// (group, update, title, action, deadline) in a second table and in `--json`.
+#[test]
+fn repo_list_shows_approvals_and_counts_that_read_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = published_repo(dir.path(), &[]);
+    let list = || {
+        let o = run(repo_text().arg("list").arg(&repo));
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(list(), "no updates published\n");
+    let j = ok(repo_cmd().arg("list").arg(&repo));
+    assert_eq!(j, serde_json::json!({ "updates": [], "approvals": [] }));
+
+    let payload = dir.path().join("payload");
+    let publish = |verb: &str, n: u32, revision: i32, title: &str| {
+        let m = dir.path().join(format!("m{n}-{revision}.toml"));
+        std::fs::write(&m, files_manifest(&test_id(n), revision, title, "", "")).unwrap();
+        ok(repo_cmd().arg(verb).arg(&repo).arg(&m).arg("--payload").arg(&payload));
+    };
+    publish("publish", 1, 1, "app");
+    let out = list();
+    assert!(out.contains(&test_id(1)) && out.contains("\n1 update published\n"), "{out}");
+    assert!(out.ends_with("\n\nno approvals\n"), "{out}");
+
+    publish("revise", 1, 2, "app, second revision");
+    ok(repo_cmd().arg("decline").arg(&repo).args(["--update-id", &test_id(1), "--revision", "1"]));
+    publish("publish", 2, 1, "db");
+    ok(repo_cmd().arg("approve").arg(&repo).args([
+        "--update-id",
+        &test_id(1),
+        "--group",
+        "web",
+        "--action",
+        "install",
+    ]));
+    ok(repo_cmd().arg("approve").arg(&repo).args(["--update-id", &test_id(2), "--group", "web"]).args([
+        "--action",
+        "optional",
+        "--deadline",
+        "2031-02-03T04:05:06Z",
+    ]));
+    ok(repo_cmd().arg("approve").arg(&repo).args([
+        "--update-id",
+        &test_id(2),
+        "--group",
+        "db",
+        "--action",
+        "uninstall",
+    ]));
+    let out = list();
+    assert!(out.contains("\n2 updates published (3 revisions, 1 declined)\n"), "{out}");
+    let approvals = out.split("\n\n").nth(1).unwrap_or_else(|| panic!("no approvals table: {out}"));
+    let lines: Vec<&str> = approvals.lines().collect();
+    assert_eq!(lines.len(), 6, "header, rule, 3 approvals, summary: {approvals}");
+    for h in ["group", "update id", "title", "action", "deadline"] {
+        assert!(lines[0].contains(h), "{}", lines[0]);
+    }
+    let row = |group: &str, n: u32| {
+        lines[2..5]
+            .iter()
+            .find(|l| l.starts_with(&format!("{group} ")) && l.contains(&test_id(n)))
+            .unwrap_or_else(|| panic!("no row for {group} {n}: {approvals}"))
+            .to_string()
+    };
+    assert!(row("db", 2).contains("uninstall") && row("db", 2).contains("db"), "{approvals}");
+    assert!(row("web", 1).contains("app, second revision") && row("web", 1).contains("install"), "{approvals}");
+    assert!(row("web", 2).contains("optional") && row("web", 2).contains("2031-02-03T04:05:06Z"), "{approvals}");
+    assert_eq!(lines[5], "3 approvals for 2 groups");
+
+    let j = ok(repo_cmd().arg("list").arg(&repo));
+    assert_eq!(j["updates"].as_array().unwrap().len(), 3, "{j}");
+    assert_eq!(
+        j["approvals"],
+        serde_json::json!([
+            { "group": "db", "update_id": test_id(2), "title": "db", "action": "uninstall", "deadline": null },
+            { "group": "web", "update_id": test_id(1), "title": "app, second revision", "action": "install", "deadline": null },
+            { "group": "web", "update_id": test_id(2), "title": "db", "action": "optional", "deadline": "2031-02-03T04:05:06Z" },
+        ])
+    );
+
+    // One approval, one group: singulars.
+    ok(repo_cmd().arg("unapprove").arg(&repo).args(["--update-id", &test_id(2), "--group", "web"]));
+    ok(repo_cmd().arg("unapprove").arg(&repo).args(["--update-id", &test_id(1), "--group", "web"]));
+    assert!(list().ends_with("\n1 approval for 1 group\n"), "{}", list());
+}
+
+/// D-42's leniency for rule kinds an agent does not know is for catalogs from newer
+/// publishers: `wua package build`, `wua repo publish` and `wua repo revise` refuse a manifest
+/// naming an unknown kind (exit 2), naming the kind, the manifest and the known kinds, and
+/// build or publish nothing.
+#[test]
+fn d42_manifests_with_an_unknown_rule_kind_are_refused_by_build_publish_and_revise() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = published_repo(dir.path(), &[(&test_id(1), 1, "app")]);
+    let payload = dir.path().join("payload");
+    let tail = "[applicability]\nis_installable = { any = [{ arch = \"amd64\" }, { dpkg_pakage = { name = \"openssl\" } }] }\n";
+    let says = |e: &str, manifest: &std::path::Path| {
+        for s in [
+            "\"dpkg_pakage\"",
+            "is_installable",
+            "any[1]",
+            &*manifest.to_string_lossy(),
+            "dpkg_package",
+            "update_installed",
+        ] {
+            assert!(e.contains(s), "{s:?} missing: {e}");
+        }
+    };
+    let new = dir.path().join("new.toml");
+    std::fs::write(&new, files_manifest(&test_id(2), 1, "new", "", tail)).unwrap();
+    let out = dir.path().join("new.wuapkg");
+    let o = run(std::process::Command::new(env!("CARGO_BIN_EXE_wua"))
+        .args(["--json", "package", "build"])
+        .arg(&new)
+        .arg("--payload")
+        .arg(&payload)
+        .arg("-o")
+        .arg(&out));
+    says(&call_error(&o, "WUA_E_MANIFEST_INVALID"), &new);
+    assert!(!out.exists());
+
+    let before = published_state(&repo);
+    let o = run(repo_cmd().arg("publish").arg(&repo).arg(&new).arg("--payload").arg(&payload));
+    says(&call_error(&o, "WUA_E_REPO_INVALID"), &new);
+    let revision = dir.path().join("rev2.toml");
+    std::fs::write(&revision, files_manifest(&test_id(1), 2, "app", "", tail)).unwrap();
+    let o = run(repo_cmd().arg("revise").arg(&repo).arg(&revision).arg("--payload").arg(&payload));
+    says(&call_error(&o, "WUA_E_REPO_INVALID"), &revision);
+    assert_eq!(published_state(&repo), before, "nothing was published");
 }
 
 /// Two imported updates `a` and `b`, with their ids.

@@ -2,7 +2,7 @@
 //! repository's machine (`repo key generate`, `repo init --root-public-key`, `repo root sign`
 //! on each key's machine, `repo root merge`), approvals refused from the command line once a
 //! server manages the repository, and the online roles re-signed one at a time
-//! (`repo refresh --only`).
+//! (`repo resign --only`).
 
 use std::path::{Path, PathBuf};
 
@@ -89,8 +89,11 @@ fn a_repository_whose_root_keys_stay_offline() {
     assert!(!repo.join("root.json").exists() && proposal.exists());
     assert_eq!(publish(&repo, dir.path(), 1).status.code(), Some(2));
 
+    let signed: Vec<Vec<u8>> = copies.iter().map(|c| std::fs::read(c).unwrap()).collect();
     ok(repo_cmd().args(["root", "merge"]).arg(&repo).args(&copies));
-    assert!(repo.join("root.json").exists() && !proposal.exists());
+    assert!(repo.join("root.json").exists() && !proposal.exists(), "the installed proposal is removed");
+    let after: Vec<Vec<u8>> = copies.iter().map(|c| std::fs::read(c).expect("the merge kept the copy")).collect();
+    assert_eq!(after, signed, "the signed copies given to the merge are the holders', left as they were");
     let o = publish(&repo, dir.path(), 1);
     assert!(o.status.success(), "{}", text(&o));
 
@@ -198,10 +201,10 @@ fn a_managed_repository_refuses_approvals_from_the_command_line() {
     assert!(r.approvals.is_empty());
 }
 
-/// `refresh --only`: the timestamp with only its key, the snapshot with its key and the
+/// `resign --only`: the timestamp with only its key, the snapshot with its key and the
 /// timestamp's, the approvals without the targets key.
 #[test]
-fn refresh_only_re_signs_one_role_and_those_above_it() {
+fn resign_only_re_signs_one_role_and_those_above_it() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     ok(repo_cmd().arg("init").arg(&repo));
@@ -225,7 +228,7 @@ fn refresh_only_re_signs_one_role_and_those_above_it() {
             }
         }
         let before = wua_test_support::trust::served_versions(&repo);
-        let j = ok(repo_cmd().arg("refresh").arg(&repo).args(["--only", only]));
+        let j = ok(repo_cmd().arg("resign").arg(&repo).args(["--only", only]));
         assert_eq!(j["roles"], serde_json::json!(roles), "{only}");
         let after = wua_test_support::trust::served_versions(&repo);
         assert_eq!(after.targets, before.targets, "{only}");
@@ -233,7 +236,7 @@ fn refresh_only_re_signs_one_role_and_those_above_it() {
         refresh_from(&repo.join("root.json"), &state, &repo).unwrap_or_else(|e| panic!("{only}: {e}"));
     }
     // The full re-sign needs the targets key.
-    let o = run(repo_cmd().arg("refresh").arg(&repo));
+    let o = run(repo_cmd().arg("resign").arg(&repo));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("targets.pk8"), "{}", text(&o));
 }

@@ -1,5 +1,5 @@
 //! Crash safety of the signings that leave the targets alone: a real `wua repo approve` (the
-//! approvals, snapshot and timestamp signed without the targets key) and `wua repo refresh
+//! approvals, snapshot and timestamp signed without the targets key) and `wua repo resign
 //! --only timestamp|snapshot|approvals` are killed with SIGKILL at each of their steps. After
 //! every kill the repository verifies, for a fresh agent and for the agent that trusted the
 //! state before, holding the old approvals or the new ones; and a following approval signs
@@ -110,7 +110,7 @@ fn a_timestamp_re_signing_killed_at_every_step() {
     let template = template(dir.path());
     crash_at_every_step(
         &template,
-        &["refresh", "@repo", "--only", "timestamp"],
+        &["resign", "@repo", "--only", "timestamp"],
         &["sign timestamp: versions saved", "sign timestamp: timestamp written"],
         &[ApprovalAction::Install],
     );
@@ -122,7 +122,7 @@ fn a_snapshot_re_signing_killed_at_every_step() {
     let template = template(dir.path());
     crash_at_every_step(
         &template,
-        &["refresh", "@repo", "--only", "snapshot"],
+        &["resign", "@repo", "--only", "snapshot"],
         &[
             "sign snapshot: versions saved",
             "sign snapshot: versioned metadata written",

@@ -81,3 +81,49 @@ fn manifests_refuse_unknown_keys_and_bad_overrides() {
     let e = m.to_document(p, vec![]).unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
 }
+
+/// D-42's leniency (an unknown rule kind makes an update not applicable) is for catalogs from
+/// newer publishers: a manifest with a kind the agent does not know, anywhere in its
+/// `is_installed` or `is_installable` tree, is refused with `WUA_E_MANIFEST_INVALID`, naming the
+/// kind, where it is, the manifest and the known kinds; `wua package build` builds nothing.
+#[test]
+fn d42_a_manifest_refuses_an_unknown_rule_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = dir.path().join("payload");
+    wua_test_support::write_payload(&payload, &[("etc/app.conf", 0o644, b"v1")]).unwrap();
+    let head = "[update]\nid = \"3f2b7c1e-8a4d-4e6f-9b0c-5d1a2e3f4a5b\"\ntitle = \"t\"\n[handler]\nkind = \"files\"\n";
+    let cases = [
+        ("is_installed = { fiel_exists = \"etc/app.conf\" }", "is_installed", "\"fiel_exists\"", ""),
+        (
+            "is_installable = { all = [{ arch = \"amd64\" }, { not = { flatpak_installed = \"org.example.App\" } }] }",
+            "is_installable",
+            "\"flatpak_installed\"",
+            "(at all[1].not)",
+        ),
+    ];
+    for (rule, name, kind, at) in cases {
+        let manifest = dir.path().join("m.toml");
+        std::fs::write(&manifest, format!("{head}[applicability]\n{rule}\n")).unwrap();
+        let out = dir.path().join("out.wuapkg");
+        let e = build_package(&manifest, &payload, &out, Compression::None).unwrap_err();
+        assert_eq!(e.hresult(), wua_types::HResult::WUA_E_MANIFEST_INVALID, "{e}");
+        let text = e.to_string();
+        for says in [&*manifest.to_string_lossy(), name, kind, at, "file_exists, file_sha256", "update_installed"] {
+            assert!(text.contains(says), "{says:?} missing: {text}");
+        }
+        assert!(!out.exists(), "nothing is built");
+    }
+    // The known kinds build, and a tree that cannot be walked is refused too.
+    let manifest = dir.path().join("ok.toml");
+    std::fs::write(
+        &manifest,
+        format!("{head}[applicability]\nis_installed = {{ any = [{{ file_exists = \"etc/x\" }}, {{ not = {{ arch = \"amd64\" }} }}] }}\n"),
+    )
+    .unwrap();
+    build_package(&manifest, &payload, &dir.path().join("ok.wuapkg"), Compression::None).unwrap();
+    std::fs::write(&manifest, format!("{head}[applicability]\nis_installed = {{ all = {{ arch = \"amd64\" }} }}\n"))
+        .unwrap();
+    let e = build_package(&manifest, &payload, &dir.path().join("no.wuapkg"), Compression::None).unwrap_err();
+    assert_eq!(e.hresult(), wua_types::HResult::WUA_E_MANIFEST_INVALID, "{e}");
+    assert!(e.to_string().contains("is_installed") && e.to_string().contains("list of rules"), "{e}");
+}

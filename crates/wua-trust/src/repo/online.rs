@@ -295,7 +295,7 @@ fn approvals_key(layout: &Layout, served: &Served) -> Result<PathBuf, TrustError
         Err(TrustError::Key {
             path,
             detail: format!(
-                "is not the key {} delegates the approvals role to (rotated since the targets were signed?): re-sign the targets role first (`wua repo refresh`, with the targets key)",
+                "is not the key {} delegates the approvals role to (rotated since the targets were signed?): re-sign the targets role first (`wua repo resign`, with the targets key)",
                 served.targets_path.display()
             ),
         })

@@ -27,6 +27,7 @@ mod repo_lock;
 mod resign_online;
 mod revoked_key_hidden_root;
 mod rollback_after_rotation;
+mod root_merge_files;
 mod round_trip;
 mod shared_modes;
 mod slow_server;
