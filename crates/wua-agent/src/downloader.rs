@@ -239,7 +239,10 @@ impl Work {
                 break;
             }
             let missing = self.missing(update);
-            job.start_download(index, missing.iter().map(|c| c.size).sum());
+            let bytes: u64 = missing.iter().map(|c| c.size).sum();
+            let started = std::time::Instant::now();
+            tracing::debug!(update = %update.identity().update_id, blobs = missing.len(), bytes, "download: started");
+            job.start_download(index, bytes);
             let result = self.one(&runtime, index, update, &missing).unwrap_or_else(|e| UpdateDownloadResult {
                 result_code: if e.hresult == HResult::WU_E_CALL_CANCELLED {
                     OperationResultCode::Aborted
@@ -250,6 +253,13 @@ impl Work {
                 message: e.message,
             });
             aborted |= result.hresult == HResult::WU_E_CALL_CANCELLED;
+            tracing::debug!(
+                update = %update.identity().update_id,
+                result = %result.result_code,
+                hresult = %result.hresult,
+                ms = started.elapsed().as_millis() as u64,
+                "download: finished"
+            );
             job.finish_download(index, &result);
             results.push(result);
             if aborted {

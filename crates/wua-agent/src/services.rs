@@ -274,6 +274,7 @@ impl UpdateSession {
     /// snapshot version this refresh verified.
     pub(crate) fn refresh_service(&self, service: &ServiceRecord) -> Result<u64, WuError> {
         self.require_writable("refresh a service's catalog")?;
+        let started = std::time::Instant::now();
         let dir = self.service_dir(&service.service_id);
         let known = self.store().read()?.index_packs(&service.service_id)?;
         let options = RefreshOptions {
@@ -336,6 +337,14 @@ impl UpdateSession {
             }
             tx.set_index_version(id, refreshed.snapshot_version)
         })?;
+        tracing::debug!(
+            service = %service.service_id,
+            snapshot = refreshed.snapshot_version,
+            packs = refreshed.packs.len(),
+            packs_fetched = refreshed.packs.iter().filter(|p| p.entries.is_some()).count(),
+            ms = started.elapsed().as_millis() as u64,
+            "refresh: the service's catalog verified and indexed"
+        );
         Ok(refreshed.snapshot_version)
     }
 }

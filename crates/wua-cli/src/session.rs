@@ -36,5 +36,6 @@ pub(crate) fn open_session(state_dir: &Path, root: &Path) -> CliResult<UpdateSes
         e
     })?;
     session.set_client_application_id(CLIENT_ID);
+    tracing::debug!(state_dir = %state_dir.display(), root = %root.display(), "session: opened");
     Ok(session)
 }

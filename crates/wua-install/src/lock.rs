@@ -40,6 +40,7 @@ impl InstallLock {
         let admin = root_admin_dir(root);
         fs_err::create_dir_all(&admin).map_err(|e| InstallError::io(&admin, e))?;
         let root_path = admin.join(ROOT_LOCK);
+        let asked = std::time::Instant::now();
         let state = LockFile::acquire_within(&state_path, wait)?;
         let same = match (state.file().metadata(), fs_err::metadata(&root_path)) {
             (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
@@ -49,6 +50,12 @@ impl InstallLock {
         if !same {
             locks.push(LockFile::acquire_within(&root_path, wait)?);
         }
+        tracing::debug!(
+            state_lock = %state_path.display(),
+            root_lock = %root_path.display(),
+            waited_ms = asked.elapsed().as_millis() as u64,
+            "lock: the state directory's and the root's install locks taken"
+        );
         Ok(InstallLock { _locks: locks })
     }
 }

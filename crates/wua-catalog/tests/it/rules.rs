@@ -140,7 +140,9 @@ fn d42_unknown_rule_kind_is_not_applicable() {
     assert!(matches!(evaluate_rule(&nested, &m), Err(RuleError::UnknownKind { .. })), "any evaluates every child");
     let rules = Applicability { is_installable: Some(nested), ..Default::default() };
     match applicability(&rules, &m) {
-        Applicable::No(why) => assert!(why.contains("flatpak_installed") && why.contains("from a newer publisher"), "{why}"),
+        Applicable::No(why) => {
+            assert!(why.contains("flatpak_installed") && why.contains("from a newer publisher"), "{why}")
+        }
         Applicable::Yes => panic!("an unknown rule kind must not be applicable"),
     }
     let ok = Applicability { is_installable: Some(json!({"arch": "amd64"})), ..Default::default() };
