@@ -8,6 +8,7 @@
 mod agent_run;
 mod bad_input;
 mod cli;
+mod cli_options;
 mod concurrency;
 mod crash;
 mod durability;

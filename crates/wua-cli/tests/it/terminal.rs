@@ -169,3 +169,83 @@ fn the_quickstart_on_a_terminal_shows_its_progress_and_a_clean_table() {
     // No bar frame is left mixed into a table row.
     assert!(!screen.lines().any(|l| l.contains("[===") && l.contains("S_OK")), "{screen}");
 }
+
+impl Tmux {
+    /// Types `keys` (tmux key names) into the session.
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "t"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+}
+
+/// `wua install --interactive`: the wizard lists, asks which, shows the license and asks for
+/// its acceptance, then installs.
+#[test]
+fn the_wizard_at_a_terminal_chooses_reads_the_license_and_installs() {
+    let w = World::new().unwrap();
+    let repo = crate::agent_run::repository(&w);
+    crate::agent_run::publish(&w, &repo, 1, "", "");
+    crate::agent_run::publish(&w, &repo, 2, "eula = \"WIZARD TERMS\"", "");
+    crate::agent_run::publish(&w, &repo, 3, "", "");
+    let mut add = crate::support::agent(&w);
+    add.args(["service", "add", "main"])
+        .arg(&repo)
+        .arg("--trusted-root")
+        .arg(repo.join("repository/metadata/1.root.json"));
+    crate::support::ok(&mut add);
+    let boot = w.dir.path().join("boot_id");
+    let script = format!(
+        "WUA_STATE_DIR={} WUA_ROOT={} WUA_BOOT_ID_FILE={} {} install --interactive; echo \"EXIT=$?\"; sleep 60",
+        quote(&w.state),
+        quote(&w.root),
+        quote(&boot),
+        quote(Path::new(env!("CARGO_BIN_EXE_wua")))
+    );
+    let Some(tmux) = Tmux::start("wizard", &script) else { return };
+    let screen = tmux.wait_for("install which?", Duration::from_secs(60));
+    assert!(screen.contains("update 1") && screen.contains("update 2") && screen.contains("update 3"), "{screen}");
+    tmux.keys(&["1 2", "Enter"]);
+    let screen = tmux.wait_for("accept them? [y/N]", Duration::from_secs(30));
+    assert!(screen.contains("WIZARD TERMS"), "{screen}");
+    tmux.keys(&["y", "Enter"]);
+    let screen = tmux.wait_for("EXIT=", Duration::from_secs(60));
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(w.root.join("opt/u1/file").exists() && w.root.join("opt/u2/file").exists(), "{screen}");
+    assert!(!w.root.join("opt/u3/file").exists(), "not chosen: {screen}");
+}
+
+/// Ctrl-C during an install: acknowledged at once, the job stops at its next safe point, no
+/// bar stays on screen, exit 1; the program's effects are undone.
+#[test]
+fn ctrl_c_is_acknowledged_at_once_and_leaves_no_stale_bar() {
+    let w = World::new().unwrap();
+    let hold = w.dir.path().join("hold");
+    let pkg = wua_test_support::holding_package(&w, 1, &hold, "", "").unwrap();
+    let boot = w.dir.path().join("boot_id");
+    std::fs::write(&boot, "boot-1").unwrap();
+    let script = format!(
+        // The shell runs a trap of its own for SIGINT (children get the default back), so it
+        // outlives the Ctrl-C and prints the exit code.
+        "trap true INT; WUA_STATE_DIR={} WUA_ROOT={} WUA_BOOT_ID_FILE={} {} install-package {}; echo \"EXIT=$?\"; sleep 60",
+        quote(&w.state),
+        quote(&w.root),
+        quote(&boot),
+        quote(Path::new(env!("CARGO_BIN_EXE_wua"))),
+        quote(&pkg)
+    );
+    let Some(tmux) = Tmux::start("ctrlc", &script) else { return };
+    // The program runs: its pid file is there.
+    wua_test_support::wait_for("the program to start", Duration::from_secs(60), || hold.join("pid").exists());
+    tmux.wait_for("install [", Duration::from_secs(30));
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("stopping at the next safe point", Duration::from_secs(10));
+    let screen = tmux.wait_for("EXIT=", Duration::from_secs(60));
+    assert!(screen.contains("EXIT=1"), "aborted: {screen}");
+    assert!(screen.contains("Aborted"), "{screen}");
+    let after: Vec<&str> = screen.lines().skip_while(|l| !l.contains("stopping at the next safe point")).collect();
+    assert!(!after.iter().any(|l| l.contains("install [")), "a stale bar stayed:\n{screen}");
+}

@@ -1,0 +1,109 @@
+//! Where the agent's options come from (flag, then `WUA_*` variable, then `agent.toml`, then
+//! the default), and the reboot policy of an unattended install.
+
+use std::path::Path;
+use std::process::Command;
+
+use wua_test_support::{RETURN_CODES, World, command_manifest, test_id};
+
+use crate::support::*;
+
+/// `wua --json status` with the given environment and flags; its `state_dir` and `root`.
+fn where_status(config: Option<&Path>, env: &[(&str, &Path)], flags: &[&str]) -> (String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wua"));
+    c.env_remove("WUA_STATE_DIR").env_remove("WUA_ROOT").env_remove("WUA_CONFIG").env_remove("WUA_LOG");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args(["--json", "status"]);
+    if let Some(config) = config {
+        c.arg("--config").arg(config);
+    }
+    c.args(flags);
+    let v = ok(&mut c);
+    (v["state_dir"].as_str().unwrap().to_owned(), v["root"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn flags_then_variables_then_the_file_then_defaults() {
+    let w = World::new().unwrap();
+    let d = w.dir.path();
+    for sub in ["file-state", "file-root", "env-state", "env-root", "flag-state", "flag-root"] {
+        std::fs::create_dir_all(d.join(sub).join("var/lib")).unwrap();
+    }
+    let config = d.join("agent.toml");
+    std::fs::write(&config, "[agent]\nstate_dir = \"file-state\"\nroot = \"file-root\"\n").unwrap();
+    let s = |p: &str| d.join(p).display().to_string();
+    // The file (relative paths are the file's directory's).
+    assert_eq!(where_status(Some(&config), &[], &[]), (s("file-state"), s("file-root")));
+    // A variable beats the file.
+    let env_state = d.join("env-state");
+    assert_eq!(where_status(Some(&config), &[("WUA_STATE_DIR", &env_state)], &[]), (s("env-state"), s("file-root")));
+    // A flag beats both; the file's path can come from WUA_CONFIG too.
+    let (fs, fr) = (s("flag-state"), s("flag-root"));
+    assert_eq!(
+        where_status(
+            None,
+            &[("WUA_CONFIG", &config), ("WUA_STATE_DIR", &env_state)],
+            &["--state-dir", &fs, "--root", &fr]
+        ),
+        (fs.clone(), fr.clone())
+    );
+    // A named configuration file must exist; a bad key is named.
+    let missing =
+        run(Command::new(env!("CARGO_BIN_EXE_wua")).args(["--json", "status", "--config"]).arg(d.join("nope.toml")));
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert_eq!(json(&missing)["hresult_name"], "E_INVALIDARG");
+    std::fs::write(&config, "[agent]\nreboot = \"sometimes\"\n").unwrap();
+    let bad = run(Command::new(env!("CARGO_BIN_EXE_wua")).args(["--json", "status", "--config"]).arg(&config));
+    assert!(json(&bad)["error"].as_str().unwrap().contains("agent.reboot"), "{}", text(&bad));
+}
+
+/// An update whose program exits 3010: installed, a reboot required.
+fn reboot_package(w: &World) -> std::path::PathBuf {
+    let handler = format!("program = \"install.sh\"\n{RETURN_CODES}\n");
+    w.package(
+        "reboot",
+        &command_manifest(&test_id(9), "needs a reboot", "", &handler),
+        &[("install.sh", 0o755, b"#!/bin/sh\nexit 3010\n")],
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_reboot_policy_runs_the_configured_command_or_only_says_so() {
+    for (flags, expect) in [
+        (&[][..], None),
+        (&["--reboot", "never"][..], None),
+        (&["--reboot", "if-required"][..], Some("now")),
+        (&["--reboot", "at-time", "--reboot-at", "03:30"][..], Some("03:30")),
+    ] {
+        let w = World::new().unwrap();
+        let pkg = reboot_package(&w);
+        ok(agent(&w).args(["package", "import"]).arg(&pkg));
+        let marker = w.dir.path().join("rebooted");
+        let config = w.dir.path().join("agent.toml");
+        std::fs::write(
+            &config,
+            format!("[agent]\nreboot_command = [\"sh\", \"-c\", \"echo {{when}} > {}\"]\n", marker.display()),
+        )
+        .unwrap();
+        let mut c = wua(&w.state, &w.root);
+        c.args(["install", "--update-id", "needs a reboot", "--config"]).arg(&config).args(flags);
+        let o = run(&mut c);
+        assert_eq!(o.status.code(), Some(102), "{flags:?}: {}", text(&o));
+        let written = std::fs::read_to_string(&marker).ok();
+        assert_eq!(written.as_deref().map(str::trim), expect, "{flags:?}: {}", text(&o));
+        if expect.is_none() {
+            assert!(text(&o).contains("a reboot is required to finish"), "{}", text(&o));
+        }
+        // reboot-status says so, with exit 102.
+        let status = run(agent(&w).arg("reboot-status"));
+        assert_eq!(status.status.code(), Some(102), "{}", text(&status));
+    }
+    // at-time without a time is refused before anything is installed.
+    let w = World::new().unwrap();
+    let o = run(agent(&w).args(["install", "--all", "--reboot", "at-time"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("--reboot-at"), "{}", text(&o));
+}
