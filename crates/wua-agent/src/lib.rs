@@ -23,6 +23,44 @@
 //!
 //! Updates, collections, results and codes are `wua-types`' ([`wua_types`] is re-exported).
 //! The library never prints; it logs through `tracing` only.
+//!
+//! WUA's classic flow on a standalone package, into a target root of its own:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use wua_agent::wua_types::{OperationResultCode, UpdateCollection};
+//! use wua_agent::{SessionOptions, UpdateSession};
+//!
+//! let dir = tempfile::tempdir()?;
+//! // A package with one file, as `wua package build` makes it from a manifest and a payload.
+//! std::fs::create_dir_all(dir.path().join("payload/etc"))?;
+//! std::fs::write(dir.path().join("payload/etc/motd"), "hello\n")?;
+//! let manifest = dir.path().join("manifest.toml");
+//! std::fs::write(
+//!     &manifest,
+//!     "[update]\nid = \"0b6f3c2e-5f1a-4c7e-9d3b-2a1e8f4c6d01\"\ntitle = \"motd\"\n\n[handler]\nkind = \"files\"\n",
+//! )?;
+//! let package = dir.path().join("motd.wuapkg");
+//! let payload = dir.path().join("payload");
+//! wua_package::build_package(&manifest, &payload, &package, wua_package::Compression::None)?;
+//!
+//! // The session over a state directory and a root; the package's update, installed.
+//! let root = dir.path().join("root");
+//! std::fs::create_dir_all(root.join("var/lib"))?;
+//! let session = UpdateSession::open(SessionOptions::new(dir.path().join("state"), &root))?;
+//! let mut updates = UpdateCollection::new();
+//! updates.add(session.open_package(&package)?)?;
+//! let installer = session.create_update_installer();
+//! installer.set_updates(updates);
+//! let result = installer.install()?;
+//! assert_eq!(result.result_code, OperationResultCode::Succeeded);
+//! assert_eq!(std::fs::read_to_string(root.join("etc/motd"))?, "hello\n");
+//! // History records it, newest first.
+//! let history = session.create_update_searcher().query_history(0, 10)?;
+//! assert_eq!(history[0].title, "motd");
+//! # Ok(())
+//! # }
+//! ```
 
 mod access;
 mod cache_clean;

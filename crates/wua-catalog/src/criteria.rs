@@ -2,6 +2,17 @@
 //! and D-27): a parser to an AST whose errors carry the byte position of the fault, an
 //! evaluator over any [`Subject`], and [`escape_string`].
 //!
+//! ```
+//! use wua_catalog::parse_criteria;
+//!
+//! // D-26's default, and a group per side of a top-level `or`.
+//! assert!(parse_criteria("IsInstalled=0 and IsHidden=0").is_ok());
+//! assert!(parse_criteria("(Type='Driver') or (IsHidden=1)").is_ok());
+//! // A fault names where it is.
+//! let e = parse_criteria("IsInstalled=").unwrap_err();
+//! assert!(e.to_string().contains("12"), "{e}");
+//! ```
+//!
 //! # Grammar
 //!
 //! ```text
