@@ -96,7 +96,7 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             }
             let updates = Pool::known(&session)?.find_all(&names)?;
             if *dry_run {
-                output::print_selected(cli, "uninstall", &updates);
+                output::print_selected(cli, "uninstall", &updates, true);
                 return Ok(EXIT_OK);
             }
             if !*yes && !crate::prompt::confirm(cli, "uninstall", &updates)? {
@@ -233,7 +233,7 @@ fn selected(
         return Ok(None);
     }
     if select.dry_run {
-        output::print_selected(cli, verb, &updates);
+        output::print_selected(cli, verb, &updates, true);
         return Ok(None);
     }
     if !select.yes && !crate::prompt::confirm(cli, verb, &updates)? {

@@ -214,11 +214,17 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
     }
     if let Some((m, dead)) = &managed {
         println!(
-            "managed server: {} (computer {}, group {}), {} report(s) queued",
-            m.server_url, m.computer_id, m.group, m.pending_reports
+            "managed server: {} (computer {}, group {}), {} queued",
+            m.server_url,
+            m.computer_id,
+            m.group,
+            plural(m.pending_reports as usize, "report", "reports")
         );
         if !dead.is_empty() {
-            println!("dead letters: {} report(s) the server refused for good, kept here:", dead.len());
+            println!(
+                "dead letters: {} the server refused for good, kept here:",
+                plural(dead.len(), "report", "reports")
+            );
             print_dead_letters(dead);
         }
     }
@@ -277,7 +283,7 @@ pub(crate) fn print_search(cli: &Cli, result: &SearchResult) {
     for w in &result.warnings {
         println!("warning: {} ({})", w.message, w.hresult);
     }
-    println!("search: {} update(s), {}", result.updates.count(), result.result_code);
+    println!("search: {}, {}", plural(result.updates.count(), "update", "updates"), result.result_code);
 }
 
 pub(crate) fn print_download(cli: &Cli, updates: &UpdateCollection, result: &DownloadResult) {
@@ -316,8 +322,11 @@ pub(crate) fn print_cache_cleaned(cli: &Cli, cleaned: &wua_agent::CacheCleaned) 
         });
     } else {
         println!(
-            "cache clean: removed {} blob(s), {} bytes; kept {}; removed {} partial file(s)",
-            cleaned.removed, cleaned.bytes_freed, cleaned.kept, cleaned.partial_removed
+            "cache clean: removed {}, {}; kept {}; removed {}",
+            plural(cleaned.removed, "blob", "blobs"),
+            human_size(cleaned.bytes_freed),
+            cleaned.kept,
+            plural(cleaned.partial_removed, "partial file", "partial files")
         );
     }
 }
@@ -345,7 +354,7 @@ pub(crate) fn print_nothing_selected(cli: &Cli, verb: &str) {
 
 /// A numbered list of the updates an operation would act on (`--dry-run`, before a prompt,
 /// the wizard's choices).
-pub(crate) fn print_selected(cli: &Cli, verb: &str, updates: &UpdateCollection) {
+pub(crate) fn print_selected(cli: &Cli, verb: &str, updates: &UpdateCollection, to_stdout: bool) {
     if cli.json {
         json::print(&json_inspect::Selected {
             operation: verb.to_owned(),
@@ -374,8 +383,14 @@ pub(crate) fn print_selected(cli: &Cli, verb: &str, updates: &UpdateCollection) 
         })
         .collect();
     let n = updates.count();
-    eprintln!("{verb}: {}", plural(n, "update", "updates"));
-    eprint_table(&["#", "update", "identity", "size", "license"], &rows);
+    let headers = ["#", "update", "identity", "size", "license"];
+    if to_stdout {
+        println!("{verb}: {} (dry run: nothing done)", plural(n, "update", "updates"));
+        print_table(&headers, &rows);
+    } else {
+        eprintln!("{verb}: {}", plural(n, "update", "updates"));
+        eprint_table(&headers, &rows);
+    }
 }
 
 /// `wua hide` / `wua unhide`.

@@ -18,7 +18,7 @@ pub(crate) fn confirm(cli: &Cli, verb: &str, updates: &UpdateCollection) -> CliR
     if !interactive(cli) {
         return Ok(true);
     }
-    output::print_selected(cli, verb, updates);
+    output::print_selected(cli, verb, updates, false);
     let n = updates.count();
     let question = format!("{verb} {n} update{}? [y/N] ", if n == 1 { "" } else { "s" });
     let yes = ask(&question)?.is_some_and(|a| matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes"));

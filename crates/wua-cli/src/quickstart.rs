@@ -648,8 +648,10 @@ fn print_text(
     let detail = &done.computer;
     let c = &detail.computer;
     println!(
-        "\nthe server's status report for this computer ({} report(s) sent, {} new, {} left queued):",
-        done.flush.sent, done.flush.accepted, done.flush.remaining
+        "\nthe server's status report for this computer ({} sent, {} new, {} left queued):",
+        crate::output::plural(done.flush.sent as usize, "report", "reports"),
+        done.flush.accepted,
+        done.flush.remaining
     );
     println!(
         "computer {} (machine id {}, host {}, group {}), last report {}, reboot required: {}",

@@ -40,7 +40,7 @@ impl Pool {
             // With no service, only what is imported is known.
             Err(e) if e.hresult == HResult::WU_E_NO_SERVICE && service.is_none() => {}
             // Offline before any sync: the service has no index yet.
-            Err(e) if offline && e.hresult == HResult::WU_E_NO_SERVICE => {}
+            Err(e) if offline && e.hresult == HResult::WUA_E_NOT_SYNCED => {}
             Err(e) => return Err(e),
         }
         Ok(pool)

@@ -23,7 +23,7 @@ pub(crate) fn choose(cli: &Cli, session: &UpdateSession, filters: &FilterArgs) -
         eprintln!("no updates found");
         return Ok(None);
     }
-    output::print_selected(cli, "install", &found);
+    output::print_selected(cli, "install", &found, false);
     let chosen = loop {
         let Some(answer) = ask("install which? (numbers like 1 3, \"all\", or Enter for none) ")? else {
             return Ok(None);

@@ -396,7 +396,7 @@ fn agent_runs_set_a_refused_report_aside_as_a_dead_letter() {
     let o = run(wua(&w.state, &w.root).arg("status"));
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("dead letters: 1 report(s) the server refused for good"), "{t}");
+    assert!(t.contains("dead letters: 1 report the server refused for good"), "{t}");
     assert!(
         t.contains("WUA_E_SERVER_BAD_REQUEST") && t.contains("not an update id") && t.contains(&bad_key[..8]),
         "{t}"

@@ -280,7 +280,7 @@ fn quickstart_plain_text() {
         text(&o)
     };
     let search = commands.iter().find(|c| c.contains(" search --state-dir ")).unwrap_or_else(|| panic!("{out}"));
-    assert!(shell(search).contains("search: 4 update(s)"), "{search}");
+    assert!(shell(search).contains("search: 4 updates"), "{search}");
     let history = commands.iter().find(|c| c.contains(" history --state-dir ")).unwrap_or_else(|| panic!("{out}"));
     assert!(shell(history).contains("history: 5 entries in all"), "{history}");
     let ls = commands.iter().find(|c| c.starts_with("ls -R ")).unwrap_or_else(|| panic!("{out}"));
