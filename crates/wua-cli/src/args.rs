@@ -106,29 +106,9 @@ pub enum Command {
         dry_run: bool,
     },
     /// Hide updates: searches leave them out unless asked (D-36).
-    Hide {
-        /// Where the agent works.
-        #[command(flatten)]
-        agent: AgentOpts,
-        /// Updates (an id, a unique prefix of one, KB1234 or a title).
-        #[arg(required = true, value_name = "ID")]
-        ids: Vec<String>,
-        /// The service (default: the default service, or the only one).
-        #[arg(long)]
-        service: Option<String>,
-    },
+    Hide(NamedUpdates),
     /// Show hidden updates again.
-    Unhide {
-        /// Where the agent works.
-        #[command(flatten)]
-        agent: AgentOpts,
-        /// Updates (an id, a unique prefix of one, KB1234 or a title).
-        #[arg(required = true, value_name = "ID")]
-        ids: Vec<String>,
-        /// The service (default: the default service, or the only one).
-        #[arg(long)]
-        service: Option<String>,
-    },
+    Unhide(NamedUpdates),
     /// Show one update: description, KB, severity, categories, license, files, supersedence.
     Show {
         /// Where the agent works.
@@ -271,6 +251,20 @@ pub enum Command {
         #[arg(default_value = "wua-quickstart")]
         dir: PathBuf,
     },
+}
+
+/// Updates named on the command line, for `wua hide` and `wua unhide`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NamedUpdates {
+    /// Where the agent works.
+    #[command(flatten)]
+    pub agent: AgentOpts,
+    /// Updates (an id, a unique prefix of one, KB1234 or a title).
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// The service (default: the default service, or the only one).
+    #[arg(long)]
+    pub service: Option<String>,
 }
 
 /// The search filters of `wua search`, `wua download` and `wua install`.

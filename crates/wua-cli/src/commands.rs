@@ -109,10 +109,10 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             output::print_result(cli, "uninstall", &updates, &result);
             Ok(exit_code(&result))
         }
-        Command::Hide { agent, ids, service } | Command::Unhide { agent, ids, service } => {
-            let hide = matches!(cli.command, Command::Hide { .. });
-            let session = session::open(&Agent::resolve(agent)?)?;
-            let updates = Pool::known_and_synced(&session, service.as_deref(), true)?.find_all(ids)?;
+        Command::Hide(named) | Command::Unhide(named) => {
+            let hide = matches!(cli.command, Command::Hide(_));
+            let session = session::open(&Agent::resolve(&named.agent)?)?;
+            let updates = Pool::known_and_synced(&session, named.service.as_deref(), true)?.find_all(&named.ids)?;
             for update in &updates {
                 update.set_is_hidden(hide)?;
             }

@@ -9,7 +9,9 @@ use wua_agent::wua_types::{
     HResult, InstallationProgress, InstallationResult, OperationResultCode, UpdateCollection, UpdateOperation, WuError,
     lock_unpoisoned,
 };
-use wua_agent::{ProgressCallback, UpdateInstaller, UpdateSession};
+use wua_agent::{
+    InstallationProgressChangedCallbackArgs, JobKind, JobProgressCallback, UpdateInstaller, UpdateSession,
+};
 
 use crate::progress::{Display, Outcome, Snapshot};
 
@@ -181,23 +183,8 @@ pub(crate) fn run(
         UpdateOperation::Installation => "install",
         UpdateOperation::Uninstallation => "uninstall",
     };
-    let display = Arc::new(Display::new(cli, verb, titles, false));
-    let last = Arc::new(Mutex::new(Snapshot::default()));
-    let on_progress = {
-        let (display, last) = (display.clone(), last.clone());
-        let callback: ProgressCallback = Box::new(move |job, args| {
-            // Registered here too, so a Ctrl-C finds the job even before `begin_*`'s caller
-            // got to register it: the first callback precedes any work.
-            let job = job.clone();
-            set_abort(Some(Box::new(move || {
-                let _ = job.request_abort();
-            })));
-            let snapshot = snapshot(&args.progress);
-            display.show(&snapshot);
-            *lock_unpoisoned(&last) = snapshot;
-        });
-        Some(callback)
-    };
+    let watch = Watch::new(cli, verb, titles, false);
+    let on_progress = Some(watch.callback(|args: &InstallationProgressChangedCallbackArgs| snapshot(&args.progress)));
     let job = match operation {
         UpdateOperation::Installation => installer.begin_install(on_progress, None, None)?,
         UpdateOperation::Uninstallation => installer.begin_uninstall(on_progress, None, None)?,
@@ -206,16 +193,59 @@ pub(crate) fn run(
         UpdateOperation::Installation => installer.end_install(&job),
         UpdateOperation::Uninstallation => installer.end_uninstall(&job),
     };
-    set_abort(None);
-    let mut final_snapshot = lock_unpoisoned(&last).clone();
-    if let Ok(r) = &result {
-        final_snapshot.percent = 100;
-        final_snapshot.finished =
-            r.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, u.reboot_required)).collect();
-    }
-    let aborted = result.as_ref().map_or(true, |r| r.result_code == OperationResultCode::Aborted);
-    display.finish(&final_snapshot, aborted);
+    let outcomes = result
+        .as_ref()
+        .ok()
+        .map(|r| r.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, u.reboot_required)).collect());
+    watch.finish(outcomes, result.as_ref().map_or(true, |r| r.result_code == OperationResultCode::Aborted));
     result
+}
+
+/// A running job's display and Ctrl-C: each progress callback shows its snapshot and makes
+/// Ctrl-C abort the job; `finish` draws the end.
+pub(crate) struct Watch {
+    display: Arc<Display>,
+    last: Arc<Mutex<Snapshot>>,
+}
+
+impl Watch {
+    pub(crate) fn new(cli: &Cli, verb: &'static str, titles: Vec<String>, with_bytes: bool) -> Watch {
+        Watch { display: Arc::new(Display::new(cli, verb, titles, with_bytes)), last: Arc::default() }
+    }
+
+    /// The progress callback of a job of kind `K`; `view` reads its arguments.
+    pub(crate) fn callback<K: JobKind>(
+        &self,
+        view: impl Fn(&K::ProgressArgs) -> Snapshot + Send + Sync + 'static,
+    ) -> JobProgressCallback<K> {
+        let (display, last) = (self.display.clone(), self.last.clone());
+        Box::new(move |job, args| {
+            // Registered from the callback, so a Ctrl-C finds the job even before `begin_*`'s
+            // caller could register it: the first callback precedes any work.
+            let job = job.clone();
+            set_abort(Some(Box::new(move || {
+                let _ = job.request_abort();
+            })));
+            let snapshot = view(args);
+            display.show(&snapshot);
+            *lock_unpoisoned(&last) = snapshot;
+        })
+    }
+
+    /// The job ended (with `outcomes` when it returned a result): Ctrl-C no longer aborts it,
+    /// and the display draws its last frame (or clears, when `aborted`).
+    pub(crate) fn finish(&self, outcomes: Option<Vec<Option<Outcome>>>, aborted: bool) {
+        set_abort(None);
+        let mut end = lock_unpoisoned(&self.last).clone();
+        if let Some(outcomes) = outcomes {
+            end.percent = 100;
+            if let Some((_, total)) = end.bytes {
+                end.bytes = Some((total, total));
+            }
+            end.finished = outcomes;
+        }
+        self.display.finish(&end, aborted);
+    }
 }
 
 /// The display's view of an install's progress.

@@ -2,14 +2,14 @@
 //! without one), and Ctrl-C aborting a download as it aborts an install.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wua_agent::wua_types::{DownloadResult, OperationResultCode, Update, UpdateCollection, lock_unpoisoned};
-use wua_agent::{DownloadProgress, DownloadProgressCallback, UpdateSession};
+use wua_agent::wua_types::{DownloadResult, OperationResultCode, Update, UpdateCollection};
+use wua_agent::{DownloadProgress, DownloadProgressChangedCallbackArgs, UpdateSession};
 
-use crate::jobrun::set_abort;
+use crate::jobrun::Watch;
 use crate::progress::{Display, Outcome, Snapshot};
 use crate::{Cli, CliResult};
 
@@ -24,31 +24,15 @@ pub(crate) fn download(
     downloader.set_updates(updates.clone());
     downloader.set_is_forced(forced);
     let titles = updates.iter().map(|u| u.title().to_owned()).collect();
-    let display = Arc::new(Display::new(cli, "download", titles, true));
-    let last = Arc::new(Mutex::new(Snapshot::default()));
-    let on_progress = {
-        let (display, last) = (display.clone(), last.clone());
-        let callback: DownloadProgressCallback = Box::new(move |job, args| {
-            let job = job.clone();
-            set_abort(Some(Box::new(move || {
-                let _ = job.request_abort();
-            })));
-            let snapshot = snapshot(&args.progress);
-            display.show(&snapshot);
-            *lock_unpoisoned(&last) = snapshot;
-        });
-        Some(callback)
-    };
+    let watch = Watch::new(cli, "download", titles, true);
+    let on_progress = Some(watch.callback(|args: &DownloadProgressChangedCallbackArgs| snapshot(&args.progress)));
     let job = downloader.begin_download(on_progress, None, None)?;
     let result = downloader.end_download(&job);
-    set_abort(None);
-    let mut end = lock_unpoisoned(&last).clone();
-    if let Ok(r) = &result {
-        end.percent = 100;
-        end.finished = r.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, false)).collect();
-    }
-    let aborted = result.as_ref().map_or(true, |r| r.result_code == OperationResultCode::Aborted);
-    display.finish(&end, aborted);
+    let outcomes = result
+        .as_ref()
+        .ok()
+        .map(|r| r.update_results.iter().map(|u| Outcome::of(u.result_code, u.hresult, false)).collect());
+    watch.finish(outcomes, result.as_ref().map_or(true, |r| r.result_code == OperationResultCode::Aborted));
     result
 }
 
