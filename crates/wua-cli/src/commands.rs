@@ -1,7 +1,7 @@
 //! One function per verb.
 
 use wua_agent::UpdateSession;
-use wua_agent::wua_types::{HResult, UpdateCollection, UpdateOperation, WuError};
+use wua_agent::wua_types::{HResult, UpdateCollection, WuError};
 use wua_package::Compression;
 
 use crate::jobrun::Licenses;
@@ -105,7 +105,7 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             let installer = session.create_update_installer();
             installer.set_updates(updates.clone());
             installer.set_is_forced(*forced);
-            let result = jobrun::run(cli, &installer, &updates, UpdateOperation::Uninstallation)?;
+            let result = jobrun::uninstall(cli, &session, &installer, &updates, *forced)?;
             output::print_result(cli, "uninstall", &updates, &result);
             Ok(exit_code(&result))
         }

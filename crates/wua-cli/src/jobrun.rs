@@ -144,6 +144,18 @@ pub(crate) fn install(
     run(cli, installer, updates, UpdateOperation::Installation)
 }
 
+/// Checks what an uninstall would refuse, in the CLI's words, then uninstalls.
+pub(crate) fn uninstall(
+    cli: &Cli,
+    session: &UpdateSession,
+    installer: &UpdateInstaller,
+    updates: &UpdateCollection,
+    forced: bool,
+) -> CliResult<InstallationResult> {
+    preflight(session, installer, forced)?;
+    run(cli, installer, updates, UpdateOperation::Uninstallation)
+}
+
 /// The checks of `begin_install` a license must not be accepted before: a pending reboot
 /// (D-9, unless forced), an operation already running (D-8), a state directory this user
 /// cannot write (D-6). The install checks them again under its lock.
@@ -151,8 +163,8 @@ fn preflight(session: &UpdateSession, installer: &UpdateInstaller, forced: bool)
     if !forced && installer.reboot_required_before_installation()? {
         return Err(WuError::new(
             HResult::WU_E_INSTALL_NOT_ALLOWED,
-            "a reboot is pending: reboot the machine first (`wua reboot-status` shows it), or pass --forced to \
-             install anyway",
+            "a reboot is pending: an update installed or removed in this boot needs it first; restart the \
+             machine (`wua reboot-status` shows it), or pass --forced to go ahead anyway",
         ));
     }
     if let Some(pid) = session.operation_in_progress()? {

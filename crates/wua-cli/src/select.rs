@@ -1,5 +1,6 @@
 //! Which updates a verb acts on. An update is named by its id, any unique prefix of it (the
-//! tables show 8 characters), a KB number (`KB900001` or `900001`) or its title; the search
+//! tables show 8 characters), a KB number (`KB900001` or `900001`), its title or, when nothing
+//! else matches, a part of one title; the search
 //! filters (`--kb`, `--title`, `--category`, `--severity`) narrow what a search finds.
 
 use wua_agent::UpdateSession;
@@ -83,6 +84,12 @@ impl Pool {
                     || u.title().eq_ignore_ascii_case(name)
             })
             .collect();
+        // Nothing by id, KB or whole title: a part of one title will do.
+        let matches = if matches.is_empty() {
+            self.updates.iter().filter(|u| u.title().to_lowercase().contains(&name.to_lowercase())).collect()
+        } else {
+            matches
+        };
         match matches.as_slice() {
             [one] => Ok(one),
             [] => Err(WuError::new(
