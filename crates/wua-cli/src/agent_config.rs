@@ -57,6 +57,9 @@ pub(crate) struct AgentConfig {
     pub reboot_at: Option<String>,
     /// `[agent] reboot_command`: the restart command (`{when}` becomes `now` or `HH:MM`).
     pub reboot_command: Option<Vec<String>>,
+    /// Whether the notification level was set on the command line or by `WUA_NOTIFICATION_LEVEL`
+    /// (an explicit policy without the file).
+    pub level_given: bool,
     /// Whether the file exists (a missing default file means defaults throughout).
     pub found: bool,
 }
@@ -138,6 +141,7 @@ impl AgentConfig {
             reboot: None,
             reboot_at: None,
             reboot_command: None,
+            level_given: false,
             found: false,
         }
     }
@@ -232,7 +236,11 @@ impl AgentConfig {
 
 /// The `AutomaticUpdatesNotificationLevel` a string names (WUA's name, any case).
 fn notification_level(value: &toml::Value) -> Result<AutomaticUpdatesNotificationLevel, String> {
-    let text = as_str(value)?;
+    parse_notification_level(as_str(value)?)
+}
+
+/// The `AutomaticUpdatesNotificationLevel` `text` names (WUA's name, any case).
+pub(crate) fn parse_notification_level(text: &str) -> Result<AutomaticUpdatesNotificationLevel, String> {
     AutomaticUpdatesNotificationLevel::ALL.iter().copied().find(|l| l.name().eq_ignore_ascii_case(text)).ok_or_else(
         || {
             let names: Vec<&str> = AutomaticUpdatesNotificationLevel::ALL.iter().map(|l| l.name()).collect();

@@ -71,7 +71,7 @@ pub(crate) fn run(cli: &Cli, once: bool, agent: &crate::settings::Agent) -> CliR
              (wua-agent.timer)",
         ));
     }
-    if !agent.config.found {
+    if !agent.config.found && !agent.config.level_given {
         // The agent acts on machines only by an administrator's explicit policy.
         AgentConfig::load(&agent.config.path)?;
     }

@@ -460,6 +460,10 @@ pub enum AgentCommand {
         /// Run once and leave (the schedule is the systemd timer's).
         #[arg(long)]
         once: bool,
+        /// The notification level, instead of `[policy] notification_level`: NotConfigured,
+        /// Disabled, NotifyBeforeDownload, NotifyBeforeInstallation or ScheduledInstallation.
+        #[arg(long, env = "WUA_NOTIFICATION_LEVEL", value_name = "LEVEL")]
+        notification_level: Option<String>,
         /// What to do when an install asks for a reboot [default: the configuration's, or never].
         #[arg(long, value_enum, env = "WUA_REBOOT")]
         reboot: Option<RebootPolicyArg>,

@@ -173,8 +173,13 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             output::print_recovered(cli, &done);
             Ok(EXIT_OK)
         }
-        Command::Agent { agent, command: AgentCommand::Run { once, reboot, reboot_at } } => {
-            let agent = Agent::resolve(agent)?;
+        Command::Agent { agent, command: AgentCommand::Run { once, notification_level, reboot, reboot_at } } => {
+            let mut agent = Agent::resolve(agent)?;
+            if let Some(level) = notification_level {
+                agent.config.notification_level = crate::agent_config::parse_notification_level(level)
+                    .map_err(|e| WuError::new(HResult::E_INVALIDARG, format!("--notification-level: {e}")))?;
+                agent.config.level_given = true;
+            }
             let policy = crate::reboot::Policy::resolve(*reboot, reboot_at.as_deref(), &agent)?;
             let code = crate::agent_run::run(cli, *once, &agent)?;
             crate::reboot::after_install(cli, &policy, code)

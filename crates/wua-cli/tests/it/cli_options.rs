@@ -107,3 +107,29 @@ fn the_reboot_policy_runs_the_configured_command_or_only_says_so() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(json(&o)["error"].as_str().unwrap().contains("--reboot-at"), "{}", text(&o));
 }
+
+/// `wua agent run --notification-level` (or `WUA_NOTIFICATION_LEVEL`) wins over the file's
+/// `[policy] notification_level`; a bad level is refused naming the flag.
+#[test]
+fn the_notification_level_from_the_command_line_wins_over_the_file() {
+    let w = World::new().unwrap();
+    let config = w.dir.path().join("agent.toml");
+    std::fs::write(&config, "[policy]\nnotification_level = \"ScheduledInstallation\"\n").unwrap();
+    let run_with = |extra: &[&str], env: Option<&str>| {
+        let mut c = agent(&w);
+        c.args(["agent", "run", "--once", "--config"]).arg(&config).args(extra);
+        c.env_remove("WUA_NOTIFICATION_LEVEL");
+        if let Some(level) = env {
+            c.env("WUA_NOTIFICATION_LEVEL", level);
+        }
+        run(&mut c)
+    };
+    let o = run_with(&["--notification-level", "disabled"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(json(&o)["notification_level"], "Disabled", "{}", text(&o));
+    let o = run_with(&[], Some("Disabled"));
+    assert_eq!(json(&o)["notification_level"], "Disabled", "{}", text(&o));
+    let o = run_with(&["--notification-level", "sometimes"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("--notification-level"), "{}", text(&o));
+}
