@@ -122,7 +122,7 @@ impl Work {
                 files::uninstall(&target, &mut self.store, &self.lock, doc, monitor)
             }
             (Handler::Command(_), operation) => {
-                command::run(&target, &mut self.store, &self.lock, doc, operation, monitor)
+                command::run(&target, &mut self.store, &self.lock, doc, operation, &session.command_options, monitor)
             }
             // `precheck` answered these (D-42).
             (Handler::Unknown(_), _) => UpdateInstallationResult::failed(

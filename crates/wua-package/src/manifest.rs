@@ -200,11 +200,30 @@ impl Manifest {
         match kind.as_str() {
             "files" => Ok(Handler::Files),
             "command" => {
+                check_terminate_grace(&json, "").map_err(bad)?;
+                if let Some(uninstall) = json.get("uninstall") {
+                    check_terminate_grace(uninstall, "uninstall.").map_err(bad)?;
+                }
                 serde_json::from_value::<CommandHandler>(json).map(Handler::Command).map_err(|e| bad(e.to_string()))
             }
             "" => Err(bad("missing field `kind`".into())),
             // D-42: an unknown handler is not a structural fault; it fails at install.
             _ => Ok(Handler::Unknown(json)),
         }
+    }
+}
+
+/// D-23: `terminate_grace_secs`, when given, is a whole number of seconds from 0 to
+/// [`CommandHandler::MAX_TERMINATE_GRACE_SECS`]. Agents bound what a document asks (a document
+/// from elsewhere may ask more); a publisher is told at build time instead.
+/// `prefix` names the table within `[handler]` ("" or "uninstall.").
+fn check_terminate_grace(table: &serde_json::Value, prefix: &str) -> Result<(), String> {
+    let Some(value) = table.get("terminate_grace_secs") else { return Ok(()) };
+    let max = CommandHandler::MAX_TERMINATE_GRACE_SECS;
+    match value.as_u64() {
+        Some(secs) if secs <= max => Ok(()),
+        _ => Err(format!(
+            "{prefix}terminate_grace_secs = {value} is not allowed: give a whole number of seconds from 0 to {max}"
+        )),
     }
 }
