@@ -9,7 +9,8 @@ use wua_install::{BootIdSource, ContentCache, InstallLock, RecoveredOperation, T
 use wua_package::OpenLimits;
 use wua_store::{Store, StoreError};
 use wua_types::{
-    HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError, lock_unpoisoned,
+    AutomaticUpdatesResults, HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError,
+    lock_unpoisoned,
 };
 
 use crate::access::is_writable;
@@ -196,6 +197,32 @@ impl UpdateSession {
             HResult::E_ACCESSDENIED,
             format!("cannot write the state directory {} to {what}", self.inner.state_dir.display()),
         ))
+    }
+
+    /// `IAutomaticUpdates2::Results` (`IAutomaticUpdatesResults`): when a search through an
+    /// [`UpdateSearcher`] last succeeded and when an installation last ended `Succeeded` or
+    /// `SucceededWithErrors` (RFC 3339 UTC; `None` for never; D-44).
+    pub fn automatic_updates_results(&self) -> Result<AutomaticUpdatesResults, WuError> {
+        Ok(self.store().read()?.automatic_updates_results()?)
+    }
+
+    /// Records now as `LastSearchSuccessDate` (D-44). A search must not fail over it: a process
+    /// that cannot write the state directory (an unprivileged user searching offline) searches
+    /// without recording, and any other failure is logged.
+    pub(crate) fn record_search_success(&self) {
+        if !is_writable(&self.inner.state_dir) {
+            tracing::debug!(
+                state_dir = %self.inner.state_dir.display(),
+                "the state directory is not writable: the search's date is not recorded"
+            );
+            return;
+        }
+        let at = wua_store::now_rfc3339();
+        if let Err(e) = self.store().transact(|tx| tx.set_last_search_success(&at)) {
+            // A session opened read-only keeps its read-only connection even if the directory
+            // became writable since: not worth more than a debug line either.
+            tracing::debug!(error = %e, "the search's date could not be recorded");
+        }
     }
 
     /// The newest recorded revision of an update id, or `None`.
