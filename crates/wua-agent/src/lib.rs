@@ -3,7 +3,9 @@
 //!
 //! - [`UpdateSession`] (`IUpdateSession`) opens the state directory and hands out the
 //!   installer, the searcher and [`SystemInformation`]; [`UpdateSession::open_package`] brings
-//!   in a standalone package (verified, cached, recorded: it counts as downloaded).
+//!   in a standalone package (verified, cached, recorded: it counts as downloaded);
+//!   [`UpdateSession::automatic_updates_results`] (`IAutomaticUpdatesResults`) gives the dates
+//!   of the last successful search and installation (D-44).
 //! - [`UpdateInstaller`] (`IUpdateInstaller`): `begin_install` / `end_install`,
 //!   `begin_uninstall` / `end_uninstall` (with time-outs and async counterparts) and the
 //!   synchronous `install` / `uninstall` on the same engine, with WUA's validation order and

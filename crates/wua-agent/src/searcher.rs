@@ -187,7 +187,9 @@ impl UpdateSearcher {
             (documents, skipped, deployment)
         };
         let offered = Offered { selection, service_id: &service.service_id, documents, skipped, deployment };
-        crate::search::evaluate(&self.session, offered, &parsed, settings.include_superseded)
+        let result = crate::search::evaluate(&self.session, offered, &parsed, settings.include_superseded)?;
+        self.session.record_search_success();
+        Ok(result)
     }
 
     /// `QueryHistory(start, count)`: newest first; `start < 0` or `count <= 0` ->

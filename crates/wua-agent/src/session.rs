@@ -2,12 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use wua_install::command::{CommandOptions, DEFAULT_TERMINATE_GRACE, MAX_TERMINATE_GRACE};
 use wua_install::{BootIdSource, ContentCache, InstallLock, RecoveredOperation, Target};
 use wua_package::OpenLimits;
 use wua_store::{Store, StoreError};
 use wua_types::{
-    HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError, lock_unpoisoned,
+    AutomaticUpdatesResults, HResult, Update, UpdateCollection, UpdateDocument, UpdateFlags, UpdateStateSink, WuError,
+    lock_unpoisoned,
 };
 
 use crate::access::is_writable;
@@ -30,6 +33,11 @@ pub struct SessionOptions {
     /// What opening a standalone package may write (its declared content is checked against
     /// these and the cache's free space before a byte is written).
     pub package_limits: OpenLimits,
+    /// How long a `command` program has between SIGTERM and SIGKILL when the agent ends it
+    /// (an abort, its time limit; D-23), unless the update's metadata gives its own
+    /// `terminate_grace_secs`, which wins. Default 2 s; at most one hour (`open` refuses more
+    /// with `E_INVALIDARG`).
+    pub terminate_grace: Duration,
 }
 
 impl SessionOptions {
@@ -40,6 +48,7 @@ impl SessionOptions {
             root: root.into(),
             boot_id: BootIdSource::System,
             package_limits: OpenLimits::default(),
+            terminate_grace: DEFAULT_TERMINATE_GRACE,
         }
     }
 }
@@ -56,6 +65,8 @@ pub(crate) struct SessionInner {
     pub(crate) root: PathBuf,
     pub(crate) boot_id: BootIdSource,
     package_limits: OpenLimits,
+    /// How `command` programs run (D-23's grace).
+    pub(crate) command_options: CommandOptions,
     store: Mutex<Store>,
     client_application_id: Mutex<String>,
     /// Services added for this session only (without `NonVolatileService`).
@@ -65,9 +76,19 @@ pub(crate) struct SessionInner {
 impl UpdateSession {
     /// Opens a session: creates the state directory if needed and opens its datastore
     /// (read-only when the process cannot write it; installs then fail with
-    /// `E_ACCESSDENIED`, D-6).
+    /// `E_ACCESSDENIED`, D-6). A `terminate_grace` over one hour -> `E_INVALIDARG`.
     pub fn open(options: SessionOptions) -> Result<Self, WuError> {
-        let SessionOptions { state_dir, root, boot_id, package_limits } = options;
+        let SessionOptions { state_dir, root, boot_id, package_limits, terminate_grace } = options;
+        if terminate_grace > MAX_TERMINATE_GRACE {
+            return Err(WuError::new(
+                HResult::E_INVALIDARG,
+                format!(
+                    "terminate_grace of {} s is longer than the longest allowed, {} s",
+                    terminate_grace.as_secs_f64(),
+                    MAX_TERMINATE_GRACE.as_secs()
+                ),
+            ));
+        }
         let state_err = |what: String| {
             WuError::new(HResult::WUA_E_STATE_DIR, format!("state directory {}: {what}", state_dir.display()))
         };
@@ -106,6 +127,7 @@ impl UpdateSession {
                 root,
                 boot_id,
                 package_limits,
+                command_options: CommandOptions { terminate_grace },
                 store: Mutex::new(store),
                 client_application_id: Mutex::new("Unknown".into()),
                 services: Mutex::new(Vec::new()),
@@ -186,6 +208,32 @@ impl UpdateSession {
             HResult::E_ACCESSDENIED,
             format!("cannot write the state directory {} to {what}", self.inner.state_dir.display()),
         ))
+    }
+
+    /// `IAutomaticUpdates2::Results` (`IAutomaticUpdatesResults`): when a search through an
+    /// [`UpdateSearcher`] last succeeded and when an installation last ended `Succeeded` or
+    /// `SucceededWithErrors` (RFC 3339 UTC; `None` for never; D-44).
+    pub fn automatic_updates_results(&self) -> Result<AutomaticUpdatesResults, WuError> {
+        Ok(self.store().read()?.automatic_updates_results()?)
+    }
+
+    /// Records now as `LastSearchSuccessDate` (D-44). A search must not fail over it: a process
+    /// that cannot write the state directory (an unprivileged user searching offline) searches
+    /// without recording, and any other failure is logged.
+    pub(crate) fn record_search_success(&self) {
+        if !is_writable(&self.inner.state_dir) {
+            tracing::debug!(
+                state_dir = %self.inner.state_dir.display(),
+                "the state directory is not writable: the search's date is not recorded"
+            );
+            return;
+        }
+        let at = wua_store::now_rfc3339();
+        if let Err(e) = self.store().transact(|tx| tx.set_last_search_success(&at)) {
+            // A session opened read-only keeps its read-only connection even if the directory
+            // became writable since: not worth more than a debug line either.
+            tracing::debug!(error = %e, "the search's date could not be recorded");
+        }
     }
 
     /// The newest recorded revision of an update id, or `None`.

@@ -59,6 +59,15 @@ impl Work {
             results.push(UpdateInstallationResult::aborted("not started: an abort was requested"));
         }
         let result = InstallationResult::aggregate(results, aborted);
+        if self.operation == UpdateOperation::Installation
+            && matches!(result.result_code, OperationResultCode::Succeeded | OperationResultCode::SucceededWithErrors)
+        {
+            // `LastInstallationSuccessDate` (D-44); the job's outcome stands whatever happens here.
+            let at = wua_store::now_rfc3339();
+            if let Err(e) = self.store.transact(|tx| tx.set_last_installation_success(&at)) {
+                tracing::warn!(error = %e, "the installation's date could not be recorded");
+            }
+        }
         // The lock and the connection go before the completion callback (see the module).
         let Work { lock, cache, store, .. } = self;
         drop(store);
@@ -122,7 +131,7 @@ impl Work {
                 files::uninstall(&target, &mut self.store, &self.lock, doc, monitor)
             }
             (Handler::Command(_), operation) => {
-                command::run(&target, &mut self.store, &self.lock, doc, operation, monitor)
+                command::run(&target, &mut self.store, &self.lock, doc, operation, &session.command_options, monitor)
             }
             // `precheck` answered these (D-42).
             (Handler::Unknown(_), _) => UpdateInstallationResult::failed(

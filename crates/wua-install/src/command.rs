@@ -12,6 +12,8 @@
 //!    finds the program by that environment variable.
 //! 3. **wait**: stdin from `/dev/null`, stdout and stderr to `<state>/logs/<op>.log`, the
 //!    `WUA_*` environment; polled for its exit, an abort (D-23) and its time limit (D-41).
+//!    Either ends the process group: SIGTERM, then SIGKILL after a grace the update's metadata
+//!    (`terminate_grace_secs`) or else the agent ([`CommandOptions`]) sets.
 //! 4. **commit**: installed state, the reboot record, the history entry (with the raw exit code
 //!    and the log) and the removal of the journal record, in one transaction.
 //!
@@ -43,8 +45,36 @@ use crate::process::{self, ProcessGroup};
 use crate::reboot::record_pending_reboot;
 use crate::recovery::RecoveredOperation;
 
-/// How long a program has to leave after SIGTERM (abort, time limit) before SIGKILL.
-pub const TERMINATE_GRACE: Duration = Duration::from_secs(2);
+/// How long a program has to leave after SIGTERM (abort, time limit) before SIGKILL when
+/// neither the update's metadata nor the agent's settings say (D-23).
+pub const DEFAULT_TERMINATE_GRACE: Duration = Duration::from_secs(2);
+
+/// The longest grace the agent gives, whatever the metadata or the settings ask: one hour
+/// ([`CommandHandler::MAX_TERMINATE_GRACE_SECS`]).
+pub const MAX_TERMINATE_GRACE: Duration = Duration::from_secs(CommandHandler::MAX_TERMINATE_GRACE_SECS);
+
+/// What the agent decides about running `command` programs, beside each update's metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandOptions {
+    /// The grace between SIGTERM and SIGKILL for an update whose metadata gives none (D-23);
+    /// at most [`MAX_TERMINATE_GRACE`] is used.
+    pub terminate_grace: Duration,
+}
+
+impl Default for CommandOptions {
+    fn default() -> Self {
+        CommandOptions { terminate_grace: DEFAULT_TERMINATE_GRACE }
+    }
+}
+
+impl CommandOptions {
+    /// D-23: the grace for `cmd`: its metadata's value (for an uninstall command, the install
+    /// command's when it has none of its own; `install` is `None` for the install command
+    /// itself), else this agent's; never more than [`MAX_TERMINATE_GRACE`].
+    pub fn terminate_grace_for(&self, cmd: &CommandHandler, install: Option<&CommandHandler>) -> Duration {
+        cmd.terminate_grace(install).unwrap_or(self.terminate_grace).min(MAX_TERMINATE_GRACE)
+    }
+}
 
 /// How often a running program is polled for its exit, an abort and its time limit.
 const POLL: Duration = Duration::from_millis(20);
@@ -92,6 +122,7 @@ pub fn run(
     _lock: &InstallLock,
     doc: &UpdateDocument,
     operation: UpdateOperation,
+    options: &CommandOptions,
     monitor: &mut dyn Monitor,
 ) -> UpdateInstallationResult {
     let id = &doc.update_id;
@@ -106,10 +137,10 @@ pub fn run(
         let r = UpdateInstallationResult::failed(HResult::WU_E_UH_WRONGHANDLER, format!("update {id} is no command"));
         return record_only(store, r);
     };
-    let cmd = match operation {
-        UpdateOperation::Installation => handler,
+    let (cmd, install) = match operation {
+        UpdateOperation::Installation => (handler, None),
         UpdateOperation::Uninstallation => match handler.uninstall.as_deref() {
-            Some(u) => u,
+            Some(u) => (u, Some(handler)),
             None => {
                 let r = UpdateInstallationResult::failed(
                     HResult::WU_E_UH_DOESNOTSUPPORTACTION,
@@ -152,7 +183,8 @@ pub fn run(
         &target.origin,
     );
     let mut plan = CommandPlan { group: None, boot_id: target.boot_id.to_owned(), work_dir: work.clone(), log };
-    let ended = execute(target, store, doc, operation, cmd, &mut record, &mut plan, monitor);
+    let grace = options.terminate_grace_for(cmd, install);
+    let ended = execute(target, store, doc, operation, cmd, grace, &mut record, &mut plan, monitor);
     let mut result = outcome(doc, operation, cmd, &ended);
     if matches!(ended, Ended::Aborted(_)) && operation == UpdateOperation::Installation {
         // D-38: the program's effects are its own; its uninstall command undoes them.
@@ -163,6 +195,7 @@ pub fn run(
                 doc,
                 UpdateOperation::Uninstallation,
                 undo,
+                options.terminate_grace_for(undo, Some(handler)),
                 &mut record,
                 &mut plan,
                 &mut crate::monitor::Unmonitored,
@@ -222,7 +255,8 @@ fn prepare_work_dir(
     Ok(None)
 }
 
-/// Journals the operation, starts the program, journals its group and waits.
+/// Journals the operation, starts the program, journals its group and waits. `grace` is the
+/// time between SIGTERM and SIGKILL when the agent ends the program (D-23).
 #[allow(clippy::too_many_arguments)]
 fn execute(
     target: &Target<'_>,
@@ -230,6 +264,7 @@ fn execute(
     doc: &UpdateDocument,
     operation: UpdateOperation,
     cmd: &CommandHandler,
+    grace: Duration,
     record: &mut JournalRecord,
     plan: &mut CommandPlan,
     monitor: &mut dyn Monitor,
@@ -248,7 +283,7 @@ fn execute(
     plan.group = Some(group);
     if let Err(e) = journal(store, record, plan) {
         // Recovery can still find the program by its environment; stop it now anyway.
-        group.terminate(TERMINATE_GRACE);
+        group.terminate(grace);
         let _ = child.wait();
         return Ended::NotStarted(format!("the journal record could not be written: {e}"));
     }
@@ -262,11 +297,13 @@ fn execute(
             Err(e) => tracing::warn!(error = %e, pgid, "waiting for a command program failed; trying again"),
         }
         if monitor.abort_requested() {
-            group.terminate(TERMINATE_GRACE);
+            tracing::debug!(pgid, grace_ms = grace.as_millis() as u64, "an abort was requested: terminating");
+            group.terminate(grace);
             return Ended::Aborted(child.wait().ok());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            group.terminate(TERMINATE_GRACE);
+            tracing::debug!(pgid, grace_ms = grace.as_millis() as u64, "over the time limit: terminating");
+            group.terminate(grace);
             return Ended::TimedOut(limit, child.wait().ok());
         }
         std::thread::sleep(POLL);
@@ -517,4 +554,40 @@ pub(crate) fn recover(
         update_id: rec.update_id.clone(),
         rolled_forward: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wua_types::CommandResult;
+
+    fn command(grace: Option<u64>) -> CommandHandler {
+        CommandHandler {
+            program: "run.sh".into(),
+            arguments: vec![],
+            return_codes: vec![],
+            default_result: CommandResult::Failed,
+            reboot_by_default: false,
+            time_limit_secs: None,
+            terminate_grace_secs: grace,
+            uninstall: None,
+        }
+    }
+
+    /// D-23: the update's value wins over the agent's; the agent's applies without one; both
+    /// are bounded.
+    #[test]
+    fn d23_grace_precedence() {
+        let secs = Duration::from_secs;
+        assert_eq!(CommandOptions::default().terminate_grace, DEFAULT_TERMINATE_GRACE);
+        let agent = CommandOptions { terminate_grace: Duration::from_millis(1500) };
+        assert_eq!(agent.terminate_grace_for(&command(None), None), Duration::from_millis(1500));
+        assert_eq!(agent.terminate_grace_for(&command(Some(9)), None), secs(9));
+        assert_eq!(agent.terminate_grace_for(&command(Some(0)), None), secs(0));
+        assert_eq!(agent.terminate_grace_for(&command(None), Some(&command(Some(7)))), secs(7));
+        assert_eq!(agent.terminate_grace_for(&command(Some(1)), Some(&command(Some(7)))), secs(1));
+        let long = CommandOptions { terminate_grace: Duration::MAX };
+        assert_eq!(long.terminate_grace_for(&command(None), None), MAX_TERMINATE_GRACE);
+        assert_eq!(long.terminate_grace_for(&command(Some(u64::MAX)), None), MAX_TERMINATE_GRACE);
+    }
 }

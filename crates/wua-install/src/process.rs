@@ -97,8 +97,9 @@ impl ProcessGroup {
     /// left. Returns the pids that were running when it began.
     pub fn terminate(&self, grace: Duration) -> Vec<i32> {
         let first = self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline && !self.members().is_empty() {
+        // A grace too long for the clock to represent waits until the group is gone.
+        let deadline = Instant::now().checked_add(grace);
+        while deadline.is_none_or(|d| Instant::now() < d) && !self.members().is_empty() {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.signal(libc::SIGKILL);

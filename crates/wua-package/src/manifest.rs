@@ -202,6 +202,10 @@ impl Manifest {
         match kind.as_str() {
             "files" => Ok(Handler::Files),
             "command" => {
+                check_terminate_grace(&json, "").map_err(bad)?;
+                if let Some(uninstall) = json.get("uninstall") {
+                    check_terminate_grace(uninstall, "uninstall.").map_err(bad)?;
+                }
                 serde_json::from_value::<CommandHandler>(json).map(Handler::Command).map_err(|e| bad(e.to_string()))
             }
             "" => Err(bad("missing field `kind`".into())),
@@ -211,6 +215,7 @@ impl Manifest {
     }
 }
 
+<<<<<<< HEAD
 /// Refuses a rule kind the agent does not know in `[applicability]`. Agents pass over unknown
 /// kinds (the update is not applicable, D-42) so that a catalog from a newer publisher stays
 /// usable; in a publisher's own manifest such a kind is a mistake (a typo most often) that
@@ -231,4 +236,19 @@ fn check_rule_kinds(applicability: &Applicability) -> Result<(), String> {
         });
     }
     Ok(())
+=======
+/// D-23: `terminate_grace_secs`, when given, is a whole number of seconds from 0 to
+/// [`CommandHandler::MAX_TERMINATE_GRACE_SECS`]. Agents bound what a document asks (a document
+/// from elsewhere may ask more); a publisher is told at build time instead.
+/// `prefix` names the table within `[handler]` ("" or "uninstall.").
+fn check_terminate_grace(table: &serde_json::Value, prefix: &str) -> Result<(), String> {
+    let Some(value) = table.get("terminate_grace_secs") else { return Ok(()) };
+    let max = CommandHandler::MAX_TERMINATE_GRACE_SECS;
+    match value.as_u64() {
+        Some(secs) if secs <= max => Ok(()),
+        _ => Err(format!(
+            "{prefix}terminate_grace_secs = {value} is not allowed: give a whole number of seconds from 0 to {max}"
+        )),
+    }
+>>>>>>> h/lib
 }

@@ -12,10 +12,14 @@
 //! ([`IndexApproval`]), the outbox of reports (`outbox`), which every history entry feeds in
 //! its own transaction, and the dead letters ([`DeadLetter`]): events the server refused for
 //! good, moved out of the outbox with its answer.
+//!
+//! It also keeps the dates `IAutomaticUpdatesResults` reports: the last successful search and
+//! installation (`Tx::automatic_updates_results`).
 
 mod managed;
 mod migrations;
 mod outbox;
+mod results;
 mod services;
 mod tx;
 

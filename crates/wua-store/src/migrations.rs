@@ -169,6 +169,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dead_letters_by_service ON dead_letters (service_id, id);
     "#,
+    // 6: dates the agent keeps about itself, one row per name: `IAutomaticUpdatesResults`'
+    // last successful search (`last_search_success`) and installation
+    // (`last_installation_success`), RFC 3339 UTC.
+    r#"
+    CREATE TABLE agent_dates (
+        name TEXT PRIMARY KEY,
+        at   TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

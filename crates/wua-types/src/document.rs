@@ -332,6 +332,12 @@ pub struct CommandHandler {
     /// Time limit in seconds (default one hour, D-41).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_limit_secs: Option<u64>,
+    /// Seconds the program's process group has between SIGTERM and SIGKILL when the agent
+    /// terminates it (abort, time limit; D-23). `None` takes the agent's setting; on an
+    /// uninstall command, `None` takes the install command's value first. Agents that predate
+    /// the field ignore it (D-42) and use their own grace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminate_grace_secs: Option<u64>,
     /// The optional uninstall command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uninstall: Option<Box<CommandHandler>>,
@@ -340,6 +346,10 @@ pub struct CommandHandler {
 impl CommandHandler {
     /// The time limit when the metadata gives none: one hour (D-41).
     pub(crate) const DEFAULT_TIME_LIMIT_SECS: u64 = 3600;
+
+    /// The longest grace between SIGTERM and SIGKILL metadata may ask for (one hour): a
+    /// manifest asking for more is refused when it is built.
+    pub const MAX_TERMINATE_GRACE_SECS: u64 = 3600;
 
     /// Maps an exit code through the table; an unlisted code takes the defaults (D-15).
     ///
@@ -358,6 +368,17 @@ impl CommandHandler {
     /// The time limit in seconds.
     pub fn time_limit_secs(&self) -> u64 {
         self.time_limit_secs.unwrap_or(Self::DEFAULT_TIME_LIMIT_SECS)
+    }
+
+    /// The grace the metadata asks for when the agent terminates this command's program
+    /// (D-23), if it asks: its own `terminate_grace_secs`, else `install`'s (the update's
+    /// value, when this is its uninstall command; pass `None` for the install command itself).
+    /// A value past [`Self::MAX_TERMINATE_GRACE_SECS`] counts as that bound: documents are
+    /// not rejected over it (a later agent may allow more, D-42), and the bound keeps a
+    /// document from holding an abort for longer.
+    pub fn terminate_grace(&self, install: Option<&CommandHandler>) -> Option<std::time::Duration> {
+        let secs = self.terminate_grace_secs.or_else(|| install.and_then(|i| i.terminate_grace_secs))?;
+        Some(std::time::Duration::from_secs(secs.min(Self::MAX_TERMINATE_GRACE_SECS)))
     }
 }
 
@@ -547,6 +568,7 @@ mod tests {
             default_result: CommandResult::Failed,
             reboot_by_default: false,
             time_limit_secs: None,
+            terminate_grace_secs: None,
             uninstall: None,
         };
         assert_eq!(c.map_exit_code(0), (CommandResult::Succeeded, false));
@@ -564,6 +586,59 @@ mod tests {
         c.default_result = CommandResult::Succeeded;
         c.reboot_by_default = true;
         assert_eq!(c.map_exit_code(7), (CommandResult::Succeeded, true));
+    }
+
+    fn command(grace: Option<u64>, uninstall: Option<CommandHandler>) -> CommandHandler {
+        CommandHandler {
+            program: "run.sh".into(),
+            arguments: vec![],
+            return_codes: vec![],
+            default_result: CommandResult::Failed,
+            reboot_by_default: false,
+            time_limit_secs: None,
+            terminate_grace_secs: grace,
+            uninstall: uninstall.map(Box::new),
+        }
+    }
+
+    /// D-42, D-23: `terminate_grace_secs` is optional (absent: the agent decides, and it is
+    /// not written), round-trips, and a handler key this build does not know is ignored, which
+    /// is how an agent older than `terminate_grace_secs` reads a document carrying it.
+    #[test]
+    fn d42_terminate_grace_is_optional_and_forward_compatible() {
+        let mut d = doc();
+        d.handler = Handler::Command(command(None, None));
+        let v = serde_json::to_value(&d).unwrap();
+        assert!(v["handler"].get("terminate_grace_secs").is_none(), "{v}");
+        d.handler = Handler::Command(command(Some(30), Some(command(Some(5), None))));
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(UpdateDocument::from_json(json.as_bytes()).unwrap(), d);
+        let mut v = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            (&v["handler"]["terminate_grace_secs"], &v["handler"]["uninstall"]["terminate_grace_secs"]),
+            (&30.into(), &5.into())
+        );
+        v["handler"]["a_handler_key_from_the_future"] = serde_json::json!(1);
+        v["handler"]["uninstall"]["another_one"] = serde_json::json!("x");
+        let again = UpdateDocument::from_json(v.to_string().as_bytes()).unwrap();
+        assert_eq!(again, d);
+    }
+
+    /// D-23: the grace the metadata asks for: a command's own value, else (for an uninstall
+    /// command) the install command's, else none; bounded by the maximum.
+    #[test]
+    fn d23_terminate_grace_from_metadata() {
+        use std::time::Duration;
+        let secs = Duration::from_secs;
+        let install = command(Some(30), None);
+        assert_eq!(install.terminate_grace(None), Some(secs(30)));
+        assert_eq!(command(None, None).terminate_grace(None), None);
+        assert_eq!(command(None, None).terminate_grace(Some(&install)), Some(secs(30)), "inherited");
+        assert_eq!(command(Some(0), None).terminate_grace(Some(&install)), Some(secs(0)), "its own wins");
+        assert_eq!(command(None, None).terminate_grace(Some(&command(None, None))), None);
+        let max = CommandHandler::MAX_TERMINATE_GRACE_SECS;
+        assert_eq!(command(Some(u64::MAX), None).terminate_grace(None), Some(secs(max)), "bounded");
+        assert_eq!(command(Some(max), None).terminate_grace(None), Some(secs(max)));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`Update`] and [`UpdateCollection`]: `IUpdate` and `IUpdateCollection` (one collection type
 //!   with a read-only flag, D-33).
 //! - [`InstallationResult`], [`InstallationProgress`], [`UpdateHistoryEntry`]: what
-//!   operations return and record; [`InstallationResult::aggregate`] is D-3.
+//!   operations return and record; [`InstallationResult::aggregate`] is D-3;
+//!   [`AutomaticUpdatesResults`]: the last successful search and installation.
 //! - [`api`]: the `wua server` API's request, response and report types, shared by agent and
 //!   server.
 //! - [`lock_unpoisoned`]: mutex-poison recovery, the one place wua takes a poisoned lock's data.
@@ -30,8 +31,8 @@ pub use document::{
 pub use enums::*;
 pub use hresult::{HResult, WuError};
 pub use result::{
-    DownloadResult, InstallationProgress, InstallationResult, Origin, SearchResult, UpdateDownloadResult,
-    UpdateException, UpdateHistoryEntry, UpdateInstallationResult,
+    AutomaticUpdatesResults, DownloadResult, InstallationProgress, InstallationResult, Origin, SearchResult,
+    UpdateDownloadResult, UpdateException, UpdateHistoryEntry, UpdateInstallationResult,
 };
 pub use sync::{lock_unpoisoned, wait_unpoisoned};
 pub use update::{Update, UpdateCollection, UpdateFlags, UpdateStateSink};

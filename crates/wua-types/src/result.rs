@@ -241,6 +241,19 @@ pub struct SearchResult {
     pub warnings: Vec<UpdateException>,
 }
 
+/// `IAutomaticUpdatesResults`: when this machine last searched and last installed
+/// successfully, as RFC 3339 UTC dates (`None`: never, or not since the agent began recording
+/// them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomaticUpdatesResults {
+    /// `LastSearchSuccessDate`: the end of the last search that returned a result (online or
+    /// offline, `Succeeded` or `SucceededWithErrors`).
+    pub last_search_success_date: Option<String>,
+    /// `LastInstallationSuccessDate`: the end of the last installation whose overall result was
+    /// `Succeeded` or `SucceededWithErrors`.
+    pub last_installation_success_date: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

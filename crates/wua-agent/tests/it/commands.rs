@@ -187,3 +187,118 @@ fn d16_d38_uninstall_commands() {
     assert_eq!((r.result_code, r.hresult), (Orc::Failed, HResult::WU_E_UH_DOESNOTSUPPORTACTION));
     assert!(s.find_update(&test_id(2)).unwrap().unwrap().is_installed());
 }
+
+/// A program that, on SIGTERM, records `term` in `<dir>/signals`, carries on for `$2` seconds,
+/// records `done` and exits 42. It writes its pid into `<dir>/pid` once its trap is set.
+const TRAPPING: &[u8] = b"#!/bin/sh
+d=\"$1\"
+trap 'echo term >> \"$d/signals\"; sleep \"$2\"; echo done >> \"$d/signals\"; exit 42' TERM
+echo $$ > \"$d/pid.tmp\" && mv \"$d/pid.tmp\" \"$d/pid\"
+while :; do sleep 0.05; done
+";
+
+/// How the agent comes to end the program.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// `request_abort` once the program's trap is set.
+    Abort,
+    /// Its time limit, 2 s.
+    TimeLimit,
+}
+
+/// What happened to a [`TRAPPING`] program the agent ended.
+#[derive(Debug)]
+struct Ended {
+    result: (Orc, HResult),
+    /// The history's raw status: 42 when it left on its own, 128 + 9 when SIGKILL ended it.
+    unmapped: i32,
+    /// What the program recorded.
+    signals: String,
+}
+
+/// Installs a [`TRAPPING`] command update whose `[handler]` also holds `handler`, in a session
+/// whose `terminate_grace` is `grace`, and ends it as `ending` says; the program carries on
+/// for `carry_on` seconds after SIGTERM.
+fn end_trapping(grace: Duration, handler: &str, carry_on: u32, ending: Ending) -> Ended {
+    let w = World::new().unwrap();
+    let s = session_with(&w, |o| o.terminate_grace = grace);
+    let dir = w.work.join("trap");
+    std::fs::create_dir_all(&dir).unwrap();
+    let limit = match ending {
+        Ending::Abort => "",
+        Ending::TimeLimit => "time_limit_secs = 2\n",
+    };
+    let table = format!(
+        "program = \"trap.sh\"\narguments = [\"{}\", \"{carry_on}\"]\n{limit}{handler}\n{RETURN_CODES}\n",
+        dir.display()
+    );
+    let u = command_update(&w, &s, 1, &table, &[("trap.sh", 0o755, TRAPPING)]);
+    let i = s.create_update_installer();
+    i.set_updates(coll(&[&u]));
+    let job = i.begin_install(None, None, None).unwrap();
+    wait_for("the program to set its trap", LONG, || dir.join("pid").exists());
+    let pid = read_pid(&dir.join("pid"));
+    if let Ending::Abort = ending {
+        job.request_abort().unwrap();
+    }
+    let r = i.end_install_timeout(&job, Duration::from_secs(120)).unwrap();
+    assert!(!pid_alive(pid), "the program is gone");
+    let one = &r.update_results[0];
+    Ended {
+        result: (one.result_code, one.hresult),
+        unmapped: newest_history(&s).unmapped_result_code,
+        signals: std::fs::read_to_string(dir.join("signals")).unwrap_or_default(),
+    }
+}
+
+const SIGKILLED: i32 = 128 + libc::SIGKILL;
+const HUNG: (Orc, HResult) = (Orc::Failed, HResult::WU_E_UH_INSTALLERHUNG);
+const ABORTED: (Orc, HResult) = (Orc::Aborted, HResult::WU_E_CALL_CANCELLED);
+
+/// D-23: the session's `terminate_grace` is the time between SIGTERM and SIGKILL for an
+/// update whose metadata names none, after an abort and after a time limit: a short grace
+/// kills a program that ignores SIGTERM for 60 s; a long one lets a program that needs 2 s
+/// after SIGTERM leave on its own.
+#[test]
+fn d23_terminate_grace_from_the_session() {
+    let secs = Duration::from_secs;
+    for ending in [Ending::Abort, Ending::TimeLimit] {
+        let expected = match ending {
+            Ending::Abort => ABORTED,
+            Ending::TimeLimit => HUNG,
+        };
+        let killed = end_trapping(secs(1), "", 60, ending);
+        assert_eq!((killed.result, killed.unmapped, killed.signals.as_str()), (expected, SIGKILLED, "term\n"));
+        let left = end_trapping(secs(60), "", 2, ending);
+        assert_eq!((left.result, left.unmapped, left.signals.as_str()), (expected, 42, "term\ndone\n"));
+    }
+}
+
+/// D-23: an update's `terminate_grace_secs` wins over the session's, both ways.
+#[test]
+fn d23_the_updates_terminate_grace_wins() {
+    let secs = Duration::from_secs;
+    let killed = end_trapping(secs(60), "terminate_grace_secs = 1", 60, Ending::Abort);
+    assert_eq!((killed.result, killed.unmapped, killed.signals.as_str()), (ABORTED, SIGKILLED, "term\n"));
+    let left = end_trapping(secs(1), "terminate_grace_secs = 60", 2, Ending::TimeLimit);
+    assert_eq!((left.result, left.unmapped, left.signals.as_str()), (HUNG, 42, "term\ndone\n"));
+    // A grace of 0: SIGKILL right after SIGTERM, whatever the session says.
+    let at_once = end_trapping(secs(60), "terminate_grace_secs = 0", 60, Ending::Abort);
+    assert_eq!((at_once.result, at_once.unmapped), (ABORTED, SIGKILLED));
+}
+
+/// D-23: a session grace over one hour is refused when the session opens.
+#[test]
+fn d23_a_session_grace_over_an_hour_is_refused() {
+    let w = World::new().unwrap();
+    let mut o = wua_agent::SessionOptions::new(&w.state, &w.root);
+    assert_eq!(o.terminate_grace, Duration::from_secs(2), "the default");
+    o.terminate_grace = Duration::from_secs(3601);
+    let e = wua_agent::UpdateSession::open(o.clone()).unwrap_err();
+    assert_eq!(e.hresult, HResult::E_INVALIDARG, "{e}");
+    assert!(e.message.contains("3601"), "{e}");
+    o.terminate_grace = Duration::MAX;
+    assert_eq!(wua_agent::UpdateSession::open(o.clone()).unwrap_err().hresult, HResult::E_INVALIDARG);
+    o.terminate_grace = Duration::from_secs(3600);
+    wua_agent::UpdateSession::open(o).unwrap();
+}

@@ -2,6 +2,7 @@
 //! (D-n) they check and assert exact result codes and HResult values.
 
 mod api_shape;
+mod au_results;
 mod commands;
 mod decisions_doc;
 mod download;

@@ -20,8 +20,14 @@ pub(crate) fn reboot(w: &World, id: &str) {
 }
 
 pub(crate) fn session(w: &World) -> UpdateSession {
+    session_with(w, |_| {})
+}
+
+/// A session as [`session`] opens it, with `edit` applied to its options.
+pub(crate) fn session_with(w: &World, edit: impl FnOnce(&mut SessionOptions)) -> UpdateSession {
     let mut o = SessionOptions::new(&w.state, &w.root);
     o.boot_id = BootIdSource::File(boot_file(w));
+    edit(&mut o);
     UpdateSession::open(o).unwrap()
 }
 

@@ -82,6 +82,7 @@ fn manifests_refuse_unknown_keys_and_bad_overrides() {
     assert!(e.to_string().contains("nope"), "{e}");
 }
 
+<<<<<<< HEAD
 /// D-42's leniency (an unknown rule kind makes an update not applicable) is for catalogs from
 /// newer publishers: a manifest with a kind the agent does not know, anywhere in its
 /// `is_installed` or `is_installable` tree, is refused with `WUA_E_MANIFEST_INVALID`, naming the
@@ -126,4 +127,51 @@ fn d42_a_manifest_refuses_an_unknown_rule_kind() {
     let e = build_package(&manifest, &payload, &dir.path().join("no.wuapkg"), Compression::None).unwrap_err();
     assert_eq!(e.hresult(), wua_types::HResult::WUA_E_MANIFEST_INVALID, "{e}");
     assert!(e.to_string().contains("is_installed") && e.to_string().contains("list of rules"), "{e}");
+=======
+/// D-23: a command's `terminate_grace_secs` (and its uninstall command's) reaches the document;
+/// a value outside 0..=3600 whole seconds is refused at build time, naming the key and the
+/// range; without one the document carries none (the agent's setting applies).
+#[test]
+fn d23_terminate_grace_in_manifests() {
+    use wua_types::{HResult, Handler};
+    let p = Path::new("m.toml");
+    let manifest = |handler: &str| {
+        format!(
+            "[update]\nid = \"3f2b7c1e-8a4d-4e6f-9b0c-5d1a2e3f4a5b\"\ntitle = \"t\"\n[handler]\nkind = \"command\"\nprogram = \"run.sh\"\n{handler}\n"
+        )
+    };
+    let build = |handler: &str| Manifest::parse(&manifest(handler), p).and_then(|m| m.to_document(p, vec![]));
+    let grace = |doc: &wua_types::UpdateDocument| match &doc.handler {
+        Handler::Command(c) => (c.terminate_grace_secs, c.uninstall.as_ref().and_then(|u| u.terminate_grace_secs)),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(grace(&build("").unwrap()), (None, None));
+    let doc =
+        build("terminate_grace_secs = 30\n[handler.uninstall]\nprogram = \"undo.sh\"\nterminate_grace_secs = 0\n")
+            .unwrap();
+    assert_eq!(grace(&doc), (Some(30), Some(0)));
+    assert_eq!(grace(&build("terminate_grace_secs = 3600").unwrap()), (Some(3600), None));
+    // The command handler example of docs/formats.md.
+    let formats = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/formats.md")).unwrap();
+    let example = formats.split("```toml\n").find(|b| b.starts_with("[handler]\nkind = \"command\"")).unwrap();
+    let example = &example[..example.find("```").unwrap()];
+    let text = format!("[update]\nid = \"3f2b7c1e-8a4d-4e6f-9b0c-5d1a2e3f4a5b\"\ntitle = \"t\"\n{example}");
+    let doc = Manifest::parse(&text, p).and_then(|m| m.to_document(p, vec![])).unwrap();
+    assert_eq!(grace(&doc), (Some(30), None));
+    for (bad, shown) in [
+        ("terminate_grace_secs = 3601", "terminate_grace_secs = 3601"),
+        ("terminate_grace_secs = -1", "terminate_grace_secs = -1"),
+        ("terminate_grace_secs = 1.5", "terminate_grace_secs = 1.5"),
+        ("terminate_grace_secs = \"10\"", "terminate_grace_secs = \"10\""),
+        (
+            "[handler.uninstall]\nprogram = \"undo.sh\"\nterminate_grace_secs = 99999",
+            "uninstall.terminate_grace_secs = 99999",
+        ),
+    ] {
+        let e = build(bad).unwrap_err();
+        assert_eq!(e.hresult(), HResult::WUA_E_MANIFEST_INVALID, "{bad}");
+        let msg = e.to_string();
+        assert!(msg.contains(shown) && msg.contains("from 0 to 3600"), "{bad}: {msg}");
+    }
+>>>>>>> h/lib
 }

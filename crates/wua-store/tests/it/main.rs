@@ -1,6 +1,7 @@
 //! wua-store: migrations, durability settings, typed access.
 
 mod managed;
+mod results;
 
 use wua_store::{JournalPhase, JournalRecord, PendingReboot, Store};
 use wua_types::{HResult, UpdateOperation};
