@@ -57,6 +57,8 @@ pub(crate) struct AgentConfig {
     pub reboot_at: Option<String>,
     /// `[agent] reboot_command`: the restart command (`{when}` becomes `now` or `HH:MM`).
     pub reboot_command: Option<Vec<String>>,
+    /// `[agent] terminate_grace_secs`: a `command` program's time between SIGTERM and SIGKILL.
+    pub terminate_grace_secs: Option<u64>,
     /// Whether the notification level was set on the command line or by `WUA_NOTIFICATION_LEVEL`
     /// (an explicit policy without the file).
     pub level_given: bool,
@@ -141,6 +143,7 @@ impl AgentConfig {
             reboot: None,
             reboot_at: None,
             reboot_command: None,
+            terminate_grace_secs: None,
             level_given: false,
             found: false,
         }
@@ -213,10 +216,22 @@ impl AgentConfig {
                                     .ok_or_else(|| at(&key, "expected a non-empty array of strings".into()))?;
                                 config.reboot_command = Some(argv);
                             }
+                            "terminate_grace_secs" => {
+                                let secs = v
+                                    .as_integer()
+                                    .and_then(|n| u64::try_from(n).ok())
+                                    .filter(|n| *n <= crate::MAX_TERMINATE_GRACE_SECS)
+                                    .ok_or_else(|| {
+                                        at(&key, format!("expected whole seconds from 0 to 3600, found {v}"))
+                                    })?;
+                                config.terminate_grace_secs = Some(secs);
+                            }
                             _ => {
                                 return Err(at(
                                     &key,
-                                    "unknown key (known: state_dir, root, reboot, reboot_at, reboot_command)".into(),
+                                    "unknown key (known: state_dir, root, reboot, reboot_at, reboot_command, \
+                                     terminate_grace_secs)"
+                                        .into(),
                                 ));
                             }
                         }
@@ -483,6 +498,25 @@ mod tests {
         assert_eq!(c.services[0].trusted_root, Path::new("/etc/wua/main-root.json"));
         let server = c.server.unwrap();
         assert_eq!((server.url.as_str(), server.group.as_deref()), ("https://wua.example.com:8531", Some("ring-1")));
+    }
+
+    #[test]
+    fn the_agent_table() {
+        let c = parse(
+            "[agent]\nstate_dir = \"s\"\nroot = \"/r\"\nreboot = \"If-Required\"\nreboot_at = \"03:30\"\n\
+             reboot_command = [\"echo\", \"{when}\"]\nterminate_grace_secs = 30\n",
+        )
+        .unwrap();
+        assert_eq!(c.state_dir.as_deref(), Some(Path::new("/etc/wua/s")));
+        assert_eq!(c.root.as_deref(), Some(Path::new("/r")));
+        assert_eq!(c.reboot, Some(crate::RebootPolicyArg::IfRequired));
+        assert_eq!((c.reboot_at.as_deref(), c.terminate_grace_secs), (Some("03:30"), Some(30)));
+        assert_eq!(c.reboot_command, Some(vec!["echo".to_owned(), "{when}".to_owned()]));
+        assert!(message("[agent]\nterminate_grace_secs = 3601\n").contains("agent.terminate_grace_secs"));
+        assert!(message("[agent]\nterminate_grace_secs = -1\n").contains("from 0 to 3600"));
+        assert!(message("[agent]\nreboot_at = \"25:00\"\n").contains("agent.reboot_at"));
+        assert!(message("[agent]\nreboot_command = []\n").contains("agent.reboot_command"));
+        assert!(message("[agent]\nstate = 1\n").contains("agent.state: unknown key"));
     }
 
     #[test]

@@ -34,6 +34,19 @@ pub struct AgentOpts {
     pub config: Option<PathBuf>,
 }
 
+/// The most a `command` program may be given between SIGTERM and SIGKILL.
+pub const MAX_TERMINATE_GRACE_SECS: u64 = 3600;
+
+/// How the agent runs the programs of `command` updates: on the verbs that install or remove.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunOpts {
+    /// Seconds a `command` program has between SIGTERM and SIGKILL when it is stopped (an abort,
+    /// its time limit), unless the update gives its own [default: agent.toml's, else 2].
+    #[arg(long, env = "WUA_TERMINATE_GRACE_SECS", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TERMINATE_GRACE_SECS))]
+    pub terminate_grace_secs: Option<u64>,
+}
+
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -48,6 +61,9 @@ pub enum Command {
         /// Where the agent works.
         #[command(flatten)]
         agent: AgentOpts,
+        /// How programs are stopped.
+        #[command(flatten)]
+        run: RunOpts,
         /// Package files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -64,6 +80,9 @@ pub enum Command {
         /// Where the agent works.
         #[command(flatten)]
         agent: AgentOpts,
+        /// How programs are stopped.
+        #[command(flatten)]
+        run: RunOpts,
         /// Which updates.
         #[command(flatten)]
         select: SelectArgs,
@@ -88,6 +107,9 @@ pub enum Command {
         /// Where the agent works.
         #[command(flatten)]
         agent: AgentOpts,
+        /// How programs are stopped.
+        #[command(flatten)]
+        run: RunOpts,
         /// Updates to remove (an id, a unique prefix of one, KB1234 or a title), repeated or
         /// several after one flag; an update named twice is removed once.
         #[arg(long = "update-id", value_name = "ID", num_args = 1.., action = ArgAction::Append)]
@@ -215,6 +237,9 @@ pub enum Command {
         /// Where the agent works.
         #[command(flatten)]
         agent: AgentOpts,
+        /// How programs are stopped.
+        #[command(flatten)]
+        run: RunOpts,
     },
     /// Work with an update repository.
     #[command(subcommand)]
@@ -460,6 +485,9 @@ pub enum AgentCommand {
         /// Run once and leave (the schedule is the systemd timer's).
         #[arg(long)]
         once: bool,
+        /// How programs are stopped.
+        #[command(flatten)]
+        run: RunOpts,
         /// The notification level, instead of `[policy] notification_level`: NotConfigured,
         /// Disabled, NotifyBeforeDownload, NotifyBeforeInstallation or ScheduledInstallation.
         #[arg(long, env = "WUA_NOTIFICATION_LEVEL", value_name = "LEVEL")]

@@ -35,14 +35,14 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             output::print_imported(cli, &updates);
             Ok(EXIT_OK)
         }
-        Command::InstallPackage { agent, files, accept_eula, forced } => {
-            let session = session::open(&Agent::resolve(agent)?)?;
+        Command::InstallPackage { agent, run, files, accept_eula, forced } => {
+            let session = session::open(&Agent::resolve(agent)?.with(run))?;
             let updates = open_packages(cli, &session, files)?;
             let licenses = if *accept_eula { Licenses::Accept { print: true } } else { Licenses::Leave };
             install(cli, &session, updates, licenses, *forced)
         }
-        Command::Install { agent, select, accept_eula, forced, interactive, reboot, reboot_at } => {
-            let agent = Agent::resolve(agent)?;
+        Command::Install { agent, run, select, accept_eula, forced, interactive, reboot, reboot_at } => {
+            let agent = Agent::resolve(agent)?.with(run);
             let policy = crate::reboot::Policy::resolve(*reboot, reboot_at.as_deref(), &agent)?;
             let session = session::open(&agent)?;
             let updates = if *interactive {
@@ -85,8 +85,8 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             output::print_cache_cleaned(cli, &cleaned);
             Ok(EXIT_OK)
         }
-        Command::Uninstall { agent, update_ids, ids, forced, yes, dry_run } => {
-            let session = session::open(&Agent::resolve(agent)?)?;
+        Command::Uninstall { agent, run, update_ids, ids, forced, yes, dry_run } => {
+            let session = session::open(&Agent::resolve(agent)?.with(run))?;
             let names: Vec<String> = update_ids.iter().chain(ids).cloned().collect();
             if names.is_empty() {
                 return Err(WuError::new(
@@ -167,14 +167,14 @@ pub(crate) fn run(cli: &Cli) -> CliResult<u8> {
             output::print_reboot_status(cli, required);
             Ok(if required { crate::EXIT_REBOOT_REQUIRED } else { EXIT_OK })
         }
-        Command::Recover { agent } => {
-            let session = session::open(&Agent::resolve(agent)?)?;
+        Command::Recover { agent, run } => {
+            let session = session::open(&Agent::resolve(agent)?.with(run))?;
             let done = session.recover()?;
             output::print_recovered(cli, &done);
             Ok(EXIT_OK)
         }
-        Command::Agent { agent, command: AgentCommand::Run { once, notification_level, reboot, reboot_at } } => {
-            let mut agent = Agent::resolve(agent)?;
+        Command::Agent { agent, command: AgentCommand::Run { once, run, notification_level, reboot, reboot_at } } => {
+            let mut agent = Agent::resolve(agent)?.with(run);
             if let Some(level) = notification_level {
                 agent.config.notification_level = crate::agent_config::parse_notification_level(level)
                     .map_err(|e| WuError::new(HResult::E_INVALIDARG, format!("--notification-level: {e}")))?;

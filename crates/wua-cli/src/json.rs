@@ -295,6 +295,10 @@ pub(crate) struct Status {
     pub updates: Vec<StatusUpdate>,
     /// The services this agent searches.
     pub services: Vec<Service>,
+    /// `IAutomaticUpdatesResults.LastSearchSuccessDate` (RFC 3339), or null: never.
+    pub last_search_success_date: Option<String>,
+    /// `IAutomaticUpdatesResults.LastInstallationSuccessDate` (RFC 3339), or null: never.
+    pub last_installation_success_date: Option<String>,
     /// The managed server this agent is registered with, or null.
     pub managed_server: Option<StatusManaged>,
 }

@@ -149,6 +149,7 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
     let interrupted = session.interrupted_operations()?;
     let manager = session.create_update_service_manager();
     let services = manager.services()?;
+    let results = session.automatic_updates_results()?;
     let managed = match manager.managed_server()? {
         Some(m) => {
             let dead = manager.dead_letters(&m.service_id)?;
@@ -166,6 +167,8 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
             operation_in_progress_pid: running,
             updates: updates.iter().map(json::StatusUpdate::from).collect(),
             services: services.iter().map(json::Service::from).collect(),
+            last_search_success_date: results.last_search_success_date.clone(),
+            last_installation_success_date: results.last_installation_success_date.clone(),
             managed_server: managed.as_ref().map(|(m, dead)| json::StatusManaged::new(m, dead)),
         });
         return Ok(());
@@ -180,6 +183,10 @@ pub(crate) fn print_status(cli: &Cli, session: &UpdateSession) -> Result<(), WuE
     if let Some(pid) = running {
         println!("operation in progress: pid {pid} (an install, uninstall or recovery is running)");
     }
+    let date =
+        |d: &Option<String>| d.as_deref().map_or("never".to_owned(), |d| d.get(..19).unwrap_or(d).replace('T', " "));
+    println!("last successful search:       {}", date(&results.last_search_success_date));
+    println!("last successful installation: {}", date(&results.last_installation_success_date));
     if interrupted > 0 {
         println!(
             "interrupted operations: {interrupted} (the next install or uninstall, or `wua recover`, finishes them)"

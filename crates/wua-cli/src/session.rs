@@ -12,13 +12,21 @@ pub(crate) const CLIENT_ID: &str = "wua-cli";
 
 /// Opens the session of an agent's verb.
 pub(crate) fn open(agent: &crate::settings::Agent) -> CliResult<UpdateSession> {
-    open_session(&agent.state_dir, &agent.root)
+    open_with(&agent.state_dir, &agent.root, agent.terminate_grace_secs)
 }
 
 /// Opens a session; `WUA_BOOT_ID_FILE` replaces the system's boot id (tests simulate a reboot
 /// with it).
 pub(crate) fn open_session(state_dir: &Path, root: &Path) -> CliResult<UpdateSession> {
+    open_with(state_dir, root, None)
+}
+
+/// [`open_session`] with a grace for `command` programs other than the library's default.
+fn open_with(state_dir: &Path, root: &Path, terminate_grace_secs: Option<u64>) -> CliResult<UpdateSession> {
     let mut options = SessionOptions::new(state_dir, root);
+    if let Some(secs) = terminate_grace_secs {
+        options.terminate_grace = std::time::Duration::from_secs(secs);
+    }
     if let Some(file) = std::env::var_os("WUA_BOOT_ID_FILE") {
         options.boot_id = BootIdSource::File(file.into());
     }

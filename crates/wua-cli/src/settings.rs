@@ -15,6 +15,8 @@ pub(crate) struct Agent {
     pub root: PathBuf,
     /// The configuration file as read (empty when the default file is missing).
     pub config: AgentConfig,
+    /// A `command` program's time between SIGTERM and SIGKILL, when set.
+    pub terminate_grace_secs: Option<u64>,
 }
 
 impl Agent {
@@ -34,6 +36,13 @@ impl Agent {
             .or_else(|| config.state_dir.clone())
             .unwrap_or_else(|| PathBuf::from(wua_agent::DEFAULT_STATE_DIR));
         let root = opts.root.clone().or_else(|| config.root.clone()).unwrap_or_else(|| PathBuf::from("/"));
-        Ok(Agent { state_dir, root, config })
+        let terminate_grace_secs = config.terminate_grace_secs;
+        Ok(Agent { state_dir, root, config, terminate_grace_secs })
+    }
+
+    /// With `run`'s flag (or its variable) over the file's value.
+    pub(crate) fn with(mut self, run: &crate::RunOpts) -> Agent {
+        self.terminate_grace_secs = run.terminate_grace_secs.or(self.terminate_grace_secs);
+        self
     }
 }

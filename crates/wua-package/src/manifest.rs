@@ -215,7 +215,6 @@ impl Manifest {
     }
 }
 
-<<<<<<< HEAD
 /// Refuses a rule kind the agent does not know in `[applicability]`. Agents pass over unknown
 /// kinds (the update is not applicable, D-42) so that a catalog from a newer publisher stays
 /// usable; in a publisher's own manifest such a kind is a mistake (a typo most often) that
@@ -236,7 +235,8 @@ fn check_rule_kinds(applicability: &Applicability) -> Result<(), String> {
         });
     }
     Ok(())
-=======
+}
+
 /// D-23: `terminate_grace_secs`, when given, is a whole number of seconds from 0 to
 /// [`CommandHandler::MAX_TERMINATE_GRACE_SECS`]. Agents bound what a document asks (a document
 /// from elsewhere may ask more); a publisher is told at build time instead.
@@ -250,5 +250,4 @@ fn check_terminate_grace(table: &serde_json::Value, prefix: &str) -> Result<(), 
             "{prefix}terminate_grace_secs = {value} is not allowed: give a whole number of seconds from 0 to {max}"
         )),
     }
->>>>>>> h/lib
 }

@@ -133,3 +133,34 @@ fn the_notification_level_from_the_command_line_wins_over_the_file() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(json(&o)["error"].as_str().unwrap().contains("--notification-level"), "{}", text(&o));
 }
+
+/// `--terminate-grace-secs` (and `WUA_TERMINATE_GRACE_SECS`) reach the command handler: a
+/// program past its time limit that traps SIGTERM and carries on is killed after a 1 s grace
+/// before it finishes, and finishes within a 30 s one.
+#[test]
+fn the_grace_before_sigkill_comes_from_the_command_line() {
+    let script: &[u8] = b"#!/bin/sh
+trap 'echo term >> \"$WUA_TARGET_ROOT/log\"' TERM
+sleep 30 & wait $!
+sleep 3 & wait $!
+echo done >> \"$WUA_TARGET_ROOT/log\"
+exit 0
+";
+    for (how, expect) in [("flag", "term\n"), ("variable", "term\ndone\n")] {
+        let w = World::new().unwrap();
+        let handler = format!("program = \"slow.sh\"\ntime_limit_secs = 1\n{RETURN_CODES}\n");
+        let pkg = w
+            .package("slow", &command_manifest(&test_id(5), "slow", "", &handler), &[("slow.sh", 0o755, script)])
+            .unwrap();
+        let mut c = wua(&w.state, &w.root);
+        c.args(["--json", "install-package"]).arg(&pkg);
+        match how {
+            "flag" => c.args(["--terminate-grace-secs", "1"]),
+            _ => c.env("WUA_TERMINATE_GRACE_SECS", "30"),
+        };
+        let o = run(&mut c);
+        assert_eq!(o.status.code(), Some(1), "past its time limit: {}", text(&o));
+        let log = std::fs::read_to_string(w.root.join("log")).unwrap_or_default();
+        assert_eq!(log, expect, "{how}: {}", text(&o));
+    }
+}

@@ -208,6 +208,7 @@ fn every_verb_against_a_real_server_fits_the_documented_schema() {
     assert!(nobody["owner"].is_null(), "{nobody}");
     let status = s.fits("status", &run(agent(&w).arg("status")));
     assert_eq!(status["services"][0]["group"], "ring-1", "{status:#}");
+    assert!(status["last_search_success_date"].is_string() && status["last_installation_success_date"].is_string());
     let history = s.fits("history", &run(agent(&w).args(["history", "--last", "2"])));
     assert_eq!(
         (history["total"].as_i64(), history["entries"].as_array().unwrap().len()),
@@ -265,6 +266,10 @@ fn package_verbs_and_the_text_of_errors() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("WU_E_NO_INTERACTIVE_USER (0x80240020)"), "{err}");
     assert_eq!(err.matches("0x80240020").count(), 1, "the code once: {err}");
+    // Nothing searched here: no search date; the install-package above is an installation.
+    let status = s.fits("status", &run(agent(&w).arg("status")));
+    assert!(status["last_search_success_date"].is_null(), "{status:#}");
+    assert!(status["last_installation_success_date"].is_string(), "{status:#}");
     let quiet = run(wua(&w.state, &w.root).args(["--quiet", "status"]));
     assert_eq!((code(&quiet), quiet.stdout.is_empty()), (Some(0), true), "{}", text(&quiet));
 }

@@ -82,7 +82,6 @@ fn manifests_refuse_unknown_keys_and_bad_overrides() {
     assert!(e.to_string().contains("nope"), "{e}");
 }
 
-<<<<<<< HEAD
 /// D-42's leniency (an unknown rule kind makes an update not applicable) is for catalogs from
 /// newer publishers: a manifest with a kind the agent does not know, anywhere in its
 /// `is_installed` or `is_installable` tree, is refused with `WUA_E_MANIFEST_INVALID`, naming the
@@ -127,7 +126,8 @@ fn d42_a_manifest_refuses_an_unknown_rule_kind() {
     let e = build_package(&manifest, &payload, &dir.path().join("no.wuapkg"), Compression::None).unwrap_err();
     assert_eq!(e.hresult(), wua_types::HResult::WUA_E_MANIFEST_INVALID, "{e}");
     assert!(e.to_string().contains("is_installed") && e.to_string().contains("list of rules"), "{e}");
-=======
+}
+
 /// D-23: a command's `terminate_grace_secs` (and its uninstall command's) reaches the document;
 /// a value outside 0..=3600 whole seconds is refused at build time, naming the key and the
 /// range; without one the document carries none (the agent's setting applies).
@@ -173,5 +173,4 @@ fn d23_terminate_grace_in_manifests() {
         let msg = e.to_string();
         assert!(msg.contains(shown) && msg.contains("from 0 to 3600"), "{bad}: {msg}");
     }
->>>>>>> h/lib
 }
