@@ -282,7 +282,8 @@ impl UpdateInstaller {
                 },
             };
             // D-17: finish whatever a crash interrupted before doing anything else.
-            recover(&target, &mut store, &lock).map_err(WuError::from)?;
+            let recovered = recover(&target, &mut store, &lock).map_err(WuError::from)?;
+            tracing::debug!(recovered = recovered.len(), "install: interrupted operations recovered");
             store.transact(|tx| tx.clear_reboots_not_of(&boot_id))?;
         }
         // D-9

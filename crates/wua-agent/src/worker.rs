@@ -80,6 +80,8 @@ impl Work {
     fn one(&mut self, index: usize, monitor: &mut JobMonitor<'_>) -> UpdateInstallationResult {
         let update = self.updates[index].clone();
         let doc = update.document();
+        let started = std::time::Instant::now();
+        tracing::debug!(update_id = %doc.update_id, revision = doc.revision_number, index, "install: update started");
         let outcome = self.precheck(doc).and_then(|decided| match decided {
             Some(result) => {
                 self.record(&update, &result)?;
@@ -87,11 +89,20 @@ impl Work {
             }
             None => Ok(self.handle(&update, monitor)),
         });
-        outcome.unwrap_or_else(|e| {
+        let result = outcome.unwrap_or_else(|e| {
             // A call-level failure once the job runs is this update's outcome (D-1).
             tracing::error!(update_id = %doc.update_id, error = %e, "an update could not be processed");
             UpdateInstallationResult::failed(e.hresult, e.message)
-        })
+        });
+        tracing::debug!(
+            update_id = %doc.update_id,
+            result = %result.result_code,
+            hresult = %result.hresult,
+            reboot_required = result.reboot_required,
+            ms = started.elapsed().as_millis() as u64,
+            "install: update finished"
+        );
+        result
     }
 
     fn handle(&mut self, update: &Update, monitor: &mut JobMonitor<'_>) -> UpdateInstallationResult {

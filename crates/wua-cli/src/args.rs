@@ -127,7 +127,8 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Hide updates: searches leave them out unless asked (D-36).
+    /// Hide updates: searches leave them out unless asked (`--include-hidden`); a mandatory
+    /// update or one with a deadline cannot be hidden.
     Hide(NamedUpdates),
     /// Show hidden updates again.
     Unhide(NamedUpdates),

@@ -66,8 +66,10 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WUA_LOG"))
+        .with_env_filter(log_filter(std::env::var("WUA_LOG").unwrap_or_default().trim()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: the journal and pipes get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -94,6 +96,36 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_CALL_ERROR)
         }
     }
+}
+
+/// The crates whose logs `WUA_LOG=LEVEL` shows: wua's own.
+const WUA_CRATES: &[&str] = &[
+    "wua",
+    "wua_agent",
+    "wua_catalog",
+    "wua_fetch",
+    "wua_fs",
+    "wua_install",
+    "wua_package",
+    "wua_server",
+    "wua_store",
+    "wua_trust",
+];
+
+/// `WUA_LOG`: a bare level (`debug`) is wua's crates at that level and the libraries under them
+/// at `warn`, so the log says what the agent does; anything else is a full `tracing` filter
+/// (`WUA_LOG=debug,hyper=trace`).
+fn log_filter(value: &str) -> tracing_subscriber::EnvFilter {
+    const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+    let directives = if LEVELS.contains(&value.to_ascii_lowercase().as_str()) {
+        let ours: Vec<String> = WUA_CRATES.iter().map(|c| format!("{c}={value}")).collect();
+        format!("warn,{}", ours.join(","))
+    } else if value.is_empty() {
+        "warn".to_owned()
+    } else {
+        value.to_owned()
+    };
+    tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
 }
 
 /// `--quiet`: what the verbs print on stdout goes nowhere; errors still reach stderr, and the

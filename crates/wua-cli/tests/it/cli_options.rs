@@ -164,3 +164,27 @@ exit 0
         assert_eq!(log, expect, "{how}: {}", text(&o));
     }
 }
+
+/// `WUA_LOG=debug` says what the agent does (locks and how long it waited, each update and how
+/// long it took), in plain text in a pipe, without the libraries' chatter.
+#[test]
+fn wua_log_debug_shows_the_agents_phases() {
+    let w = World::new().unwrap();
+    let pkg = w
+        .package("p", &wua_test_support::files_manifest(&test_id(3), 1, "logged", "", ""), &[("opt/l", 0o644, b"l")])
+        .unwrap();
+    let o = run(wua(&w.state, &w.root).env("WUA_LOG", "debug").arg("install-package").arg(&pkg));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for phase in [
+        "session: opened",
+        "install locks taken",
+        "waited_ms=",
+        "install: update started",
+        "install: update finished",
+        "ms=",
+    ] {
+        assert!(err.contains(phase), "{phase:?} missing:\n{err}");
+    }
+    assert!(!err.contains('\u{1b}'), "no colours in a pipe: {err:?}");
+}
