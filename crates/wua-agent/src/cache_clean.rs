@@ -73,7 +73,7 @@ impl UpdateSession {
         let installed: BTreeMap<String, i32> =
             tx.all_installed()?.into_iter().map(|r| (r.update_id, r.revision)).collect();
         let mut keep = BTreeSet::new();
-        let mut add = |doc: &UpdateDocument| keep.extend(doc.content.iter().map(|c| c.sha256.clone()));
+        let mut add = |doc: &UpdateDocument| keep.extend(doc.blobs().map(|c| c.sha256.clone()));
         for (id, revision) in &installed {
             if let Some(doc) = tx.document(id, *revision)? {
                 if matches!(doc.handler, Handler::Command(_)) {

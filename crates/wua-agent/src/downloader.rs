@@ -298,8 +298,7 @@ impl Work {
     fn missing<'u>(&self, update: &'u Update) -> Vec<&'u ContentEntry> {
         let doc = update.document();
         let mut seen = std::collections::BTreeSet::new();
-        doc.content
-            .iter()
+        doc.blobs()
             .filter(|c| self.is_forced || !self.cache.contains(&c.sha256, c.size))
             .filter(|c| seen.insert(c.sha256.as_str()))
             .collect()

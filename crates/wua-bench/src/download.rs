@@ -170,6 +170,7 @@ fn make_repository(dir: &Path, o: &Options) -> Result<(Option<String>, Vec<Strin
         mode: 0o644,
         uid: None,
         gid: None,
+        link_target: None,
     };
     let plain = |i: usize, content: Vec<ContentEntry>| {
         let mut d = synthetic::document(i, 1, &(String::new(), 0), 100);

@@ -76,6 +76,7 @@ pub(crate) fn plain_document(i: usize, revision: i32, blob: &(String, u64)) -> U
             mode: 0o644,
             uid: None,
             gid: None,
+            link_target: None,
         }],
         applicability: Applicability::default(),
     }

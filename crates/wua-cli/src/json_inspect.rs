@@ -154,6 +154,8 @@ pub(crate) struct Inspected {
     pub package: PathBuf,
     /// Always true: a package that fails verification is an error.
     pub verified: bool,
+    /// The document's schema version (2 when it carries links).
+    pub schema_version: u32,
     pub update_id: String,
     pub revision_number: i32,
     pub title: String,
@@ -168,6 +170,8 @@ pub(crate) struct InspectedFile {
     pub size: u64,
     pub mode: String,
     pub sha256: String,
+    /// A symbolic link's target, or null for a file.
+    pub link_target: Option<String>,
 }
 
 impl Inspected {
@@ -175,6 +179,7 @@ impl Inspected {
         Inspected {
             package: package.to_owned(),
             verified: true,
+            schema_version: doc.schema_version,
             update_id: doc.update_id.clone(),
             revision_number: doc.revision_number,
             title: doc.title.clone(),
@@ -187,6 +192,7 @@ impl Inspected {
                     size: c.size,
                     mode: format!("{:04o}", c.mode),
                     sha256: c.sha256.clone(),
+                    link_target: c.link_target.clone(),
                 })
                 .collect(),
         }

@@ -28,14 +28,16 @@ pub(crate) fn print_built(cli: &Cli, doc: &UpdateDocument, out: &Path) {
     if cli.json {
         json::print(&json::Built::new(doc, out));
     } else {
+        let links = doc.content.iter().filter(|c| c.is_link()).count();
+        let links = if links == 0 { String::new() } else { format!(", {}", plural(links, "link", "links")) };
         println!(
-            "built {} ({} rev {}, \"{}\", {} files, {} bytes)",
+            "built {} ({} rev {}, \"{}\", {}{links}, {})",
             out.display(),
             doc.update_id,
             doc.revision_number,
             doc.title,
-            doc.content.len(),
-            doc.content_size()
+            plural(doc.blobs().count(), "file", "files"),
+            human_size(doc.content_size())
         );
     }
 }
@@ -531,8 +533,14 @@ pub(crate) fn print_inspected(cli: &Cli, file: &Path, doc: &UpdateDocument) {
     }
     println!("{}: verified", file.display());
     println!("  {} rev {} \"{}\", {} handler", i.update_id, i.revision_number, i.title, i.handler);
-    let rows: Vec<Vec<String>> =
-        i.content.iter().map(|c| vec![c.mode.clone(), human_size(c.size), c.path.clone()]).collect();
+    let rows: Vec<Vec<String>> = i
+        .content
+        .iter()
+        .map(|c| match &c.link_target {
+            Some(target) => vec!["link".into(), "-".into(), format!("{} -> {target}", c.path)],
+            None => vec![c.mode.clone(), human_size(c.size), c.path.clone()],
+        })
+        .collect();
     if rows.is_empty() {
         println!("  no content");
     } else {

@@ -53,9 +53,9 @@ impl ContentCache {
         std::fs::metadata(self.path(sha256)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
 
-    /// Whether every content blob of a document is present (`IsDownloaded`).
+    /// Whether every content blob of a document is present (`IsDownloaded`); links have none.
     pub fn has_all(&self, content: &[ContentEntry]) -> bool {
-        content.iter().all(|c| self.contains(&c.sha256, c.size))
+        content.iter().filter(|c| !c.is_link()).all(|c| self.contains(&c.sha256, c.size))
     }
 
     /// Removes what imports killed half-way (Ctrl-C, a crash) left: staging files whose

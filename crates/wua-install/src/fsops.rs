@@ -61,8 +61,11 @@ impl Resolver {
 
     /// Resolves `dir` (a relative, checked content directory, "" for the root).
     ///
-    /// A symbolic link is followed as the kernel would (an absolute target is absolute on the
-    /// machine), and the result must stay under the root: otherwise `WUA_E_PATH_ESCAPES_ROOT`.
+    /// A symbolic link is followed as the kernel of the running system would (D-45): an
+    /// absolute target is a path inside the root, so it never leads out of it (a target that
+    /// names the root's own place on this machine, written from outside, is read as under the
+    /// root too); a relative one continues from the link's directory and must stay under the
+    /// root: otherwise `WUA_E_PATH_ESCAPES_ROOT`.
     /// A component that exists but is not a directory -> `WUA_E_TARGET_TYPE_CONFLICT`.
     pub(crate) fn resolve(&mut self, dir: &str) -> Result<ResolvedDir, WuError> {
         if let Some(hit) = self.cache.get(dir) {
@@ -116,23 +119,18 @@ impl Resolver {
                         return Err(escape(dir, "too many levels of symbolic links"));
                     }
                     let target = std::fs::read_link(&candidate).map_err(io)?;
-                    // An absolute target is absolute on the machine: it must name a place under
-                    // the root, and continues from the root. A relative one continues from the
-                    // link's directory. Either way its components are resolved in turn, so a `..`
-                    // after a link in the target is the kernel's.
+                    // An absolute target continues from the root, as on the running system
+                    // (D-45); one that already names the root's place on this machine is taken
+                    // as that place. A relative one continues from the link's directory. Either
+                    // way its components are resolved in turn, so a `..` after a link in the
+                    // target is the kernel's.
                     let rel = if target.is_absolute() {
-                        let inside = target.strip_prefix(&self.root).map_err(|_| {
-                            escape(
-                                dir,
-                                &format!(
-                                    "{} is a symbolic link to {}, outside the root",
-                                    candidate.display(),
-                                    target.display()
-                                ),
-                            )
-                        })?;
+                        let inside = match target.strip_prefix(&self.root) {
+                            Ok(inside) => inside.to_path_buf(),
+                            Err(_) => target.strip_prefix("/").map(Path::to_path_buf).unwrap_or_default(),
+                        };
                         real.clear();
-                        inside.to_path_buf()
+                        inside
                     } else {
                         target.clone()
                     };
@@ -288,12 +286,29 @@ fn hash_into(
 
 /// SHA-256 of a file, or `None` when it is missing or not a regular file.
 pub(crate) fn sha256_of(path: &Path) -> Result<Option<String>, InstallError> {
+    use std::os::unix::ffi::OsStrExt;
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => wua_fs::sha256_file(path).map_err(|e| InstallError::io(path, e)),
+        // A link is its target's bytes, as its content entry records them; never followed.
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(path).map_err(|e| InstallError::io(path, e))?;
+            Ok(Some(wua_fs::sha256_hex(target.as_os_str().as_bytes())))
+        }
         Ok(_) => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(InstallError::io(path, e)),
     }
+}
+
+/// Creates the symbolic link `dst` to `target` (replacing what a crashed attempt left at
+/// `dst`), owned by `owner` where given. The target is written as it is, never resolved.
+pub(crate) fn stage_link(target: &str, dst: &Path, owner: (Option<u32>, Option<u32>)) -> Result<(), InstallError> {
+    remove_file_if_present(dst)?;
+    std::os::unix::fs::symlink(target, dst).map_err(|e| InstallError::io(dst, e))?;
+    if owner.0.is_some() || owner.1.is_some() {
+        std::os::unix::fs::lchown(dst, owner.0, owner.1).map_err(|e| InstallError::io(dst, e))?;
+    }
+    Ok(())
 }
 
 /// Renames `from` to `to` if `from` exists; a missing `from` is a step already done (the
@@ -481,6 +496,20 @@ mod tests {
         }
     }
 
+    /// D-45: an absolute target is a path inside the root, as the running system sees it.
+    #[test]
+    fn absolute_link_targets_are_paths_inside_the_root() {
+        let s = Scratch::new();
+        s.dir("srv/data");
+        s.link("data", "/srv/data");
+        s.link("etc-link", "/etc");
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("data").unwrap(), found("srv/data", &[]));
+        assert_eq!(r.resolve("data/new").unwrap(), found("srv/data/new", &["srv/data/new"]));
+        // The machine's /etc is never reached: the root's etc is created instead.
+        assert_eq!(r.resolve("etc-link/app").unwrap(), found("etc/app", &["etc", "etc/app"]));
+    }
+
     #[test]
     fn symlink_loops_are_refused() {
         let s = Scratch::new();
@@ -539,7 +568,8 @@ mod tests {
         assert_eq!(r.resolve("a/in2").unwrap(), found("a/b", &[]));
         assert_eq!(r.resolve("a/b/in3").unwrap(), found("", &[]));
 
-        // Out of the root, absolute or by `..`, at every depth: refused.
+        // Out of the root by `..`, at every depth: refused. An absolute target out of the root's
+        // place on this machine is a path inside the root (D-45): it never leads out either.
         s.link("out1", &outside);
         s.link("a/out2", &outside);
         s.link("a/b/out3", outside.join("sub"));
@@ -550,22 +580,22 @@ mod tests {
         s.link("dotdot-abs", s.root.join("a/../../outside"));
         s.link("a/via", "../out1");
         let mut r = s.resolver();
-        for dir in [
-            "out1",
-            "out1/sub",
-            "a/out2",
-            "a/out2/new",
-            "a/b/out3",
-            "a/b/up",
-            "a/b/up-and-over/sub",
-            "in1/b/up",
-            "gone",
-            "gone/new",
-            "evil",
-            "dotdot-abs",
-            "a/via",
-        ] {
+        for dir in ["a/b/up", "a/b/up-and-over/sub", "in1/b/up", "dotdot-abs"] {
             assert_eq!(refused(r.resolve(dir)), HResult::WUA_E_PATH_ESCAPES_ROOT, "{dir}");
+        }
+        let inside = |p: &Path| p.strip_prefix("/").unwrap().to_string_lossy().into_owned();
+        for (dir, place) in [
+            ("out1", inside(&outside)),
+            ("out1/sub", inside(&outside.join("sub"))),
+            ("a/out2/new", inside(&outside.join("new"))),
+            ("a/b/out3", inside(&outside.join("sub"))),
+            ("gone/new", inside(&s.base.join("does-not-exist/new"))),
+            ("evil", inside(&evil)),
+            ("a/via", inside(&outside)),
+        ] {
+            let resolved = r.resolve(dir).unwrap();
+            assert_eq!(resolved.real, place, "{dir}");
+            assert!(!resolved.missing.is_empty(), "{dir}: created inside the root, not found outside it");
         }
         assert!(!s.base.join("does-not-exist").exists());
     }
@@ -622,9 +652,11 @@ mod tests {
         std::fs::create_dir_all(s.root.join("gone/deeper/e")).unwrap();
         assert_eq!(s.kernel("d/e"), "gone/deeper/e");
 
-        // Dangling out of the root: refused.
+        // Dangling to a place out of the root's on this machine: a path inside the root (D-45).
         s.link("out", s.base.join("nowhere"));
-        assert_eq!(refused(r.resolve("out/e")), HResult::WUA_E_PATH_ESCAPES_ROOT);
+        let nowhere = s.base.join("nowhere/e");
+        assert_eq!(r.resolve("out/e").unwrap().real, nowhere.strip_prefix("/").unwrap().to_string_lossy());
+        assert!(!s.base.join("nowhere").exists());
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub(crate) struct PlaceFile {
     pub uid: Option<u32>,
     /// Group gid, if set.
     pub gid: Option<u32>,
+    /// A symbolic link to place instead of a file: its target (`staged` is then a link too).
+    /// Absent in plans written before links existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<String>,
     /// Where the file now at `path` is moved first (relative), if one is there.
     pub moved: Option<String>,
     /// True when the moved file is original content to keep for uninstall; false when it is

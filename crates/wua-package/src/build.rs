@@ -68,7 +68,8 @@ fn write_tar<W: Write>(writer: W, json: &[u8], files: &[PayloadFile]) -> Result<
     append(&mut tar, DOCUMENT_NAME, json.len() as u64, &mut &json[..])
         .map_err(|e| PackageError::io(DOCUMENT_NAME, e))?;
     let mut written = BTreeSet::new();
-    for f in files {
+    // A link carries its target in the document: it has no blob.
+    for f in files.iter().filter(|f| !f.entry.is_link()) {
         if !written.insert(f.entry.sha256.as_str()) {
             continue; // one blob serves every path with the same bytes
         }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use wua_catalog::{RULE_KINDS, RuleError};
 use wua_types::{
     Applicability, Category, CommandHandler, ContentEntry, Handler, InstallationBehavior, SCHEMA_VERSION,
-    UpdateDocument, UpdateType,
+    SCHEMA_VERSION_LINKS, UpdateDocument, UpdateType,
 };
 
 use crate::error::PackageError;
@@ -148,6 +148,9 @@ impl Manifest {
                 .iter_mut()
                 .find(|e| &e.path == path)
                 .ok_or_else(|| bad(format!("[content.{path:?}] names no file of the payload")))?;
+            if let (Some(_), true) = (&o.mode, entry.is_link()) {
+                return Err(bad(format!("[content.{path:?}] is a symbolic link: a link has no mode of its own")));
+            }
             if let Some(mode) = &o.mode {
                 entry.mode = u32::from_str_radix(mode, 8)
                     .ok()
@@ -165,7 +168,12 @@ impl Manifest {
         };
         check_rule_kinds(&applicability).map_err(bad)?;
         let doc = UpdateDocument {
-            schema_version: SCHEMA_VERSION,
+            // Links need an agent that knows them: older ones would place a file.
+            schema_version: if content.iter().any(ContentEntry::is_link) {
+                SCHEMA_VERSION_LINKS
+            } else {
+                SCHEMA_VERSION
+            },
             update_id: u.id.clone(),
             revision_number: u.revision,
             title: u.title.clone(),

@@ -16,9 +16,10 @@ pub struct PayloadFile {
     pub source: PathBuf,
 }
 
-/// Walks `dir` in sorted order and hashes every regular file. Symbolic links, devices, FIFOs
-/// and sockets are refused: the `files` handler places regular files only. Empty directories
-/// are not recorded (directories are implied by the files in them).
+/// Walks `dir` in sorted order and hashes every regular file; a symbolic link becomes a link
+/// entry carrying its target (never followed). Devices, FIFOs and sockets are refused: the
+/// `files` handler places files and links only. Empty directories are not recorded
+/// (directories are implied by the files in them).
 pub fn scan_payload(dir: &Path) -> Result<Vec<PayloadFile>, PackageError> {
     let meta = fs_err::metadata(dir).map_err(|e| PackageError::io(dir, e))?;
     if !meta.is_dir() {
@@ -42,11 +43,14 @@ pub fn scan_payload(dir: &Path) -> Result<Vec<PayloadFile>, PackageError> {
             .to_str()
             .ok_or_else(|| PackageError::Payload { path: item.path().into(), detail: "path is not UTF-8".into() })?
             .to_owned();
+        if ft.is_symlink() {
+            files.push(PayloadFile { entry: link_entry(item.path(), rel)?, source: item.path().into() });
+            continue;
+        }
         if !ft.is_file() {
-            let what = if ft.is_symlink() { "a symbolic link" } else { "not a regular file" };
             return Err(PackageError::Payload {
                 path: item.path().into(),
-                detail: format!("{what}; the files handler places regular files only"),
+                detail: "not a regular file or a symbolic link; the files handler places those only".into(),
             });
         }
         let meta =
@@ -60,11 +64,36 @@ pub fn scan_payload(dir: &Path) -> Result<Vec<PayloadFile>, PackageError> {
                 mode: meta.permissions().mode() & 0o7777,
                 uid: None,
                 gid: None,
+                link_target: None,
             },
             source: item.path().into(),
         });
     }
     Ok(files)
+}
+
+/// The entry of the symbolic link at `path` (payload path `rel`): its target as written, with
+/// the SHA-256 and length of the target's bytes.
+fn link_entry(path: &Path, rel: String) -> Result<ContentEntry, PackageError> {
+    let target = fs_err::read_link(path).map_err(|e| PackageError::io(path, e))?;
+    let target = target
+        .to_str()
+        .ok_or_else(|| PackageError::Payload { path: path.into(), detail: "the link's target is not UTF-8".into() })?;
+    if target.is_empty() || target.len() > wua_types::MAX_LINK_TARGET {
+        return Err(PackageError::Payload {
+            path: path.into(),
+            detail: format!("the link's target must be 1 to {} bytes", wua_types::MAX_LINK_TARGET),
+        });
+    }
+    Ok(ContentEntry {
+        sha256: wua_fs::sha256_hex(target.as_bytes()),
+        size: target.len() as u64,
+        path: rel,
+        mode: 0o777,
+        uid: None,
+        gid: None,
+        link_target: Some(target.to_owned()),
+    })
 }
 
 /// SHA-256 (lower-case hex) and length of a file.

@@ -312,7 +312,7 @@ fn read_archive(
             }
             let parsed = UpdateDocument::from_json(&json)
                 .map_err(|source| PackageError::Document { path: path.into(), source })?;
-            for c in &parsed.content {
+            for c in parsed.blobs() {
                 expected.insert(c.sha256.clone(), c.size);
             }
             check_space(path, staging_dir, &expected, skip, limits)?;
@@ -378,7 +378,7 @@ fn read_archive(
     if marker < 1024 {
         return Err(truncated("no complete end-of-archive marker after the last entry".into()));
     }
-    for c in &document.content {
+    for c in document.blobs() {
         if !seen.contains(&c.sha256) {
             return Err(PackageError::MissingBlob {
                 path: path.into(),

@@ -54,9 +54,27 @@ impl World {
     /// Writes a payload (path, mode, bytes) under `work/NAME/payload`, a manifest beside it
     /// and builds `work/NAME.wuapkg`.
     pub fn package(&self, name: &str, manifest: &str, files: &[(&str, u32, &[u8])]) -> Result<PathBuf> {
+        self.package_with_links(name, manifest, files, &[])
+    }
+
+    /// [`World::package`] with symbolic links in the payload too: (path, target).
+    pub fn package_with_links(
+        &self,
+        name: &str,
+        manifest: &str,
+        files: &[(&str, u32, &[u8])],
+        links: &[(&str, &str)],
+    ) -> Result<PathBuf> {
         let base = self.work.join(name);
         let payload = base.join("payload");
         write_payload(&payload, files)?;
+        for (path, target) in links {
+            let link = payload.join(path);
+            if let Some(parent) = link.parent() {
+                fs_err::create_dir_all(parent)?;
+            }
+            std::os::unix::fs::symlink(target, &link)?;
+        }
         let manifest_path = base.join("manifest.toml");
         fs_err::write(&manifest_path, manifest)?;
         let out = self.work.join(format!("{name}.wuapkg"));

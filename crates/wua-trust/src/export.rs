@@ -104,8 +104,7 @@ fn current_files(layout: &Layout, kind: ExportKind) -> Result<Vec<(PathBuf, Stri
         }
         files.push((path, format!("targets/{name}")));
     }
-    let mut blobs: Vec<&str> =
-        catalog.documents.iter().flat_map(|d| d.content.iter().map(|c| c.sha256.as_str())).collect();
+    let mut blobs: Vec<&str> = catalog.documents.iter().flat_map(|d| d.blobs().map(|c| c.sha256.as_str())).collect();
     blobs.sort_unstable();
     blobs.dedup();
     for sha in blobs {

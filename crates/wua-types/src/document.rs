@@ -9,9 +9,22 @@ use serde::{Deserialize, Serialize};
 use crate::enums::{InstallationImpact, InstallationRebootBehavior, UpdateType};
 use crate::hresult::{HResult, WuError};
 
-/// The schema version this build writes. Readers accept any version and ignore what they do
-/// not know.
+/// The schema version of a document that needs nothing newer than version 1 had: what this
+/// build writes unless a document carries symbolic links.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The schema version of a document with symbolic links in its content
+/// ([`ContentEntry::link_target`]): agents that read only version 1 would place a link as a
+/// file, so such a document says it needs version 2.
+pub const SCHEMA_VERSION_LINKS: u32 = 2;
+
+/// The highest schema version this agent reads. A document with a higher one is skipped with a
+/// warning in a search and refused by `open_package` (`WUA_E_DOCUMENT_TOO_NEW`), never placed
+/// by rules it does not know; within a version, unknown fields are ignored (D-42).
+pub const MAX_SCHEMA_VERSION: u32 = SCHEMA_VERSION_LINKS;
+
+/// The longest link target a document may carry (Linux's `PATH_MAX` less its NUL).
+pub const MAX_LINK_TARGET: usize = 4095;
 
 /// `IUpdateIdentity`: the update id (a UUID, lower case) and the revision number.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -108,10 +121,13 @@ impl UpdateDocument {
         UpdateIdentity { update_id: self.update_id.clone(), revision_number: self.revision_number }
     }
 
-    /// Parses a document from JSON and checks it.
+    /// Parses a document from JSON and checks it: a schema newer than this agent reads is
+    /// `WUA_E_DOCUMENT_TOO_NEW`, a malformed document `WUA_E_DOCUMENT_INVALID`.
     pub fn from_json(bytes: &[u8]) -> Result<Self, WuError> {
         let doc: UpdateDocument = serde_json::from_slice(bytes)
             .map_err(|e| WuError::new(HResult::WUA_E_DOCUMENT_INVALID, format!("update metadata document: {e}")))?;
+        // A newer schema first: its rules, not this agent's checks, say what is valid.
+        doc.check_schema_version()?;
         doc.validate()?;
         Ok(doc)
     }
@@ -136,7 +152,25 @@ impl UpdateDocument {
                 return invalid(format!("superseded update id {id:?} is not a lower-case UUID"));
             }
         }
+        let links = self.content.iter().any(ContentEntry::is_link);
+        if links && self.schema_version < SCHEMA_VERSION_LINKS {
+            return invalid(format!(
+                "it has symbolic links in its content but schema_version {} (links need {SCHEMA_VERSION_LINKS})",
+                self.schema_version
+            ));
+        }
+        if links && !matches!(self.handler, Handler::Files) {
+            return invalid("symbolic links are content of the files handler only".into());
+        }
         for entry in &self.content {
+            if let Some(target) = &entry.link_target {
+                if target.is_empty() || target.len() > MAX_LINK_TARGET || target.contains('\0') {
+                    return invalid(format!(
+                        "content {:?}: a link target must be 1 to {MAX_LINK_TARGET} bytes without NUL",
+                        entry.path
+                    ));
+                }
+            }
             if !is_sha256_hex(&entry.sha256) {
                 return invalid(format!(
                     "content {:?}: sha256 {:?} is not 64 lower-case hex digits",
@@ -159,9 +193,30 @@ impl UpdateDocument {
             .map_err(|e| WuError::new(e.hresult, format!("update {}: {}", self.update_id, e.message)))
     }
 
-    /// The total size of the content in bytes.
+    /// The total size of the content in bytes (what is downloaded: links carry none).
     pub fn content_size(&self) -> u64 {
-        self.content.iter().map(|e| e.size).sum()
+        self.blobs().map(|e| e.size).sum()
+    }
+
+    /// The content entries that are blobs to fetch, cache and verify: every entry but links.
+    pub fn blobs(&self) -> impl Iterator<Item = &ContentEntry> {
+        self.content.iter().filter(|e| !e.is_link())
+    }
+
+    /// `WUA_E_DOCUMENT_TOO_NEW` when the document needs a schema newer than this agent reads
+    /// ([`MAX_SCHEMA_VERSION`]): its content could not be placed by rules this agent knows.
+    pub fn check_schema_version(&self) -> Result<(), WuError> {
+        if self.schema_version <= MAX_SCHEMA_VERSION {
+            return Ok(());
+        }
+        Err(WuError::new(
+            HResult::WUA_E_DOCUMENT_TOO_NEW,
+            format!(
+                "update {} revision {} needs document schema {}; this agent reads up to {MAX_SCHEMA_VERSION}: \
+                 update wua to install it",
+                self.update_id, self.revision_number, self.schema_version
+            ),
+        ))
     }
 }
 
@@ -240,6 +295,20 @@ pub struct ContentEntry {
     /// Group gid to set; `None` keeps the agent's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
+    /// A symbolic link instead of a file: its target, carried here (no blob). `sha256` and
+    /// `size` are then those of the target's bytes, so an agent of schema version 1, which
+    /// does not know this field, fails to fetch a blob rather than placing something wrong. A
+    /// target is data: an absolute one names a path inside the root as the running system
+    /// sees it, and wua never follows a link while planning or placing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<String>,
+}
+
+impl ContentEntry {
+    /// Whether this entry is a symbolic link.
+    pub fn is_link(&self) -> bool {
+        self.link_target.is_some()
+    }
 }
 
 fn default_mode() -> u32 {
@@ -527,6 +596,7 @@ mod tests {
                 mode: 0o600,
                 uid: None,
                 gid: None,
+                link_target: None,
             }],
             applicability: Applicability::default(),
         }

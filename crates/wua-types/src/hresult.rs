@@ -246,6 +246,7 @@ hresults! {
     // wua's own block, services, search and download (0xA0246xxx).
     WUA_E_CATALOG_ENTRY_SKIPPED = 0xA024_6001, "a catalog entry this agent does not understand was skipped (a search warning: it comes from a newer publisher)";
     WUA_E_NOT_SYNCED = 0xA024_6002, "the service's catalog was never synced; search online first";
+    WUA_E_DOCUMENT_TOO_NEW = 0xA024_6003, "the update document needs a newer schema than this agent reads; update wua";
 }
 
 impl HResult {

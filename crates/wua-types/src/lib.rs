@@ -26,7 +26,8 @@ mod update;
 
 pub use document::{
     Applicability, Category, CommandHandler, CommandResult, ContentEntry, Handler, InstallationBehavior,
-    RESERVED_ROOT_DIR, ReturnCode, SCHEMA_VERSION, UpdateDocument, UpdateIdentity, is_sha256_hex, is_uuid,
+    MAX_LINK_TARGET, MAX_SCHEMA_VERSION, RESERVED_ROOT_DIR, ReturnCode, SCHEMA_VERSION, SCHEMA_VERSION_LINKS,
+    UpdateDocument, UpdateIdentity, is_sha256_hex, is_uuid,
 };
 pub use enums::*;
 pub use hresult::{HResult, WuError};

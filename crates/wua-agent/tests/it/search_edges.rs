@@ -224,3 +224,39 @@ fn d29_a_refused_refresh_changes_nothing() {
     server.faults().clear();
     assert_eq!(found(&searcher.search("").unwrap()), [(test_id(1), 1), (test_id(2), 1), (test_id(3), 1)]);
 }
+
+/// A document whose `schema_version` is past what this agent reads (a newer publisher's, with
+/// content this agent could place wrong) is skipped with a warning naming
+/// `WUA_E_DOCUMENT_TOO_NEW`, never offered; a version-2 document (links) is read.
+#[test]
+fn a_document_of_a_newer_schema_is_skipped_with_a_warning() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    let pack = newest_pack(&repo);
+    let text = std::fs::read_to_string(&pack).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let mut newer = first.clone();
+    newer["document"]["update_id"] = test_id(5).into();
+    newer["document"]["schema_version"] = (wua_agent::wua_types::MAX_SCHEMA_VERSION + 1).into();
+    let mut links = first.clone();
+    links["document"]["update_id"] = test_id(6).into();
+    links["document"]["schema_version"] = wua_agent::wua_types::SCHEMA_VERSION_LINKS.into();
+    let mut text = text;
+    for line in [&newer, &links] {
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&pack, text).unwrap();
+    repo.runtime.block_on(repo::resign(&repo.dir, &Lifetimes::default())).unwrap();
+
+    let server = Served::start(&repo.served_tree());
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let r = s.create_update_searcher().search("").unwrap();
+    assert_eq!(r.result_code, OperationResultCode::SucceededWithErrors, "{:?}", r.warnings);
+    assert_eq!(found(&r), vec![(test_id(1), 1), (test_id(6), 1)], "the newer schema is never offered");
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert_eq!(r.warnings[0].hresult, HResult::WUA_E_CATALOG_ENTRY_SKIPPED);
+    assert!(r.warnings[0].message.contains("WUA_E_DOCUMENT_TOO_NEW"), "{}", r.warnings[0].message);
+    drop(server);
+}

@@ -42,7 +42,7 @@ fn state_of(root: &Path, state: &Path) -> State {
     if area.exists() {
         for e in walkdir::WalkDir::new(&area).min_depth(1) {
             let e = e.unwrap();
-            if e.file_type().is_file() {
+            if e.file_type().is_file() || e.file_type().is_symlink() {
                 on_disk.insert(e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned());
             }
         }
@@ -239,4 +239,78 @@ fn d17_sigkill_at_every_step() {
         assert!(all_labels.contains(phase), "no kill in phase {phase}: {all_labels:?}");
     }
     assert!(total >= 50, "only {total} kill points");
+}
+
+fn package_with_links(
+    w: &World,
+    name: &str,
+    id: u32,
+    rev: i32,
+    files: &[(&str, u32, &[u8])],
+    links: &[(&str, &str)],
+) -> String {
+    let m = files_manifest(&test_id(id), rev, &format!("crash test {name}"), "", "");
+    w.package_with_links(name, &m, files, links).unwrap().to_string_lossy().into_owned()
+}
+
+/// D-17 with symbolic links: SIGKILL at every journal step of a job that places links over a
+/// file, a link and nothing, a revision that retargets, adds and drops links, and the
+/// uninstall that puts back what the links replaced.
+#[test]
+fn d17_sigkill_at_every_step_with_links() {
+    let w = World::new().unwrap();
+    std::fs::create_dir_all(w.root.join("usr/lib")).unwrap();
+    std::fs::create_dir_all(w.root.join("etc/alternatives")).unwrap();
+    std::fs::write(w.root.join("usr/lib/libfoo.so"), "a file the link replaces\n").unwrap();
+    std::os::unix::fs::symlink("/usr/bin/vi", w.root.join("etc/alternatives/editor")).unwrap();
+    let l1 = package_with_links(
+        &w,
+        "l1",
+        1,
+        1,
+        &[("usr/lib/libfoo.so.1", 0o644, b"library one")],
+        &[
+            ("usr/lib/libfoo.so", "libfoo.so.1"),
+            ("etc/alternatives/editor", "/usr/bin/wua-editor"),
+            ("usr/bin/foo", "../lib/libfoo.so.1"),
+        ],
+    );
+    let l2 = package_with_links(
+        &w,
+        "l2",
+        1,
+        2,
+        &[("usr/lib/libfoo.so.2", 0o644, b"library two")],
+        &[("usr/lib/libfoo.so", "libfoo.so.2"), ("usr/lib/libfoo.so.compat", "libfoo.so.2")],
+    );
+    let id1 = test_id(1);
+    let s0 = Copy { _dir: tempfile::tempdir().unwrap(), root: w.root.clone(), state: w.state.clone() };
+    let c = copy_of(&s0.root, &s0.state);
+    let st0 = state_of(&c.root, &c.state);
+    ok(wua(&c.state, &c.root).args(["install-package", &l1]));
+    let st1 = state_of(&c.root, &c.state);
+    let t1 = copy_of(&c.root, &c.state);
+    assert_eq!(st1.tree["usr/lib/libfoo.so"], Node::Link("libfoo.so.1".into()));
+    ok(wua(&c.state, &c.root).args(["install-package", &l2]));
+    let st2 = state_of(&c.root, &c.state);
+    let t2 = copy_of(&c.root, &c.state);
+    assert_eq!(st2.tree["usr/lib/libfoo.so"], Node::Link("libfoo.so.2".into()));
+    ok(wua(&c.state, &c.root).args(["uninstall", "--update-id", &id1]));
+    let st3 = state_of(&c.root, &c.state);
+    assert_eq!(st3.tree, st0.tree, "install, revise, uninstall gives back the original tree");
+
+    let jobs: Vec<(&Copy, Vec<String>, Vec<State>)> = vec![
+        (&s0, vec!["install-package".into(), l1.clone()], vec![st0, st1.clone()]),
+        (&t1, vec!["install-package".into(), l2.clone()], vec![st1, st2.clone()]),
+        (&t2, vec!["uninstall".into(), "--update-id".into(), id1.clone()], vec![st2, st3]),
+    ];
+    let mut all_labels = BTreeSet::new();
+    for (template, args, checkpoints) in &jobs {
+        let (points, labels, observed) = crash_everywhere(template, args, checkpoints, std::slice::from_ref(&id1));
+        assert!(points > 0 && observed.contains(&0) && observed.contains(&1), "{args:?}: {observed:?}");
+        all_labels.extend(labels);
+    }
+    for phase in ["stage", "intent", "rename", "commit", "cleanup"] {
+        assert!(all_labels.contains(phase), "no kill in phase {phase}: {all_labels:?}");
+    }
 }

@@ -15,6 +15,7 @@ mod durability;
 mod imports;
 mod jobs;
 mod json_schema;
+mod links;
 mod managed_server;
 mod modes;
 mod packaging;

@@ -70,7 +70,8 @@ async fn publish_as(
         }
     }
     let mut stored = false;
-    for f in &files {
+    // A link's target is in the document: it has no blob.
+    for f in files.iter().filter(|f| !f.entry.is_link()) {
         let mut source = fs_err::File::open(&f.source).map_err(|e| TrustError::io(&f.source, e))?;
         stored |= store_blob(layout, &f.entry.sha256, &mut source, &f.source)?;
     }
@@ -174,7 +175,7 @@ pub async fn publish_documents_locked(lock: &RepoLock, documents: Vec<UpdateDocu
             ));
         }
         newest.insert(doc.update_id.clone(), doc.revision_number);
-        if let Some(missing) = doc.content.iter().find(|c| !layout.blob(&c.sha256).is_file()) {
+        if let Some(missing) = doc.blobs().find(|c| !layout.blob(&c.sha256).is_file()) {
             return Err(TrustError::invalid(
                 dir,
                 format!("update {}: blob {} is not in the repository", doc.update_id, missing.sha256),
