@@ -197,8 +197,9 @@ fn manifest_missing_fields() {
         assert!(t.contains(&m.display().to_string()), "{name}: the error names the manifest: {t}");
         assert!(!out.exists(), "{name}: no package written");
     }
-    // A symbolic link in the payload is refused too.
-    std::os::unix::fs::symlink("/etc/passwd", payload.join("link")).unwrap();
+    // A FIFO in the payload is refused too (files and symbolic links are content; D-45).
+    let fifo = std::process::Command::new("mkfifo").arg(payload.join("fifo")).status().unwrap();
+    assert!(fifo.success());
     let m = w.work.join("ok.toml");
     std::fs::write(&m, files_manifest(&test_id(1), 1, "t", "", "")).unwrap();
     let o = run(wua(&w.state, &w.root)
@@ -209,7 +210,7 @@ fn manifest_missing_fields() {
         .arg("-o")
         .arg(w.work.join("x.wuapkg")));
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("WUA_E_PAYLOAD_INVALID") && text(&o).contains("symbolic link"), "{}", text(&o));
+    assert!(text(&o).contains("WUA_E_PAYLOAD_INVALID") && text(&o).contains("not a regular file"), "{}", text(&o));
 }
 
 #[test]
