@@ -567,6 +567,48 @@ pub(crate) fn check_content_paths<'a>(paths: impl IntoIterator<Item = &'a str>) 
 mod tests {
     use super::*;
 
+    /// D-45: a link entry needs schema 2 and the files handler, and a well-formed target; a
+    /// schema past this agent's is `WUA_E_DOCUMENT_TOO_NEW`, before any other check.
+    #[test]
+    fn d45_link_entries_and_schema_versions() {
+        let with_link = |schema: u32, target: &str| {
+            let mut d = doc();
+            d.schema_version = schema;
+            d.content.push(ContentEntry {
+                sha256: "b".repeat(64),
+                size: target.len() as u64,
+                path: "etc/link".into(),
+                mode: 0o777,
+                uid: None,
+                gid: None,
+                link_target: Some(target.into()),
+            });
+            d
+        };
+        with_link(SCHEMA_VERSION_LINKS, "x.conf").validate().unwrap();
+        let code = |d: UpdateDocument| d.validate().unwrap_err().hresult;
+        assert_eq!(code(with_link(SCHEMA_VERSION, "x.conf")), HResult::WUA_E_DOCUMENT_INVALID);
+        assert_eq!(code(with_link(SCHEMA_VERSION_LINKS, "")), HResult::WUA_E_DOCUMENT_INVALID);
+        assert_eq!(
+            code(with_link(SCHEMA_VERSION_LINKS, &"a".repeat(MAX_LINK_TARGET + 1))),
+            HResult::WUA_E_DOCUMENT_INVALID
+        );
+        assert_eq!(code(with_link(SCHEMA_VERSION_LINKS, "a\0b")), HResult::WUA_E_DOCUMENT_INVALID);
+        let mut command = with_link(SCHEMA_VERSION_LINKS, "x");
+        command.handler = Handler::Command(serde_json::from_value(serde_json::json!({"program": "run.sh"})).unwrap());
+        assert_eq!(code(command), HResult::WUA_E_DOCUMENT_INVALID);
+        // The blobs leave links out.
+        let d = with_link(SCHEMA_VERSION_LINKS, "x.conf");
+        assert_eq!(d.blobs().count(), 1);
+        assert_eq!(d.content_size(), 3);
+        // A newer schema: refused by its version, whatever else it holds.
+        let mut newer = with_link(MAX_SCHEMA_VERSION + 1, "");
+        newer.title = String::new();
+        assert_eq!(newer.check_schema_version().unwrap_err().hresult, HResult::WUA_E_DOCUMENT_TOO_NEW);
+        let json = serde_json::to_vec(&newer).unwrap();
+        assert_eq!(UpdateDocument::from_json(&json).unwrap_err().hresult, HResult::WUA_E_DOCUMENT_TOO_NEW);
+    }
+
     fn doc() -> UpdateDocument {
         UpdateDocument {
             schema_version: SCHEMA_VERSION,

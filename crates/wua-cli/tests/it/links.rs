@@ -214,3 +214,40 @@ fn link_documents_are_schema_2_and_newer_schemas_are_refused() {
     assert!(v["error"].as_str().unwrap().contains("update wua"), "{v}");
     assert_eq!(tree(&w), before);
 }
+
+/// Links through a signed repository: `wua repo publish` stores no blob for them, a search
+/// finds the update downloaded once its files are, and the install places the links.
+#[test]
+fn links_published_searched_downloaded_and_installed() {
+    let w = World::new().unwrap();
+    let repo = crate::agent_run::repository(&w);
+    let payload = w.work.join("payload-l");
+    wua_test_support::write_payload(&payload, &[("usr/lib/libq.so.1", 0o644, b"q one")]).unwrap();
+    symlink("libq.so.1", payload.join("usr/lib/libq.so")).unwrap();
+    symlink("/nonexistent/target", payload.join("usr/lib/dangling")).unwrap();
+    let manifest = w.work.join("ml.toml");
+    std::fs::write(&manifest, files_manifest(&test_id(11), 1, "linked library", "", "")).unwrap();
+    ok(agent(&w).args(["repo", "publish"]).arg(&repo).arg(&manifest).arg("--payload").arg(&payload));
+    let blobs = std::fs::read_dir(repo.join("repository/targets/blobs/sha256"))
+        .or_else(|_| std::fs::read_dir(repo.join("repository/blobs/sha256")))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 1, "one blob: the links have none");
+    let mut add = agent(&w);
+    add.args(["service", "add", "main"])
+        .arg(&repo)
+        .arg("--trusted-root")
+        .arg(repo.join("repository/metadata/1.root.json"));
+    ok(&mut add);
+    let found = ok(agent(&w).arg("search"));
+    assert_eq!(found["updates"][0]["update_id"], test_id(11), "{found}");
+    let downloaded = ok(agent(&w).args(["download", "--all"]));
+    assert_eq!(downloaded["result_code"], "Succeeded", "{downloaded}");
+    let after = ok(agent(&w).args(["search", "--offline", "IsInstalled=0"]));
+    assert_eq!(after["updates"][0]["is_downloaded"], true, "links need no download: {after}");
+    let r = ok(agent(&w).args(["install", "--all"]));
+    assert_eq!(r["result_code"], "Succeeded", "{r}");
+    let t = tree(&w);
+    assert_eq!(link(&t, "usr/lib/libq.so").as_deref(), Some("libq.so.1"));
+    assert_eq!(link(&t, "usr/lib/dangling").as_deref(), Some("/nonexistent/target"));
+}

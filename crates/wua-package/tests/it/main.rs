@@ -174,3 +174,49 @@ fn d23_terminate_grace_in_manifests() {
         assert!(msg.contains(shown) && msg.contains("from 0 to 3600"), "{bad}: {msg}");
     }
 }
+
+/// D-45: links in the payload become link entries carrying their target as written, never
+/// followed (a link to a directory is not descended, a dangling one is fine); the document is
+/// schema version 2 and its package holds blobs for the files only; it opens again whole.
+#[test]
+fn d45_links_in_the_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = dir.path().join("payload");
+    wua_test_support::write_payload(&payload, &[("usr/lib/libfoo.so.1", 0o644, b"lib"), ("srv/d/inner", 0o644, b"i")])
+        .unwrap();
+    std::os::unix::fs::symlink("libfoo.so.1", payload.join("usr/lib/libfoo.so")).unwrap();
+    std::os::unix::fs::symlink("../srv/d", payload.join("usr/d-link")).unwrap();
+    std::os::unix::fs::symlink("/does/not/exist", payload.join("usr/dangling")).unwrap();
+    let files = wua_package::scan_payload(&payload).unwrap();
+    let links: Vec<(String, Option<String>)> = files
+        .iter()
+        .filter(|f| f.entry.is_link())
+        .map(|f| (f.entry.path.clone(), f.entry.link_target.clone()))
+        .collect();
+    assert_eq!(
+        links,
+        [
+            ("usr/d-link".to_owned(), Some("../srv/d".to_owned())),
+            ("usr/dangling".to_owned(), Some("/does/not/exist".to_owned())),
+            ("usr/lib/libfoo.so".to_owned(), Some("libfoo.so.1".to_owned())),
+        ]
+    );
+    assert!(!files.iter().any(|f| f.entry.path.starts_with("usr/d-link/")), "a link to a directory is not descended");
+    let link = files.iter().find(|f| f.entry.path == "usr/lib/libfoo.so").unwrap();
+    assert_eq!((link.entry.sha256.clone(), link.entry.size), (wua_fs::sha256_hex(b"libfoo.so.1"), 11));
+
+    let manifest = dir.path().join("m.toml");
+    std::fs::write(
+        &manifest,
+        "[update]\nid = \"3f2b7c1e-8a4d-4e6f-9b0c-5d1a2e3f4a5b\"\ntitle = \"t\"\n[handler]\nkind = \"files\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("l.wuapkg");
+    let doc = build_package(&manifest, &payload, &out, Compression::Zstd).unwrap();
+    assert_eq!(doc.schema_version, wua_types::SCHEMA_VERSION_LINKS);
+    let staging = dir.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let opened = open_package(&out, &staging, &|_| false, &OpenLimits::default()).unwrap();
+    assert_eq!(opened.document, doc);
+    assert_eq!(opened.staged.len(), 2, "blobs for the two files only");
+}
