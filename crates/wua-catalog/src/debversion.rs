@@ -162,6 +162,19 @@ mod tests {
             ("1.2-3-4", "1.2-3-5", Less),
             ("a", "b", Less),
             ("1.0.0", "1.0", Greater),
+            // A run that ends against one that goes on in digits, and `~` against the end.
+            ("1.0~rc", "1.0~rc1", Less),
+            ("1.0~rc", "1.0~", Greater),
+            // A letter weighs more than a digit where a non-digit run is compared, and a
+            // non-letter more than a letter.
+            ("1.a", "1.1", Greater),
+            ("1.0a", "1.0.", Less),
+            ("1.0.", "1.0", Greater),
+            // Digit runs compare as numbers, longest first; a revision of letters.
+            ("1.2", "1.10", Less),
+            ("1.0-a", "1.0-b", Less),
+            ("1.0-a", "1.0", Greater),
+            ("2:0.1", "1:9.9", Greater),
         ];
         for (a, b, want) in cases {
             assert_eq!(compare(a, b).unwrap(), want, "{a} vs {b}");
@@ -171,7 +184,7 @@ mod tests {
 
     #[test]
     fn bad_versions() {
-        for bad in ["", "  ", "a:1.0", ":1", "1.0 2", "1:-1"] {
+        for bad in ["", "  ", "a:1.0", ":1", "1.0 2", "1:-1", "+1:1.0", "1+:1.0", "99999999999999999999:1"] {
             assert!(Version::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -482,6 +482,32 @@ mod tests {
     /// The dpkg status database the integration tests use too.
     const DPKG_STATUS: &str = include_str!("../tests/data/dpkg-status");
 
+    /// The rules' own path resolution: `.` and empty parts are skipped, `..` stops at the root,
+    /// an absolute link target continues from the root, a chain of 40 links is followed and
+    /// the 41st (or a loop) ends in `None`; an absolute or empty path is `None`.
+    #[test]
+    fn resolve_parts_links_and_the_link_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc/app")).unwrap();
+        assert_eq!(resolve(root, "./etc//./app"), Some(root.join("etc/app")));
+        assert_eq!(resolve(root, "../../etc/app"), Some(root.join("etc/app")), "`..` stops at the root");
+        assert_eq!(resolve(root, "etc/../etc/app/."), Some(root.join("etc/app")));
+        std::os::unix::fs::symlink("/etc/app", root.join("abs")).unwrap();
+        assert_eq!(resolve(root, "abs/x"), Some(root.join("etc/app/x")), "absolute targets are the root's");
+        for i in 0..40 {
+            std::os::unix::fs::symlink(format!("l{}", i + 1), root.join(format!("l{i}"))).unwrap();
+        }
+        std::os::unix::fs::symlink("etc", root.join("l40")).unwrap();
+        assert_eq!(resolve(root, "l1/app"), Some(root.join("etc/app")), "40 links are followed");
+        assert_eq!(resolve(root, "l0/app"), None, "the 41st is too many");
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert_eq!(resolve(root, "loop/x"), None);
+        for bad in ["", "/etc/app", "etc/\0"] {
+            assert_eq!(resolve(root, bad), None, "{bad:?}");
+        }
+    }
+
     /// `RULE_KINDS` is what `evaluate_rule` knows: none of them is an unknown kind there, and
     /// `check_kinds` takes each and refuses any other, wherever it sits in the tree (D-42's
     /// leniency is the evaluator's, for catalogs; a manifest is checked).

@@ -137,6 +137,12 @@ fn table() -> Vec<(String, Expect)> {
         (s("Type contains 'x'"), Bad(5)),
         (s("IsHidden != 1"), Bad(9)),
         (format!("CategoryIDs='{CAT}'"), Bad(11)),
+        // `contains` and nothing else: another word in its place is no operator.
+        (format!("CategoryIDs includes '{CAT}'"), Bad(12)),
+        (format!("CategoryIDs containing '{CAT}'"), Bad(12)),
+        // A UUID is 36 characters exactly.
+        (format!("UpdateID='{ID}0'"), Bad(9)),
+        (format!("CategoryIDs contains '{}'", &CAT[..35]), Bad(21)),
         (s("DeploymentAction!='Installation'"), Bad(16)),
         (s("IsInstalled 0"), Bad(12)),
         (s("IsInstalled!0"), Bad(11)),
@@ -479,6 +485,12 @@ fn d26_matches_and_or() {
     assert!(!m("BrowseOnly=1 or IsPresent=1 or RebootRequired=1", &u));
     let installed = Upd { installed: true, present: true, reboot: true, hidden: true, ..Upd::default() };
     assert!(m("IsPresent=1 and RebootRequired=1 and IsHidden=1", &installed));
+    // Each flag's true side, on its own.
+    let browse = Upd { browse_only: true, ..Upd::default() };
+    assert!(m("BrowseOnly=1", &browse) && !m("BrowseOnly=0", &browse));
+    let assigned = Upd { assigned: true, auto_select: true, ..Upd::default() };
+    assert!(m("IsAssigned=1 and AutoSelectOnWebSites=1", &assigned));
+    assert!(!m("IsAssigned=0", &assigned) && !m("AutoSelectOnWebSites=0", &assigned));
     assert!(!m("", &installed));
     assert!(m("", &u));
 }
