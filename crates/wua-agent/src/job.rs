@@ -612,3 +612,72 @@ impl Monitor for JobMonitor<'_> {
         self.job.aborted()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use wua_install::Monitor;
+    use wua_types::{OperationResultCode, Update, UpdateDocument, UpdateFlags, UpdateInstallationResult};
+
+    use super::*;
+
+    fn updates(n: u32) -> UpdateCollection {
+        let mut c = UpdateCollection::new();
+        for i in 1..=n {
+            let json = format!(
+                r#"{{"schema_version": 1, "update_id": "00000000-0000-4000-8000-{i:012x}", "revision_number": 1,
+                    "title": "u{i}", "handler": {{"kind": "files"}}}}"#
+            );
+            let doc = UpdateDocument::from_json(json.as_bytes()).unwrap();
+            c.add(Update::new(Arc::new(doc), UpdateFlags::default(), None)).unwrap();
+        }
+        c
+    }
+
+    /// A job of `n` updates whose progress callbacks are recorded as (index, update %, job %).
+    fn recorded(n: u32) -> (InstallationJob, Arc<Mutex<Vec<(i32, i32, i32)>>>) {
+        let seen: Arc<Mutex<Vec<(i32, i32, i32)>>> = Arc::default();
+        let sink = seen.clone();
+        let cb: ProgressCallback = Box::new(move |_, args| {
+            let p = &args.progress;
+            sink.lock().unwrap().push((p.current_update_index, p.current_update_percent_complete, p.percent_complete));
+        });
+        (InstallationJob::new(1, UpdateOperation::Installation, updates(n), Some(cb), None, None), seen)
+    }
+
+    /// D-20: progress within an update moves the update's and the job's percentages (the job's
+    /// is the updates' mean), at most one callback per interval and only forward; each update's
+    /// start and end always call back, and a finished two-update job is at 100%.
+    #[test]
+    fn d20_progress_within_and_across_updates() {
+        let (job, seen) = recorded(2);
+        job.start_update(0);
+        // The interval has passed: this one calls back.
+        let mut m =
+            JobMonitor { job: &job, index: 0, notified_percent: 0, notified_at: Instant::now() - PROGRESS_INTERVAL };
+        m.progress(40);
+        // Within the interval (a moment that never ends): recorded in the snapshot, no callback.
+        m.notified_at = Instant::now() + Duration::from_secs(3600);
+        m.progress(60);
+        assert_eq!(job.get_progress().current_update_percent_complete, 60);
+        assert_eq!(job.get_progress().percent_complete, 30);
+        // Backwards is no step back, and 100 waits for the update's end.
+        m.notified_at = Instant::now() - PROGRESS_INTERVAL;
+        m.progress(20);
+        m.progress(100);
+        assert_eq!(job.get_progress().current_update_percent_complete, 100);
+        job.finish_update(0, &UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK));
+        job.start_update(1);
+        let mut m = JobMonitor::new(&job, 1);
+        m.notified_at = Instant::now() - PROGRESS_INTERVAL;
+        m.progress(50);
+        job.finish_update(1, &UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(0, 0, 0), (0, 40, 20), (0, 100, 50), (1, 0, 50), (1, 50, 75), (1, 100, 100)],
+            "start, in between, end of each update"
+        );
+        assert_eq!(job.get_progress().percent_complete, 100);
+    }
+}

@@ -109,3 +109,66 @@ impl UninstallPlan {
 fn trash_of(removals: &[RemoveFile]) -> impl Iterator<Item = &str> {
     removals.iter().filter(|r| !r.modified).map(|r| r.trash.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(path: &str, moved: Option<&str>, keep_moved: bool) -> PlaceFile {
+        PlaceFile {
+            path: path.into(),
+            staged: format!("{path}.staged"),
+            sha256: String::new(),
+            size: 0,
+            mode: 0o644,
+            uid: None,
+            gid: None,
+            link_target: None,
+            moved: moved.map(str::to_owned),
+            keep_moved,
+            backup: None,
+        }
+    }
+
+    fn remove(path: &str, trash: &str, modified: bool) -> RemoveFile {
+        RemoveFile { path: path.into(), trash: trash.into(), restore: None, modified }
+    }
+
+    /// Cleanup deletes exactly what nothing needs: files moved away that are not kept as
+    /// backups, and the trash of removals that were carried out; never a kept backup, never
+    /// the trash name of a changed file that stayed in place (D-39).
+    #[test]
+    fn what_cleanup_discards() {
+        let plan = InstallPlan {
+            entries: vec![
+                place("etc/kept", Some("area/0"), true),
+                place("etc/replaced", Some("area/1"), false),
+                place("etc/new", None, false),
+            ],
+            removals: vec![remove("etc/dropped", "area/r0", false), remove("etc/edited", "area/r1", true)],
+            ..Default::default()
+        };
+        assert_eq!(plan.discarded(), ["area/1", "area/r0"]);
+        let uninstall = UninstallPlan {
+            removals: vec![remove("a", "t/0", false), remove("b", "t/1", true), remove("c", "t/2", false)],
+            ..Default::default()
+        };
+        assert_eq!(uninstall.discarded(), ["t/0", "t/2"]);
+        assert!(UninstallPlan::default().discarded().is_empty());
+    }
+
+    /// The areas: the plan's own list, or `op_dir` alone in a plan written before there were
+    /// several; a plan of an older agent (no `link_target`, no `areas`) reads.
+    #[test]
+    fn areas_and_older_plans() {
+        let mut plan = InstallPlan { op_dir: "var/lib/wua/backup/op".into(), ..Default::default() };
+        assert_eq!(plan.areas(), ["var/lib/wua/backup/op"]);
+        plan.areas = vec!["a".into(), "b/.wua-backup/op".into()];
+        assert_eq!(plan.areas(), ["a", "b/.wua-backup/op"]);
+        let old = r#"{"entries":[{"path":"x","staged":"x.s","sha256":"","size":0,"mode":420,"uid":null,
+            "gid":null,"moved":null,"keep_moved":false,"backup":null}],"created_dirs":[],"owned_dirs":[],
+            "removals":[],"replaced_revision":null,"op_dir":"o"}"#;
+        let read: InstallPlan = serde_json::from_str(old).unwrap();
+        assert_eq!((read.entries[0].link_target.as_deref(), read.areas()), (None, vec!["o".to_owned()]));
+    }
+}
