@@ -635,9 +635,12 @@ mod tests {
         c
     }
 
-    /// A job of `n` updates whose progress callbacks are recorded as (index, update %, job %).
-    fn recorded(n: u32) -> (InstallationJob, Arc<Mutex<Vec<(i32, i32, i32)>>>) {
-        let seen: Arc<Mutex<Vec<(i32, i32, i32)>>> = Arc::default();
+    /// The progress callbacks seen: (index, update %, job %) each.
+    type Seen = Arc<Mutex<Vec<(i32, i32, i32)>>>;
+
+    /// A job of `n` updates whose progress callbacks are recorded.
+    fn recorded(n: u32) -> (InstallationJob, Seen) {
+        let seen: Seen = Arc::default();
         let sink = seen.clone();
         let cb: ProgressCallback = Box::new(move |_, args| {
             let p = &args.progress;
