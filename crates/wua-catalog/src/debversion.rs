@@ -37,6 +37,10 @@ impl<'a> Version<'a> {
         if text_trimmed.chars().any(char::is_whitespace) {
             return Err(bad("it contains white space"));
         }
+        // Debian policy 5.6.12: letters, digits and `. + - ~ :` only (dpkg refuses the rest).
+        if !text_trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || b".+-~:".contains(&b)) {
+            return Err(bad("it contains a character other than letters, digits and . + - ~ :"));
+        }
         let (epoch, rest) = match text_trimmed.split_once(':') {
             Some((e, rest)) => {
                 if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
@@ -184,8 +188,25 @@ mod tests {
 
     #[test]
     fn bad_versions() {
-        for bad in ["", "  ", "a:1.0", ":1", "1.0 2", "1:-1", "+1:1.0", "1+:1.0", "99999999999999999999:1"] {
+        for bad in [
+            "",
+            "  ",
+            "a:1.0",
+            ":1",
+            "1.0 2",
+            "1:-1",
+            "+1:1.0",
+            "1+:1.0",
+            "99999999999999999999:1",
+            "1.0_1",
+            "1.0\0",
+            "1.0/2",
+            "1.é",
+        ] {
             assert!(Version::parse(bad).is_err(), "{bad:?}");
         }
+        // The comparison operators are the ordering's.
+        let (a, b) = (Version::parse("1.0").unwrap(), Version::parse("1.1").unwrap());
+        assert!(a < b && b > a && a <= a.clone() && a.partial_cmp(&b) == Some(Less));
     }
 }

@@ -384,13 +384,26 @@ mod tests {
 mod doc_tests {
     use super::ALL_CODES;
 
-    /// docs/hresults.md lists every code with its value.
+    /// docs/hresults.md lists every code with its value and its message, which `message`
+    /// gives (the CLI's hint falls back to it); an unknown code has none.
     #[test]
     fn hresults_doc_lists_every_code() {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/hresults.md")).unwrap();
-        for (code, name, _) in ALL_CODES {
-            let row = format!("| `{name}` | `{}` |", code.hex());
+        for (code, name, message) in ALL_CODES {
+            let row = format!("| `{name}` | `{}` | {message} |", code.hex());
             assert!(doc.contains(&row), "docs/hresults.md lacks {row}");
+            assert_eq!(code.message(), Some(*message), "{name}");
+            assert!(!message.is_empty(), "{name}");
         }
+        assert_eq!(super::HResult(0x1234_5678).message(), None);
+    }
+
+    /// `{:?}` of a code and of an error is their `Display`: name, hex and message.
+    #[test]
+    fn debug_is_display() {
+        let code = super::HResult::WU_E_NO_SERVICE;
+        assert_eq!(format!("{code:?}"), "WU_E_NO_SERVICE (0x80240001)");
+        let e = super::WuError::new(code, "no service here");
+        assert_eq!(format!("{e:?}"), "WU_E_NO_SERVICE (0x80240001): no service here");
     }
 }
