@@ -207,6 +207,10 @@ mod tests {
         }
         // The comparison operators are the ordering's.
         let (a, b) = (Version::parse("1.0").unwrap(), Version::parse("1.1").unwrap());
-        assert!(a < b && b > a && a <= a.clone() && a.partial_cmp(&b) == Some(Less));
+        let same = Version::parse("1.0").unwrap();
+        assert!(a < b);
+        assert!(b > a);
+        assert!(a <= same);
+        assert_eq!(a.partial_cmp(&b), Some(Less));
     }
 }

@@ -109,9 +109,8 @@ pub(crate) fn download_missing(cli: &Cli, session: &UpdateSession, updates: &Upd
     if missing.is_empty() {
         return Ok(());
     }
-    let downloader = session.create_update_downloader();
-    downloader.set_updates(missing.clone());
-    let result = downloader.download()?;
+    // With progress, as `wua download` shows it.
+    let result = crate::transfer::download(cli, session, &missing, false)?;
     if !cli.json {
         output::print_download(cli, &missing, &result);
     }
