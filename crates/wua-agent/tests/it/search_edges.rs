@@ -92,6 +92,24 @@ fn newest_pack(repo: &Repo) -> std::path::PathBuf {
         .expect("a pack")
 }
 
+/// The newest pack of `repo`, its text and its first line (a `{"document": ...}` entry).
+fn pack_and_first_line(repo: &Repo) -> (std::path::PathBuf, String, serde_json::Value) {
+    let pack = newest_pack(repo);
+    let text = std::fs::read_to_string(&pack).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(first.get("document").is_some(), "a pack line is {{\"document\": ...}}: {first}");
+    (pack, text, first)
+}
+
+/// Appends `lines` to `pack` (whose text was `text`), then re-signs the repository.
+fn append_and_resign(repo: &Repo, pack: &std::path::Path, mut text: String, lines: &[&serde_json::Value]) {
+    for line in lines {
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(pack, text).unwrap();
+    repo.runtime.block_on(repo::resign(&repo.dir, &Lifetimes::default())).unwrap();
+}
+
 /// D-42: a pack holding an entry of a kind this agent does not know and a document it cannot
 /// read (a future shape of a known field) is not refused: both are skipped and reported in
 /// `warnings` (`WUA_E_CATALOG_ENTRY_SKIPPED`, `SearchIncomplete`, naming the pack and line),
@@ -104,10 +122,7 @@ fn d42_entries_this_agent_does_not_understand_are_warnings() {
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish(1, 1, "");
-    let pack = newest_pack(&repo);
-    let text = std::fs::read_to_string(&pack).unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert!(first.get("document").is_some(), "a pack line is {{\"document\": ...}}: {first}");
+    let (pack, text, first) = pack_and_first_line(&repo);
     let pack_name = pack.file_name().unwrap().to_string_lossy().into_owned();
     // Line 2: an entry kind a later repository version writes.
     let unknown = serde_json::json!({ "bundle": { "update_id": test_id(8), "members": [test_id(1)] } });
@@ -119,12 +134,7 @@ fn d42_entries_this_agent_does_not_understand_are_warnings() {
     let mut later = first.clone();
     later["document"]["update_id"] = test_id(3).into();
     later["document"]["title"] = "update 3".into();
-    let mut text = text;
-    for line in [&unknown, &future, &later] {
-        text.push_str(&format!("{line}\n"));
-    }
-    std::fs::write(&pack, text).unwrap();
-    repo.runtime.block_on(repo::resign(&repo.dir, &Lifetimes::default())).unwrap();
+    append_and_resign(&repo, &pack, text, &[&unknown, &future, &later]);
 
     let server = Served::start(&repo.served_tree());
     let s = session(&w);
@@ -233,21 +243,14 @@ fn a_document_of_a_newer_schema_is_skipped_with_a_warning() {
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish(1, 1, "");
-    let pack = newest_pack(&repo);
-    let text = std::fs::read_to_string(&pack).unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let (pack, text, first) = pack_and_first_line(&repo);
     let mut newer = first.clone();
     newer["document"]["update_id"] = test_id(5).into();
     newer["document"]["schema_version"] = (wua_agent::wua_types::MAX_SCHEMA_VERSION + 1).into();
     let mut links = first.clone();
     links["document"]["update_id"] = test_id(6).into();
     links["document"]["schema_version"] = wua_agent::wua_types::SCHEMA_VERSION_LINKS.into();
-    let mut text = text;
-    for line in [&newer, &links] {
-        text.push_str(&format!("{line}\n"));
-    }
-    std::fs::write(&pack, text).unwrap();
-    repo.runtime.block_on(repo::resign(&repo.dir, &Lifetimes::default())).unwrap();
+    append_and_resign(&repo, &pack, text, &[&newer, &links]);
 
     let server = Served::start(&repo.served_tree());
     let s = session(&w);
