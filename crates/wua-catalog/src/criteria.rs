@@ -483,9 +483,10 @@ impl Clause {
     }
 }
 
-/// Case-insensitive string equality (Unicode lower case).
+/// Case-insensitive string equality. ASCII case is enough: the values compared are `Type`'s
+/// names and UUIDs, which the parser only accepts in ASCII.
 fn eq_ci(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+    a.eq_ignore_ascii_case(b)
 }
 
 /// Whether `s` is a UUID as criteria accept it: the document's rule (8-4-4-4-12 hexadecimal
@@ -588,8 +589,10 @@ impl<'a> Parser<'a> {
                 }
             }
             '\'' => {
+                // The rest starts with a quote, so the one possible fault is a literal that is not
+                // closed, which `parse_string_literal` places at the opening quote: `start`.
                 let (value, len) =
-                    parse_string_literal(self.rest()).map_err(|e| CriteriaError::new(start + e.position, e.message))?;
+                    parse_string_literal(self.rest()).map_err(|e| CriteriaError::new(start, e.message))?;
                 self.pos += len;
                 Tok::Str(value)
             }

@@ -340,9 +340,14 @@ fn arch(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
             .collect::<Result<_, _>>()?,
         _ => return Err(malformed("arch", "needs a name or a list of names")),
     };
-    let have = machine.arch.as_str();
-    let alias = ARCH_ALIASES.iter().find(|(k, d)| *k == have || *d == have);
-    Ok(wanted.iter().any(|w| *w == have || alias.is_some_and(|(k, d)| w == k || w == d)))
+    let have = debian_arch(&machine.arch);
+    Ok(wanted.iter().any(|w| debian_arch(w) == have))
+}
+
+/// Debian's name of an architecture named either way (`x86_64` and `amd64` are `amd64`); a
+/// name without an alias is itself.
+fn debian_arch(name: &str) -> &str {
+    ARCH_ALIASES.iter().find(|(kernel, _)| *kernel == name).map_or(name, |(_, debian)| debian)
 }
 
 fn file_version(arg: &Value, machine: &Machine) -> Result<bool, RuleError> {
@@ -493,6 +498,10 @@ mod tests {
         assert_eq!(resolve(root, "./etc//./app"), Some(root.join("etc/app")));
         assert_eq!(resolve(root, "../../etc/app"), Some(root.join("etc/app")), "`..` stops at the root");
         assert_eq!(resolve(root, "etc/../etc/app/."), Some(root.join("etc/app")));
+        // `.` and empty parts are not kept: a `..` after them leaves the part before them
+        // (paths compare by components, which hide a kept `.` but not a wrong parent).
+        assert_eq!(resolve(root, "etc/./.."), Some(root.to_path_buf()));
+        assert_eq!(resolve(root, "etc//.."), Some(root.to_path_buf()));
         std::os::unix::fs::symlink("/etc/app", root.join("abs")).unwrap();
         assert_eq!(resolve(root, "abs/x"), Some(root.join("etc/app/x")), "absolute targets are the root's");
         for i in 0..40 {
@@ -506,6 +515,40 @@ mod tests {
         for bad in ["", "/etc/app", "etc/\0"] {
             assert_eq!(resolve(root, bad), None, "{bad:?}");
         }
+    }
+
+    /// `arch` takes the kernel's and Debian's name of the machine's architecture, whichever
+    /// the machine reports, and no other architecture's names.
+    #[test]
+    fn arch_names_and_their_aliases() {
+        for &(kernel_name, debian_name) in ARCH_ALIASES {
+            for have in [kernel_name, debian_name] {
+                let machine = Machine::new(Path::new("/nonexistent"), have, "6.1.0", BTreeSet::new());
+                for wanted in [kernel_name, debian_name] {
+                    assert_eq!(arch(&Value::from(wanted), &machine), Ok(true), "{wanted} on {have}");
+                }
+                // x86 and i686 are both i386: other architectures are those of another Debian name
+                for &(k, d) in ARCH_ALIASES.iter().filter(|(_, d)| *d != debian_name) {
+                    assert_eq!(arch(&Value::from(k), &machine), Ok(false), "{k} on {have}");
+                    assert_eq!(arch(&Value::from(d), &machine), Ok(false), "{d} on {have}");
+                }
+            }
+        }
+        let machine = Machine::new(Path::new("/nonexistent"), "riscv64", "6.1.0", BTreeSet::new());
+        assert_eq!(arch(&Value::from("riscv64"), &machine), Ok(true), "a name without aliases");
+        assert_eq!(arch(&Value::from("amd64"), &machine), Ok(false));
+    }
+
+    /// A fault in a rule tree says where it is, then what it is.
+    #[test]
+    fn rule_faults_name_their_place() {
+        let fault =
+            check_kinds(&serde_json::json!({"all": [{"arch": "amd64"}, {"not": {"frobnicate": 1}}]})).unwrap_err();
+        assert_eq!(fault.at, "all[1].not");
+        assert_eq!(fault.to_string(), format!("at all[1].not: {}", fault.error));
+        let fault = check_kinds(&serde_json::json!({"frobnicate": 1})).unwrap_err();
+        assert_eq!(fault.to_string(), fault.error.to_string());
+        assert!(fault.to_string().contains("frobnicate"), "{fault}");
     }
 
     /// `RULE_KINDS` is what `evaluate_rule` knows: none of them is an unknown kind there, and

@@ -753,6 +753,77 @@ mod tests {
         assert_eq!(command(Some(max), None).terminate_grace(None), Some(secs(max)));
     }
 
+    /// `validate` at the edges of each rule: the first valid revision number, superseded ids,
+    /// a link target of the longest length allowed.
+    #[test]
+    fn validate_at_the_edges() {
+        let code = |d: &UpdateDocument| d.validate().map_err(|e| e.hresult);
+        let mut d = doc();
+        for (revision, valid) in [(i32::MIN, false), (0, false), (1, true), (2, true), (i32::MAX, true)] {
+            d.revision_number = revision;
+            assert_eq!(code(&d).is_ok(), valid, "revision {revision}");
+        }
+        d.revision_number = 1;
+        d.superseded_update_ids = vec!["0a3c8a52-2d1e-4c3b-9a7f-0e6d5c4b3a21".into()];
+        d.validate().unwrap();
+        d.superseded_update_ids.push("0A3C8A52-2D1E-4C3B-9A7F-0E6D5C4B3A22".into());
+        assert_eq!(code(&d), Err(HResult::WUA_E_DOCUMENT_INVALID), "ids are lower case");
+        d.superseded_update_ids.clear();
+        d.schema_version = SCHEMA_VERSION_LINKS;
+        d.content.push(ContentEntry {
+            sha256: "b".repeat(64),
+            size: 1,
+            path: "etc/link".into(),
+            mode: 0o777,
+            uid: None,
+            gid: None,
+            link_target: Some("a".repeat(MAX_LINK_TARGET)),
+        });
+        d.validate().unwrap();
+    }
+
+    /// The id and hash syntax: lower-case hexadecimal of the exact length, hyphens where a UUID
+    /// has them.
+    #[test]
+    fn uuid_and_sha256_syntax() {
+        let uuid = "0a3c8a52-2d1e-4c3b-9a7f-0e6d5c4b3a21";
+        assert!(is_uuid(uuid));
+        for bad in [
+            "",
+            "abc",
+            "0a3c8a52",
+            &uuid[..35],
+            &format!("{uuid}0"),
+            &uuid.replace('-', "0"),
+            &uuid.to_uppercase(),
+            &uuid.replace('a', "g"),
+        ] {
+            assert!(!is_uuid(bad), "{bad:?}");
+        }
+        let hash = "0123456789abcdef".repeat(4);
+        assert!(is_sha256_hex(&hash));
+        for bad in ["", "ab", &hash[..63], &format!("{hash}0"), &hash.to_uppercase(), &hash.replace('a', "g")] {
+            assert!(!is_sha256_hex(bad), "{bad:?}");
+        }
+    }
+
+    /// What a document may leave out: an update is uninstallable and a file's mode is 0644
+    /// unless the document says otherwise; an identity reads as WUA's logs write it.
+    #[test]
+    fn defaults_of_an_omitted_field() {
+        let mut d = doc();
+        d.content[0].mode = 0o600;
+        d.is_uninstallable = false;
+        let mut json = serde_json::to_value(&d).unwrap();
+        json.as_object_mut().unwrap().remove("is_uninstallable");
+        json["content"][0].as_object_mut().unwrap().remove("mode");
+        let read = UpdateDocument::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+        assert!(read.is_uninstallable);
+        assert_eq!(read.content[0].mode, 0o644);
+        let identity = UpdateIdentity { update_id: d.update_id.clone(), revision_number: 7 };
+        assert_eq!(identity.to_string(), format!("{} rev 7", d.update_id));
+    }
+
     #[test]
     fn rejects_bad_identity_and_paths() {
         let mut d = doc();

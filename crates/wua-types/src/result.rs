@@ -259,6 +259,27 @@ mod tests {
     use super::*;
     use OperationResultCode::*;
 
+    /// The constructors of an update's result: code, HRESULT and the message given.
+    #[test]
+    fn update_result_constructors() {
+        let failed = UpdateInstallationResult::failed(HResult::WU_E_INSTALL_NOT_ALLOWED, "no access");
+        assert_eq!(
+            (failed.result_code, failed.hresult, failed.message.as_str()),
+            (Failed, HResult::WU_E_INSTALL_NOT_ALLOWED, "no access")
+        );
+        let aborted = UpdateInstallationResult::aborted("stopped before it began");
+        assert_eq!(
+            (aborted.result_code, aborted.hresult, aborted.message.as_str()),
+            (Aborted, HResult::WU_E_CALL_CANCELLED, "stopped before it began")
+        );
+        let not_started = UpdateInstallationResult::not_started();
+        assert_eq!(
+            (not_started.result_code, not_started.hresult, not_started.message.as_str()),
+            (NotStarted, HResult::S_OK, "")
+        );
+        assert!(!failed.reboot_required && !aborted.reboot_required);
+    }
+
     fn r(code: OperationResultCode, h: HResult, reboot: bool) -> UpdateInstallationResult {
         UpdateInstallationResult { reboot_required: reboot, ..UpdateInstallationResult::new(code, h) }
     }

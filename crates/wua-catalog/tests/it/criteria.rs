@@ -571,3 +571,34 @@ fn d27_hand_built_ast_and_actions() {
     assert_eq!(DeploymentFilter::Any.to_action(), None);
     assert_eq!(DeploymentFilter::from_action(wua_types::DeploymentAction::None), None);
 }
+
+/// D-26: each kind of fault has its own message, naming what was found where something else
+/// was expected (an administrator reads these, not only the position).
+#[test]
+fn d26_error_messages_name_the_fault() {
+    let cases = [
+        ("(IsInstalled=0) and IsHidden=0", 16, "'and' cannot follow a parenthesized group"),
+        ("(IsInstalled=0) IsHidden=0", 16, "expected 'and', 'or' or the end of the criteria, found 'IsHidden'"),
+        ("(IsInstalled=0 or IsHidden=0)", 15, "'or' is allowed only at top level"),
+        ("(IsInstalled=0 IsHidden=0)", 15, "expected 'and' or ')', found 'IsHidden'"),
+        ("(IsInstalled=0 5", 15, "expected 'and' or ')', found the integer 5"),
+        ("(IsInstalled=0 'x'", 15, "expected 'and' or ')', found the string 'x'"),
+        ("(IsInstalled=0", 14, "expected ')'"),
+        ("IsInstalled=0)", 13, "unbalanced parenthesis: ')' without '('"),
+        ("and IsInstalled=0", 0, "expected a criterion name, found 'and'"),
+        ("Contains=1", 0, "expected a criterion name, found 'Contains'"),
+        ("(=1", 1, "expected a criterion name, found '='"),
+        ("IsInstalled=0 or *", 17, "expected a criterion name, found '*'"),
+        ("IsInstalled=0 and !=", 18, "expected a criterion name, found '!='"),
+        ("IsInstalled=0 and (", 18, "parentheses cannot be nested"),
+        ("IsInstalled=0 and", 17, "expected a criterion name, found the end of the criteria"),
+        ("_Foo=1", 0, "unknown criterion '_Foo'"),
+        ("IsInstalled=0;", 13, "unexpected character ';'"),
+        ("Type='Software", 5, "unterminated string"),
+    ];
+    for (text, position, message) in cases {
+        let e = parse_criteria(text).unwrap_err();
+        assert_eq!(e.position, position, "{text:?}: {e}");
+        assert!(e.message.contains(message), "{text:?}: {:?} should contain {message:?}", e.message);
+    }
+}
