@@ -237,7 +237,7 @@ fn prepare_work_dir(
         )));
     }
     fs_err::create_dir_all(work).map_err(|e| InstallError::io(work, e))?;
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; crate::files::BUF_SIZE];
     for c in &doc.content {
         let dst = work.join(&c.path);
         if let Some(parent) = dst.parent() {

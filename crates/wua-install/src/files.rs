@@ -45,7 +45,8 @@ use crate::reboot::record_pending_reboot;
 use crate::recovery::RecoveredOperation;
 use crate::{ADMIN_DIR, Target};
 
-const BUF_SIZE: usize = 256 * 1024;
+/// 256 KiB: few system calls per file; any size copies the same bytes.
+pub(crate) const BUF_SIZE: usize = 262_144;
 
 /// Installs a `files` update. Every outcome is a per-update result (D-1); the history entry is
 /// written in the same transaction as the state it describes. An abort (D-23) is honoured
@@ -265,11 +266,7 @@ impl<'a, 't> Operation<'a, 't> {
         let mut areas = Areas::new(root, &self.op_id)?;
         let short = &self.op_id[..8];
         let mut resolver = Resolver::new(root);
-        let mut plan = InstallPlan {
-            op_dir: areas.admin_area(),
-            replaced_revision: previous.as_ref().map(|p| p.revision),
-            ..Default::default()
-        };
+        let mut plan = InstallPlan { op_dir: areas.admin_area(), ..Default::default() };
         let mut created: BTreeSet<String> = BTreeSet::new();
         let mut placed: BTreeSet<String> = BTreeSet::new();
 

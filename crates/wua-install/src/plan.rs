@@ -18,8 +18,6 @@ pub(crate) struct InstallPlan {
     pub stale_dirs: Vec<String>,
     /// Files of the replaced revision that the new one does not have.
     pub removals: Vec<RemoveFile>,
-    /// The revision this install replaces, if any.
-    pub replaced_revision: Option<i32>,
     /// The operation's area for moved-away files on the backup area's filesystem (relative).
     pub op_dir: String,
     /// Every area this operation moves files into, one per filesystem (relative; see

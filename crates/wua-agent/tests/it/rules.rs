@@ -471,7 +471,14 @@ fn d17_unsafe_targets_change_nothing() {
     std::os::unix::fs::symlink("usr/lib", w.root.join("lib")).unwrap();
     std::fs::create_dir_all(w.root.join("etc/a-dir")).unwrap();
     std::fs::write(w.root.join("etc/a-file"), "f").unwrap();
+    // Links of the root that lead into wua's own directory: a content path that is not under
+    // it by name may still land there, on it or under it, and is refused as unsafe.
+    std::fs::create_dir_all(w.root.join("var/lib/wua")).unwrap();
+    std::os::unix::fs::symlink("var/lib/wua", w.root.join("state")).unwrap();
+    std::os::unix::fs::symlink("/var/lib", w.root.join("vl")).unwrap();
     let cases: &[(&str, HResult)] = &[
+        ("state/x", HResult::WUA_E_PACKAGE_UNSAFE_PATH),
+        ("vl/wua", HResult::WUA_E_PACKAGE_UNSAFE_PATH),
         ("rel-link/x", HResult::WUA_E_PATH_ESCAPES_ROOT),
         ("etc/a-dir", HResult::WUA_E_TARGET_TYPE_CONFLICT),
         ("etc/a-file/x", HResult::WUA_E_TARGET_TYPE_CONFLICT),
