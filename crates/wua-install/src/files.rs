@@ -804,3 +804,7 @@ fn failure(err: WuError) -> UpdateInstallationResult {
 fn aborted(when: &str) -> UpdateInstallationResult {
     UpdateInstallationResult::aborted(format!("an abort was requested; the update was rolled back {when}"))
 }
+
+#[cfg(test)]
+#[path = "files_tests.rs"]
+mod tests;
