@@ -8,7 +8,7 @@ use wua_store::Store;
 use wua_types::{ContentEntry, HResult, Handler, OperationResultCode, Origin, ServerSelection, UpdateDocument};
 
 use super::*;
-use crate::{bind_root, cache::ContentCache};
+use crate::{Unmonitored, bind_root, cache::ContentCache};
 
 /// A state directory and a root, bound, with the install lock held.
 struct Bench {
@@ -68,18 +68,28 @@ impl Bench {
     }
 
     fn install(&mut self, doc: &UpdateDocument, monitor: &mut dyn Monitor) -> UpdateInstallationResult {
-        let target = Target {
-            root: &self.root,
-            root_id: &self.root_id,
-            state_dir: &self.state,
-            boot_id: "boot",
-            origin: Origin {
-                client_application_id: "files-tests",
-                server_selection: ServerSelection::Others,
-                service_id: "",
-            },
-        };
+        let target = target(&self.root, &self.root_id, &self.state);
         install(&target, &mut self.store, &self.lock, doc, monitor)
+    }
+
+    fn uninstall(&mut self, doc: &UpdateDocument) -> UpdateInstallationResult {
+        let target = target(&self.root, &self.root_id, &self.state);
+        uninstall(&target, &mut self.store, &self.lock, doc, &mut Unmonitored)
+    }
+}
+
+/// The target the bench's root and state directory make, asked for by the tests.
+fn target<'a>(root: &'a std::path::Path, root_id: &'a str, state_dir: &'a std::path::Path) -> Target<'a> {
+    Target {
+        root,
+        root_id,
+        state_dir,
+        boot_id: "boot",
+        origin: Origin {
+            client_application_id: "files-tests",
+            server_selection: ServerSelection::Others,
+            service_id: "",
+        },
     }
 }
 
@@ -109,4 +119,48 @@ fn d20_staging_reports_progress_by_files() {
     assert_eq!(seen.0[..4], [23, 47, 71, 95], "{:?}", seen.0);
     assert!(seen.0.windows(2).all(|w| w[0] < w[1]) && seen.0.iter().all(|p| *p <= 100), "{:?}", seen.0);
     assert_eq!(std::fs::read(bench.root.join("d")).unwrap(), b"4");
+}
+
+/// The directories whose filesystems are synced before the intent and after the renames: the
+/// backup area's, and that of each target's directory (D-17: durable before the commit).
+#[test]
+fn d17_sync_covers_the_backup_area_and_the_targets_filesystems() {
+    use std::os::unix::fs::MetadataExt;
+    let mut bench = Bench::new();
+    let doc = bench.update(1, &[("etc/a", b"1")]);
+    std::fs::create_dir_all(bench.root.join("etc")).unwrap();
+    let target = target(&bench.root, &bench.root_id, &bench.state);
+    let root = bench.root.clone();
+    let op = Operation::new(&target, &mut bench.store, &doc, "0b6f3c2e-5f1a-4c7e-9d3b-2a1e8f4c6d01".into());
+    let set = op.sync_for(&["etc/a", "missing/b"]).unwrap();
+    let dev = std::fs::metadata(root.join("etc")).unwrap().dev();
+    assert_eq!(set.devices(), [dev], "{set:?}");
+}
+
+/// D-17: rolling forward after a crash between moving a file aside and renaming the staged one
+/// into place never moves a file that appeared at the path since over the moved original: the
+/// original stays the backup, and an uninstall gives it back.
+#[test]
+fn d17_roll_forward_keeps_the_moved_original() {
+    let mut bench = Bench::new();
+    std::fs::create_dir_all(bench.root.join("etc")).unwrap();
+    std::fs::write(bench.root.join("etc/a"), "original").unwrap();
+    let doc = bench.update(1, &[("etc/a", b"new")]);
+    let target = target(&bench.root, &bench.root_id, &bench.state);
+    let root = bench.root.clone();
+    let mut op = Operation::new(&target, &mut bench.store, &doc, "0b6f3c2e-5f1a-4c7e-9d3b-2a1e8f4c6d01".into());
+    let plan = op.plan_install().unwrap();
+    op.begin(UpdateOperation::Installation, JournalPhase::Staging, &plan).unwrap();
+    assert!(matches!(op.stage(&plan, &mut Unmonitored).unwrap(), Staged::Done));
+    op.set_phase(JournalPhase::Intent).unwrap();
+    // The crash: the original was moved aside; then something wrote the path again.
+    let moved = plan.entries[0].moved.clone().expect("an existing file is moved aside");
+    std::fs::rename(root.join("etc/a"), under(&root, &moved)).unwrap();
+    std::fs::write(root.join("etc/a"), "written since").unwrap();
+    let r = op.roll_forward_install(&plan, true).unwrap();
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    assert_eq!(std::fs::read_to_string(root.join("etc/a")).unwrap(), "new");
+    let r = bench.uninstall(&doc);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    assert_eq!(std::fs::read_to_string(root.join("etc/a")).unwrap(), "original");
 }

@@ -365,6 +365,12 @@ impl SyncSet {
         std::fs::metadata(dir).map(|m| m.dev()).map_err(|e| InstallError::io(dir, e))
     }
 
+    /// The device numbers of the filesystems noted.
+    #[cfg(test)]
+    pub(crate) fn devices(&self) -> Vec<u64> {
+        self.by_dev.keys().copied().collect()
+    }
+
     /// `syncfs` on each filesystem: everything written there so far is durable on return.
     pub(crate) fn sync(&self) -> Result<(), InstallError> {
         for dir in self.by_dev.values() {
