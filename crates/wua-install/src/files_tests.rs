@@ -164,3 +164,76 @@ fn d17_roll_forward_keeps_the_moved_original() {
     assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
     assert_eq!(std::fs::read_to_string(root.join("etc/a")).unwrap(), "original");
 }
+
+/// Every file of the root but wua's own directory, with its content.
+fn snapshot(root: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+            if rel == ADMIN_DIR {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// When the renames after the intent fail, they are undone before the rollback: every file
+/// placed goes back to its staged name, every file moved aside or removed comes back, and the
+/// rollback leaves the root as it was (a revision that replaces, adds and drops files, over a
+/// file that was there before the first revision).
+#[test]
+fn d17_renames_undone_after_the_intent_leave_the_root_as_it_was() {
+    let mut bench = Bench::new();
+    std::fs::create_dir_all(bench.root.join("etc")).unwrap();
+    std::fs::write(bench.root.join("etc/gone"), "before wua").unwrap();
+    std::fs::write(bench.root.join("etc/b"), "b0").unwrap();
+    let rev1 = bench.update(1, &[("etc/a", b"a1"), ("etc/gone", b"g1")]);
+    let r = bench.install(&rev1, &mut Unmonitored);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    let mut rev2 = bench.update(1, &[("etc/a", b"a2"), ("etc/b", b"b2"), ("etc/new", b"n2")]);
+    rev2.revision_number = 2;
+    let before = snapshot(&bench.root);
+
+    let target = target(&bench.root, &bench.root_id, &bench.state);
+    let root = bench.root.clone();
+    let mut op = Operation::new(&target, &mut bench.store, &rev2, "0b6f3c2e-5f1a-4c7e-9d3b-2a1e8f4c6d02".into());
+    let plan = op.plan_install().unwrap();
+    assert_eq!(plan.removals.len(), 1, "etc/gone is dropped: {plan:?}");
+    assert!(plan.removals[0].restore.is_some(), "and what was there before comes back");
+    op.begin(UpdateOperation::Installation, JournalPhase::Staging, &plan).unwrap();
+    assert!(matches!(op.stage(&plan, &mut Unmonitored).unwrap(), Staged::Done));
+    op.set_phase(JournalPhase::Intent).unwrap();
+    // The renames of a roll-forward, but one that failed at etc/b; then the undo.
+    for e in plan.entries.iter().filter(|e| e.path != "etc/b") {
+        if let Some(moved) = &e.moved {
+            fsops::rename_if_present(&under(&root, &e.path), &under(&root, moved)).unwrap();
+        }
+        fsops::rename_if_present(&under(&root, &e.staged), &under(&root, &e.path)).unwrap();
+    }
+    apply_removals(&root, &plan.removals, &mut Vec::new()).unwrap();
+    assert_eq!(std::fs::read(root.join("etc/gone")).unwrap(), b"before wua");
+    assert_eq!(std::fs::read(root.join("etc/new")).unwrap(), b"n2");
+    op.undo_renames(&plan).unwrap();
+    for e in &plan.entries {
+        assert!(under(&root, &e.staged).exists(), "{} is staged again", e.path);
+    }
+    let r = op.roll_back(&plan, UpdateInstallationResult::failed(HResult::WU_E_INSTALL_NOT_ALLOWED, "test"));
+    assert_eq!(r.result_code, OperationResultCode::Failed);
+    assert_eq!(snapshot(&root), before);
+    // The backups are where they were: uninstalling the first revision gives back what was
+    // there before it.
+    let r = bench.uninstall(&rev1);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    assert_eq!(std::fs::read(bench.root.join("etc/gone")).unwrap(), b"before wua");
+    assert_eq!(std::fs::read(bench.root.join("etc/b")).unwrap(), b"b0");
+    assert!(!bench.root.join("etc/a").exists());
+}
