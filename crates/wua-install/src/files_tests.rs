@@ -237,3 +237,25 @@ fn d17_renames_undone_after_the_intent_leave_the_root_as_it_was() {
     assert_eq!(std::fs::read(bench.root.join("etc/b")).unwrap(), b"b0");
     assert!(!bench.root.join("etc/a").exists());
 }
+
+/// A rollback that cannot remove what it staged says so in the update's result, and keeps
+/// the journal record so the next operation's recovery retries it.
+#[test]
+fn d17_an_incomplete_rollback_is_reported_and_stays_journaled() {
+    let mut bench = Bench::new();
+    let doc = bench.update(1, &[("etc/a", b"a")]);
+    let target = target(&bench.root, &bench.root_id, &bench.state);
+    let root = bench.root.clone();
+    let mut op = Operation::new(&target, &mut bench.store, &doc, "0b6f3c2e-5f1a-4c7e-9d3b-2a1e8f4c6d03".into());
+    let plan = op.plan_install().unwrap();
+    op.begin(UpdateOperation::Installation, JournalPhase::Staging, &plan).unwrap();
+    assert!(matches!(op.stage(&plan, &mut Unmonitored).unwrap(), Staged::Done));
+    // Something took the staged name: a directory that is not empty cannot be removed as a file.
+    let staged = under(&root, &plan.entries[0].staged);
+    std::fs::remove_file(&staged).unwrap();
+    std::fs::create_dir_all(staged.join("inside")).unwrap();
+    let r = op.roll_back(&plan, UpdateInstallationResult::failed(HResult::WU_E_DM_INCORRECTFILEHASH, "bad content"));
+    assert_eq!((r.result_code, r.hresult), (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH));
+    assert!(r.message.starts_with("bad content (rollback incomplete: "), "{}", r.message);
+    assert_eq!(bench.store.read().unwrap().journal().unwrap().len(), 1, "recovery retries it");
+}
