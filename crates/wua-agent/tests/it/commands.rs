@@ -28,22 +28,29 @@ fn newest_history(s: &wua_agent::UpdateSession) -> UpdateHistoryEntry {
 #[test]
 fn d15_exit_code_table() {
     let cases = [
-        (0, Orc::Succeeded, HResult::S_OK, false),
-        (3010, Orc::Succeeded, HResult::S_OK, true),
-        (1641, Orc::Succeeded, HResult::S_OK, true),
-        (7, Orc::Failed, HResult::WU_E_UH_INSTALLERFAILURE, false),
-        (1602, Orc::Aborted, HResult::WU_E_UH_OPERATIONCANCELLED, false),
+        (0, Orc::Succeeded, HResult::S_OK, false, ""),
+        (3010, Orc::Succeeded, HResult::S_OK, true, ""),
+        (1641, Orc::Succeeded, HResult::S_OK, true, ""),
+        (7, Orc::Failed, HResult::WU_E_UH_INSTALLERFAILURE, false, "failure"),
+        (1602, Orc::Aborted, HResult::WU_E_UH_OPERATIONCANCELLED, false, "cancelled"),
     ];
-    for (n, (code, result, hresult, reboot)) in cases.into_iter().enumerate() {
+    for (n, (code, result, hresult, reboot, meaning)) in cases.into_iter().enumerate() {
         let w = World::new().unwrap();
         let s = session(&w);
         let u = exiting(&w, &s, n as u32 + 1, code);
         let r = install(&s, &[&u]);
         let one = &r.update_results[0];
         assert_eq!((one.result_code, one.hresult, one.reboot_required), (result, hresult, reboot), "exit {code}");
+        let message = if meaning.is_empty() {
+            String::new()
+        } else {
+            format!("exit.sh exited with code {}, which means {meaning}", code & 0xFF)
+        };
+        assert_eq!(one.message, message, "exit {code}");
         let h = newest_history(&s);
         assert_eq!((h.result_code, h.hresult, h.unmapped_result_code), (result, hresult, code & 0xFF), "exit {code}");
         let log = h.log_path.expect("the history entry references the log");
+        assert!(std::path::Path::new(&log).starts_with(s.state_dir().join("logs")), "D-41: {log} is the state's");
         assert!(std::fs::read_to_string(&log).unwrap().contains(&format!("exiting with {code}")));
         assert_eq!(s.find_update(&test_id(n as u32 + 1)).unwrap().unwrap().is_installed(), result == Orc::Succeeded);
         if code == 1602 {
@@ -176,6 +183,7 @@ fn d16_d38_uninstall_commands() {
     let u = holding_update(&w, &s, 1, &dir);
     std::fs::remove_file(dir.join("hold")).unwrap();
     assert_eq!(install(&s, &[&u]).result_code, Orc::Succeeded);
+    assert!(!dir.join("undone").exists(), "D-38: the uninstall command runs after an aborted install only");
     let r = uninstall(&s, &[&u]);
     assert_eq!((r.result_code, r.hresult), (Orc::Succeeded, HResult::S_OK));
     assert_eq!(std::fs::read_to_string(dir.join("undone")).unwrap().trim(), "uninstall");

@@ -240,6 +240,8 @@ fn d23_abort_in_the_middle_of_a_job() {
     assert!(!pid_alive(pid), "the program ({pid}) is gone");
     assert!(!pid_alive(child), "its process group ({child}) is gone");
     assert_eq!(std::fs::read_to_string(dir.join("undone")).unwrap().trim(), "uninstall", "D-38");
+    let message = &r.update_results[1].message;
+    assert!(message.ends_with("; the uninstall command ran: exit code 0"), "{message}");
     assert!(w.root.join("a/one").exists() && !w.root.join("c/three").exists());
     let events = events.lock().unwrap();
     assert_eq!(events.iter().filter(|e| matches!(e, Event::Completed(..))).count(), 1);
