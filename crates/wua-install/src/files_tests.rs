@@ -259,3 +259,19 @@ fn d17_an_incomplete_rollback_is_reported_and_stays_journaled() {
     assert!(r.message.starts_with("bad content (rollback incomplete: "), "{}", r.message);
     assert_eq!(bench.store.read().unwrap().journal().unwrap().len(), 1, "recovery retries it");
 }
+
+/// A revision that drops a file whose directory an administrator already removed: nothing is
+/// left to move, and the install succeeds.
+#[test]
+fn a_dropped_file_whose_directory_is_gone() {
+    let mut bench = Bench::new();
+    let rev1 = bench.update(1, &[("opt/tool/x", b"x"), ("etc/keep", b"k")]);
+    assert_eq!(bench.install(&rev1, &mut Unmonitored).result_code, OperationResultCode::Succeeded);
+    std::fs::remove_dir_all(bench.root.join("opt")).unwrap();
+    let mut rev2 = bench.update(1, &[("etc/keep", b"k2")]);
+    rev2.revision_number = 2;
+    let r = bench.install(&rev2, &mut Unmonitored);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    assert_eq!(std::fs::read(bench.root.join("etc/keep")).unwrap(), b"k2");
+    assert!(!bench.root.join("opt").exists());
+}
