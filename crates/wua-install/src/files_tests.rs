@@ -275,3 +275,21 @@ fn a_dropped_file_whose_directory_is_gone() {
     assert_eq!(std::fs::read(bench.root.join("etc/keep")).unwrap(), b"k2");
     assert!(!bench.root.join("opt").exists());
 }
+
+/// An uninstall that gives back a file the install had replaced leaves no operation area
+/// behind: the backup area is empty again.
+#[test]
+fn an_uninstall_removes_the_emptied_backup_areas() {
+    let mut bench = Bench::new();
+    std::fs::create_dir_all(bench.root.join("etc")).unwrap();
+    std::fs::write(bench.root.join("etc/a"), "before").unwrap();
+    let doc = bench.update(1, &[("etc/a", b"new")]);
+    assert_eq!(bench.install(&doc, &mut Unmonitored).result_code, OperationResultCode::Succeeded);
+    let backups = bench.root.join(ADMIN_DIR).join("backup");
+    assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 1, "the replaced file is kept");
+    let r = bench.uninstall(&doc);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    assert_eq!(std::fs::read(bench.root.join("etc/a")).unwrap(), b"before");
+    let left: Vec<_> = std::fs::read_dir(&backups).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}

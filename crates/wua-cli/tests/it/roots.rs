@@ -158,6 +158,8 @@ fn root_spanning_filesystems_installs_uninstalls_and_recovers() {
     let boot = w.dir.path().join("boot_id");
     std::fs::write(&boot, "boot-1").unwrap();
     let script = r#"
+        # No hidden file of wua in these directories (`! cmd` would not stop a `set -e` script).
+        no_wua_files() { if ls -A "$@" | grep '^\.wua'; then echo "wua's files left in $*" >&2; exit 1; fi; }
         mkdir -p "$ROOT/opt"
         mount -t tmpfs tmpfs "$ROOT/opt"
         mkdir -p "$ROOT/opt/app"
@@ -166,7 +168,7 @@ fn root_spanning_filesystems_installs_uninstalls_and_recovers() {
         export WUA_BOOT_ID_FILE="$BOOT"
         w install-package "$PKG"
         test "$(cat "$ROOT/opt/app/app.conf")" = "from the update"
-        ! ls -A "$ROOT/opt/app" | grep -q '^\.wua'
+        no_wua_files "$ROOT/opt/app"
         installed() { w --json status | grep -q '"is_installed": *true'; }
         # An uninstall killed at every step, then recovered: each time the update is either
         # wholly installed or wholly removed, and the next operation works.
@@ -186,17 +188,17 @@ fn root_spanning_filesystems_installs_uninstalls_and_recovers() {
                 test "$(cat "$ROOT/opt/app/app.conf")" = original
                 test ! -e "$ROOT/opt/app/new"
             fi
-            ! ls -A "$ROOT/opt/app" | grep -q '^\.wua'
+            no_wua_files "$ROOT/opt/app"
         done
         [ $rc -eq 0 ] && [ $kills -ge 3 ]
         test "$(cat "$ROOT/opt/app/app.conf")" = original
         test ! -e "$ROOT/opt/app/new"
-        ! ls -A "$ROOT/opt/app" | grep -q '^\.wua'
+        no_wua_files "$ROOT/opt/app"
         # Everything later still works on this state directory.
         w install-package "$PKG"
         w uninstall --update-id "$ID"
         test "$(cat "$ROOT/opt/app/app.conf")" = original
-        ! ls -A "$ROOT/opt" "$ROOT/opt/app" | grep -q '^\.wua'
+        no_wua_files "$ROOT/opt" "$ROOT/opt/app"
         w status
         echo ALL-GOOD
     "#;
