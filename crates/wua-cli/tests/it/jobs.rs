@@ -174,7 +174,57 @@ fn d38_crash_during_a_command_with_an_is_installed_rule() {
     let e = &h["entries"][0];
     assert_eq!((e["result_code"].as_str(), e["hresult_name"].as_str()), (Some("Succeeded"), Some("S_OK")), "{h}");
     assert_eq!(e["recovered"], true);
+    let message = e["message"].as_str().unwrap_or_default();
+    assert!(message.ends_with("its is_installed rule finds the install complete"), "{message}");
     assert!(library_session(&w).find_update(&test_id(1)).unwrap().unwrap().is_installed());
+}
+
+/// D-38 for an uninstall command: the agent is killed while the uninstall program runs, after
+/// it did its work; recovery evaluates the `is_installed` rule, finds the update gone and
+/// records the uninstall as `Succeeded` (recovered).
+#[test]
+fn d38_crash_during_an_uninstall_command_with_an_is_installed_rule() {
+    let w = World::new().unwrap();
+    let dir = w.work.join("hold");
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = w.root.join("opt/done");
+    let handler = format!(
+        "program = \"mark.sh\"\narguments = [\"{m}\"]\n{codes}\n\n[handler.uninstall]\nprogram = \"hold.sh\"\n\
+         arguments = [\"{d}\", \"0\", \"\"]\nreturn_codes = [{{ code = 0, result = \"Succeeded\" }}]\n\n\
+         [applicability]\nis_installed = {{ file_exists = \"opt/done/marker\" }}\n",
+        m = marker.display(),
+        d = dir.display(),
+        codes = wua_test_support::RETURN_CODES,
+    );
+    let manifest = wua_test_support::command_manifest(&test_id(1), "uninstall holds", "", &handler);
+    let mark: &[u8] = b"#!/bin/sh\nmkdir -p \"$1\" && touch \"$1/marker\"\n";
+    let pkg =
+        w.package("u", &manifest, &[("mark.sh", 0o755, mark), ("hold.sh", 0o755, wua_test_support::HOLDING)]).unwrap();
+    let o = run(wua(&w.state, &w.root).arg("install-package").arg(&pkg));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(marker.join("marker").exists());
+    std::fs::write(dir.join("hold"), "").unwrap();
+    let mut agent = spawn(wua(&w.state, &w.root).args(["uninstall", &test_id(1)]));
+    wait_for("the uninstall program", LONG, || dir.join("pid").exists());
+    let pid = read_pid(&dir.join("pid"));
+    // What the program did before the crash: the rule will find the update gone.
+    std::fs::remove_file(marker.join("marker")).unwrap();
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!pid_alive(pid));
+    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
+    let e = &h["entries"][0];
+    assert_eq!(
+        (e["operation"].as_str(), e["result_code"].as_str()),
+        (Some("Uninstallation"), Some("Succeeded")),
+        "{h}"
+    );
+    assert_eq!(e["recovered"], true);
+    let message = e["message"].as_str().unwrap_or_default();
+    assert!(message.ends_with("its is_installed rule finds the uninstall complete"), "{message}");
+    assert!(!library_session(&w).find_update(&test_id(1)).unwrap().unwrap().is_installed());
 }
 
 /// D-38 in the narrowest window: the agent dies right after it started the program, before
