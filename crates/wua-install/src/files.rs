@@ -303,7 +303,7 @@ impl<'a, 't> Operation<'a, 't> {
                         format!("{} is a directory, but content {:?} is a file", abs.display(), c.path),
                     ));
                 }
-                Kind::File | Kind::Symlink => {
+                Kind::File => {
                     let moved = format!("{}/{n}", areas.for_dir(&resolved.real)?);
                     match tx.file_owner(&path)? {
                         None => (Some(moved.clone()), true, Some(moved)),

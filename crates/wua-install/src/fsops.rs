@@ -17,9 +17,7 @@ pub(crate) enum Kind {
     Missing,
     /// A directory.
     Dir,
-    /// A symbolic link.
-    Symlink,
-    /// A regular file or anything else that is not a directory.
+    /// A regular file, a symbolic link, or anything else that is not a directory.
     File,
 }
 
@@ -27,7 +25,6 @@ pub(crate) enum Kind {
 pub(crate) fn kind(path: &Path) -> Result<Kind, InstallError> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Ok(Kind::Dir),
-        Ok(m) if m.file_type().is_symlink() => Ok(Kind::Symlink),
         Ok(_) => Ok(Kind::File),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Kind::Missing),
         Err(e) => Err(InstallError::io(path, e)),
@@ -514,6 +511,25 @@ mod tests {
         assert_eq!(r.resolve("data/new").unwrap(), found("srv/data/new", &["srv/data/new"]));
         // The machine's /etc is never reached: the root's etc is created instead.
         assert_eq!(r.resolve("etc-link/app").unwrap(), found("etc/app", &["etc", "etc/app"]));
+    }
+
+    /// `.` parts of a link's target are no part of the real path; a name the filesystem
+    /// refuses (too long) is an I/O error, not a directory to create; `kind` says what is at
+    /// a path and fails the same way.
+    #[test]
+    fn dot_parts_of_targets_and_names_the_filesystem_refuses() {
+        let s = Scratch::new();
+        s.dir("usr/lib");
+        s.link("lib", "./usr/./lib");
+        let mut r = s.resolver();
+        assert_eq!(r.resolve("lib").unwrap(), found("usr/lib", &[]));
+        assert_eq!(r.resolve("lib/x/..").unwrap(), found("usr/lib", &[]));
+        let long = "x".repeat(300);
+        assert_eq!(r.resolve(&long).unwrap_err().hresult, HResult::WUA_E_INSTALL_IO);
+        assert_eq!(kind(&s.root.join("usr/lib")).unwrap(), Kind::Dir);
+        assert_eq!(kind(&s.root.join("lib")).unwrap(), Kind::File, "a link is not followed");
+        assert_eq!(kind(&s.root.join("none")).unwrap(), Kind::Missing);
+        assert!(kind(&s.root.join(&long)).is_err());
     }
 
     #[test]
