@@ -293,3 +293,34 @@ fn an_uninstall_removes_the_emptied_backup_areas() {
     let left: Vec<_> = std::fs::read_dir(&backups).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// D-13: a blob of 1 MiB (`LINK_MIN_SIZE`) or more is staged by a hard link from the cache, a
+/// smaller one is copied; a cache entry that is not a regular file (here a link to a file
+/// with the right bytes) is refused, and the root does not change.
+#[test]
+fn d13_how_blobs_are_staged_from_the_cache() {
+    use std::os::unix::fs::MetadataExt;
+    let mut bench = Bench::new();
+    let size = 1 << 20; // 1 MiB, LINK_MIN_SIZE: linking pays off from there (copies stay cheap below)
+    let big: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let smaller = &big[..size - 1];
+    let doc = bench.update(1, &[("big", &big), ("smaller", smaller)]);
+    assert_eq!(bench.install(&doc, &mut Unmonitored).result_code, OperationResultCode::Succeeded);
+    assert_eq!(std::fs::metadata(bench.root.join("big")).unwrap().nlink(), 2, "linked");
+    assert_eq!(std::fs::metadata(bench.root.join("smaller")).unwrap().nlink(), 1, "copied");
+
+    let doc = bench.update(2, &[("other", b"other bytes")]);
+    let cached = ContentCache::new(&bench.state).path(&doc.content[0].sha256);
+    let elsewhere = bench.state.join("elsewhere");
+    std::fs::rename(&cached, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &cached).unwrap();
+    let r = bench.install(&doc, &mut Unmonitored);
+    assert_eq!(
+        (r.result_code, r.hresult),
+        (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains("is not a regular file"), "{}", r.message);
+    assert!(!bench.root.join("other").exists());
+}

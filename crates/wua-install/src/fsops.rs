@@ -78,9 +78,10 @@ impl Resolver {
         let mut pending: Vec<String> = dir.split('/').filter(|c| !c.is_empty()).rev().map(str::to_owned).collect();
         let mut links = 0;
         let mut missing = Vec::new();
+        // No part is `.`: content directories are checked (`check_content_path`) and a link's
+        // target is read through `Path::components`, which drops them.
         while let Some(comp) = pending.pop() {
             match comp.as_str() {
-                "." => continue,
                 // `real` holds no links, so its parent is the kernel's `..` (not a lexical step
                 // back over a link's name); a missing directory left again need not be created.
                 ".." => {
