@@ -81,19 +81,16 @@ impl Resolver {
         // No part is `.`: content directories are checked (`check_content_path`) and a link's
         // target is read through `Path::components`, which drops them.
         while let Some(comp) = pending.pop() {
-            match comp.as_str() {
-                // `real` holds no links, so its parent is the kernel's `..` (not a lexical step
-                // back over a link's name); a missing directory left again need not be created.
-                ".." => {
-                    if missing.last() == Some(&real.join("/")) {
-                        missing.pop();
-                    }
-                    if real.pop().is_none() {
-                        return Err(escape(dir, "'..' leads above the root"));
-                    }
-                    continue;
+            // `real` holds no links, so its parent is the kernel's `..` (not a lexical step back
+            // over a link's name); a missing directory left again need not be created.
+            if comp == ".." {
+                if missing.last() == Some(&real.join("/")) {
+                    missing.pop();
                 }
-                _ => {}
+                if real.pop().is_none() {
+                    return Err(escape(dir, "'..' leads above the root"));
+                }
+                continue;
             }
             if !missing.is_empty() {
                 // Below a missing directory everything is missing.
