@@ -323,4 +323,22 @@ fn d13_how_blobs_are_staged_from_the_cache() {
     );
     assert!(r.message.contains("is not a regular file"), "{}", r.message);
     assert!(!bench.root.join("other").exists());
+
+    // A blob gone from the cache is a content failure; a cache that cannot be read is an I/O
+    // failure. Neither changes the root.
+    std::fs::remove_file(&cached).unwrap();
+    let r = bench.install(&doc, &mut Unmonitored);
+    assert_eq!(
+        (r.result_code, r.hresult),
+        (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains("is missing from the cache"), "{}", r.message);
+    let blobs = cached.parent().unwrap();
+    std::fs::remove_dir_all(blobs).unwrap();
+    std::fs::write(blobs, "not a directory").unwrap();
+    let r = bench.install(&doc, &mut Unmonitored);
+    assert_eq!((r.result_code, r.hresult), (OperationResultCode::Failed, HResult::WUA_E_INSTALL_IO), "{}", r.message);
+    assert!(!bench.root.join("other").exists());
 }
