@@ -308,6 +308,25 @@ fn d13_how_blobs_are_staged_from_the_cache() {
     assert_eq!(bench.install(&doc, &mut Unmonitored).result_code, OperationResultCode::Succeeded);
     assert_eq!(std::fs::metadata(bench.root.join("big")).unwrap().nlink(), 2, "linked");
     assert_eq!(std::fs::metadata(bench.root.join("smaller")).unwrap().nlink(), 1, "copied");
+    // A linked blob is verified too: one whose bytes changed in the cache (same size) is
+    // refused and dropped from the cache.
+    let other_big: Vec<u8> = big.iter().map(|b| b.wrapping_add(1)).collect();
+    let damaged = bench.update(3, &[("other-big", &other_big)]);
+    let cached_big = ContentCache::new(&bench.state).path(&damaged.content[0].sha256);
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(&cached_big).unwrap(),
+        b"!",
+        1000,
+    )
+    .unwrap();
+    let r = bench.install(&damaged, &mut Unmonitored);
+    assert_eq!(
+        (r.result_code, r.hresult),
+        (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH),
+        "{}",
+        r.message
+    );
+    assert!(!cached_big.exists() && !bench.root.join("other-big").exists());
 
     let doc = bench.update(2, &[("other", b"other bytes")]);
     let cached = ContentCache::new(&bench.state).path(&doc.content[0].sha256);
@@ -341,4 +360,23 @@ fn d13_how_blobs_are_staged_from_the_cache() {
     let r = bench.install(&doc, &mut Unmonitored);
     assert_eq!((r.result_code, r.hresult), (OperationResultCode::Failed, HResult::WUA_E_INSTALL_IO), "{}", r.message);
     assert!(!bench.root.join("other").exists());
+}
+
+/// A file's owner as the document gives it: a uid alone changes the owner and keeps the group.
+#[test]
+fn an_owner_given_by_uid_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let mut bench = Bench::new();
+    let mut doc = bench.update(1, &[("owned", b"x")]);
+    doc.content[0].uid = Some(4242);
+    let r = bench.install(&doc, &mut Unmonitored);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    let m = std::fs::metadata(bench.root.join("owned")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (4242, own_gid()));
+}
+
+/// The group new files get here (the tests' own).
+fn own_gid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    tempfile::tempfile().unwrap().metadata().unwrap().gid()
 }
