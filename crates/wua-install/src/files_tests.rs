@@ -343,6 +343,18 @@ fn d13_how_blobs_are_staged_from_the_cache() {
     assert!(r.message.contains("is not a regular file"), "{}", r.message);
     assert!(!bench.root.join("other").exists());
 
+    // A cached blob longer or shorter than listed is refused, saying which.
+    for (bytes, says) in
+        [(&b"other bytes!"[..], "is longer than the 11 bytes listed"), (b"other", "has 5 bytes, 11 listed")]
+    {
+        // (A refused entry is dropped from the cache.)
+        wua_fs::remove_file_if_present(&cached).unwrap();
+        std::fs::write(&cached, bytes).unwrap();
+        let r = bench.install(&doc, &mut Unmonitored);
+        assert_eq!(r.hresult, HResult::WU_E_DM_INCORRECTFILEHASH, "{}", r.message);
+        assert!(r.message.contains(says), "{}", r.message);
+    }
+    std::fs::write(&cached, b"x").unwrap();
     // A blob gone from the cache is a content failure; a cache that cannot be read is an I/O
     // failure. Neither changes the root.
     std::fs::remove_file(&cached).unwrap();
