@@ -392,3 +392,21 @@ fn own_gid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     tempfile::tempfile().unwrap().metadata().unwrap().gid()
 }
+
+/// D-39 at uninstall: a file an administrator deleted, replaced by a directory or edited is
+/// not the update's any more; the uninstall succeeds and leaves each as it is.
+#[test]
+fn d39_an_uninstall_after_the_files_changed() {
+    let mut bench = Bench::new();
+    let doc = bench.update(1, &[("deleted", b"1"), ("now-a-dir", b"2"), ("edited", b"3"), ("kept", b"4")]);
+    assert_eq!(bench.install(&doc, &mut Unmonitored).result_code, OperationResultCode::Succeeded);
+    std::fs::remove_file(bench.root.join("deleted")).unwrap();
+    std::fs::remove_file(bench.root.join("now-a-dir")).unwrap();
+    std::fs::create_dir(bench.root.join("now-a-dir")).unwrap();
+    std::fs::write(bench.root.join("edited"), "edited").unwrap();
+    let r = bench.uninstall(&doc);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    assert!(!bench.root.join("deleted").exists() && !bench.root.join("kept").exists());
+    assert!(bench.root.join("now-a-dir").is_dir());
+    assert_eq!(std::fs::read(bench.root.join("edited")).unwrap(), b"edited");
+}
