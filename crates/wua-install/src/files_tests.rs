@@ -319,29 +319,15 @@ fn d13_how_blobs_are_staged_from_the_cache() {
         1000,
     )
     .unwrap();
-    let r = bench.install(&damaged, &mut Unmonitored);
-    assert_eq!(
-        (r.result_code, r.hresult),
-        (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH),
-        "{}",
-        r.message
-    );
-    assert!(!cached_big.exists() && !bench.root.join("other-big").exists());
+    refused_content(&mut bench, &damaged, "");
+    assert!(!cached_big.exists());
 
     let doc = bench.update(2, &[("other", b"other bytes")]);
     let cached = ContentCache::new(&bench.state).path(&doc.content[0].sha256);
     let elsewhere = bench.state.join("elsewhere");
     std::fs::rename(&cached, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &cached).unwrap();
-    let r = bench.install(&doc, &mut Unmonitored);
-    assert_eq!(
-        (r.result_code, r.hresult),
-        (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH),
-        "{}",
-        r.message
-    );
-    assert!(r.message.contains("is not a regular file"), "{}", r.message);
-    assert!(!bench.root.join("other").exists());
+    refused_content(&mut bench, &doc, "is not a regular file");
 
     // A cached blob longer or shorter than listed is refused, saying which.
     for (bytes, says) in
@@ -350,28 +336,31 @@ fn d13_how_blobs_are_staged_from_the_cache() {
         // (A refused entry is dropped from the cache.)
         wua_fs::remove_file_if_present(&cached).unwrap();
         std::fs::write(&cached, bytes).unwrap();
-        let r = bench.install(&doc, &mut Unmonitored);
-        assert_eq!(r.hresult, HResult::WU_E_DM_INCORRECTFILEHASH, "{}", r.message);
-        assert!(r.message.contains(says), "{}", r.message);
+        refused_content(&mut bench, &doc, says);
     }
     std::fs::write(&cached, b"x").unwrap();
     // A blob gone from the cache is a content failure; a cache that cannot be read is an I/O
     // failure. Neither changes the root.
     std::fs::remove_file(&cached).unwrap();
-    let r = bench.install(&doc, &mut Unmonitored);
-    assert_eq!(
-        (r.result_code, r.hresult),
-        (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH),
-        "{}",
-        r.message
-    );
-    assert!(r.message.contains("is missing from the cache"), "{}", r.message);
+    refused_content(&mut bench, &doc, "is missing from the cache");
     let blobs = cached.parent().unwrap();
     std::fs::remove_dir_all(blobs).unwrap();
     std::fs::write(blobs, "not a directory").unwrap();
     let r = bench.install(&doc, &mut Unmonitored);
     assert_eq!((r.result_code, r.hresult), (OperationResultCode::Failed, HResult::WUA_E_INSTALL_IO), "{}", r.message);
     assert!(!bench.root.join("other").exists());
+}
+
+/// Installs `doc`, which fails as content that does not match (`says` in the message); the
+/// root gets none of it.
+fn refused_content(bench: &mut Bench, doc: &UpdateDocument, says: &str) {
+    let r = bench.install(doc, &mut Unmonitored);
+    let outcome = (r.result_code, r.hresult);
+    assert_eq!(outcome, (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH), "{}", r.message);
+    assert!(r.message.contains(says), "{}", r.message);
+    for c in &doc.content {
+        assert!(!bench.root.join(&c.path).exists(), "{}", c.path);
+    }
 }
 
 /// A file's owner as the document gives it: a uid alone changes the owner and keeps the group.

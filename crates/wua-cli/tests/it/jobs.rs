@@ -150,6 +150,18 @@ fn second_ctrl_c_leaves_at_once() {
     assert!(!pid_alive(pid));
 }
 
+/// SIGKILLs the agent while its program `pid` runs, then `wua recover`, which must end the
+/// program; the newest history entry.
+fn kill_and_recover(w: &World, mut agent: Child, pid: i32) -> serde_json::Value {
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!pid_alive(pid));
+    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
+    h["entries"][0].clone()
+}
+
 /// D-38 with an `is_installed` rule: after a SIGKILL of the agent while the program runs,
 /// recovery kills the group, evaluates the rule and records what it finds: here the program
 /// had done its work, so the update is installed and the recovered entry is `Succeeded`.
@@ -159,20 +171,14 @@ fn d38_crash_during_a_command_with_an_is_installed_rule() {
     let dir = w.work.join("hold");
     let rule = "[applicability]\nis_installed = { file_exists = \"opt/done/marker\" }\n";
     let holding = holding_package(&w, 1, &dir, "", rule).unwrap();
-    let mut agent = spawn(wua(&w.state, &w.root).arg("install-package").arg(&holding));
+    let agent = spawn(wua(&w.state, &w.root).arg("install-package").arg(&holding));
     wait_for("the program", LONG, || dir.join("pid").exists());
     let pid = read_pid(&dir.join("pid"));
     // What the program did before the crash: the rule will find it.
     std::fs::create_dir_all(w.root.join("opt/done")).unwrap();
     std::fs::write(w.root.join("opt/done/marker"), "done").unwrap();
-    agent.kill().unwrap();
-    agent.wait().unwrap();
-    let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(!pid_alive(pid));
-    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
-    let e = &h["entries"][0];
-    assert_eq!((e["result_code"].as_str(), e["hresult_name"].as_str()), (Some("Succeeded"), Some("S_OK")), "{h}");
+    let e = &kill_and_recover(&w, agent, pid);
+    assert_eq!((e["result_code"].as_str(), e["hresult_name"].as_str()), (Some("Succeeded"), Some("S_OK")), "{e}");
     assert_eq!(e["recovered"], true);
     let message = e["message"].as_str().unwrap_or_default();
     assert!(message.ends_with("its is_installed rule finds the install complete"), "{message}");
@@ -204,22 +210,16 @@ fn d38_crash_during_an_uninstall_command_with_an_is_installed_rule() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(marker.join("marker").exists());
     std::fs::write(dir.join("hold"), "").unwrap();
-    let mut agent = spawn(wua(&w.state, &w.root).args(["uninstall", &test_id(1)]));
+    let agent = spawn(wua(&w.state, &w.root).args(["uninstall", &test_id(1)]));
     wait_for("the uninstall program", LONG, || dir.join("pid").exists());
     let pid = read_pid(&dir.join("pid"));
     // What the program did before the crash: the rule will find the update gone.
     std::fs::remove_file(marker.join("marker")).unwrap();
-    agent.kill().unwrap();
-    agent.wait().unwrap();
-    let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(!pid_alive(pid));
-    let h = json(&run(wua(&w.state, &w.root).args(["--json", "history"])));
-    let e = &h["entries"][0];
+    let e = &kill_and_recover(&w, agent, pid);
     assert_eq!(
         (e["operation"].as_str(), e["result_code"].as_str()),
         (Some("Uninstallation"), Some("Succeeded")),
-        "{h}"
+        "{e}"
     );
     assert_eq!(e["recovered"], true);
     let message = e["message"].as_str().unwrap_or_default();
