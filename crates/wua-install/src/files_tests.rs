@@ -374,6 +374,17 @@ fn an_owner_given_by_uid_alone() {
     assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
     let m = std::fs::metadata(bench.root.join("owned")).unwrap();
     assert_eq!((m.uid(), m.gid()), (4242, own_gid()));
+
+    // A symbolic link too: the link itself changes owner, its group stays.
+    let mut doc = bench.update(2, &[("link", b"owned")]);
+    doc.schema_version = wua_types::SCHEMA_VERSION_LINKS;
+    doc.content[0].link_target = Some("owned".into());
+    doc.content[0].uid = Some(4343);
+    let r = bench.install(&doc, &mut Unmonitored);
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{}", r.message);
+    let m = std::fs::symlink_metadata(bench.root.join("link")).unwrap();
+    assert!(m.file_type().is_symlink());
+    assert_eq!((m.uid(), m.gid()), (4343, own_gid()));
 }
 
 /// The group new files get here (the tests' own).

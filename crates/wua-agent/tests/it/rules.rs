@@ -282,8 +282,19 @@ fn d34_defaults_and_client_id() {
     let s = session(&w);
     assert_eq!(s.client_application_id(), "Unknown");
     let i = s.create_update_installer();
-    assert!(!i.is_forced() && !i.force_quiet() && i.allow_source_prompts());
+    assert!(!i.is_forced() && !i.force_quiet() && i.allow_source_prompts() && !i.attempt_close_apps_if_necessary());
     assert_eq!(i.client_application_id(), "Unknown");
+    // Each property reads back what was set, both ways.
+    for value in [true, false] {
+        i.set_is_forced(value);
+        i.set_force_quiet(value);
+        i.set_allow_source_prompts(!value);
+        i.set_attempt_close_apps_if_necessary(value);
+        assert_eq!(
+            (i.is_forced(), i.force_quiet(), i.allow_source_prompts(), i.attempt_close_apps_if_necessary()),
+            (value, value, !value, value)
+        );
+    }
     let a = simple(&w, &s, 1, &[("a", 0o644, b"a")]);
     i.set_client_application_id("d34-test");
     i.set_updates(coll(&[&a]));
