@@ -236,7 +236,7 @@ mod tests {
         let waited = Instant::now();
         let within = LockFile::acquire_within(&path, Duration::from_millis(150));
         let elapsed = waited.elapsed();
-        assert!(child.wait().unwrap().success());
+        assert!(wait_bounded(&mut child).success());
         assert_eq!(seen, Some(child.id()), "the kernel names the child");
         match busy {
             Err(LockError::Busy { holder, .. }) => assert_eq!(holder, Some(child.id())),
@@ -247,6 +247,24 @@ mod tests {
         // Once the child is gone the kernel has freed the lock.
         assert_eq!(lock_holder(&path).unwrap(), None);
         LockFile::acquire_within(&path, Duration::from_secs(1)).unwrap();
+    }
+
+    /// Waits for `child` for at most a minute, then kills it and fails: were `flock(1)` slower
+    /// to start than the polling above, `busy` would hold the lock and the child would wait for
+    /// it for as long as this test runs.
+    fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait(); // bounded: SIGKILLed
+                panic!("flock(1) did not end within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// A lock released while a contender waits is taken by it within the bound.

@@ -5,11 +5,13 @@
 //! or HTTPS; [`tls`], a CA and a server certificate made at test time; [`server`], the real
 //! update server in process (its own router, storage and TLS) wearing the fault layer;
 //! [`trust`], signed repositories served over HTTP, hostile ones, an agent on its install-time
-//! root, and python-tuf's client beside it. Used from integration tests and the benchmark
-//! runner only; never shipped.
+//! root, and python-tuf's client beside it; [`bounded`], waits with a limit (a child process
+//! run or waited for, a pipe read, a thread joined) and a watchdog over a whole test. Used from
+//! integration tests and the benchmark runner only; never shipped.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod bounded;
 pub mod fault;
 pub mod serve;
 pub mod server;
@@ -21,6 +23,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+pub use bounded::{
+    Drain, Watchdog, join_within, output_within, read_line_within, wait_with_output_within, wait_within,
+};
 pub use wua_fs::sha256_hex;
 
 /// A temporary directory with `root/` (holding an empty `var/lib`), `state/`, `work/` inside.

@@ -2,6 +2,13 @@
 //! thread of its own: for tests whose agent calls are synchronous. Stopped when dropped.
 
 use std::path::Path;
+use std::time::Duration;
+
+use crate::bounded::join_within;
+
+/// How long the server may take to report its address, and to stop: a moment each, so a
+/// generous bound catches only a hang.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// A running server; it stops when dropped.
 #[derive(Debug)]
@@ -29,7 +36,7 @@ impl Served {
                 }
             });
         });
-        let addr = rx.recv().expect("the server started");
+        let addr = rx.recv_timeout(LIMIT).expect("the served directory's address, reported by its thread");
         Served { url: format!("http://{addr}/"), stop: Some(stop), thread: Some(thread) }
     }
 }
@@ -40,7 +47,7 @@ impl Drop for Served {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            let _ = join_within(thread, LIMIT, "the served directory's thread, once stopped");
         }
     }
 }

@@ -14,7 +14,8 @@
 //! server's own API (delete the computer, or register its machine again: [`RealServer::register`]).
 //!
 //! Bounded: dropping it stops the server, ends stalls and drips, and waits at most a couple of
-//! seconds for requests in flight.
+//! seconds for requests in flight; a server thread that does not end soon after is a failure
+//! naming it, not a hang.
 //!
 //! [`Fault::Status`]: crate::fault::Fault::Status
 //! [`Fault::StatusAfterHandling`]: crate::fault::Fault::StatusAfterHandling
@@ -39,11 +40,17 @@ use wua_types::api::{
     RegisterResponse, ReportRecord,
 };
 
+use crate::bounded::join_within;
 use crate::fault::{Faults, with_faults};
 use crate::tls::TestCa;
 
 /// How long a stop waits for requests in flight before it drops them.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// How long the server's thread may take to report its address, and to end after a stop
+/// (its grace, then the runtime's shutdown): a moment each, so a generous bound catches only a
+/// hang.
+const THREAD_LIMIT: Duration = Duration::from_secs(30);
 
 /// The real server, running (or stopped by [`RealServer::stop`]); it stops when dropped.
 #[derive(Debug)]
@@ -168,7 +175,10 @@ impl RealServer {
                 }
             });
         });
-        let addr = rx.recv().expect("the server thread reports").unwrap_or_else(|e| panic!("the real server: {e}"));
+        let addr = rx
+            .recv_timeout(THREAD_LIMIT)
+            .expect("the server thread reports")
+            .unwrap_or_else(|e| panic!("the real server: {e}"));
         let scheme = if self.config.tls.is_some() { "https" } else { "http" };
         self.addr = addr;
         self.url = format!("{scheme}://{addr}");
@@ -190,7 +200,7 @@ impl RealServer {
     pub fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             let _ = running.stop.send(());
-            let _ = running.thread.join();
+            let _ = join_within(running.thread, THREAD_LIMIT, "the real server's thread, once stopped");
         }
     }
 

@@ -332,6 +332,10 @@ pub fn tuf_python() -> Option<OsString> {
 /// python-tuf's client script: refreshes, then downloads the targets it is given.
 const TUF_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/tuf_client.py");
 
+/// How long one run of python-tuf's client may take: a few seconds on a loaded machine, so a
+/// generous bound catches only a hang.
+const PY_TUF_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Runs python-tuf's client once with its metadata in `metadata` and its targets in `targets`;
 /// returns whether it succeeded, the number of targets it downloaded, and its output.
 async fn run_python_tuf(
@@ -344,8 +348,12 @@ async fn run_python_tuf(
 ) -> (bool, usize, String) {
     let mut command = std::process::Command::new(python);
     command.arg(TUF_CLIENT).arg(metadata).arg(source.base.as_str()).arg(root).arg(target_dir).args(targets);
-    // The server runs on this runtime: wait for the client on a blocking thread.
-    let out = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    // The server runs on this runtime: wait for the client on a blocking thread, for a bounded
+    // time (a client that hangs on a server that never answers is killed and named).
+    let out = tokio::task::spawn_blocking(move || crate::bounded::output_within(&mut command, PY_TUF_LIMIT))
+        .await
+        .unwrap()
+        .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let ok = text.lines().filter(|l| l.starts_with("OK ")).count();
     (out.status.success(), ok, text)

@@ -120,6 +120,10 @@ fn d44_an_older_datastore_migrates_and_keeps_its_data() {
 /// directory.
 const CHILD_ENV: &str = "WUA_TEST_READ_ONLY_SEARCH_WORLD";
 
+/// The bound on that child: past its own bound on its search (120 s), so its message comes
+/// first, and within nextest's on the test (180 s).
+const CHILD_LIMIT: std::time::Duration = std::time::Duration::from_secs(160);
+
 /// A user who can read but not write the state directory searches offline: the search works,
 /// reads the dates, and records nothing. The search runs in a child process as uid 65534
 /// (root ignores permission bits): this test binary, running [`read_only_search_child`].
@@ -148,13 +152,14 @@ fn d44_search_as_a_user_who_cannot_write_the_state() {
     // process's connection, which checkpoints the WAL; the dates below say what it holds.
     let db = ["wua.db", "wua.db-wal", "wua.db-shm"];
     let before = snapshot(&w.state, &db).unwrap();
-    let out = std::process::Command::new("setpriv")
+    let mut child = std::process::Command::new("setpriv");
+    child
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", "au_results::read_only_search_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, w.dir.path())
-        .output()
-        .unwrap();
+        .env(CHILD_ENV, w.dir.path());
+    // Past its own bound (its end_search_timeout), the child is killed and named.
+    let out = wua_test_support::output_within(&mut child, CHILD_LIMIT).unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed"), "the child ran its test: {text}");

@@ -94,6 +94,8 @@ fn d32_download_job_progress_and_misuse() {
     use std::sync::{Arc, Mutex};
     use wua_agent::wua_types::DownloadPhase;
     use wua_agent::{DownloadCompletedCallback, DownloadProgress, DownloadProgressCallback};
+    // Bounds the plain `end_download`s (kept: that API must stay tested).
+    let _watchdog = watchdog("d32_download_job_progress_and_misuse");
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish(1, 1, "");
@@ -148,6 +150,8 @@ fn d32_download_job_progress_and_misuse() {
 /// a job of another searcher is refused; `end_search` inside its own callback too (D-24).
 #[test]
 fn d30_search_jobs() {
+    // Bounds the plain `end_search`s (kept: that API must stay tested).
+    let _watchdog = watchdog("d30_search_jobs");
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish(1, 1, "");
@@ -331,6 +335,8 @@ fn many_blobs_are_fetched_in_parallel() {
 /// panics nor nests a runtime.
 #[test]
 fn a_session_inside_an_async_runtime() {
+    // Bounds the awaited ends.
+    let _watchdog = watchdog("a_session_inside_an_async_runtime");
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish(1, 1, "");

@@ -4,6 +4,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use wua_test_support::output_within;
+
+/// The bound on the nested `cargo build` (a no-op after the test build, but it may wait for
+/// cargo's lock on the target directory): within nextest's bound on the test (180 s).
+const BUILD_LIMIT: Duration = Duration::from_secs(150);
+
+/// The bound on one run of the example: it takes a second.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Builds the example with the test binary's profile and returns the executable's path.
 fn example_binary(name: &str) -> PathBuf {
@@ -12,15 +22,15 @@ fn example_binary(name: &str) -> PathBuf {
     let profile_dir = exe.parent().and_then(Path::parent).and_then(Path::file_name).unwrap().to_str().unwrap();
     let profile = if profile_dir == "debug" { "dev" } else { profile_dir };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let out = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    build
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         // `--workspace`, as the test run builds: features resolve as they did for the tests, so
         // nothing is rebuilt with another feature set (with `-p wua-agent` the crates below it
         // would be built again without the features other members' tests turn on).
         .args(["build", "-q", "--workspace", "--example", name, "--profile", profile])
-        .arg("--message-format=json-render-diagnostics")
-        .output()
-        .unwrap();
+        .arg("--message-format=json-render-diagnostics");
+    let out = output_within(&mut build, BUILD_LIMIT).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "cargo build --example {name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
@@ -32,7 +42,7 @@ fn example_binary(name: &str) -> PathBuf {
 }
 
 fn run(exe: &Path, state: &Path, root: &Path) -> String {
-    let out = Command::new(exe).arg(state).arg(root).output().unwrap();
+    let out = output_within(Command::new(exe).arg(state).arg(root), RUN_LIMIT).unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         out.status.success(),

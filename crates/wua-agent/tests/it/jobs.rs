@@ -1,6 +1,7 @@
 //! The installer's jobs (D-18..D-25): callbacks, progress, misuse, time-outs, abort, and D-8's
 //! exclusivity within one process. Every wait is bounded, so a deadlock fails instead of
-//! hanging.
+//! hanging: by `end_*_timeout`, or, around a plain `end_*` (which must stay tested) and calls
+//! that must return at once, by the test's watchdog.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -48,6 +49,7 @@ fn as_refs(files: &[(String, u32, Vec<u8>)]) -> Vec<(&str, u32, &[u8])> {
 /// job completed only after it returned, and the async state handed back unchanged.
 #[test]
 fn d18_d19_d20_d25_callbacks_and_progress() {
+    let _watchdog = watchdog("d18_d19_d20_d25_callbacks_and_progress");
     let w = World::new().unwrap();
     let s = session(&w);
     let big = many_files(400);
@@ -113,6 +115,7 @@ fn d18_d19_d20_d25_callbacks_and_progress() {
 /// end -> WU_E_INVALID_OPERATION; end after clean_up still returns the result.
 #[test]
 fn d21_misuse_of_end() {
+    let _watchdog = watchdog("d21_misuse_of_end");
     let w = World::new().unwrap();
     let s = session(&w);
     let u = simple(&w, &s, 1, &[("x", 0o644, b"x")]);
@@ -143,6 +146,7 @@ fn d21_misuse_of_end() {
 /// ends normally later, also through the async counterpart.
 #[test]
 fn d22_end_with_time_out_and_async_end() {
+    let _watchdog = watchdog("d22_end_with_time_out_and_async_end");
     let w = World::new().unwrap();
     let s = session(&w);
     let dir = w.work.join("hold1");
@@ -165,6 +169,8 @@ fn d22_end_with_time_out_and_async_end() {
 /// once, no deadlock; a panicking callback is caught and the job goes on (D-19).
 #[test]
 fn d24_clean_up_and_end_inside_callbacks() {
+    // The ends inside the callbacks must return at once; one that waited would hang the job.
+    let _watchdog = watchdog("d24_clean_up_and_end_inside_callbacks");
     let w = World::new().unwrap();
     let s = session(&w);
     let u = simple(&w, &s, 1, &[("x", 0o644, b"x")]);
@@ -367,7 +373,7 @@ fn d8_polling_is_busy_never_fails_an_install() {
         assert_eq!(r.result_code, Orc::Succeeded);
     }
     stop.store(true, Ordering::Relaxed);
-    poller.join().unwrap();
+    wua_test_support::join_within(poller, LONG, "the is_busy poller, stopped").unwrap();
     assert!(polls.load(Ordering::Relaxed) > 30, "the poller ran alongside");
 }
 
@@ -386,5 +392,5 @@ fn d8_begin_waits_for_a_holder_that_is_finishing() {
     let i = s.create_update_installer();
     i.set_updates(coll(&[&u]));
     assert_eq!(i.install().unwrap().result_code, Orc::Succeeded);
-    release.join().unwrap();
+    wua_test_support::join_within(release, LONG, "the lock's releaser").unwrap();
 }

@@ -1,8 +1,21 @@
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use wua_agent::wua_types::{InstallationResult, Update, UpdateCollection};
 use wua_agent::{BootIdSource, SessionOptions, UpdateSession};
-pub(crate) use wua_test_support::{World, files_manifest, snapshot, test_id};
+pub(crate) use wua_test_support::{Watchdog, World, files_manifest, snapshot, test_id};
+
+/// The bound on a test that waits in a way that has no bounded form: a plain `end_*` (the API
+/// the tests must keep calling) or a call that must return at once and would hang only on a
+/// bug. Its [`watchdog`] aborts the test's process past it, before nextest's own bound (three
+/// minutes, `.config/nextest.toml`); the tests take seconds.
+pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(150);
+
+/// A [`Watchdog`] over the test `name` for [`TEST_LIMIT`]; keep it in a named variable
+/// (`let _watchdog = ...`) to the end of the test.
+pub(crate) fn watchdog(name: &str) -> Watchdog {
+    Watchdog::arm(name, TEST_LIMIT)
+}
 
 /// Paths wua keeps for itself under a root; left out of tree comparisons.
 pub(crate) const OWN: &[&str] = &["var/lib/wua"];
@@ -82,7 +95,8 @@ pub(crate) fn holding_update(w: &World, s: &UpdateSession, n: u32, dir: &Path) -
     s.open_package(&pkg).unwrap()
 }
 
-/// Runs a future to completion on this thread (no runtime: D-43's async `end_*` needs none).
+/// Runs a future to completion on this thread (no runtime: D-43's async `end_*` needs none);
+/// panics if it has not completed within [`TEST_LIMIT`] (a job that never ends).
 pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake};
@@ -95,10 +109,12 @@ pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     let waker = Arc::new(Unpark(std::thread::current())).into();
     let mut cx = Context::from_waker(&waker);
     let mut fut = std::pin::pin!(fut);
+    let deadline = Instant::now() + TEST_LIMIT;
     loop {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        std::thread::park_timeout(std::time::Duration::from_millis(100));
+        assert!(Instant::now() < deadline, "a future did not complete within {TEST_LIMIT:?}");
+        std::thread::park_timeout(Duration::from_millis(100));
     }
 }

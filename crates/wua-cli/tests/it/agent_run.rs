@@ -214,7 +214,7 @@ fn d8_a_running_install_refuses_the_run() {
     assert_eq!(j["hresult_name"], "WU_E_INSTALL_NOT_ALLOWED");
     assert!(j["error"].as_str().unwrap().contains(&format!("pid {}", first.id())), "{j}");
     std::fs::remove_file(dir.join("hold")).unwrap();
-    assert!(first.wait_with_output().unwrap().status.success());
+    assert!(finish(first, "the first install").status.success());
     assert!(!w.root.join("opt/u2/file").exists());
     let j = ok(&mut agent_run(agent(&w), &cfg));
     assert_eq!(ids(&j["installed"]), [test_id(2)], "{j}");
@@ -240,7 +240,7 @@ fn sigterm_aborts_the_install() {
     let pid = read_pid(&dir.join("pid"));
     // SAFETY: kill(2) of a child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
+    let out = finish(child, "the run after SIGTERM");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let j = json(&out);
     assert_eq!(j["install"]["result_code"], "Aborted", "{j}");
@@ -320,11 +320,9 @@ fn systemd_units_verify() {
     let service = service.replace("ExecStart=/usr/bin/wua ", &format!("ExecStart={} ", env!("CARGO_BIN_EXE_wua")));
     std::fs::write(dir.path().join("wua-agent.service"), service).unwrap();
     std::fs::copy(dist.join("wua-agent.timer"), dir.path().join("wua-agent.timer")).unwrap();
-    let o = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(dir.path().join("wua-agent.service"))
-        .arg(dir.path().join("wua-agent.timer"))
-        .output()
+    let mut verify = Command::new("systemd-analyze");
+    verify.arg("verify").arg(dir.path().join("wua-agent.service")).arg(dir.path().join("wua-agent.timer"));
+    let o = wua_test_support::output_within(&mut verify, CHILD_LIMIT)
         .expect("systemd-analyze (Debian package systemd; scripts/test installs it)");
     assert!(o.status.success(), "{}", text(&o));
     // Unknown keys are only warnings: none may name our units.

@@ -198,8 +198,8 @@ fn manifest_missing_fields() {
         assert!(!out.exists(), "{name}: no package written");
     }
     // A FIFO in the payload is refused too (files and symbolic links are content; D-45).
-    let fifo = std::process::Command::new("mkfifo").arg(payload.join("fifo")).status().unwrap();
-    assert!(fifo.success());
+    let fifo = run(std::process::Command::new("mkfifo").arg(payload.join("fifo")));
+    assert!(fifo.status.success(), "{}", text(&fifo));
     let m = w.work.join("ok.toml");
     std::fs::write(&m, files_manifest(&test_id(1), 1, "t", "", "")).unwrap();
     let o = run(wua(&w.state, &w.root)

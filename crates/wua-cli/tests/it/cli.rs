@@ -309,7 +309,7 @@ fn status_during_a_live_install_does_not_recover_it() {
     let o = run(wua(&w.state, &w.root).arg("recover"));
     assert_eq!(o.status.code(), Some(2), "recover waits its turn: {}", text(&o));
     std::fs::remove_file(&pause).unwrap();
-    let status = child.wait().unwrap();
+    let status = wait(&mut child, "the paused install, resumed");
     assert!(status.success());
     assert_eq!(std::fs::read(w.root.join("opt/live/f7")).unwrap(), vec![7u8; 100]);
     let o = run(wua(&w.state, &w.root).args(["--json", "history"]));
@@ -321,7 +321,7 @@ fn status_during_a_live_install_does_not_recover_it() {
 /// `wua repo serve DIR` serves the directory over HTTP on the address it prints.
 #[test]
 fn repo_serve_serves_a_directory() {
-    use std::io::{BufRead, Read, Write};
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hello.json"), "{}").unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wua"))
@@ -330,15 +330,16 @@ fn repo_serve_serves_a_directory() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let line = wua_test_support::read_line_within(&mut child, CHILD_LIMIT, "`wua repo serve`'s address");
     let addr = line.trim().rsplit_once("http://").unwrap().1.trim_end_matches('/').to_owned();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    // Bounded: a server that never answers fails the read instead of holding the test.
+    s.set_read_timeout(Some(CHILD_LIMIT)).unwrap();
     s.write_all(format!("GET /hello.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     child.kill().unwrap();
-    child.wait().unwrap();
+    wait(&mut child, "`wua repo serve`, killed");
     assert!(reply.starts_with("HTTP/1.1 200") && reply.ends_with("{}"), "{reply}");
 }
 

@@ -19,7 +19,7 @@ fn at_once(mut commands: Vec<Command>) -> Vec<Output> {
         .iter_mut()
         .map(|c| c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn wua"))
         .collect();
-    children.into_iter().map(|c| c.wait_with_output().expect("wait for wua")).collect()
+    children.into_iter().enumerate().map(|(n, c)| finish(c, &format!("wua command {n} of those at once"))).collect()
 }
 
 /// `wua --json search` of `service` (the default selection when `None`).
@@ -208,7 +208,7 @@ fn d29_a_refresh_that_finishes_late_never_rolls_the_index_back() {
     let all = [test_id(1), test_id(2), test_id(3)];
     assert_eq!(ids(&ok(&mut search(&w, None))), all, "the second search indexes the newest metadata");
     std::fs::remove_file(&pause).unwrap();
-    let o = late.wait_with_output().unwrap();
+    let o = finish(late, "the late search, resumed");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(ids(&ok(search(&w, None).arg("--offline"))), all, "D-29: the index did not go back");
     assert_eq!(ids(&ok(&mut search(&w, None))), all);

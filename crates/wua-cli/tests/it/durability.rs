@@ -42,7 +42,7 @@ fn parse(trace: &str) -> Vec<(Call, String)> {
 /// D-17: the order of durability calls of one install.
 #[test]
 fn d17_durability_order_of_one_install() {
-    if Command::new("strace").arg("-V").output().is_err() {
+    if wua_test_support::output_within(Command::new("strace").arg("-V"), CHILD_LIMIT).is_err() {
         panic!("strace is required (scripts/test installs it)");
     }
     let w = World::new().unwrap();
@@ -69,7 +69,7 @@ fn d17_durability_order_of_one_install() {
         .arg("install-package")
         .arg(&pkg)
         .env("WUA_BOOT_ID_FILE", &boot);
-    let out = cmd.output().unwrap();
+    let out = run(&mut cmd);
     assert!(out.status.success(), "{}", text(&out));
     let calls = parse(&std::fs::read_to_string(&trace_file).unwrap());
     let pos = |pred: &dyn Fn(&Call, &str) -> bool| calls.iter().position(|(c, b)| pred(c, b));

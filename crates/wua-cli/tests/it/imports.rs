@@ -20,7 +20,7 @@ fn two_installs_of_one_package_at_the_same_instant() {
             c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
         };
         let (a, b) = (spawn(), spawn());
-        let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        let outs = [finish(a, "the first install"), finish(b, "the second install")];
         for o in &outs {
             let t = text(o);
             assert!(!t.contains("WUA_E_INSTALL_IO"), "round {round}: {t}");
@@ -53,7 +53,7 @@ fn staging_files_of_a_dead_import_are_removed() {
     assert!(o.status.success(), "{}", text(&o));
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     let dead = gone.id();
-    gone.wait().unwrap();
+    wait(&mut gone, "true");
     let cache = w.state.join("cache/sha256");
     let hex = "ab".repeat(32);
     let stale: Vec<_> = (0..50).map(|n| cache.join(format!(".import-{dead}-{n}-{hex}"))).collect();

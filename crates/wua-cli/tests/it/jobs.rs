@@ -54,7 +54,7 @@ fn d8_second_process_is_refused_with_the_holders_pid() {
     let installer = library_session(&w).create_update_installer();
     assert!(installer.is_busy().unwrap());
     std::fs::remove_file(dir.join("hold")).unwrap();
-    let out = first.wait_with_output().unwrap();
+    let out = finish(first, "the first install, released");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!installer.is_busy().unwrap());
     let o = run(wua(&w.state, &w.root).arg("install-package").arg(&other));
@@ -73,7 +73,7 @@ fn d38_crash_during_a_command() {
     wait_for("the program", LONG, || dir.join("pid").exists());
     let (pid, child) = (read_pid(&dir.join("pid")), read_pid(&dir.join("child.pid")));
     agent.kill().unwrap(); // SIGKILL
-    agent.wait().unwrap();
+    wait(&mut agent, "the agent, SIGKILLed");
     assert!(pid_alive(pid) && pid_alive(child), "the program's group outlives the agent");
 
     let o = run(wua(&w.state, &w.root).args(["--json", "status"]));
@@ -109,7 +109,7 @@ fn ctrl_c_aborts_the_job() {
     wait_for("the program", LONG, || dir.join("pid").exists());
     let pid = read_pid(&dir.join("pid"));
     signal(agent.id(), libc::SIGINT);
-    let out = agent.wait_with_output().unwrap();
+    let out = finish(agent, "the agent after Ctrl-C");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let j = json(&out);
     assert_eq!((j["result_code"].as_str(), j["hresult_name"].as_str()), (Some("Aborted"), Some("WU_E_CALL_CANCELLED")));
@@ -133,17 +133,12 @@ fn second_ctrl_c_leaves_at_once() {
     signal(agent.id(), libc::SIGINT);
     // The agent answers the first Ctrl-C on stderr before it terminates the group, which takes
     // its grace period because the program ignores SIGTERM; the second leaves at once.
+    // Read on a thread (a read of the pipe would wait for as long as the agent says nothing).
     let mut agent = agent;
-    let mut stderr = agent.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    wait_for("the first Ctrl-C's answer", LONG, || {
-        let mut buf = [0u8; 256];
-        let n = std::io::Read::read(&mut stderr, &mut buf).unwrap_or(0);
-        seen.extend_from_slice(&buf[..n]);
-        n == 0 || String::from_utf8_lossy(&seen).contains("safe point")
-    });
+    let stderr = wua_test_support::Drain::start(agent.stderr.take().unwrap());
+    wait_for("the first Ctrl-C's answer", LONG, || stderr.is_closed() || stderr.text().contains("safe point"));
     signal(agent.id(), libc::SIGINT);
-    let status = agent.wait().unwrap();
+    let status = wait(&mut agent, "the agent after a second Ctrl-C");
     assert_eq!(status.code(), Some(130));
     let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -154,7 +149,7 @@ fn second_ctrl_c_leaves_at_once() {
 /// program; the newest history entry.
 fn kill_and_recover(w: &World, mut agent: Child, pid: i32) -> serde_json::Value {
     agent.kill().unwrap();
-    agent.wait().unwrap();
+    wait(&mut agent, "the agent, SIGKILLed");
     let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!pid_alive(pid));

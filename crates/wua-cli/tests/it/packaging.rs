@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::support::text;
+use super::support::{CHILD_LIMIT, text};
 
 const WUA: &str = env!("CARGO_BIN_EXE_wua");
 
@@ -15,11 +15,12 @@ fn repo_root() -> PathBuf {
 
 /// Whether `tool` can be run at all.
 fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok()
+    wua_test_support::output_within(Command::new(tool).arg("--version"), CHILD_LIMIT).is_ok()
 }
 
+/// Runs `cmd` to its end (as `output()`, within [`CHILD_LIMIT`]).
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+    wua_test_support::output_within(cmd, CHILD_LIMIT).unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
 fn ok(cmd: &mut Command) -> Output {

@@ -139,7 +139,7 @@ fn in_namespace(script: &str, envs: &[(&str, &Path)]) -> std::process::Output {
     for (k, v) in envs {
         c.env(k, v);
     }
-    c.output().expect("unshare")
+    run(&mut c)
 }
 
 /// A root with another filesystem (a tmpfs) mounted at `opt`: an install that replaces a file

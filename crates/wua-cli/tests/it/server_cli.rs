@@ -11,7 +11,7 @@ use wua_fetch::ApiMethod;
 
 use crate::agent_run::{publish, repository};
 use crate::server_support::ServerChild;
-use crate::support::{World, ok, repo_cmd, test_id, text};
+use crate::support::{CHILD_LIMIT, World, ok, repo_cmd, run, test_id, text};
 
 fn wua_server() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wua"));
@@ -40,7 +40,7 @@ fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u1
     if let Some(b) = body {
         c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
     }
-    let o = c.output().unwrap();
+    let o = run(&mut c);
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())))
@@ -120,7 +120,12 @@ fn a_server_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(30));
     server.kill();
-    let acked = senders.into_iter().map(|h| h.join().unwrap()).filter(|a| *a).count() as u64;
+    // Bounded: each sender's curl is (`run`).
+    let acked = senders
+        .into_iter()
+        .map(|h| wua_test_support::join_within(h, CHILD_LIMIT, "a batch's sender").unwrap())
+        .filter(|a| *a)
+        .count() as u64;
     // Restarted, every agent sends its batch again (it has no acknowledgement, or lost it).
     server.restart();
     let (mut accepted, mut duplicates) = (0, 0);
@@ -147,14 +152,14 @@ fn a_backup_restored_onto_a_fresh_server_keeps_its_agents() {
     assert_eq!(report(&server, &token, &batch(0)).0, 200);
     // Backed up while it runs.
     let backup = w.work.join("backup");
-    let o = wua_server().arg("backup").arg(&backup).arg("--data-dir").arg(&server.data_dir).output().unwrap();
+    let o = run(wua_server().arg("backup").arg(&backup).arg("--data-dir").arg(&server.data_dir));
     assert!(o.status.success(), "{}", text(&o));
     assert!(server.stop());
     // The old machine is gone; a fresh one restores the backup.
     std::fs::remove_dir_all(&server.data_dir).unwrap();
     std::fs::remove_dir_all(&repo).unwrap();
     let fresh = w.work.join("fresh");
-    let o = wua_server().arg("restore").arg(&backup).arg("--data-dir").arg(&fresh).output().unwrap();
+    let o = run(wua_server().arg("restore").arg(&backup).arg("--data-dir").arg(&fresh));
     assert!(o.status.success(), "{}", text(&o));
     let restored = ServerChild::open(&fresh, &server.log, &server.admin);
     // The agent's token still works, its old events are known, new ones are taken.
@@ -178,13 +183,7 @@ fn a_backup_restored_onto_a_fresh_server_keeps_its_agents() {
 #[test]
 fn a_managed_repository_refuses_approvals_from_the_command_line() {
     let (w, repo, _server) = setup(1);
-    let o = repo_cmd()
-        .arg("approve")
-        .arg(&repo)
-        .arg(test_id(1))
-        .args(["--group", "web", "--action", "install"])
-        .output()
-        .unwrap();
+    let o = run(repo_cmd().arg("approve").arg(&repo).arg(test_id(1)).args(["--group", "web", "--action", "install"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("POST /api/v1/groups/web/approvals"), "{}", text(&o));
     assert!(text(&o).contains("WUA_E_REPO_MANAGED"), "{}", text(&o));
@@ -204,7 +203,7 @@ fn the_server_unit_verifies() {
     assert!(unit.contains("ExecStart=/usr/bin/wua server run --data-dir /var/lib/wua-server"), "{unit}");
     let unit = unit.replace("ExecStart=/usr/bin/wua ", &format!("ExecStart={} ", env!("CARGO_BIN_EXE_wua")));
     std::fs::write(dir.path().join("wua-server.service"), unit).unwrap();
-    let o = Command::new("systemd-analyze").arg("verify").arg(dir.path().join("wua-server.service")).output().unwrap();
+    let o = run(Command::new("systemd-analyze").arg("verify").arg(dir.path().join("wua-server.service")));
     assert!(o.status.success(), "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("wua-server.service"), "{}", text(&o));
 }

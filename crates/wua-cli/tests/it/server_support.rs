@@ -1,7 +1,6 @@
 //! The real update server as a child process (`wua server init`, `token create`, `run`), and
 //! its administrators' API from the tests.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -72,8 +71,7 @@ impl ServerChild {
             .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let line = wua_test_support::read_line_within(&mut child, CHILD_LIMIT, "`wua server run`'s address");
         let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}"));
         self.url = url.trim_end_matches('/').to_owned();
         self.port = self.url.rsplit(':').next().unwrap().parse().unwrap();
@@ -97,7 +95,7 @@ impl ServerChild {
                 unsafe {
                     libc::kill(child.id() as i32, signal);
                 }
-                child.wait().is_ok_and(|s| s.success())
+                wait(&mut child, "the server, signalled").success()
             }
             None => false,
         }
@@ -178,6 +176,7 @@ impl Drop for ServerChild {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
+            // Bounded: the child is SIGKILLed.
             let _ = child.wait();
         }
     }

@@ -171,7 +171,7 @@ fn cache_clean_keeps_what_is_needed() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert_eq!(json(&o)["hresult_name"], "WUA_E_CACHE_BUSY");
     std::fs::remove_file(dir.join("hold")).unwrap();
-    assert!(first.wait().unwrap().success());
+    assert!(wait(&mut first, "the holding install, released").success());
     let cleaned = ok(agent(&w).args(["cache", "clean", "--all"]));
     assert_eq!(cleaned["kept"], 2, "an installed command update keeps its two programs for its uninstall: {cleaned}");
     ok(agent(&w).args(["uninstall", "--update-id", &test_id(3)]));

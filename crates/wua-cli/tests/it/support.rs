@@ -1,10 +1,16 @@
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::Duration;
 
 pub(crate) use wua_test_support::{
     World, copy_tree, files_manifest, holding_package, oversized_zstd_package, pid_alive, raw_package, read_pid,
     sha256_hex, snapshot, test_id, tree_bytes, wait_for,
 };
+
+/// The bound on one child process of a test (a `wua` command, a tool): they take seconds, so
+/// a child still running after this hangs; it is killed and named, before nextest's own bound
+/// on the test (three minutes, `.config/nextest.toml`).
+pub(crate) const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
 /// wua's own files under a root, left out of comparisons.
 pub(crate) const OWN: &[&str] = &["var/lib/wua"];
@@ -23,8 +29,21 @@ pub(crate) fn wua(state: &Path, root: &Path) -> Command {
     c
 }
 
+/// Runs `cmd` to its end (as `output()`, within [`CHILD_LIMIT`]).
 pub(crate) fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run wua")
+    wua_test_support::output_within(cmd, CHILD_LIMIT).unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+/// The output of a spawned child, once it ended (as `wait_with_output()`, within
+/// [`CHILD_LIMIT`]); `what` names it if it does not end.
+pub(crate) fn finish(child: Child, what: &str) -> Output {
+    wua_test_support::wait_with_output_within(child, CHILD_LIMIT, what).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Waits for a spawned child's exit (as `wait()`, within [`CHILD_LIMIT`]); `what` names it if
+/// it does not exit.
+pub(crate) fn wait(child: &mut Child, what: &str) -> ExitStatus {
+    wua_test_support::wait_within(child, CHILD_LIMIT, what)
 }
 
 pub(crate) fn text(o: &Output) -> String {

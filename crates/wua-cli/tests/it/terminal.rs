@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wua_test_support::{World, files_manifest, test_id};
 
-use crate::support::{run, text};
+use crate::support::{CHILD_LIMIT, run, text};
 
 /// A tmux server of its own (socket name per test), torn down when dropped.
 struct Tmux {
@@ -18,27 +18,22 @@ struct Tmux {
 impl Tmux {
     /// Starts `script` (run by sh) in a detached 120x40 session; None when tmux is missing.
     fn start(name: &str, script: &str) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
+        if wua_test_support::output_within(Command::new("tmux").arg("-V"), CHILD_LIMIT).is_err() {
             // scripts/test installs tmux; without it there is no terminal to test on.
             return None;
         }
         let socket = format!("wua-test-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
+        let o = run(Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "t"])
             .args(["sh", "-c", script])
-            .env("TERM", "xterm-256color")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
+            .env("TERM", "xterm-256color"));
+        assert!(o.status.success(), "tmux new-session failed: {}", text(&o));
         Some(Tmux { socket })
     }
 
     /// The visible screen as text (no escapes).
     fn screen(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-S", "-500", "-t", "t"])
-            .output()
-            .expect("tmux capture-pane");
+        let o = run(Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-S", "-500", "-t", "t"]));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
@@ -58,7 +53,11 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+        // Not `run`, which panics when tmux cannot start: nothing to tear down then.
+        let _ = wua_test_support::output_within(
+            Command::new("tmux").args(["-L", &self.socket, "kill-server"]),
+            CHILD_LIMIT,
+        );
     }
 }
 
@@ -173,12 +172,8 @@ fn the_quickstart_on_a_terminal_shows_its_progress_and_a_clean_table() {
 impl Tmux {
     /// Types `keys` (tmux key names) into the session.
     fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "t"])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success());
+        let o = run(Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "t"]).args(keys));
+        assert!(o.status.success(), "tmux send-keys: {}", text(&o));
     }
 }
 

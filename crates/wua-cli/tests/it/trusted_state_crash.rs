@@ -177,7 +177,7 @@ fn a_refresh_on_a_full_disk_is_an_io_failure_and_changes_nothing() {
             mkdir -p "$AFTER"
             cp -a "$fs"/. "$AFTER"/
         "#;
-        let o = std::process::Command::new("unshare")
+        let o = run(std::process::Command::new("unshare")
             .args(["--mount", "--propagation", "private", "bash", "-euc", script])
             .env("WUA", env!("CARGO_BIN_EXE_wua"))
             .env_remove("WUA_CRASH_AT_STEP")
@@ -186,9 +186,7 @@ fn a_refresh_on_a_full_disk_is_an_io_failure_and_changes_nothing() {
             .env("AFTER", &after)
             .env("OUT", &out)
             .env("REPO", world.join("repo"))
-            .env("ROOT", world.join("repo/repository/metadata/1.root.json"))
-            .output()
-            .expect("unshare");
+            .env("ROOT", world.join("repo/repository/metadata/1.root.json")));
         assert!(o.status.success(), "{}", text(&o));
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
         if report["documents"] != 3 {

@@ -249,7 +249,7 @@ async fn the_repository_is_served_and_never_escaped() {
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     tcp.write_all(b"GET /repo/../keys/targets.pk8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
     let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
+    tokio::time::timeout(crate::support::LIMIT, tcp.read_to_string(&mut answer)).await.unwrap().unwrap();
     assert!(answer.starts_with("HTTP/1.1 404") || answer.starts_with("HTTP/1.1 400"), "{answer}");
 }
 
@@ -260,7 +260,9 @@ async fn curl_fetches_ranges_and_revalidates() {
     let url = server.url("/repo/metadata/timestamp.json");
     let whole = std::fs::read(server.fixture.repo.join("repository/metadata/timestamp.json")).unwrap();
     let curl = |args: &[&str]| {
-        let out = std::process::Command::new("curl").args(["-sS", "-D", "-"]).args(args).arg(&url).output().unwrap();
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-sS", "-D", "-"]).args(args).arg(&url);
+        let out = wua_test_support::output_within(&mut curl, crate::support::LIMIT).unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };

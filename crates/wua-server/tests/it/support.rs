@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 use wua_server::store::{SqliteStorage, Storage};
@@ -11,6 +12,11 @@ use wua_server::{Server, ServerConfig};
 use wua_test_support::test_id;
 use wua_test_support::trust::Fixture;
 use wua_trust::repo::InitOptions;
+
+/// The bound on one request of the tests' client, and on a graceful stop: they take
+/// milliseconds, so a generous bound catches only a hang, before nextest's own bound on the
+/// test (three minutes, `.config/nextest.toml`).
+pub(crate) const LIMIT: Duration = Duration::from_secs(60);
 
 /// A running server.
 pub(crate) struct TestServer {
@@ -54,7 +60,7 @@ impl TestServer {
             data_dir,
             addr: "127.0.0.1:0".parse().unwrap(),
             admin,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder().timeout(LIMIT).build().unwrap(),
             stop: None,
             task: None,
         };
@@ -83,7 +89,8 @@ impl TestServer {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.unwrap();
+            let stopped = tokio::time::timeout(LIMIT, task).await;
+            stopped.unwrap_or_else(|_| panic!("the server did not stop within {LIMIT:?}")).unwrap();
         }
     }
 

@@ -20,6 +20,8 @@ impl Reply {
 /// One HTTP/1.1 request with `Connection: close`; the raw path is sent as given.
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
+    // Bounded: a server that never answers fails the read instead of holding the test.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
     let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
