@@ -144,6 +144,31 @@ fn d32_download_job_progress_and_misuse() {
     let end = job.get_progress();
     assert_eq!(end.total_bytes_downloaded, end.total_bytes_to_download);
     assert_eq!(end.total_bytes_downloaded, 2, "one blob of two bytes, shared by both updates, fetched once");
+    let debug = format!("{job:?}");
+    assert!(debug.contains("Download") && debug.contains("is_completed: true"), "{debug}");
+}
+
+/// D-23: a download aborted from its first progress callback ends `Aborted`, and the finished
+/// job's progress reports every update as its result does: none is left "not started".
+#[test]
+fn d23_an_aborted_download_reports_every_update_in_its_progress() {
+    use wua_agent::DownloadProgressCallback;
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    repo.publish(2, 1, "");
+    let server = Served::start(&repo.served_tree());
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let downloader = s.create_update_downloader();
+    downloader.set_updates(s.create_update_searcher().search("").unwrap().updates);
+    let abort: DownloadProgressCallback = Box::new(|job, _| job.request_abort().unwrap());
+    let job = downloader.begin_download(Some(abort), None, None).unwrap();
+    let r = downloader.end_download_timeout(&job, TEST_LIMIT).unwrap();
+    assert_eq!(r.result_code, OperationResultCode::Aborted, "{r:?}");
+    assert_eq!(r.update_results[1].result_code, OperationResultCode::Aborted, "never started: {r:?}");
+    let progress = job.get_progress();
+    assert_eq!(progress.update_results, r.update_results);
 }
 
 /// D-30: a search job's result is handed out once; criteria errors surface at `end_search`;
