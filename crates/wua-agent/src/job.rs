@@ -413,10 +413,9 @@ impl<K: JobKind> Job<K> {
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(self, &args))).is_err() {
             tracing::error!("a job's progress callback panicked; the job goes on");
         }
-        let mut st = self.state();
-        if st.progress_callback.is_none() && !st.completed {
-            st.progress_callback = Some(cb);
-        }
+        // Back in its place: only this thread takes it, and the job cannot complete meanwhile
+        // (completion runs on this thread too; `clean_up` waits for it).
+        self.state().progress_callback = Some(cb);
     }
 
     /// Stores the result, runs the completion callback exactly once, then marks the job

@@ -171,6 +171,46 @@ fn d23_an_aborted_download_reports_every_update_in_its_progress() {
     assert_eq!(progress.update_results, r.update_results);
 }
 
+/// D-20, D-32: while a blob arrives, the progress callback runs within the update (at most
+/// every 100 ms), with the bytes and the percentage so far: a blob dripped over about half a
+/// second is reported part way through, not only at its start and end.
+#[test]
+fn d32_progress_within_an_update_while_its_blob_arrives() {
+    use std::sync::{Arc, Mutex};
+    use wua_agent::DownloadProgressCallback;
+    use wua_test_support::fault::{Fault, FaultServer};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish_content(1, &[5u8; 500]);
+    let server = runtime.block_on(FaultServer::start(wua_trust::static_repo::router(repo.served_tree()))).unwrap();
+    server.faults().set("*/blobs/sha256/*", Fault::Drip { bytes_per_sec: 1000 });
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let downloader = s.create_update_downloader();
+    downloader.set_updates(s.create_update_searcher().search("").unwrap().updates);
+    let seen: Arc<Mutex<Vec<(u64, i32, i32)>>> = Arc::default();
+    let seen2 = seen.clone();
+    let progress: DownloadProgressCallback = Box::new(move |_, args| {
+        let p = &args.progress;
+        seen2.lock().unwrap().push((
+            p.current_update_bytes_downloaded,
+            p.current_update_percent_complete,
+            p.percent_complete,
+        ));
+    });
+    let job = downloader.begin_download(Some(progress), None, None).unwrap();
+    let r = downloader.end_download_timeout(&job, TEST_LIMIT).unwrap();
+    assert_eq!(r.result_code, OperationResultCode::Succeeded, "{r:?}");
+    let seen = seen.lock().unwrap();
+    let within: Vec<_> = seen.iter().filter(|(bytes, ..)| (1..500).contains(bytes)).collect();
+    assert!(!within.is_empty(), "no callback while the blob arrived: {seen:?}");
+    for (bytes, update, overall) in within {
+        assert_eq!(*update as u64, bytes * 100 / 500, "{seen:?}");
+        assert_eq!(overall, update, "one update: its percentage is the job's");
+    }
+}
+
 /// D-30: a search job's result is handed out once; criteria errors surface at `end_search`;
 /// a job of another searcher is refused; `end_search` inside its own callback too (D-24).
 #[test]
