@@ -454,13 +454,12 @@ impl Job<Installation> {
         self.inner.tag
     }
 
-    /// The start of update `index`: progress at its start, always a callback (D-20).
+    /// The start of update `index`: progress at its start, always a callback (D-20). The
+    /// overall percentage stays where the previous update's end (`finish_update`) left it.
     pub(crate) fn start_update(&self, index: usize) {
-        let n = self.inner.updates.count().max(1);
         let snapshot = self.update_progress(|p| {
             p.current_update_index = index as i32;
             p.current_update_percent_complete = 0;
-            p.percent_complete = p.percent_complete.max((index * 100 / n) as i32);
         });
         self.notify_progress(snapshot);
     }
@@ -482,16 +481,15 @@ impl Job<Installation> {
 
 impl Job<Download> {
     /// The start of update `index` (`to_download` bytes): phase `Initializing`, always a
-    /// callback (D-20, D-32).
+    /// callback (D-20, D-32). The overall percentage stays where the previous update's end
+    /// (`finish_download`) left it.
     pub(crate) fn start_download(&self, index: usize, to_download: u64) {
-        let n = self.inner.updates.count().max(1);
         let snapshot = self.update_progress(|p| {
             p.current_update_index = index as i32;
             p.current_update_percent_complete = 0;
             p.current_update_bytes_downloaded = 0;
             p.current_update_bytes_to_download = to_download;
             p.current_update_download_phase = DownloadPhase::Initializing;
-            p.percent_complete = p.percent_complete.max((index * 100 / n) as i32);
         });
         self.notify_progress(snapshot);
     }

@@ -98,7 +98,9 @@ impl Catalog {
         }
     }
 
-    /// The newest revision of each update id that is not declined, in id order.
+    /// The newest revision of each update id that is not declined, in id order. Of two
+    /// entries with the same revision (which `publish` refuses to write), the first read
+    /// stays: a later pack cannot change a revision agents already read.
     pub fn offered(&self) -> Vec<&UpdateDocument> {
         let mut newest: std::collections::BTreeMap<&str, &UpdateDocument> = std::collections::BTreeMap::new();
         for doc in &self.documents {
@@ -116,5 +118,40 @@ impl Catalog {
     /// The document of one revision, declined or not (an installed copy stays visible).
     pub fn document(&self, update_id: &str, revision_number: i32) -> Option<&UpdateDocument> {
         self.documents.iter().find(|d| d.update_id == update_id && d.revision_number == revision_number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(n: u32, revision: i32, title: &str) -> UpdateDocument {
+        let json = serde_json::json!({
+            "schema_version": 1,
+            "update_id": format!("00000000-0000-4000-8000-{n:012x}"),
+            "revision_number": revision,
+            "title": title,
+            "handler": {"kind": "files"},
+        });
+        UpdateDocument::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    /// The newest revision that is not declined; of a repeated revision, the first read.
+    #[test]
+    fn offered_revisions() {
+        let catalog = Catalog {
+            documents: vec![
+                doc(1, 1, "a1"),
+                doc(1, 3, "a3"),
+                doc(1, 2, "a2"),
+                doc(1, 3, "a3 again"),
+                doc(2, 1, "b1"),
+                doc(2, 2, "b2"),
+            ],
+            declined: BTreeSet::from([(doc(2, 2, "b2").update_id, 2)]),
+            warnings: Vec::new(),
+        };
+        let offered: Vec<&str> = catalog.offered().iter().map(|d| d.title.as_str()).collect();
+        assert_eq!(offered, ["a3", "b1"]);
     }
 }

@@ -247,3 +247,19 @@ pub(crate) fn remove_dir_if_present(dir: &Path) -> Result<(), TrustError> {
 fn remove_file_if_present(path: &Path) -> Result<(), TrustError> {
     wua_fs::remove_file_if_present(path).map(|_| ()).map_err(|e| TrustError::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only `tuf-` and decimal digits name a generation: not a sign `parse` would accept, nor
+    /// an empty number or another prefix.
+    #[test]
+    fn generation_names() {
+        assert_eq!(generation_of(&generation(7)), Some(7));
+        assert_eq!(generation_of("tuf-0012"), Some(12));
+        for name in ["tuf-", "tuf-+5", "tuf--5", "tuf-5a", "tuf5", "tufx-5", "tuf-99999999999999999999"] {
+            assert_eq!(generation_of(name), None, "{name}");
+        }
+    }
+}

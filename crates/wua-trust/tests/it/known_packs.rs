@@ -36,3 +36,25 @@ async fn only_packs_whose_hash_changed_are_read() {
     let entries = changed.packs[0].entries.as_ref().expect("the changed pack is read");
     assert_eq!(entries.documents.len(), 2);
 }
+
+/// A pack seals when the next entry would take it past 4 MiB (`SEAL_BYTES`): entries of about
+/// 600 KB share one pack up to six of them; the seventh starts the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_seals_at_its_byte_bound() {
+    let f = Fixture::new(InitOptions::default()).await;
+    let description = "d".repeat(600_000);
+    for n in 1..=7 {
+        let base = f.work.join(format!("big{n}"));
+        let payload = base.join("payload");
+        write_payload(&payload, &[(&format!("opt/big{n}/file"), 0o644, b"x")]).unwrap();
+        let manifest = base.join("manifest.toml");
+        let extra = format!("description = \"{description}\"");
+        std::fs::write(&manifest, files_manifest(&test_id(n), 1, "big", &extra, "")).unwrap();
+        wua_trust::repo::publish(&f.repo, &manifest, &payload).await.unwrap();
+    }
+    let source = serve(&f.repo.join("repository")).await;
+    let refreshed = f.refresh(&source).await.unwrap();
+    let counts: Vec<usize> =
+        refreshed.packs.iter().map(|p| p.entries.as_ref().map_or(0, |c| c.documents.len())).collect();
+    assert_eq!(counts, [6, 1]);
+}
