@@ -125,7 +125,8 @@ fn repair(dir: &Path) -> Result<u64, TrustError> {
             fs_err::rename(&current, &to).map_err(|e| TrustError::io(&current, e))?;
             sync_tree(&to)?;
             wua_fs::fsync_dir(dir).map_err(|e| TrustError::io(dir, e))?;
-            return link_to(dir, n);
+            // Linked now; what else is here goes below, as after any crash.
+            Some(link_to(dir, n)?)
         }
         Ok(_) => {
             return Err(TrustError::StateCorrupt { path: current, detail: "is neither a link nor a directory".into() });
@@ -251,6 +252,88 @@ fn remove_file_if_present(path: &Path) -> Result<(), TrustError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state directory with `names` as empty directories and `root.json` in `trusted`.
+    fn state_with(dirs: &[&str], trusted: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for name in dirs {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join(trusted).join("root.json"), b"{\"signed\": 1}").unwrap();
+        dir
+    }
+
+    /// The state directory's entries (links shown with their target), sorted.
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                match std::fs::read_link(e.path()) {
+                    Ok(target) => format!("{name} -> {}", target.display()),
+                    Err(_) => name,
+                }
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The layout of older wua versions, `tuf/` a directory: it becomes the generation after
+    /// any other there (a copy a crash left), which goes.
+    #[test]
+    fn an_older_layout_becomes_a_generation() {
+        let dir = state_with(&["tuf", "tuf-3", "tuf.new"], "tuf");
+        let state = TrustedState::open(dir.path()).unwrap();
+        assert_eq!(entries(dir.path()), ["tuf -> tuf-4", "tuf-4"]);
+        assert_eq!(std::fs::read(state.current_dir().join("root.json")).unwrap(), b"{\"signed\": 1}");
+    }
+
+    /// Older versions crashed between `tuf` → `tuf.old` and `tuf.new` → `tuf`: `tuf.old` is the
+    /// trusted state.
+    #[test]
+    fn an_older_crash_leaves_tuf_old_current() {
+        let dir = state_with(&["tuf.old", "tuf.new"], "tuf.old");
+        let state = TrustedState::open(dir.path()).unwrap();
+        assert_eq!(entries(dir.path()), ["tuf -> tuf-0", "tuf-0"]);
+        assert!(state.current_dir().join("root.json").is_file());
+    }
+
+    /// What a crash of this layout leaves: the link stays, other generations and a stray new
+    /// link go.
+    #[test]
+    fn a_crash_s_leftovers_go() {
+        let dir = state_with(&["tuf-1", "tuf-2", "tuf-3"], "tuf-2");
+        std::os::unix::fs::symlink("tuf-2", dir.path().join("tuf")).unwrap();
+        std::os::unix::fs::symlink("tuf-3", dir.path().join(NEW_LINK)).unwrap();
+        TrustedState::open(dir.path()).unwrap();
+        assert_eq!(entries(dir.path()), ["tuf -> tuf-2", "tuf-2"]);
+        // First use: an empty generation 0.
+        let empty = tempfile::tempdir().unwrap();
+        TrustedState::open(empty.path()).unwrap();
+        assert_eq!(entries(empty.path()), ["tuf -> tuf-0", "tuf-0"]);
+    }
+
+    /// A `tuf` that is a file, or a link to something that is not a generation here, is an
+    /// error that names it; nothing is changed.
+    #[test]
+    fn a_tuf_that_is_neither_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tuf"), b"").unwrap();
+        let e = TrustedState::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::StateCorrupt { detail, .. } if detail.contains("neither a link nor a directory")),
+            "{e}"
+        );
+        assert_eq!(entries(dir.path()), ["tuf"]);
+
+        let dir = state_with(&["tuf-1"], "tuf-1");
+        std::os::unix::fs::symlink("tuf-2", dir.path().join("tuf")).unwrap();
+        let e = TrustedState::open(dir.path()).unwrap_err();
+        assert!(matches!(&e, TrustError::StateCorrupt { detail, .. } if detail.contains("links to tuf-2")), "{e}");
+        assert_eq!(entries(dir.path()), ["tuf -> tuf-2", "tuf-1"]);
+    }
 
     /// Only `tuf-` and decimal digits name a generation: not a sign `parse` would accept, nor
     /// an empty number or another prefix.

@@ -138,6 +138,11 @@ fn d32_download_job_progress_and_misuse() {
         assert!(p.total_bytes_downloaded >= last.2, "D-32: bytes never decrease: {seen:?}");
         last = (p.current_update_index, p.current_update_download_phase, p.total_bytes_downloaded);
     }
+    for index in 0..2 {
+        let first = seen.iter().find(|p| p.current_update_index == index).expect("a callback for each update");
+        let start = (first.current_update_download_phase, first.current_update_percent_complete);
+        assert_eq!(start, (DownloadPhase::Initializing, 0), "D-20: each update's start has a callback: {seen:?}");
+    }
     let phases: Vec<_> =
         seen.iter().filter(|p| p.current_update_index == 0).map(|p| p.current_update_download_phase).collect();
     assert!(phases.contains(&DownloadPhase::Downloading) && phases.contains(&DownloadPhase::Verifying), "{phases:?}");
