@@ -161,10 +161,7 @@ impl UpdateDownloader {
             partial,
             is_forced: settings.is_forced,
         };
-        std::thread::Builder::new()
-            .name("wua-download".into())
-            .spawn(move || work.run())
-            .map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start the download thread: {e}")))?;
+        job.spawn_worker("wua-download", move || work.run())?;
         Ok(job)
     }
 

@@ -336,10 +336,7 @@ impl UpdateInstaller {
             cache,
             store,
         };
-        std::thread::Builder::new()
-            .name("wua-installation-job".into())
-            .spawn(move || work.run())
-            .map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start the job's thread: {e}")))?;
+        job.spawn_worker("wua-installation-job", move || work.run())?;
         Ok(job)
     }
 }

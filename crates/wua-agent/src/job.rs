@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use wua_install::Monitor;
 use wua_types::{
-    DownloadPhase, DownloadResult, HResult, InstallationProgress, InstallationResult, SearchResult, UpdateCollection,
-    UpdateDownloadResult, UpdateInstallationResult, UpdateOperation, WuError, lock_unpoisoned, wait_unpoisoned,
+    DownloadPhase, DownloadResult, HResult, InstallationProgress, InstallationResult, OperationResultCode,
+    SearchResult, UpdateCollection, UpdateDownloadResult, UpdateInstallationResult, UpdateOperation, WuError,
+    lock_unpoisoned, wait_unpoisoned,
 };
 
 /// A new id for an installer, downloader or searcher: what tells a job's owner apart (D-21).
@@ -53,6 +54,9 @@ pub trait JobKind: Send + Sync + 'static {
     fn progress_args(progress: Self::Progress) -> Self::ProgressArgs;
     /// The progress once the result is known (per-update results copied in).
     fn final_progress(progress: &mut Self::Progress, result: &Self::Result);
+    /// The result of a job whose worker failed with `error` at `progress`: the updates it
+    /// finished keep their results, the others fail with `error`.
+    fn failed(progress: &Self::Progress, error: &WuError) -> Self::Result;
 }
 
 /// Installation and uninstallation jobs (`IInstallationJob`).
@@ -78,6 +82,13 @@ impl JobKind for Installation {
     }
     fn final_progress(progress: &mut InstallationProgress, result: &InstallationResult) {
         progress.update_results = result.update_results.clone();
+    }
+    fn failed(progress: &InstallationProgress, error: &WuError) -> InstallationResult {
+        let results = progress.update_results.iter().map(|r| match r.result_code {
+            OperationResultCode::NotStarted => UpdateInstallationResult::failed(error.hresult, error.message.clone()),
+            _ => r.clone(),
+        });
+        InstallationResult::aggregate(results.collect(), false)
     }
 }
 
@@ -110,6 +121,17 @@ impl JobKind for Download {
     fn final_progress(progress: &mut DownloadProgress, result: &DownloadResult) {
         progress.update_results = result.update_results.clone();
     }
+    fn failed(progress: &DownloadProgress, error: &WuError) -> DownloadResult {
+        let results = progress.update_results.iter().map(|r| match r.result_code {
+            OperationResultCode::NotStarted => UpdateDownloadResult {
+                result_code: OperationResultCode::Failed,
+                hresult: error.hresult,
+                message: error.message.clone(),
+            },
+            _ => r.clone(),
+        });
+        DownloadResult::aggregate(results.collect(), false)
+    }
 }
 
 /// Search jobs (`ISearchJob`: no progress). Criteria errors surface at `EndSearch`.
@@ -125,6 +147,9 @@ impl JobKind for Search {
     fn initial_progress(_: usize) {}
     fn progress_args(_: ()) {}
     fn final_progress(_: &mut (), _: &Self::Result) {}
+    fn failed(_: &(), error: &WuError) -> Self::Result {
+        Err(error.clone())
+    }
 }
 
 /// `IInstallationJob`.
@@ -383,6 +408,25 @@ impl<K: JobKind> Job<K> {
     }
 
     // --- the worker's side -----------------------------------------------------------------
+
+    /// Runs `work` on a new thread named `name`, the job's worker, which completes the job. A
+    /// worker that panics (a bug: nothing reachable from input panics) still completes it,
+    /// with `WU_E_UNEXPECTED` for every update it did not finish, so no `End*` waits forever.
+    pub(crate) fn spawn_worker(&self, name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), WuError> {
+        let job = self.clone();
+        let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() && !job.is_completed() {
+                tracing::error!("a job's worker panicked; the job completes as failed");
+                let error = WuError::new(
+                    HResult::WU_E_UNEXPECTED,
+                    "the job's worker failed unexpectedly (a bug in wua; the log says where)",
+                );
+                let result = K::failed(&job.state().progress, &error);
+                job.complete(result);
+            }
+        });
+        spawned.map(drop).map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start {name}: {e}")))
+    }
 
     pub(crate) fn set_worker(&self) {
         *lock_unpoisoned(&self.inner.worker) = Some(std::thread::current().id());

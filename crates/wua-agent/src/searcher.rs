@@ -122,14 +122,11 @@ impl UpdateSearcher {
     ) -> Result<SearchJob, WuError> {
         let job = SearchJob::new(self.id, (), UpdateCollection::new(), None, on_completed, state);
         let (worker, searcher, criteria) = (job.clone(), self.clone(), criteria.to_owned());
-        std::thread::Builder::new()
-            .name("wua-search".into())
-            .spawn(move || {
-                worker.set_worker();
-                let result = searcher.run(&criteria);
-                worker.complete(result);
-            })
-            .map_err(|e| WuError::new(HResult::WU_E_UNEXPECTED, format!("cannot start the search thread: {e}")))?;
+        job.spawn_worker("wua-search", move || {
+            worker.set_worker();
+            let result = searcher.run(&criteria);
+            worker.complete(result);
+        })?;
         Ok(job)
     }
 

@@ -314,3 +314,37 @@ fn d17_sigkill_at_every_step_with_links() {
         assert!(all_labels.contains(phase), "no kill in phase {phase}: {all_labels:?}");
     }
 }
+
+/// A worker that panics (a bug, injected with `WUA_PANIC_AT_STEP`) still ends its job: the
+/// install fails with `WU_E_UNEXPECTED` at once instead of waiting forever, the lock is free,
+/// and `wua recover` brings the root to one of the update's two states, as after a crash.
+#[test]
+fn a_panicking_worker_fails_its_job() {
+    let w = World::new().unwrap();
+    let pkg = w.package("app", &files_manifest(&test_id(1), 1, "app", "", ""), &[("etc/a", 0o644, b"new")]).unwrap();
+    std::fs::create_dir_all(w.root.join("etc")).unwrap();
+    std::fs::write(w.root.join("etc/a"), b"old").unwrap();
+    ok(wua(&w.state, &w.root).args(["package", "import"]).arg(&pkg));
+    let template = copy_of(&w.root, &w.state);
+    // The steps of an uninterrupted install, by label.
+    let dry = copy_of(&template.root, &template.state);
+    let log = dry.state.parent().unwrap().join("steps.log");
+    ok(wua(&dry.state, &dry.root).arg("install-package").arg(&pkg).env("WUA_CRASH_LOG", &log));
+    let steps = std::fs::read_to_string(&log).unwrap();
+    let step_of = |label: &str| steps.lines().find_map(|l| l.strip_suffix(&format!(" {label}"))).unwrap().to_owned();
+    // Before the intent the update rolls back; after it, forward.
+    for (label, expect) in [("stage", &b"old"[..]), ("rename", &b"new"[..])] {
+        let c = copy_of(&template.root, &template.state);
+        let o = run(wua(&c.state, &c.root)
+            .args(["--json", "install-package"])
+            .arg(&pkg)
+            .env("WUA_PANIC_AT_STEP", step_of(label)));
+        assert_eq!(o.status.code(), Some(1), "{label}: {}", text(&o));
+        let result = json(&o);
+        assert_eq!(result["hresult_name"], "WU_E_UNEXPECTED", "{label}: {result}");
+        ok(wua(&c.state, &c.root).arg("recover"));
+        assert_eq!(std::fs::read(c.root.join("etc/a")).unwrap(), expect, "{label}");
+        let got = state_of(&c.root, &c.state);
+        assert_eq!(got.installed.len(), usize::from(label == "rename"), "{label}: {got:?}");
+    }
+}
