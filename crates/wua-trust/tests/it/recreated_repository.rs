@@ -57,3 +57,45 @@ async fn a_newer_root_of_another_repository_is_refused_by_name() {
         serde_json::from_slice(&std::fs::read(f.state.join("tuf/root.json")).unwrap()).unwrap();
     assert_eq!(trusted["signed"]["version"], 3);
 }
+
+/// The agent's own repository is served, but the caller gives a newer root of another one: the
+/// chain from the state's root verifies and does not reach it, so it is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_root_the_chain_does_not_reach_is_refused() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    let other = Fixture::new(InitOptions::default()).await;
+    wua_trust::root::rotate_key(&other.repo, "timestamp").await.unwrap();
+    let before = state_of(&f);
+    let e = wua_trust::verify::refresh(&other.trusted_root(), &f.state, &source).await.unwrap_err();
+    assert_eq!(e.hresult(), HResult::WUA_E_TRUST_IDENTITY, "{e}");
+    assert_eq!(state_of(&f), before);
+}
+
+/// The state of a wua from before the roots of a repository were recorded (no `tuf-identity`):
+/// the caller's root is the anchor, the refresh goes on and records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_from_before_identities_were_kept() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    let identities = f.state.join("tuf-identity");
+    std::fs::remove_file(&identities).unwrap();
+    f.publish(2, 1, "two").await;
+    f.refresh(&source).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&identities).unwrap().lines().count(), 1, "root 1 recorded again");
+}
+
+/// Only verified roots join a repository's identities: a forged next root a server once
+/// offered (and the refresh refused) is not recorded by a later refresh that succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_root_is_never_an_identity() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    let metadata = f.repo.join("repository/metadata");
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(metadata.join("1.root.json")).unwrap()).unwrap();
+    bump_version(&mut forged["signed"]);
+    std::fs::write(metadata.join("2.root.json"), serde_json::to_vec(&forged).unwrap()).unwrap();
+    f.refresh(&source).await.unwrap_err();
+    std::fs::remove_file(metadata.join("2.root.json")).unwrap();
+    f.refresh(&source).await.unwrap();
+    let identities = std::fs::read_to_string(f.state.join("tuf-identity")).unwrap();
+    assert_eq!(identities.lines().count(), 1, "{identities}");
+}
