@@ -142,6 +142,11 @@ fn d32_download_job_progress_and_misuse() {
         let first = seen.iter().find(|p| p.current_update_index == index).expect("a callback for each update");
         let start = (first.current_update_download_phase, first.current_update_percent_complete);
         assert_eq!(start, (DownloadPhase::Initializing, 0), "D-20: each update's start has a callback: {seen:?}");
+        // Its end has one too: the update at 100%, the job at its share, the update's result.
+        let end = seen.iter().find(|p| p.current_update_index == index && p.current_update_percent_complete == 100);
+        let end = end.unwrap_or_else(|| panic!("D-20: update {index}'s end has a callback: {seen:?}"));
+        assert_eq!(end.percent_complete, (index + 1) * 50, "{seen:?}");
+        assert_eq!(end.update_results[index as usize].result_code, OperationResultCode::Succeeded, "{seen:?}");
     }
     let phases: Vec<_> =
         seen.iter().filter(|p| p.current_update_index == 0).map(|p| p.current_update_download_phase).collect();

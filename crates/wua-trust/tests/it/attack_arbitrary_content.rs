@@ -52,3 +52,27 @@ async fn swapped_blob_is_refused() {
     assert_eq!(e.hresult(), wua_types::HResult::WUA_E_TRUST_TOO_LARGE, "{e}");
     assert!(matches!(e, wua_trust::TrustError::Refused { refusal: Refusal::TooLarge, .. }));
 }
+
+/// A group's approvals changed in place (same length, other bytes) are refused: the approvals
+/// role's entry names their hash as well as their length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_approvals_are_refused() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    let action = wua_trust::approvals::ApprovalAction::Install;
+    wua_trust::repo::approve(&f.repo, &test_id(1), "web", action, None).await.unwrap();
+    f.refresh(&source).await.unwrap();
+    let targets = f.repo.join("repository/targets");
+    let served = std::fs::read_dir(&targets)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("approvals-web.json"))
+        .expect("the group's approvals are served");
+    let mut bytes = std::fs::read(&served).unwrap();
+    let at = bytes.iter().position(|&b| b == b'0').expect("the update id's digits");
+    bytes[at] = b'1'; // same length, other content
+    std::fs::write(&served, bytes).unwrap();
+    // A fresh agent fetches them (the other one has them cached by hash).
+    let fresh = tempfile::tempdir().unwrap();
+    let e = verify::refresh(&f.trusted_root(), fresh.path(), &source).await.unwrap_err();
+    assert_eq!(e.hresult(), wua_types::HResult::WUA_E_TRUST_HASH_MISMATCH, "{e}");
+}

@@ -99,3 +99,17 @@ async fn a_refused_root_is_never_an_identity() {
     let identities = std::fs::read_to_string(f.state.join("tuf-identity")).unwrap();
     assert_eq!(identities.lines().count(), 1, "{identities}");
 }
+
+/// The caller gives root 2 while the repository is at root 3 and the state at root 1: the
+/// chain this refresh fetched passes through root 2, which is taken as the repository's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intermediate_root_the_chain_passes_is_taken() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    wua_trust::root::rotate_key(&f.repo, "snapshot").await.unwrap();
+    let root_2 = std::fs::read(f.repo.join("repository/metadata/2.root.json")).unwrap();
+    wua_trust::root::rotate_key(&f.repo, "timestamp").await.unwrap();
+    wua_trust::verify::refresh(&root_2, &f.state, &source).await.unwrap();
+    let trusted: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.state.join("tuf/root.json")).unwrap()).unwrap();
+    assert_eq!(trusted["signed"]["version"], 3);
+}
