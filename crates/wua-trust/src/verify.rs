@@ -526,8 +526,9 @@ pub fn check_blob(bytes: &[u8], entry: &ContentEntry) -> Result<(), TrustError> 
 ///
 /// What it fetches is kept in memory and written to the cache only after the whole refresh
 /// verified ([`CachingTransport::persist`]), which then drops every entry the refresh did not
-/// use (the previous versions) except roots; an entry a refusal names is dropped
-/// ([`CachingTransport::drop_refused`]).
+/// use (the previous versions) except roots; an entry a refusal names, or a cached root that
+/// failed to verify, is dropped ([`CachingTransport::drop_refused`]), so it cannot wedge the
+/// agent's later refreshes.
 #[derive(Clone, Debug)]
 struct CachingTransport {
     inner: FetchTransport,
@@ -603,7 +604,18 @@ impl CachingTransport {
     /// cache's: the others are kept, and the state directory is left as it was.)
     fn drop_refused(&self, refusal: &TrustError) {
         let text = refusal.to_string();
-        for path in lock_unpoisoned(&self.served).iter() {
+        let served = lock_unpoisoned(&self.served);
+        // A root that fails to verify is not named: the library reads roots in version order
+        // and stops at the first that fails, so when roots came from the cache, the newest of
+        // them is the one (or it verified, and dropping it costs one fetch).
+        if text.contains("root metadata") {
+            let roots =
+                served.iter().filter_map(|p| Some((cached_root_version(&p.file_name()?.to_string_lossy())?, p)));
+            if let Some((_, newest)) = roots.max() {
+                let _ = std::fs::remove_file(newest);
+            }
+        }
+        for path in served.iter() {
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             let name = match file.rsplit_once('.') {
                 Some((name, sha)) if wua_types::is_sha256_hex(sha) && versioned(name).is_some() => name.to_owned(),

@@ -124,3 +124,19 @@ async fn a_recreated_repository_is_refused_even_with_a_rotated_root_cached() {
     let r = f.refresh_installed(&source).await.expect("a new repository from its own first root");
     assert_eq!(r.catalog().documents.len(), 1);
 }
+
+/// A root in the cache that does not verify (put there by something other than a refresh)
+/// fails one refresh and leaves the cache: the next refresh asks the server and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_root_in_the_cache_is_dropped() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.repo.join("repository/metadata/1.root.json")).unwrap()).unwrap();
+    bump_version(&mut forged["signed"]);
+    let bytes = serde_json::to_vec(&forged).unwrap();
+    let cached = f.state.join("tuf-cache").join(format!("2.root.json.{}", wua_fs::sha256_hex(&bytes)));
+    std::fs::write(&cached, &bytes).unwrap();
+    let e = f.refresh(&source).await.unwrap_err();
+    assert!(!cached.exists(), "the refused root is not served again: {e}");
+    f.refresh(&source).await.unwrap();
+}
