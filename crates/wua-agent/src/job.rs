@@ -716,6 +716,9 @@ mod tests {
         let mut m = JobMonitor::new(&job, 1);
         m.notified_at = Instant::now() - PROGRESS_INTERVAL;
         m.progress(50);
+        // The same point again, the interval passed: no callback (it did not move).
+        m.notified_at = Instant::now() - PROGRESS_INTERVAL;
+        m.progress(50);
         job.finish_update(1, &UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK));
         assert_eq!(
             *seen.lock().unwrap(),

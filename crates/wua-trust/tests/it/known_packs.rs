@@ -58,3 +58,25 @@ async fn a_pack_seals_at_its_byte_bound() {
         refreshed.packs.iter().map(|p| p.entries.as_ref().map_or(0, |c| c.documents.len())).collect();
     assert_eq!(counts, [6, 1]);
 }
+
+/// A refresh caches metadata as `N.role.json.<sha256>` and targets under their consistent
+/// name `<sha256>.<name>` (a group's approvals too, though their name ends in `.json`), so the
+/// next refresh finds each by what it asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_names_each_file_as_it_is_asked_for() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    let action = wua_trust::approvals::ApprovalAction::Install;
+    wua_trust::repo::approve(&f.repo, &test_id(1), "web", action, None).await.unwrap();
+    f.refresh(&source).await.unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(f.state.join("tuf-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let approvals: Vec<&String> = names.iter().filter(|n| n.contains("approvals-web")).collect();
+    assert_eq!(approvals.len(), 1, "{names:?}");
+    let (sha, rest) = approvals[0].split_once('.').unwrap();
+    assert!(wua_types::is_sha256_hex(sha) && rest == "approvals-web.json", "{names:?}");
+    let snapshot = names.iter().find_map(|n| n.split_once(".snapshot.json.")).expect("the snapshot is cached");
+    assert!(snapshot.0.parse::<u64>().is_ok() && wua_types::is_sha256_hex(snapshot.1), "{names:?}");
+}
