@@ -298,6 +298,11 @@ mod tests {
         let state = TrustedState::open(dir.path()).unwrap();
         assert_eq!(entries(dir.path()), ["tuf -> tuf-0", "tuf-0"]);
         assert!(state.current_dir().join("root.json").is_file());
+        // With a generation there (a copy of this layout never made current): the next one.
+        let dir = state_with(&["tuf.old", "tuf-2"], "tuf.old");
+        let state = TrustedState::open(dir.path()).unwrap();
+        assert_eq!(entries(dir.path()), ["tuf -> tuf-3", "tuf-3"]);
+        assert!(state.current_dir().join("root.json").is_file());
     }
 
     /// What a crash of this layout leaves: the link stays, other generations and a stray new
