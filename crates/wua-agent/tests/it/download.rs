@@ -431,3 +431,30 @@ fn a_session_inside_an_async_runtime() {
         drop((searcher, downloader, job, s));
     });
 }
+
+/// D-40 for an update found by a search: its document is recorded when it is installed, so
+/// the next revision with the same content is found installed.
+#[test]
+fn d40_the_next_revision_of_a_searched_update_with_the_same_content() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    let server = Served::start(&repo.served_tree());
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let updates = s.create_update_searcher().search("IsInstalled=0").unwrap().updates;
+    let downloader = s.create_update_downloader();
+    downloader.set_updates(updates.copy());
+    assert_eq!(downloader.download().unwrap().result_code, OperationResultCode::Succeeded);
+    let installer = s.create_update_installer();
+    installer.set_updates(updates);
+    assert_eq!(installer.install().unwrap().result_code, OperationResultCode::Succeeded);
+    // Revision 2 changes only its title: the same file.
+    let payload = w.work.join("r2/payload");
+    wua_test_support::write_payload(&payload, &[("opt/u1/file", 0o644, b"r1")]).unwrap();
+    let manifest = w.work.join("r2/manifest.toml");
+    std::fs::write(&manifest, files_manifest(&test_id(1), 2, "update 1, retitled", "", "")).unwrap();
+    repo.runtime.block_on(wua_trust::repo::publish(&repo.dir, &manifest, &payload)).unwrap();
+    let installed = s.create_update_searcher().search("IsInstalled=1").unwrap();
+    assert_eq!(crate::search::found(&installed), [(test_id(1), 2)]);
+}

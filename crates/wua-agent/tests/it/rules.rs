@@ -257,8 +257,21 @@ fn d16_unsupported_action() {
     i.set_force_quiet(true);
     let r = i.install().unwrap();
     assert_eq!((r.result_code, r.hresult), (Orc::Failed, HResult::WU_E_UH_DOESNOTSUPPORTACTION));
+    // A refusal before the handler runs is in the history too.
+    let h = s.create_update_searcher().query_history(0, 1).unwrap();
+    assert_eq!((h[0].update_identity.update_id.as_str(), h[0].hresult), (test_id(2).as_str(), r.hresult));
     i.set_force_quiet(false);
     assert_eq!(i.install().unwrap().result_code, Orc::Succeeded);
+    // An uninstall weighs the uninstall behaviour: this one does not ask, so force_quiet lets
+    // it go; one whose uninstall may ask is refused.
+    i.set_force_quiet(true);
+    assert_eq!(i.uninstall().unwrap().result_code, Orc::Succeeded);
+    let tail = "[uninstallation_behavior]\ncan_request_user_input = true\n";
+    let asks = import(&w, &s, "r", &files_manifest(&test_id(3), 1, "asks", "", tail), &[("r", 0o644, b"r")]);
+    assert_eq!(install(&s, &[&asks]).result_code, Orc::Succeeded);
+    i.set_updates(coll(&[&asks]));
+    let r = i.uninstall().unwrap();
+    assert_eq!((r.result_code, r.hresult), (Orc::Failed, HResult::WU_E_UH_DOESNOTSUPPORTACTION));
 }
 
 /// D-33: the installer hands out its collection read-only.
