@@ -310,3 +310,29 @@ fn d23_a_session_grace_over_an_hour_is_refused() {
     o.terminate_grace = Duration::from_secs(3600);
     wua_agent::UpdateSession::open(o).unwrap();
 }
+
+/// An uninstall acts on the installed revision: given a newer revision's update, it runs the
+/// uninstall program of the revision installed.
+#[test]
+fn an_uninstall_runs_the_installed_revision_s_program() {
+    let w = World::new().unwrap();
+    let s = session(&w);
+    let marker = w.work.join("uninstalled-by");
+    let revision = |n: i32| {
+        let handler = format!(
+            "program = \"exit.sh\"\narguments = [\"0\"]\n{RETURN_CODES}\n\n[handler.uninstall]\nprogram = \"un.sh\"\n\
+             arguments = [\"{}\", \"r{n}\"]\nreturn_codes = [{{ code = 0, result = \"Succeeded\" }}]\n",
+            marker.display()
+        );
+        let manifest = command_manifest(&test_id(1), "command 1", &format!("revision = {n}"), &handler);
+        let files: &[(&str, u32, &[u8])] =
+            &[("exit.sh", 0o755, EXIT_WITH), ("un.sh", 0o755, b"#!/bin/sh\necho \"$2\" > \"$1\"\n")];
+        import(&w, &s, &format!("r{n}"), &manifest, files)
+    };
+    let first = revision(1);
+    assert_eq!(install(&s, &[&first]).result_code, Orc::Succeeded);
+    let second = revision(2);
+    let r = uninstall(&s, &[&second]);
+    assert_eq!(r.result_code, Orc::Succeeded, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "r1\n");
+}
