@@ -182,8 +182,9 @@ fn d23_an_aborted_download_reports_every_update_in_its_progress() {
 }
 
 /// D-20, D-32: while a blob arrives, the progress callback runs within the update (at most
-/// every 100 ms), with the bytes and the percentage so far: a blob dripped over about half a
-/// second is reported part way through, not only at its start and end.
+/// every 100 ms), with the bytes and the percentages so far: two updates, each with a blob
+/// dripped over about half a second, are reported part way through, not only at their start
+/// and end, and the job's percentage is the mean of the updates'.
 #[test]
 fn d32_progress_within_an_update_while_its_blob_arrives() {
     use std::sync::{Arc, Mutex};
@@ -193,31 +194,32 @@ fn d32_progress_within_an_update_while_its_blob_arrives() {
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish_content(1, &[5u8; 500]);
+    repo.publish_content(2, &[6u8; 500]);
     let server = runtime.block_on(FaultServer::start(wua_trust::static_repo::router(repo.served_tree()))).unwrap();
     server.faults().set("*/blobs/sha256/*", Fault::Drip { bytes_per_sec: 1000 });
     let s = session(&w);
     add_service(&s, &server.url, &repo.root());
     let downloader = s.create_update_downloader();
     downloader.set_updates(s.create_update_searcher().search("").unwrap().updates);
-    let seen: Arc<Mutex<Vec<(u64, i32, i32)>>> = Arc::default();
+    // (update index, its bytes, its %, the job's %) at each callback.
+    let seen: Arc<Mutex<Vec<(i32, u64, i32, i32)>>> = Arc::default();
     let seen2 = seen.clone();
     let progress: DownloadProgressCallback = Box::new(move |_, args| {
         let p = &args.progress;
-        seen2.lock().unwrap().push((
-            p.current_update_bytes_downloaded,
-            p.current_update_percent_complete,
-            p.percent_complete,
-        ));
+        let at = (p.current_update_index, p.current_update_bytes_downloaded);
+        seen2.lock().unwrap().push((at.0, at.1, p.current_update_percent_complete, p.percent_complete));
     });
     let job = downloader.begin_download(Some(progress), None, None).unwrap();
     let r = downloader.end_download_timeout(&job, TEST_LIMIT).unwrap();
     assert_eq!(r.result_code, OperationResultCode::Succeeded, "{r:?}");
     let seen = seen.lock().unwrap();
-    let within: Vec<_> = seen.iter().filter(|(bytes, ..)| (1..500).contains(bytes)).collect();
-    assert!(!within.is_empty(), "no callback while the blob arrived: {seen:?}");
-    for (bytes, update, overall) in within {
-        assert_eq!(*update as u64, bytes * 100 / 500, "{seen:?}");
-        assert_eq!(overall, update, "one update: its percentage is the job's");
+    for index in 0..2 {
+        let within: Vec<_> = seen.iter().filter(|(i, bytes, ..)| *i == index && (1..500).contains(bytes)).collect();
+        assert!(!within.is_empty(), "no callback while update {index}'s blob arrived: {seen:?}");
+        for (_, bytes, update, overall) in within {
+            assert_eq!(*update as u64, bytes * 100 / 500, "{seen:?}");
+            assert_eq!(*overall, (index * 100 + update) / 2, "the mean of the updates': {seen:?}");
+        }
     }
 }
 
