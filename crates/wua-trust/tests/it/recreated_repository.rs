@@ -113,3 +113,19 @@ async fn an_intermediate_root_the_chain_passes_is_taken() {
         serde_json::from_slice(&std::fs::read(f.state.join("tuf/root.json")).unwrap()).unwrap();
     assert_eq!(trusted["signed"]["version"], 3);
 }
+
+/// Every root of the chain a refresh followed joins the repository's identities: after a
+/// refresh from root 1 to root 3, root 2 given later is the same repository's (older than the
+/// state's, so the state's root 3 is kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_root_of_a_followed_chain_is_the_repository_s() {
+    let (f, source) = trusted(InitOptions::default()).await;
+    wua_trust::root::rotate_key(&f.repo, "snapshot").await.unwrap();
+    let root_2 = std::fs::read(f.repo.join("repository/metadata/2.root.json")).unwrap();
+    wua_trust::root::rotate_key(&f.repo, "timestamp").await.unwrap();
+    f.refresh(&source).await.unwrap();
+    wua_trust::verify::refresh(&root_2, &f.state, &source).await.unwrap();
+    let trusted: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.state.join("tuf/root.json")).unwrap()).unwrap();
+    assert_eq!(trusted["signed"]["version"], 3);
+}
