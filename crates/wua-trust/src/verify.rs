@@ -806,3 +806,32 @@ fn immutable(name: &str) -> bool {
 fn stream_of(bytes: Vec<u8>) -> TransportStream {
     Box::pin(futures::stream::iter([Ok(tough::Bytes::from(bytes))]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// The names the cache keys on: `N.role.json` (versioned metadata), `<sha256>.name`
+    /// (targets), and `N.root.json.<sha256>` (a cached root); anything else is none of them,
+    /// so it is never cached or served from the cache.
+    #[test]
+    fn cache_names() {
+        assert_eq!(versioned("3.snapshot.json"), Some((3, "snapshot")));
+        assert_eq!(versioned("12.root.json"), Some((12, "root")));
+        for name in
+            [".root.json", "x.root.json", "3x.root.json", "3..json", "3.a.b.json", "3.root.jsonl", "timestamp.json"]
+        {
+            assert_eq!(versioned(name), None, "{name}");
+        }
+        assert_eq!(cached_root_version(&format!("2.root.json.{HEX}")), Some(2));
+        for file in [format!("2.root.json.{}", &HEX[1..]), format!("2.snapshot.json.{HEX}"), "2.root.json".into()] {
+            assert_eq!(cached_root_version(&file), None, "{file}");
+        }
+        assert!(immutable("3.targets.json") && immutable(&format!("{HEX}.pack-000001.jsonl")));
+        for name in ["timestamp.json", &format!("{HEX}."), "pack-000001.jsonl", &format!("{}.pack", &HEX[1..])] {
+            assert!(!immutable(name), "{name}");
+        }
+    }
+}
