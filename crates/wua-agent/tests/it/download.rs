@@ -50,6 +50,41 @@ fn d5_publish_search_download_install_uninstall() {
     assert_eq!(history.len(), 2);
 }
 
+/// D-34: the downloader's properties have their defaults and read back what was set; a
+/// forced download fetches again what the cache holds (D-5).
+#[test]
+fn d34_downloader_properties_and_a_forced_download() {
+    use wua_agent::wua_types::DownloadPriority;
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    let server = Served::start(&repo.served_tree());
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let d = s.create_update_downloader();
+    assert!(d.updates().is_empty() && !d.is_forced());
+    assert_eq!(
+        (d.priority(), d.parallel_transfers()),
+        (DownloadPriority::Normal, wua_agent::DEFAULT_PARALLEL_TRANSFERS)
+    );
+    assert_eq!(d.client_application_id(), "Unknown");
+    d.set_priority(DownloadPriority::High);
+    d.set_parallel_transfers(0);
+    d.set_client_application_id("d34-download");
+    assert_eq!((d.priority(), d.parallel_transfers()), (DownloadPriority::High, 1), "at least one transfer");
+    d.set_parallel_transfers(7);
+    assert_eq!((d.parallel_transfers(), d.client_application_id().as_str()), (7, "d34-download"));
+    d.set_updates(s.create_update_searcher().search("").unwrap().updates);
+    assert_eq!(d.updates().count(), 1);
+    assert_eq!(d.download().unwrap().update_results[0].hresult, HResult::S_OK);
+    assert_eq!(d.download().unwrap().update_results[0].hresult, HResult::WU_S_ALREADY_DOWNLOADED);
+    d.set_is_forced(true);
+    assert!(d.is_forced());
+    assert_eq!(d.download().unwrap().update_results[0].hresult, HResult::S_OK, "fetched again");
+    d.set_is_forced(false);
+    assert!(!d.is_forced());
+}
+
 /// D-31: a blob the server serves with a byte flipped is discarded
 /// (`WU_E_DM_INCORRECTFILEHASH`), nothing partial or corrupt is left in the cache, and the
 /// install then finds nothing to install from.
