@@ -107,6 +107,7 @@ fn d31_a_flipped_byte_is_discarded() {
     downloader.set_updates(found.copy());
     let r = downloader.download().unwrap();
     assert_eq!((r.result_code, r.hresult), (OperationResultCode::Failed, HResult::WU_E_DM_INCORRECTFILEHASH), "{r:?}");
+    assert_eq!(r.update_results[0].result_code, OperationResultCode::Failed, "a failure, not an abort: {r:?}");
     let cached: Vec<_> = walkdir::WalkDir::new(w.state.join("cache"))
         .into_iter()
         .flatten()
