@@ -237,8 +237,9 @@ fn d32_progress_within_an_update_while_its_blob_arrives() {
     add_service(&s, &server.url, &repo.root());
     let downloader = s.create_update_downloader();
     downloader.set_updates(s.create_update_searcher().search("").unwrap().updates);
-    // (update index, its bytes, its %, the job's %) at each callback.
-    let seen: Arc<Mutex<Vec<(i32, u64, i32, i32)>>> = Arc::default();
+    /// (update index, its bytes, its %, the job's %) at a callback.
+    type Seen = (i32, u64, i32, i32);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let seen2 = seen.clone();
     let progress: DownloadProgressCallback = Box::new(move |_, args| {
         let p = &args.progress;
