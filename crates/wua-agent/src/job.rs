@@ -727,4 +727,48 @@ mod tests {
         );
         assert_eq!(job.get_progress().percent_complete, 100);
     }
+
+    /// A worker that panics still completes its job: the update it finished keeps its result,
+    /// the one it was on fails with `WU_E_UNEXPECTED`; a search fails with it.
+    #[test]
+    fn a_panicking_worker_completes_its_job() {
+        let (job, _) = recorded(2);
+        let worker = job.clone();
+        job.spawn_worker("test-worker", move || {
+            worker.start_update(0);
+            worker.finish_update(0, &UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK));
+            worker.start_update(1);
+            panic!("a bug");
+        })
+        .unwrap();
+        let r = job.end(Some(Duration::from_secs(60))).unwrap();
+        let codes: Vec<_> = r.update_results.iter().map(|u| (u.result_code, u.hresult)).collect();
+        let failed = (OperationResultCode::Failed, HResult::WU_E_UNEXPECTED);
+        assert_eq!(codes, [(OperationResultCode::Succeeded, HResult::S_OK), failed]);
+        assert_eq!(r.result_code, OperationResultCode::SucceededWithErrors);
+        assert_eq!(job.get_progress().update_results, r.update_results);
+
+        let download = DownloadJob::new(1, (), updates(2), None, None, None);
+        let worker = download.clone();
+        download
+            .spawn_worker("test-worker", move || {
+                worker.start_download(0, 0);
+                let done = UpdateDownloadResult {
+                    result_code: OperationResultCode::Succeeded,
+                    hresult: HResult::S_OK,
+                    message: String::new(),
+                };
+                worker.finish_download(0, &done);
+                panic!("a bug");
+            })
+            .unwrap();
+        let r = download.end(Some(Duration::from_secs(60))).unwrap();
+        let codes: Vec<_> = r.update_results.iter().map(|u| (u.result_code, u.hresult)).collect();
+        assert_eq!(codes, [(OperationResultCode::Succeeded, HResult::S_OK), failed]);
+
+        let search = SearchJob::new(1, (), UpdateCollection::new(), None, None, None);
+        search.spawn_worker("test-worker", || panic!("a bug")).unwrap();
+        let e = search.end(Some(Duration::from_secs(60))).unwrap().unwrap_err();
+        assert_eq!(e.hresult, HResult::WU_E_UNEXPECTED);
+    }
 }
