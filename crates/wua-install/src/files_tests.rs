@@ -410,3 +410,32 @@ fn d39_an_uninstall_after_the_files_changed() {
     assert!(bench.root.join("now-a-dir").is_dir());
     assert_eq!(std::fs::read(bench.root.join("edited")).unwrap(), b"edited");
 }
+
+/// Recovery's history entry names who asked for the interrupted operation and where its
+/// update came from, not the process that recovers it.
+#[test]
+fn d17_recovery_records_the_interrupted_operation_s_origin() {
+    let mut bench = Bench::new();
+    let doc = bench.update(1, &[("etc/a", b"a")]);
+    let asked = Target {
+        origin: Origin {
+            client_application_id: "the-interrupted-caller",
+            server_selection: ServerSelection::Others,
+            service_id: "the-update-s-service",
+        },
+        ..target(&bench.root, &bench.root_id, &bench.state)
+    };
+    let mut op = Operation::new(&asked, &mut bench.store, &doc, "0b6f3c2e-5f1a-4c7e-9d3b-2a1e8f4c6d04".into());
+    let plan = op.plan_install().unwrap();
+    op.begin(UpdateOperation::Installation, JournalPhase::Staging, &plan).unwrap();
+    drop(op); // the process dies here
+    let recovering = target(&bench.root, &bench.root_id, &bench.state);
+    let recovered = crate::recover(&recovering, &mut bench.store, &bench.lock).unwrap();
+    assert_eq!(recovered.len(), 1);
+    let entry = bench.store.read().unwrap().history(0, 1).unwrap().remove(0);
+    assert!(entry.recovered);
+    assert_eq!(
+        (entry.client_application_id.as_str(), entry.service_id.as_str()),
+        ("the-interrupted-caller", "the-update-s-service")
+    );
+}
