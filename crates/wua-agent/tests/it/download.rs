@@ -7,15 +7,24 @@ use wua_test_support::serve::Served;
 use crate::search::{Repo, add_service};
 use crate::support::*;
 
+/// Updates `1..=n` published (revision 1) in a repository served on 127.0.0.1, and a session
+/// that uses it.
+fn served(w: &World, n: u32) -> (Repo, Served, wua_agent::UpdateSession) {
+    let repo = Repo::new(w);
+    for i in 1..=n {
+        repo.publish(i, 1, "");
+    }
+    let server = Served::start(&repo.served_tree());
+    let s = session(w);
+    add_service(&s, &server.url, &repo.root());
+    (repo, server, s)
+}
+
 /// Publish -> search -> download -> install -> uninstall, over HTTP on 127.0.0.1.
 #[test]
 fn d5_publish_search_download_install_uninstall() {
     let w = World::new().unwrap();
-    let repo = Repo::new(&w);
-    repo.publish(1, 1, "");
-    let server = Served::start(&repo.served_tree());
-    let s = session(&w);
-    add_service(&s, &server.url, &repo.root());
+    let (_repo, _server, s) = served(&w, 1);
     let found = s.create_update_searcher().search("IsInstalled=0").unwrap().updates;
     assert_eq!(found.count(), 1);
     assert!(!found.item(0).unwrap().is_downloaded());
@@ -56,11 +65,7 @@ fn d5_publish_search_download_install_uninstall() {
 fn d34_downloader_properties_and_a_forced_download() {
     use wua_agent::wua_types::DownloadPriority;
     let w = World::new().unwrap();
-    let repo = Repo::new(&w);
-    repo.publish(1, 1, "");
-    let server = Served::start(&repo.served_tree());
-    let s = session(&w);
-    add_service(&s, &server.url, &repo.root());
+    let (_repo, _server, s) = served(&w, 1);
     let d = s.create_update_downloader();
     assert!(d.updates().is_empty() && !d.is_forced());
     assert_eq!(
@@ -133,12 +138,7 @@ fn d32_download_job_progress_and_misuse() {
     // Bounds the plain `end_download`s (kept: that API must stay tested).
     let _watchdog = watchdog("d32_download_job_progress_and_misuse");
     let w = World::new().unwrap();
-    let repo = Repo::new(&w);
-    repo.publish(1, 1, "");
-    repo.publish(2, 1, "");
-    let server = Served::start(&repo.served_tree());
-    let s = session(&w);
-    add_service(&s, &server.url, &repo.root());
+    let (_repo, _server, s) = served(&w, 2);
     let found = s.create_update_searcher().search("").unwrap().updates;
     assert_eq!(found.count(), 2);
     let downloader = s.create_update_downloader();
@@ -200,12 +200,7 @@ fn d32_download_job_progress_and_misuse() {
 fn d23_an_aborted_download_reports_every_update_in_its_progress() {
     use wua_agent::DownloadProgressCallback;
     let w = World::new().unwrap();
-    let repo = Repo::new(&w);
-    repo.publish(1, 1, "");
-    repo.publish(2, 1, "");
-    let server = Served::start(&repo.served_tree());
-    let s = session(&w);
-    add_service(&s, &server.url, &repo.root());
+    let (_repo, _server, s) = served(&w, 2);
     let downloader = s.create_update_downloader();
     downloader.set_updates(s.create_update_searcher().search("").unwrap().updates);
     let abort: DownloadProgressCallback = Box::new(|job, _| job.request_abort().unwrap());
@@ -476,11 +471,7 @@ fn a_session_inside_an_async_runtime() {
 #[test]
 fn d40_the_next_revision_of_a_searched_update_with_the_same_content() {
     let w = World::new().unwrap();
-    let repo = Repo::new(&w);
-    repo.publish(1, 1, "");
-    let server = Served::start(&repo.served_tree());
-    let s = session(&w);
-    add_service(&s, &server.url, &repo.root());
+    let (repo, _server, s) = served(&w, 1);
     let updates = s.create_update_searcher().search("IsInstalled=0").unwrap().updates;
     let downloader = s.create_update_downloader();
     downloader.set_updates(updates.copy());
