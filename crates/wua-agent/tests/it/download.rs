@@ -248,6 +248,8 @@ fn d32_progress_within_an_update_while_its_blob_arrives() {
     for index in 0..2 {
         let within: Vec<_> = seen.iter().filter(|(i, bytes, ..)| *i == index && (1..500).contains(bytes)).collect();
         assert!(!within.is_empty(), "no callback while update {index}'s blob arrived: {seen:?}");
+        // Throttled (one per 100 ms at most), not one per byte: 250 would take 25 s.
+        assert!(within.len() < 250, "{} callbacks for 500 bytes", within.len());
         for (_, bytes, update, overall) in within {
             assert_eq!(*update as u64, bytes * 100 / 500, "{seen:?}");
             assert_eq!(*overall, (index * 100 + update) / 2, "the mean of the updates': {seen:?}");
