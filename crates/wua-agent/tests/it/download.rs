@@ -257,6 +257,37 @@ fn d32_progress_within_an_update_while_its_blob_arrives() {
     }
 }
 
+/// D-23: an abort while the only update's blob arrives stops the transfer: the update and the
+/// job end `Aborted`, and the blob is not in the cache.
+#[test]
+fn d23_an_abort_during_a_transfer() {
+    use wua_agent::DownloadProgressCallback;
+    use wua_test_support::fault::{Fault, FaultServer};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish_content(1, &[5u8; 2000]);
+    let server = runtime.block_on(FaultServer::start(wua_trust::static_repo::router(repo.served_tree()))).unwrap();
+    server.faults().set("*/blobs/sha256/*", Fault::Drip { bytes_per_sec: 1000 });
+    let s = session(&w);
+    add_service(&s, &server.url, &repo.root());
+    let downloader = s.create_update_downloader();
+    let updates = s.create_update_searcher().search("").unwrap().updates;
+    let sha256 = updates.item(0).unwrap().document().content[0].sha256.clone();
+    downloader.set_updates(updates);
+    let abort: DownloadProgressCallback = Box::new(|job, args| {
+        if args.progress.current_update_bytes_downloaded > 0 {
+            job.request_abort().unwrap();
+        }
+    });
+    let job = downloader.begin_download(Some(abort), None, None).unwrap();
+    let r = downloader.end_download_timeout(&job, TEST_LIMIT).unwrap();
+    let update = &r.update_results[0];
+    assert_eq!((update.result_code, update.hresult), (OperationResultCode::Aborted, HResult::WU_E_CALL_CANCELLED));
+    assert_eq!(r.result_code, OperationResultCode::Aborted, "{r:?}");
+    assert!(!w.state.join("cache/sha256").join(sha256).exists());
+}
+
 /// D-30: a search job's result is handed out once; criteria errors surface at `end_search`;
 /// a job of another searcher is refused; `end_search` inside its own callback too (D-24).
 #[test]
