@@ -20,6 +20,25 @@ fn served(w: &World, n: u32) -> (Repo, Served, wua_agent::UpdateSession) {
     (repo, server, s)
 }
 
+/// Updates `1..` with one blob each of `blobs`, served on 127.0.0.1 a byte at a time (1000
+/// bytes a second), and a session that uses them; the runtime serves while it lives.
+fn dripping(
+    w: &World,
+    blobs: &[&[u8]],
+) -> (tokio::runtime::Runtime, wua_test_support::fault::FaultServer, wua_agent::UpdateSession) {
+    use wua_test_support::fault::{Fault, FaultServer};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let repo = Repo::new(w);
+    for (n, blob) in (1..).zip(blobs) {
+        repo.publish_content(n, blob);
+    }
+    let server = runtime.block_on(FaultServer::start(wua_trust::static_repo::router(repo.served_tree()))).unwrap();
+    server.faults().set("*/blobs/sha256/*", Fault::Drip { bytes_per_sec: 1000 });
+    let s = session(w);
+    add_service(&s, &server.url, &repo.root());
+    (runtime, server, s)
+}
+
 /// Publish -> search -> download -> install -> uninstall, over HTTP on 127.0.0.1.
 #[test]
 fn d5_publish_search_download_install_uninstall() {
@@ -220,16 +239,8 @@ fn d23_an_aborted_download_reports_every_update_in_its_progress() {
 fn d32_progress_within_an_update_while_its_blob_arrives() {
     use std::sync::{Arc, Mutex};
     use wua_agent::DownloadProgressCallback;
-    use wua_test_support::fault::{Fault, FaultServer};
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let w = World::new().unwrap();
-    let repo = Repo::new(&w);
-    repo.publish_content(1, &[5u8; 500]);
-    repo.publish_content(2, &[6u8; 500]);
-    let server = runtime.block_on(FaultServer::start(wua_trust::static_repo::router(repo.served_tree()))).unwrap();
-    server.faults().set("*/blobs/sha256/*", Fault::Drip { bytes_per_sec: 1000 });
-    let s = session(&w);
-    add_service(&s, &server.url, &repo.root());
+    let (_runtime, _server, s) = dripping(&w, &[&[5u8; 500], &[6u8; 500]]);
     let downloader = s.create_update_downloader();
     downloader.set_updates(s.create_update_searcher().search("").unwrap().updates);
     /// (update index, its bytes, its %, the job's %) at a callback.
@@ -262,15 +273,8 @@ fn d32_progress_within_an_update_while_its_blob_arrives() {
 #[test]
 fn d23_an_abort_during_a_transfer() {
     use wua_agent::DownloadProgressCallback;
-    use wua_test_support::fault::{Fault, FaultServer};
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let w = World::new().unwrap();
-    let repo = Repo::new(&w);
-    repo.publish_content(1, &[5u8; 2000]);
-    let server = runtime.block_on(FaultServer::start(wua_trust::static_repo::router(repo.served_tree()))).unwrap();
-    server.faults().set("*/blobs/sha256/*", Fault::Drip { bytes_per_sec: 1000 });
-    let s = session(&w);
-    add_service(&s, &server.url, &repo.root());
+    let (_runtime, _server, s) = dripping(&w, &[&[5u8; 2000]]);
     let downloader = s.create_update_downloader();
     let updates = s.create_update_searcher().search("").unwrap().updates;
     let sha256 = updates.item(0).unwrap().document().content[0].sha256.clone();
