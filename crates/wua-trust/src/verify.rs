@@ -615,13 +615,13 @@ impl CachingTransport {
                 let _ = std::fs::remove_file(newest);
             }
         }
+        // Targets are cached under the name they are fetched by (`<sha256>.name`). Metadata
+        // is not looked for: a refusal of metadata names its role, not its file, and a cached
+        // entry of a role other than root is served only with the bytes its parent lists,
+        // which the repository would serve again.
         for path in served.iter() {
-            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            let name = match file.rsplit_once('.') {
-                Some((name, sha)) if wua_types::is_sha256_hex(sha) && versioned(name).is_some() => name.to_owned(),
-                _ => file,
-            };
-            if text.contains(&format!("/{name}")) {
+            let Some(file) = path.file_name() else { continue };
+            if text.contains(&format!("/{}", file.to_string_lossy())) {
                 let _ = std::fs::remove_file(path);
             }
         }
