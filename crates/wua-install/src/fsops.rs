@@ -708,4 +708,93 @@ mod tests {
         assert_eq!(r.resolve("l/b").unwrap(), first);
         assert_eq!(s.resolver().resolve("l/b").unwrap(), found("a/b", &[]));
     }
+
+    /// A name longer than a filesystem allows: every call on it fails with ENAMETOOLONG, an
+    /// error none of the helpers below may take for "missing" or "already there".
+    fn too_long(s: &Scratch) -> PathBuf {
+        s.base.join("n".repeat(300))
+    }
+
+    #[test]
+    fn sha256_of_reads_files_and_link_targets_and_names_other_faults() {
+        let s = Scratch::new();
+        s.file("f");
+        s.link("l", "some/where");
+        s.dir("d");
+        assert_eq!(sha256_of(&s.root.join("f")).unwrap(), Some(wua_fs::sha256_hex(b"x")));
+        // A link is the bytes of its target, never what it points at.
+        assert_eq!(sha256_of(&s.root.join("l")).unwrap(), Some(wua_fs::sha256_hex(b"some/where")));
+        assert_eq!(sha256_of(&s.root.join("d")).unwrap(), None);
+        assert_eq!(sha256_of(&s.root.join("missing")).unwrap(), None);
+        let e = sha256_of(&too_long(&s)).unwrap_err();
+        assert!(e.to_string().contains("nnnn"), "{e}");
+    }
+
+    /// D-17's steps are idempotent: a rename whose source is gone is a step already done, and
+    /// nothing else is.
+    #[test]
+    fn rename_if_present_is_done_only_when_the_source_is_gone() {
+        let s = Scratch::new();
+        s.file("f");
+        s.dir("full/inside");
+        let (from, to) = (s.root.join("f"), s.root.join("g"));
+        assert!(rename_if_present(&from, &to).unwrap());
+        assert!(!rename_if_present(&from, &to).unwrap(), "a missing source is a step already done");
+        // The source is there but the destination's directory is not: an error, not "done".
+        let e = rename_if_present(&to, &s.root.join("no/such/dir/g")).unwrap_err();
+        assert!(e.to_string().contains("no/such/dir/g"), "{e}");
+        assert!(to.exists());
+        // A directory that is not empty cannot be replaced: an error.
+        s.dir("empty");
+        assert!(rename_if_present(&s.root.join("empty"), &s.root.join("full")).is_err());
+        assert!(s.root.join("empty").is_dir() && s.root.join("full/inside").is_dir());
+    }
+
+    #[test]
+    fn remove_dir_if_empty_leaves_what_is_not_an_empty_directory() {
+        let s = Scratch::new();
+        s.dir("full/inside");
+        s.dir("empty");
+        s.file("f");
+        for kept in ["full", "f", "missing", "f/below"] {
+            remove_dir_if_empty(&s.root.join(kept)).unwrap();
+        }
+        assert!(s.root.join("full/inside").is_dir() && s.root.join("f").is_file());
+        remove_dir_if_empty(&s.root.join("empty")).unwrap();
+        assert!(!s.root.join("empty").exists());
+        assert!(remove_dir_if_empty(&too_long(&s)).is_err());
+    }
+
+    #[test]
+    fn create_dir_if_missing_accepts_only_a_directory_already_there() {
+        let s = Scratch::new();
+        s.file("f");
+        let dir = s.root.join("d");
+        create_dir_if_missing(&dir).unwrap();
+        create_dir_if_missing(&dir).unwrap();
+        assert!(dir.is_dir());
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode & !0o022, 0o755 & !0o022, "mode {mode:o}");
+        // A file in its place, or no parent: errors that name the path.
+        for bad in ["f", "no/parent"] {
+            let e = create_dir_if_missing(&s.root.join(bad)).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        assert!(s.root.join("f").is_file());
+    }
+
+    /// A sync that fails is an error, never taken for durability.
+    #[test]
+    fn sync_failures_are_reported() {
+        let s = Scratch::new();
+        s.dir("a");
+        let mut set = SyncSet::default();
+        set.add(&s.root.join("a")).unwrap();
+        set.sync().unwrap();
+        syncfs(&s.root).unwrap();
+        std::fs::remove_dir(s.root.join("a")).unwrap();
+        let e = set.sync().unwrap_err();
+        assert!(e.to_string().contains("root/a"), "{e}");
+        assert!(syncfs(&s.root.join("a")).is_err());
+    }
 }
