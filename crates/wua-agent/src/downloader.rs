@@ -480,3 +480,19 @@ impl UpdateSession {
         UpdateDownloader::new(self.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A download keeps a refresh's bounds on a stalled transfer (the minimum rate, the
+    /// connection time-out, the retries) but not its total deadline: a large blob on a slow
+    /// link may take hours while it keeps moving.
+    #[test]
+    fn download_limits_bound_a_stall_not_a_long_transfer() {
+        let limits = download_limits();
+        let refresh = FetchLimits::default();
+        assert_eq!(FetchLimits { total_deadline: refresh.total_deadline, ..limits }, refresh);
+        assert_eq!(limits.total_deadline, Duration::from_secs(24 * 3600));
+    }
+}

@@ -155,6 +155,37 @@ fn a_repository_directory_and_a_scan_package_are_services() {
     assert!(session(&w2).create_update_service_manager().services().unwrap().is_empty(), "and only there");
 }
 
+/// D-26 through the searcher: `RevisionNumber` (with its `UpdateID`) and `CategoryIDs` read
+/// the update found in the catalog, not a default.
+#[test]
+fn d26_revision_and_category_criteria_read_the_catalog() {
+    const SECURITY: &str = "0fa1201d-4330-4fa8-8ae9-b877473b6441";
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 3, "");
+    let categories = format!(
+        "categories = [{{ id = \"{SECURITY}\", name = \"Security Updates\", type = \"UpdateClassification\" }}]"
+    );
+    let manifest = w.work.join("u2.toml");
+    std::fs::write(&manifest, files_manifest(&test_id(2), 1, "update 2", &categories, "")).unwrap();
+    let payload = w.work.join("u2-payload");
+    wua_test_support::write_payload(&payload, &[("opt/u2/file", 0o644, b"two")]).unwrap();
+    repo.runtime.block_on(repo::publish(&repo.dir, &manifest, &payload)).unwrap();
+    let s = session(&w);
+    add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
+    let searcher = s.create_update_searcher();
+    let search = |criteria: String| found(&searcher.search(&criteria).unwrap());
+
+    let id = test_id(1);
+    assert_eq!(search(format!("UpdateID='{id}' and RevisionNumber=3")), [(id.clone(), 3)]);
+    for other in [-1, 0, 1, 2] {
+        assert!(search(format!("UpdateID='{id}' and RevisionNumber={other}")).is_empty(), "revision {other}");
+    }
+    assert_eq!(search(format!("CategoryIDs contains '{SECURITY}'")), [(test_id(2), 1)]);
+    assert_eq!(search(format!("CategoryIDs contains '{}'", SECURITY.to_uppercase())), [(test_id(2), 1)]);
+    assert!(search("CategoryIDs contains '5b0c7a5e-0000-4000-8000-000000000000'".into()).is_empty());
+}
+
 /// Call errors: criteria (D-26), no service, an unknown service, a service never synced.
 #[test]
 fn search_errors_are_named() {
