@@ -186,6 +186,30 @@ fn d26_revision_and_category_criteria_read_the_catalog() {
     assert!(search("CategoryIDs contains '5b0c7a5e-0000-4000-8000-000000000000'".into()).is_empty());
 }
 
+/// D-26 through the searcher: `IsHidden` and `IsPresent` read the agent's own flags of each
+/// update found.
+#[test]
+fn d26_hidden_and_present_criteria_read_the_agents_flags() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    repo.publish(2, 1, "");
+    let s = session(&w);
+    add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
+    let searcher = s.create_update_searcher();
+    let search = |criteria: &str| found(&searcher.search(criteria).unwrap());
+    let both = [(test_id(1), 1), (test_id(2), 1)];
+    assert_eq!(search("IsHidden=0"), both);
+    assert!(search("IsHidden=1").is_empty());
+    let r = searcher.search(&format!("UpdateID='{}'", test_id(1))).unwrap();
+    r.updates.item(0).unwrap().set_is_hidden(true).unwrap();
+    assert_eq!(search("IsHidden=1"), [(test_id(1), 1)]);
+    assert_eq!(search("IsHidden=0"), [(test_id(2), 1)]);
+    // Nothing is installed: nothing is present.
+    assert!(search("IsPresent=1").is_empty());
+    assert_eq!(search("IsPresent=0 and IsHidden=0"), [(test_id(2), 1)]);
+}
+
 /// Call errors: criteria (D-26), no service, an unknown service, a service never synced.
 #[test]
 fn search_errors_are_named() {
