@@ -205,9 +205,17 @@ fn d26_hidden_and_present_criteria_read_the_agents_flags() {
     r.updates.item(0).unwrap().set_is_hidden(true).unwrap();
     assert_eq!(search("IsHidden=1"), [(test_id(1), 1)]);
     assert_eq!(search("IsHidden=0"), [(test_id(2), 1)]);
-    // Nothing is installed: nothing is present.
+    // Nothing is installed: nothing is present; then the second update is.
     assert!(search("IsPresent=1").is_empty());
     assert_eq!(search("IsPresent=0 and IsHidden=0"), [(test_id(2), 1)]);
+    let two = searcher.search("IsHidden=0").unwrap().updates;
+    let downloader = s.create_update_downloader();
+    downloader.set_updates(two.copy());
+    assert_eq!(downloader.download().unwrap().result_code, OperationResultCode::Succeeded);
+    let two = two.item(0).unwrap();
+    assert_eq!(install(&s, &[&two]).result_code, OperationResultCode::Succeeded);
+    assert_eq!(search("IsPresent=1"), [(test_id(2), 1)]);
+    assert_eq!(search("IsPresent=0"), [(test_id(1), 1)]);
 }
 
 /// Call errors: criteria (D-26), no service, an unknown service, a service never synced.
