@@ -285,6 +285,16 @@ fn d27_a_managed_server_deploys_what_the_group_s_approvals_say() {
     assert_eq!(unapproved.deployment_action(), DeploymentAction::None, "approved for nobody: no deployment");
     assert!(!unapproved.is_assigned() && !unapproved.browse_only() && !unapproved.auto_select_on_web_sites());
     assert_eq!(unapproved.deadline(), None);
+    // The same flags as criteria, read by the searcher from each update's deployment.
+    let flagged = |criteria: &str| {
+        let r = searcher.search(&format!("{criteria} and DeploymentAction=*")).unwrap();
+        found(&r).into_iter().map(|(id, _)| id).collect::<Vec<_>>()
+    };
+    assert_eq!(flagged("IsAssigned=1"), [test_id(1)]);
+    assert_eq!(flagged("IsAssigned=0"), [test_id(2), test_id(3), test_id(4)]);
+    assert_eq!(flagged("BrowseOnly=0"), [test_id(1), test_id(3), test_id(4)]);
+    assert_eq!(flagged("AutoSelectOnWebSites=1"), [test_id(1), test_id(3)]);
+    assert_eq!(flagged("AutoSelectOnWebSites=0"), [test_id(2), test_id(4)]);
     for selection in [ServerSelection::Default, ServerSelection::ManagedServer] {
         searcher.set_server_selection(selection);
         assert_eq!(found(&searcher.search("").unwrap()), [(test_id(1), 1)], "{selection:?}");

@@ -186,18 +186,19 @@ fn d26_revision_and_category_criteria_read_the_catalog() {
     assert!(search("CategoryIDs contains '5b0c7a5e-0000-4000-8000-000000000000'".into()).is_empty());
 }
 
-/// D-26 through the searcher: `IsHidden` and `IsPresent` read the agent's own flags of each
-/// update found.
+/// D-26 through the searcher: `IsHidden`, `IsPresent` and `RebootRequired` read the agent's
+/// own flags of each update found.
 #[test]
-fn d26_hidden_and_present_criteria_read_the_agents_flags() {
+fn d26_hidden_present_and_reboot_criteria_read_the_agents_flags() {
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish(1, 1, "");
-    repo.publish(2, 1, "");
+    repo.publish(2, 1, "[installation_behavior]\nreboot_behavior = \"AlwaysRequiresReboot\"\n");
     let s = session(&w);
     add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
     let searcher = s.create_update_searcher();
     let search = |criteria: &str| found(&searcher.search(criteria).unwrap());
+    assert!(search("RebootRequired=1").is_empty(), "a reboot is required only once installed");
     let both = [(test_id(1), 1), (test_id(2), 1)];
     assert_eq!(search("IsHidden=0"), both);
     assert!(search("IsHidden=1").is_empty());
@@ -216,6 +217,8 @@ fn d26_hidden_and_present_criteria_read_the_agents_flags() {
     assert_eq!(install(&s, &[&two]).result_code, OperationResultCode::Succeeded);
     assert_eq!(search("IsPresent=1"), [(test_id(2), 1)]);
     assert_eq!(search("IsPresent=0"), [(test_id(1), 1)]);
+    assert_eq!(search("RebootRequired=1"), [(test_id(2), 1)]);
+    assert_eq!(search("RebootRequired=0"), [(test_id(1), 1)]);
 }
 
 /// Call errors: criteria (D-26), no service, an unknown service, a service never synced.
