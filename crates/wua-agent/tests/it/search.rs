@@ -42,6 +42,16 @@ impl Repo {
         self.runtime.block_on(repo::publish(&self.dir, &manifest, &payload)).unwrap();
     }
 
+    /// Publishes `test_id(n)` rev 1 with one file, `extra` added to its `[update]` table.
+    pub(crate) fn publish_extra(&self, n: u32, extra: &str) {
+        let base = self.work.join(format!("u{n}-extra"));
+        let payload = base.join("payload");
+        wua_test_support::write_payload(&payload, &[(&format!("opt/u{n}/file"), 0o644, b"extra")]).unwrap();
+        let manifest = base.join("manifest.toml");
+        std::fs::write(&manifest, files_manifest(&test_id(n), 1, &format!("update {n}"), extra, "")).unwrap();
+        self.runtime.block_on(repo::publish(&self.dir, &manifest, &payload)).unwrap();
+    }
+
     /// Publishes `test_id(n)` rev 1 with one file of `content`.
     pub(crate) fn publish_content(&self, n: u32, content: &[u8]) {
         self.publish_files(n, &[(&format!("opt/u{n}/file"), 0o644, content)]);
@@ -163,14 +173,12 @@ fn d26_revision_and_category_criteria_read_the_catalog() {
     let w = World::new().unwrap();
     let repo = Repo::new(&w);
     repo.publish(1, 3, "");
-    let categories = format!(
-        "categories = [{{ id = \"{SECURITY}\", name = \"Security Updates\", type = \"UpdateClassification\" }}]"
+    repo.publish_extra(
+        2,
+        &format!(
+            "categories = [{{ id = \"{SECURITY}\", name = \"Security Updates\", type = \"UpdateClassification\" }}]"
+        ),
     );
-    let manifest = w.work.join("u2.toml");
-    std::fs::write(&manifest, files_manifest(&test_id(2), 1, "update 2", &categories, "")).unwrap();
-    let payload = w.work.join("u2-payload");
-    wua_test_support::write_payload(&payload, &[("opt/u2/file", 0o644, b"two")]).unwrap();
-    repo.runtime.block_on(repo::publish(&repo.dir, &manifest, &payload)).unwrap();
     let s = session(&w);
     add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
     let searcher = s.create_update_searcher();
@@ -219,6 +227,35 @@ fn d26_hidden_present_and_reboot_criteria_read_the_agents_flags() {
     assert_eq!(search("IsPresent=0"), [(test_id(1), 1)]);
     assert_eq!(search("RebootRequired=1"), [(test_id(2), 1)]);
     assert_eq!(search("RebootRequired=0"), [(test_id(1), 1)]);
+}
+
+/// D-34: the searcher's properties have WUA's defaults and read back what was set; D-28:
+/// `IncludePotentiallySupersededUpdates` brings back the update a found one supersedes.
+#[test]
+fn d28_d34_searcher_properties_and_superseded_updates() {
+    let w = World::new().unwrap();
+    let repo = Repo::new(&w);
+    repo.publish(1, 1, "");
+    repo.publish_extra(2, &format!("superseded_update_ids = [\"{}\"]", test_id(1)));
+    let s = session(&w);
+    let service = add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
+    let searcher = s.create_update_searcher();
+    assert!(searcher.online() && !searcher.include_potentially_superseded_updates());
+    assert_eq!((searcher.server_selection(), searcher.service_id()), (ServerSelection::Default, String::new()));
+    assert_eq!(found(&searcher.search("").unwrap()), [(test_id(2), 1)], "the superseded update is left out");
+
+    searcher.set_include_potentially_superseded_updates(true);
+    assert!(searcher.include_potentially_superseded_updates());
+    assert_eq!(found(&searcher.search("").unwrap()), [(test_id(1), 1), (test_id(2), 1)]);
+    searcher.set_online(false);
+    searcher.set_server_selection(ServerSelection::Others);
+    searcher.set_service_id(&service);
+    assert!(!searcher.online());
+    assert_eq!((searcher.server_selection(), searcher.service_id()), (ServerSelection::Others, service));
+    assert_eq!(found(&searcher.search("").unwrap()), [(test_id(1), 1), (test_id(2), 1)], "offline, by service");
+    searcher.set_include_potentially_superseded_updates(false);
+    assert!(!searcher.include_potentially_superseded_updates());
+    assert_eq!(found(&searcher.search("").unwrap()), [(test_id(2), 1)]);
 }
 
 /// Call errors: criteria (D-26), no service, an unknown service, a service never synced.
