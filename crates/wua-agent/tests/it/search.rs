@@ -239,7 +239,11 @@ fn d28_d34_searcher_properties_and_superseded_updates() {
     repo.publish_extra(2, &format!("superseded_update_ids = [\"{}\"]", test_id(1)));
     let s = session(&w);
     let service = add_service(&s, &repo.dir.to_string_lossy(), &repo.root());
+    s.set_client_application_id("d34-session");
     let searcher = s.create_update_searcher();
+    assert_eq!(searcher.client_application_id(), "d34-session", "the session's when it was made");
+    searcher.set_client_application_id("d34-searcher");
+    assert_eq!(searcher.client_application_id(), "d34-searcher");
     assert!(searcher.online() && !searcher.include_potentially_superseded_updates());
     assert_eq!((searcher.server_selection(), searcher.service_id()), (ServerSelection::Default, String::new()));
     assert_eq!(found(&searcher.search("").unwrap()), [(test_id(2), 1)], "the superseded update is left out");
