@@ -350,4 +350,15 @@ mod tests {
             assert_eq!(generation_of(name), None, "{name}");
         }
     }
+
+    /// A sync that fails is an error, never taken for durability.
+    #[test]
+    fn sync_tree_reports_what_it_cannot_sync() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+        std::fs::write(tmp.path().join("a/b/f"), b"x").unwrap();
+        sync_tree(&tmp.path().join("a")).unwrap();
+        let e = sync_tree(&tmp.path().join("missing")).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+    }
 }
