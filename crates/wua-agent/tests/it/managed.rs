@@ -325,10 +325,29 @@ fn d27_a_managed_server_deploys_what_the_group_s_approvals_say() {
     // A repository service of the same repository deploys everything (D-27).
     let wr = World::new().unwrap();
     let sr = session(&wr);
-    crate::search::add_service(&sr, &served.url, &repo.root());
+    let plain = crate::search::add_service(&sr, &served.url, &repo.root());
     let rr = sr.create_update_searcher().search("").unwrap();
     assert_eq!(found(&rr).len(), 4);
     assert!(rr.updates.iter().all(|u| u.is_assigned()));
+    // Only a managed-server service applies approvals, even with a group recorded beside a
+    // repository service (which no registration writes).
+    let mut store = Store::open(&wr.state).unwrap();
+    store
+        .transact(|tx| {
+            tx.put_managed_server(&ManagedServerRecord {
+                service_id: plain.clone(),
+                server_url: "http://127.0.0.1:1".into(),
+                computer_id: "c".into(),
+                group: "ring-a".into(),
+                checkin_interval_seconds: 3600,
+                last_checkin: None,
+                reported_reboot: None,
+                registered_at: wua_store::now_rfc3339(),
+            })
+        })
+        .unwrap();
+    drop(store);
+    assert_eq!(found(&sr.create_update_searcher().search("").unwrap()).len(), 4);
 }
 
 /// D-17: an install records its history entry and queues its outcome report in one commit;

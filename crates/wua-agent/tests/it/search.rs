@@ -247,6 +247,9 @@ fn d28_d34_searcher_properties_and_superseded_updates() {
     assert!(searcher.online() && !searcher.include_potentially_superseded_updates());
     assert_eq!((searcher.server_selection(), searcher.service_id()), (ServerSelection::Default, String::new()));
     assert_eq!(found(&searcher.search("").unwrap()), [(test_id(2), 1)], "the superseded update is left out");
+    assert_eq!(searcher.escape_string("it's"), "'it''s'");
+    let by_id = format!("UpdateID={}", searcher.escape_string(&test_id(2)));
+    assert_eq!(found(&searcher.search(&by_id).unwrap()), [(test_id(2), 1)]);
 
     searcher.set_include_potentially_superseded_updates(true);
     assert!(searcher.include_potentially_superseded_updates());
