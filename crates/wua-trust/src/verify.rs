@@ -697,7 +697,8 @@ const CACHE_REPOSITORY: &str = "repository";
 fn versioned(name: &str) -> Option<(u64, &str)> {
     let (first, rest) = name.split_once('.')?;
     let role = rest.strip_suffix(".json")?;
-    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) || role.is_empty() || role.contains('.') {
+    // Digits only (`parse` takes a `+`); an empty version fails to parse.
+    if !first.bytes().all(|b| b.is_ascii_digit()) || role.is_empty() || role.contains('.') {
         return None;
     }
     Some((first.parse().ok()?, role))
@@ -820,9 +821,16 @@ mod tests {
     fn cache_names() {
         assert_eq!(versioned("3.snapshot.json"), Some((3, "snapshot")));
         assert_eq!(versioned("12.root.json"), Some((12, "root")));
-        for name in
-            [".root.json", "x.root.json", "3x.root.json", "3..json", "3.a.b.json", "3.root.jsonl", "timestamp.json"]
-        {
+        for name in [
+            ".root.json",
+            "x.root.json",
+            "+3.root.json",
+            "3x.root.json",
+            "3..json",
+            "3.a.b.json",
+            "3.root.jsonl",
+            "timestamp.json",
+        ] {
             assert_eq!(versioned(name), None, "{name}");
         }
         assert_eq!(cached_root_version(&format!("2.root.json.{HEX}")), Some(2));
