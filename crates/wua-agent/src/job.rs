@@ -410,13 +410,15 @@ impl<K: JobKind> Job<K> {
     // --- the worker's side -----------------------------------------------------------------
 
     /// Runs `work` on a new thread named `name`, the job's worker, which completes the job. A
-    /// worker that panics (a bug: nothing reachable from input panics) still completes it,
-    /// with `WU_E_UNEXPECTED` for every update it did not finish, so no `End*` waits forever.
+    /// worker that panics (a bug: nothing reachable from input panics) or returns without
+    /// completing the job still completes it, with `WU_E_UNEXPECTED` for every update it did
+    /// not finish, so no `End*` waits forever.
     pub(crate) fn spawn_worker(&self, name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), WuError> {
         let job = self.clone();
         let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() && !job.is_completed() {
-                tracing::error!("a job's worker panicked; the job completes as failed");
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err();
+            if !job.is_completed() {
+                tracing::error!(panicked, "a job's worker ended without completing its job; it completes as failed");
                 let error = WuError::new(
                     HResult::WU_E_UNEXPECTED,
                     "the job's worker failed unexpectedly (a bug in wua; the log says where)",
@@ -463,10 +465,14 @@ impl<K: JobKind> Job<K> {
     }
 
     /// Stores the result, runs the completion callback exactly once, then marks the job
-    /// completed and wakes every waiter (D-19).
+    /// completed and wakes every waiter (D-19). A job completes once: a later call changes
+    /// nothing.
     pub(crate) fn complete(&self, result: K::Result) {
         let cb = {
             let mut st = self.state();
+            if st.result.is_some() {
+                return;
+            }
             K::final_progress(&mut st.progress, &result);
             st.result = Some(result);
             st.completed_callback.take()
@@ -770,5 +776,29 @@ mod tests {
         search.spawn_worker("test-worker", || panic!("a bug")).unwrap();
         let e = search.end(Some(Duration::from_secs(60))).unwrap().unwrap_err();
         assert_eq!(e.hresult, HResult::WU_E_UNEXPECTED);
+
+        // A worker that returns without completing its job (a bug too) completes it the same way.
+        let search = SearchJob::new(1, (), UpdateCollection::new(), None, None, None);
+        search.spawn_worker("test-worker", || ()).unwrap();
+        let e = search.end(Some(Duration::from_secs(60))).unwrap().unwrap_err();
+        assert_eq!(e.hresult, HResult::WU_E_UNEXPECTED);
+    }
+
+    /// A job completes once: its result, its progress and its completed callback are the
+    /// first completion's, before and after `End*`.
+    #[test]
+    fn a_job_completes_once() {
+        let calls = Arc::new(Mutex::new(0));
+        let counter = calls.clone();
+        let done: CompletedCallback = Box::new(move |_, _| *counter.lock().unwrap() += 1);
+        let job = InstallationJob::new(1, UpdateOperation::Installation, updates(1), None, Some(done), None);
+        let ok = UpdateInstallationResult::new(OperationResultCode::Succeeded, HResult::S_OK);
+        let failed = UpdateInstallationResult::failed(HResult::WU_E_UNEXPECTED, "a second completion");
+        job.complete(InstallationResult::aggregate(vec![ok.clone()], false));
+        job.complete(InstallationResult::aggregate(vec![failed.clone()], false));
+        assert_eq!(job.end(Some(Duration::from_secs(60))).unwrap().update_results, [ok.clone()]);
+        job.complete(InstallationResult::aggregate(vec![failed], false));
+        assert_eq!(job.get_progress().update_results, [ok]);
+        assert_eq!(*calls.lock().unwrap(), 1);
     }
 }
