@@ -796,7 +796,7 @@ mod tests {
         let failed = UpdateInstallationResult::failed(HResult::WU_E_UNEXPECTED, "a second completion");
         job.complete(InstallationResult::aggregate(vec![ok.clone()], false));
         job.complete(InstallationResult::aggregate(vec![failed.clone()], false));
-        assert_eq!(job.end(Some(Duration::from_secs(60))).unwrap().update_results, [ok.clone()]);
+        assert_eq!(job.end(Some(Duration::from_secs(60))).unwrap().update_results, std::slice::from_ref(&ok));
         job.complete(InstallationResult::aggregate(vec![failed], false));
         assert_eq!(job.get_progress().update_results, [ok]);
         assert_eq!(*calls.lock().unwrap(), 1);

@@ -222,7 +222,7 @@ fn d26_hidden_present_and_reboot_criteria_read_the_agents_flags() {
     downloader.set_updates(two.copy());
     assert_eq!(downloader.download().unwrap().result_code, OperationResultCode::Succeeded);
     let two = two.item(0).unwrap();
-    assert_eq!(install(&s, &[&two]).result_code, OperationResultCode::Succeeded);
+    assert_eq!(install(&s, &[two]).result_code, OperationResultCode::Succeeded);
     assert_eq!(search("IsPresent=1"), [(test_id(2), 1)]);
     assert_eq!(search("IsPresent=0"), [(test_id(1), 1)]);
     assert_eq!(search("RebootRequired=1"), [(test_id(2), 1)]);
