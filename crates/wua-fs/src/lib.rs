@@ -8,7 +8,8 @@
 //!   directory, explicit mode, `fsync`, `rename`, `fsync` of the directory), and [`fsync_dir`].
 //! - [`copy_hashing`] (a copy that hashes what it writes, on `io::copy`), [`sha256_file`] and
 //!   [`sha256_hex`].
-//! - [`remove_file_if_present`]: removal of what may already be gone.
+//! - [`remove_file_if_present`], [`remove_dir_all_if_present`]: removal of what may already be
+//!   gone.
 //! - [`available_bytes`]: the free space an unprivileged writer may still use.
 //! - [`syncfs`]: one flush for a whole filesystem.
 //! - [`crash_point`]: named crash points for crash-safety tests (compiled in with the
@@ -28,7 +29,7 @@ pub use atomic::{fsync_dir, write_atomic};
 pub use crash::crash_point;
 pub use hash::{copy_hashing, copy_hashing_with, sha256_file, sha256_hex};
 pub use lock::{LockError, LockFile, lock_holder};
-pub use remove::remove_file_if_present;
+pub use remove::{remove_dir_all_if_present, remove_file_if_present};
 pub use space::available_bytes;
 pub use sync::syncfs;
 

@@ -79,6 +79,9 @@ impl CommandOptions {
 /// How often a running program is polled for its exit, an abort and its time limit.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How long recovery waits for the processes it killed to exit.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
 /// The journal plan of a running command: enough to find its process group after a crash.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CommandPlan {
@@ -468,10 +471,8 @@ fn commit(
 }
 
 fn remove_work_dir(work: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(work) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %work.display(), error = %e, "could not remove a command's working directory");
-        }
+    if let Err(e) = wua_fs::remove_dir_all_if_present(work) {
+        tracing::warn!(path = %work.display(), error = %e, "could not remove a command's working directory");
     }
 }
 
@@ -497,10 +498,9 @@ pub(crate) fn recover(
         };
         for group in groups {
             killed.extend(group.signal(libc::SIGKILL));
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !group.members().is_empty() && Instant::now() < deadline {
-                std::thread::sleep(POLL);
-            }
+            // Let the killed processes exit before the is_installed rule looks at what they
+            // left (SIGKILL is final once sent: the wait only lets it take effect).
+            group.wait_gone(KILL_WAIT);
         }
     }
     let what = if killed.is_empty() {

@@ -97,13 +97,26 @@ impl ProcessGroup {
     /// left. Returns the pids that were running when it began.
     pub fn terminate(&self, grace: Duration) -> Vec<i32> {
         let first = self.signal(libc::SIGTERM);
-        // A grace too long for the clock to represent waits until the group is gone.
-        let deadline = Instant::now().checked_add(grace);
-        while deadline.is_none_or(|d| Instant::now() < d) && !self.members().is_empty() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Whatever is left after the grace is killed.
+        self.wait_gone(grace);
         self.signal(libc::SIGKILL);
         first
+    }
+
+    /// Waits up to `timeout` for the group to have no live member, returning as soon as it has
+    /// none; true when it has none. A timeout too long for the clock to represent waits until
+    /// the group is gone.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if self.members().is_empty() {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -117,6 +130,31 @@ mod tests {
         assert!(is_running(me));
         assert!(start_ticks(me).is_some());
         assert!(!is_running(i32::MAX));
+    }
+
+    /// Starts `script` as the leader of a process group of its own.
+    fn group_running(script: &str) -> (std::process::Child, ProcessGroup) {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new("sh").args(["-c", script]).process_group(0).spawn().unwrap();
+        let pgid = child.id() as i32;
+        let group = ProcessGroup { pgid, start_ticks: start_ticks(pgid).unwrap() };
+        (child, group)
+    }
+
+    /// `wait_gone` returns once the group has left, not at its time-out, and says false for a
+    /// group still there at the time-out.
+    #[test]
+    fn d38_waits_for_a_group_to_leave() {
+        let (mut child, group) = group_running("sleep 1");
+        assert!(group.wait_gone(Duration::from_secs(60)), "the group left after a second");
+        child.wait().unwrap();
+        // Gone already: no wait, even with a time-out the clock cannot represent.
+        assert!(group.wait_gone(Duration::MAX));
+
+        let (mut child, group) = group_running("sleep 30");
+        assert!(!group.wait_gone(Duration::from_millis(100)), "the group is still running");
+        group.terminate(Duration::from_millis(500));
+        child.wait().unwrap();
     }
 
     /// D-38: a group's members are found and killed; a later start is not the same group.

@@ -46,7 +46,7 @@ pub fn recover(
     let work = command::work_root(target.state_dir);
     if let Ok(dir) = std::fs::read_dir(&work) {
         for entry in dir.flatten() {
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            if let Err(e) = wua_fs::remove_dir_all_if_present(&entry.path()) {
                 tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a stale working directory");
             }
         }

@@ -238,11 +238,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), TrustError> {
 }
 
 pub(crate) fn remove_dir_if_present(dir: &Path) -> Result<(), TrustError> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(TrustError::io(dir, e)),
-    }
+    wua_fs::remove_dir_all_if_present(dir).map(|_| ()).map_err(|e| TrustError::io(dir, e))
 }
 
 fn remove_file_if_present(path: &Path) -> Result<(), TrustError> {
