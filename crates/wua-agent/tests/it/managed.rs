@@ -217,19 +217,24 @@ fn managed_service(w: &World, url: &str, root: &[u8], group: &str) -> String {
                 is_default: false,
                 added_at: wua_store::now_rfc3339(),
             })?;
-            tx.put_managed_server(&ManagedServerRecord {
-                service_id: service_id.clone(),
-                server_url: "http://127.0.0.1:1".into(),
-                computer_id: "c".into(),
-                group: group.into(),
-                checkin_interval_seconds: 3600,
-                last_checkin: None,
-                reported_reboot: None,
-                registered_at: wua_store::now_rfc3339(),
-            })
+            tx.put_managed_server(&group_record(&service_id, group))
         })
         .unwrap();
     service_id
+}
+
+/// The managed-server record of a registration into `group` (its server is never reached).
+fn group_record(service_id: &str, group: &str) -> ManagedServerRecord {
+    ManagedServerRecord {
+        service_id: service_id.to_owned(),
+        server_url: "http://127.0.0.1:1".into(),
+        computer_id: "c".into(),
+        group: group.into(),
+        checkin_interval_seconds: 3600,
+        last_checkin: None,
+        reported_reboot: None,
+        registered_at: wua_store::now_rfc3339(),
+    }
 }
 
 /// D-27: for a managed server, the signed approvals of the computer's group decide deployment:
@@ -332,20 +337,7 @@ fn d27_a_managed_server_deploys_what_the_group_s_approvals_say() {
     // Only a managed-server service applies approvals, even with a group recorded beside a
     // repository service (which no registration writes).
     let mut store = Store::open(&wr.state).unwrap();
-    store
-        .transact(|tx| {
-            tx.put_managed_server(&ManagedServerRecord {
-                service_id: plain.clone(),
-                server_url: "http://127.0.0.1:1".into(),
-                computer_id: "c".into(),
-                group: "ring-a".into(),
-                checkin_interval_seconds: 3600,
-                last_checkin: None,
-                reported_reboot: None,
-                registered_at: wua_store::now_rfc3339(),
-            })
-        })
-        .unwrap();
+    store.transact(|tx| tx.put_managed_server(&group_record(&plain, "ring-a"))).unwrap();
     drop(store);
     assert_eq!(found(&sr.create_update_searcher().search("").unwrap()).len(), 4);
 }
