@@ -75,6 +75,7 @@ impl ContentCache {
             let owner_runs = pid == std::process::id() || crate::process::is_running(pid as i32);
             if !owner_runs {
                 crate::fsops::remove_file_if_present(&entry.path())?;
+                tracing::info!(path = %entry.path().display(), pid, "removed a staging file of an interrupted import");
                 removed += 1;
             }
         }

@@ -37,10 +37,7 @@ pub fn recover(
     for rec in records {
         out.push(recover_one(target, store, lock, &rec)?);
     }
-    let stale = crate::cache::ContentCache::new(target.state_dir).remove_stale_imports()?;
-    if stale > 0 {
-        tracing::info!(files = stale, "removed staging files of interrupted imports");
-    }
+    crate::cache::ContentCache::new(target.state_dir).remove_stale_imports()?;
     // Working directories of commands that never got a journal record (the agent died before
     // it recorded the program, which then never ran) belong to no one now.
     let work = command::work_root(target.state_dir);
