@@ -148,8 +148,11 @@ mod tests {
         let (mut child, group) = group_running("sleep 1");
         assert!(group.wait_gone(Duration::from_secs(60)), "the group left after a second");
         child.wait().unwrap();
-        // Gone already: no wait, even with a time-out the clock cannot represent.
-        assert!(group.wait_gone(Duration::MAX));
+        // Gone already: no wait, even with a time-out the clock cannot represent (a wait of
+        // its own bound here, so that a wrong one fails with this message).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(group.wait_gone(Duration::MAX)));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(true), "a group that left is gone at once");
 
         let (mut child, group) = group_running("sleep 30");
         assert!(!group.wait_gone(Duration::from_millis(100)), "the group is still running");
