@@ -170,6 +170,11 @@ mod tests {
         let start = start_ticks(pgid).unwrap();
         let later = ProcessGroup { pgid, start_ticks: start + 1_000_000_000 };
         assert!(later.members().is_empty(), "a group started later is someone else's");
+        // The leader's own start: one tick later and it is not a member (so `start` is its
+        // start, not any earlier time).
+        let a_tick_later = ProcessGroup { pgid, start_ticks: start + 1 };
+        assert!(!a_tick_later.members().contains(&pgid), "the leader started at {start}");
+        assert!(ProcessGroup { pgid, start_ticks: start }.members().contains(&pgid));
         let group = ProcessGroup { pgid, start_ticks: start };
         let deadline = Instant::now() + Duration::from_secs(10);
         while group.members().len() < 3 && Instant::now() < deadline {
