@@ -160,6 +160,30 @@ mod tests {
         child.wait().unwrap();
     }
 
+    /// D-38: recovery finds a program by its environment: exactly the groups of processes that
+    /// hold the variable with that value, never this process's own group.
+    #[test]
+    fn d38_finds_groups_by_their_environment() {
+        use std::os::unix::process::CommandExt;
+        let value = format!("op-{}-{:?}", std::process::id(), std::time::SystemTime::now());
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30"])
+            .env("WUA_TEST_GROUP", &value)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let expected = ProcessGroup { pgid, start_ticks: start_ticks(pgid).unwrap() };
+        let found = groups_with_env("WUA_TEST_GROUP", &value);
+        assert!(found.contains(&expected), "{found:?}");
+        // sh and the sleep it may start (which inherits the variable) share the group.
+        assert!(found.iter().all(|g| g.pgid == pgid), "{found:?} are not only {pgid}");
+        assert!(groups_with_env("WUA_TEST_GROUP", "another value").is_empty());
+        expected.terminate(Duration::from_millis(500));
+        child.wait().unwrap();
+        assert!(groups_with_env("WUA_TEST_GROUP", &value).is_empty(), "a group that left is not found");
+    }
+
     /// D-38: a group's members are found and killed; a later start is not the same group.
     #[test]
     fn d38_terminates_a_group() {
