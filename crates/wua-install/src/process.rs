@@ -174,7 +174,13 @@ mod tests {
             .unwrap();
         let pgid = child.id() as i32;
         let expected = ProcessGroup { pgid, start_ticks: start_ticks(pgid).unwrap() };
-        let found = groups_with_env("WUA_TEST_GROUP", &value);
+        // Right after exec the kernel may not show the new environment yet: poll, bounded.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut found = groups_with_env("WUA_TEST_GROUP", &value);
+        while found.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            found = groups_with_env("WUA_TEST_GROUP", &value);
+        }
         assert!(found.contains(&expected), "{found:?}");
         // sh and the sleep it may start (which inherits the variable) share the group.
         assert!(found.iter().all(|g| g.pgid == pgid), "{found:?} are not only {pgid}");
