@@ -58,7 +58,8 @@ pub(crate) fn groups_with_env(name: &str, value: &str) -> Vec<ProcessGroup> {
         if !env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
             continue;
         }
-        if let Some(s) = stat(pid).filter(|s| s.state != 'Z' && s.state != 'X') {
+        // Only a live process gets here: a zombie's environment cannot be read (ESRCH).
+        if let Some(s) = stat(pid) {
             let group = ProcessGroup { pgid: s.pgrp, start_ticks: s.start_ticks };
             if !groups.contains(&group) {
                 groups.push(group);
