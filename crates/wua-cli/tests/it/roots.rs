@@ -210,3 +210,36 @@ fn root_spanning_filesystems_installs_uninstalls_and_recovers() {
     let out = text(&o);
     assert!(o.status.success() && out.contains("ALL-GOOD"), "{out}");
 }
+
+/// The admin directory on a filesystem of its own (a tmpfs at `var/lib/wua`): a replaced file
+/// of the root's own filesystem is kept at the root's top, in `.wua-backup/<operation>`, and the
+/// uninstall that restores it removes that area and the emptied `.wua-backup`.
+#[test]
+fn backups_of_the_roots_own_filesystem_leave_nothing_at_its_top() {
+    let w = World::new().unwrap();
+    let files: &[(&str, u32, &[u8])] = &[("etc/app.conf", 0o644, b"from the update\n")];
+    let pkg = w.package("app", &files_manifest(&test_id(1), 1, "app", "", ""), files).unwrap();
+    let boot = w.dir.path().join("boot_id");
+    std::fs::write(&boot, "boot-1").unwrap();
+    let script = r#"
+        mkdir -p "$ROOT/var/lib/wua" "$ROOT/etc"
+        mount -t tmpfs tmpfs "$ROOT/var/lib/wua"
+        echo original > "$ROOT/etc/app.conf"
+        w() { WUA_STATE_DIR="$STATE" WUA_ROOT="$ROOT" "$WUA" "$@"; }
+        export WUA_BOOT_ID_FILE="$BOOT"
+        w install-package "$PKG"
+        test "$(cat "$ROOT/etc/app.conf")" = "from the update"
+        test "$(ls "$ROOT/.wua-backup" | wc -l)" = 1
+        w uninstall --update-id "$ID"
+        test "$(cat "$ROOT/etc/app.conf")" = original
+        if [ -e "$ROOT/.wua-backup" ]; then ls -laR "$ROOT/.wua-backup" >&2; exit 1; fi
+        echo ALL-GOOD
+    "#;
+    let id = test_id(1);
+    let o = in_namespace(
+        script,
+        &[("ROOT", &w.root), ("STATE", &w.state), ("PKG", &pkg), ("BOOT", &boot), ("ID", Path::new(&id))],
+    );
+    let out = text(&o);
+    assert!(o.status.success() && out.contains("ALL-GOOD"), "{out}");
+}
