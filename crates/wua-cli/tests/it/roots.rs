@@ -155,8 +155,6 @@ fn root_spanning_filesystems_installs_uninstalls_and_recovers() {
         ("etc/app.conf", 0o644, b"etc from the update\n"),
     ];
     let pkg = w.package("app", &files_manifest(&test_id(1), 1, "app", "", ""), files).unwrap();
-    let boot = w.dir.path().join("boot_id");
-    std::fs::write(&boot, "boot-1").unwrap();
     let script = r#"
         # No hidden file of wua in these directories (`! cmd` would not stop a `set -e` script).
         no_wua_files() { if ls -A "$@" | grep '^\.wua'; then echo "wua's files left in $*" >&2; exit 1; fi; }
@@ -202,13 +200,7 @@ fn root_spanning_filesystems_installs_uninstalls_and_recovers() {
         w status
         echo ALL-GOOD
     "#;
-    let id = test_id(1);
-    let o = in_namespace(
-        script,
-        &[("ROOT", &w.root), ("STATE", &w.state), ("PKG", &pkg), ("BOOT", &boot), ("ID", Path::new(&id))],
-    );
-    let out = text(&o);
-    assert!(o.status.success() && out.contains("ALL-GOOD"), "{out}");
+    script_passes(&w, script, &pkg);
 }
 
 /// The admin directory on a filesystem of its own (a tmpfs at `var/lib/wua`): a replaced file
@@ -219,8 +211,6 @@ fn backups_of_the_roots_own_filesystem_leave_nothing_at_its_top() {
     let w = World::new().unwrap();
     let files: &[(&str, u32, &[u8])] = &[("etc/app.conf", 0o644, b"from the update\n")];
     let pkg = w.package("app", &files_manifest(&test_id(1), 1, "app", "", ""), files).unwrap();
-    let boot = w.dir.path().join("boot_id");
-    std::fs::write(&boot, "boot-1").unwrap();
     let script = r#"
         mkdir -p "$ROOT/var/lib/wua" "$ROOT/etc"
         mount -t tmpfs tmpfs "$ROOT/var/lib/wua"
@@ -235,11 +225,17 @@ fn backups_of_the_roots_own_filesystem_leave_nothing_at_its_top() {
         if [ -e "$ROOT/.wua-backup" ]; then ls -laR "$ROOT/.wua-backup" >&2; exit 1; fi
         echo ALL-GOOD
     "#;
+    script_passes(&w, script, &pkg);
+}
+
+/// Runs `script` in a private mount namespace with `ROOT`, `STATE`, `PKG`, `BOOT` (a boot id
+/// file) and `ID` (update 1) set, and checks that it ended with ALL-GOOD.
+fn script_passes(w: &World, script: &str, pkg: &Path) {
+    let boot = w.dir.path().join("boot_id");
+    std::fs::write(&boot, "boot-1").unwrap();
     let id = test_id(1);
-    let o = in_namespace(
-        script,
-        &[("ROOT", &w.root), ("STATE", &w.state), ("PKG", &pkg), ("BOOT", &boot), ("ID", Path::new(&id))],
-    );
+    let vars = [("ROOT", &*w.root), ("STATE", &*w.state), ("PKG", pkg), ("BOOT", &*boot), ("ID", Path::new(&id))];
+    let o = in_namespace(script, &vars);
     let out = text(&o);
     assert!(o.status.success() && out.contains("ALL-GOOD"), "{out}");
 }
