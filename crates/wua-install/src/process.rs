@@ -213,7 +213,9 @@ mod tests {
         }
         let pids = group.members();
         assert!(pids.len() >= 2, "{pids:?}");
-        group.terminate(Duration::from_millis(500));
+        let signalled = group.terminate(Duration::from_millis(500));
+        assert!(pids.iter().all(|p| signalled.contains(p)), "{signalled:?} are not all of {pids:?}");
+        assert!(group.wait_gone(Duration::from_secs(10)), "{:?} survived", group.members());
         child.wait().unwrap();
         for pid in pids {
             assert!(!is_running(pid), "{pid} survived");
