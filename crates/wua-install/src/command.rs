@@ -79,7 +79,8 @@ impl CommandOptions {
 /// How often a running program is polled for its exit, an abort and its time limit.
 const POLL: Duration = Duration::from_millis(20);
 
-/// How long recovery waits for the processes it killed to exit.
+/// How long the handler keeps killing a process group until it is gone (SIGKILL is final
+/// once sent: the wait lets it take effect, and kills what the group forked meanwhile).
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// The journal plan of a running command: enough to find its process group after a crash.
@@ -286,7 +287,7 @@ fn execute(
     plan.group = Some(group);
     if let Err(e) = journal(store, record, plan) {
         // Recovery can still find the program by its environment; stop it now anyway.
-        group.terminate(grace);
+        group.terminate(grace, KILL_WAIT);
         let _ = child.wait();
         return Ended::NotStarted(format!("the journal record could not be written: {e}"));
     }
@@ -301,12 +302,12 @@ fn execute(
         }
         if monitor.abort_requested() {
             tracing::debug!(pgid, grace_ms = grace.as_millis() as u64, "an abort was requested: terminating");
-            group.terminate(grace);
+            group.terminate(grace, KILL_WAIT);
             return Ended::Aborted(child.wait().ok());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             tracing::debug!(pgid, grace_ms = grace.as_millis() as u64, "over the time limit: terminating");
-            group.terminate(grace);
+            group.terminate(grace, KILL_WAIT);
             return Ended::TimedOut(limit, child.wait().ok());
         }
         std::thread::sleep(POLL);
@@ -497,10 +498,8 @@ pub(crate) fn recover(
             None => process::groups_with_env(OPERATION_ID_ENV, &rec.op_id),
         };
         for group in groups {
-            killed.extend(group.signal(libc::SIGKILL));
-            // Let the killed processes exit before the is_installed rule looks at what they
-            // left (SIGKILL is final once sent: the wait only lets it take effect).
-            group.wait_gone(KILL_WAIT);
+            // Killed and gone before the is_installed rule looks at what they left.
+            killed.extend(group.kill(KILL_WAIT));
         }
     }
     let what = if killed.is_empty() {

@@ -94,14 +94,38 @@ impl ProcessGroup {
         members
     }
 
-    /// Terminates the group: SIGTERM, up to `grace` for it to leave, then SIGKILL for what is
-    /// left. Returns the pids that were running when it began.
-    pub fn terminate(&self, grace: Duration) -> Vec<i32> {
+    /// Terminates the group: SIGTERM, up to `grace` for it to leave, then [`kill`](Self::kill)
+    /// for what is left, up to `kill_wait`. Returns the pids that were running when it began.
+    pub fn terminate(&self, grace: Duration, kill_wait: Duration) -> Vec<i32> {
         let first = self.signal(libc::SIGTERM);
-        // Whatever is left after the grace is killed.
-        self.wait_gone(grace);
-        self.signal(libc::SIGKILL);
+        if !self.wait_gone(grace) {
+            self.kill(kill_wait);
+        }
         first
+    }
+
+    /// SIGKILLs every live member until none is left, up to `timeout`; returns the pids
+    /// signalled. Rounds, because the members are a snapshot of `/proc`: a process forked
+    /// after it is signalled by the next round (SIGKILL is final once sent, so a killed member
+    /// soon leaves the list).
+    pub fn kill(&self, timeout: Duration) -> Vec<i32> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut killed: Vec<i32> = Vec::new();
+        loop {
+            let round = self.signal(libc::SIGKILL);
+            if round.is_empty() {
+                return killed;
+            }
+            for pid in round {
+                if !killed.contains(&pid) {
+                    killed.push(pid);
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return killed;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits up to `timeout` for the group to have no live member, returning as soon as it has
@@ -157,7 +181,7 @@ mod tests {
 
         let (mut child, group) = group_running("sleep 30");
         assert!(!group.wait_gone(Duration::from_millis(100)), "the group is still running");
-        group.terminate(Duration::from_millis(500));
+        group.terminate(Duration::from_millis(500), Duration::from_secs(10));
         child.wait().unwrap();
     }
 
@@ -186,9 +210,25 @@ mod tests {
         // sh and the sleep it may start (which inherits the variable) share the group.
         assert!(found.iter().all(|g| g.pgid == pgid), "{found:?} are not only {pgid}");
         assert!(groups_with_env("WUA_TEST_GROUP", "another value").is_empty());
-        expected.terminate(Duration::from_millis(500));
+        expected.terminate(Duration::from_millis(500), Duration::from_secs(10));
         child.wait().unwrap();
         assert!(groups_with_env("WUA_TEST_GROUP", &value).is_empty(), "a group that left is not found");
+    }
+
+    /// D-38: a group that ignores SIGTERM and forks all the time is gone when `terminate`
+    /// returns: a process forked while a round of SIGKILLs went out is killed by the next.
+    #[test]
+    fn d38_terminate_leaves_nothing_of_a_forking_group() {
+        let (mut child, group) = group_running("trap '' TERM; while :; do sleep 30 & done");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while group.members().len() < 10 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let signalled = group.terminate(Duration::from_millis(100), Duration::from_secs(30));
+        let left = group.members();
+        assert!(left.is_empty(), "{} of the group survived its termination: {left:?}", left.len());
+        assert!(signalled.contains(&group.pgid), "{signalled:?}");
+        child.wait().unwrap();
     }
 
     /// D-38: a group's members are found and killed; a later start is not the same group.
@@ -213,7 +253,7 @@ mod tests {
         }
         let pids = group.members();
         assert!(pids.len() >= 2, "{pids:?}");
-        let signalled = group.terminate(Duration::from_millis(500));
+        let signalled = group.terminate(Duration::from_millis(500), Duration::from_secs(10));
         assert!(pids.iter().all(|p| signalled.contains(p)), "{signalled:?} are not all of {pids:?}");
         assert!(group.wait_gone(Duration::from_secs(10)), "{:?} survived", group.members());
         child.wait().unwrap();
