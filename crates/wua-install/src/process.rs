@@ -219,7 +219,17 @@ mod tests {
     /// returns: a process forked while a round of SIGKILLs went out is killed by the next.
     #[test]
     fn d38_terminate_leaves_nothing_of_a_forking_group() {
-        let (mut child, group) = group_running("trap '' TERM; while :; do sleep 30 & done");
+        // Bounded, and killed whatever the test's outcome, so a failure leaves no fork loop.
+        let (mut child, group) =
+            group_running("trap '' TERM; i=0; while [ $i -lt 3000 ]; do sleep 30 & i=$((i+1)); done; wait");
+        struct KillGroupOnDrop(i32);
+        impl Drop for KillGroupOnDrop {
+            fn drop(&mut self) {
+                // SAFETY: killpg(2) has no memory-safety preconditions.
+                unsafe { libc::killpg(self.0, libc::SIGKILL) };
+            }
+        }
+        let _guard = KillGroupOnDrop(group.pgid);
         let deadline = Instant::now() + Duration::from_secs(10);
         while group.members().len() < 10 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
