@@ -90,6 +90,11 @@ fn d38_crash_during_a_command() {
     assert_eq!(entries[0]["result_code"], "Failed");
     assert_eq!(entries[0]["hresult_name"], "WUA_E_OPERATION_INTERRUPTED");
     assert_eq!(entries[0]["recovered"], true);
+    // The entry names the processes recovery killed: the program and the child it started.
+    let message = entries[0]["message"].as_str().unwrap_or_default();
+    let killed = message.split_once("its surviving processes [").and_then(|(_, rest)| rest.split_once(']'));
+    let killed: Vec<i32> = killed.map_or(vec![], |(list, _)| list.split(", ").filter_map(|p| p.parse().ok()).collect());
+    assert!(killed.contains(&pid) && killed.contains(&child), "{message}");
     let update = library_session(&w).find_update(&test_id(1)).unwrap().unwrap();
     assert!(!update.is_installed());
     let o = run(wua(&w.state, &w.root).args(["--json", "recover"]));
