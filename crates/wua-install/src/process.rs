@@ -7,6 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+/// How often `kill` and `wait_gone` look at the group again.
+const POLL: Duration = Duration::from_millis(20);
+
 /// A process group the agent started: the leader's pid (= the group id) and start time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessGroup {
@@ -124,7 +127,7 @@ impl ProcessGroup {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return killed;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
     }
 
@@ -140,7 +143,7 @@ impl ProcessGroup {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
     }
 }
